@@ -1,0 +1,115 @@
+#pragma once
+// GGUF reader (versions 2 and 3). The header is parsed with positioned reads (pread);
+// tensor data is never mapped. Everything read is validated against the file size, and
+// every problem throws swapmoe::Error naming the file, what was wrong and the byte offset.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "util/ggml_type.h"
+
+namespace swapmoe {
+
+enum class GgufType : uint32_t {
+  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,
+  BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+};
+const char* gguf_type_name(GgufType t);
+
+// One metadata value. Scalars use the field matching their kind; arrays store their
+// elements in the vector for their element kind (ints, floats, bools as ints, strings).
+struct GgufValue {
+  GgufType type = GgufType::UINT8;
+  GgufType elem_type = GgufType::UINT8;  // for ARRAY
+  uint64_t u = 0;     // UINT*, BOOL
+  int64_t i = 0;      // INT*
+  double f = 0;       // FLOAT*
+  std::string s;      // STRING
+  std::vector<int64_t> arr_int;      // integer and bool arrays (uint64 stored bitwise)
+  std::vector<double> arr_float;     // float arrays
+  std::vector<std::string> arr_str;  // string arrays
+  uint64_t arr_len = 0;
+
+  bool is_int() const;
+  bool is_float() const;
+};
+
+struct GgufTensorInfo {
+  std::string name;
+  GgmlType type = GgmlType::F32;
+  std::vector<int64_t> ne;  // dims, ne[0] fastest-varying (= row length)
+  uint64_t offset = 0;      // absolute offset in the file
+  uint64_t nbytes = 0;
+
+  int64_t n_elements() const;
+  // For 3-D expert tensors [cols, rows, n_expert]: bytes of one expert's slice and
+  // its absolute file offset.
+  uint64_t expert_bytes() const;
+  uint64_t expert_offset(int64_t e) const;
+};
+
+class GgufFile {
+ public:
+  // Opens and parses the header; throws Error on any problem.
+  static std::unique_ptr<GgufFile> open(const std::string& path);
+  ~GgufFile();
+  GgufFile(const GgufFile&) = delete;
+  GgufFile& operator=(const GgufFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  uint32_t version() const { return version_; }
+  uint64_t file_size() const { return file_size_; }
+  uint64_t alignment() const { return alignment_; }
+  uint64_t data_offset() const { return data_offset_; }
+  int fd() const { return fd_; }
+
+  // Metadata in file order.
+  const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
+  const GgufValue* find(const std::string& key) const;
+  bool has(const std::string& key) const { return find(key) != nullptr; }
+
+  // Typed getters: throw Error naming the key if it is missing or has the wrong kind.
+  // Integer getters accept any integer type (range-checked); float getters accept ints too.
+  uint64_t get_u64(const std::string& key) const;
+  int64_t get_i64(const std::string& key) const;
+  double get_f64(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
+  std::string get_str(const std::string& key) const;
+  std::vector<std::string> get_str_array(const std::string& key) const;
+  std::vector<int64_t> get_int_array(const std::string& key) const;
+  std::vector<float> get_f32_array(const std::string& key) const;
+  // With defaults when the key is absent (still throw on a wrong kind).
+  uint64_t get_u64(const std::string& key, uint64_t def) const;
+  double get_f64(const std::string& key, double def) const;
+  bool get_bool(const std::string& key, bool def) const;
+  std::string get_str(const std::string& key, const std::string& def) const;
+
+  const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
+  const GgufTensorInfo* find_tensor(const std::string& name) const;
+
+  // pread exactly n bytes at an absolute offset; throws Error (file, offset, n) on a
+  // short read or I/O error.
+  void read_at(uint64_t offset, void* dst, size_t n) const;
+
+ private:
+  GgufFile() = default;
+  friend class GgufParser;
+  std::string path_;
+  int fd_ = -1;
+  uint32_t version_ = 0;
+  uint64_t file_size_ = 0;
+  uint64_t alignment_ = 32;
+  uint64_t data_offset_ = 0;
+  std::vector<std::pair<std::string, GgufValue>> kv_;
+  std::map<std::string, size_t> kv_index_;
+  std::vector<GgufTensorInfo> tensors_;
+  std::map<std::string, size_t> tensor_index_;
+};
+
+// Parses a GGUF image held in memory (used by the fuzzer and by tests). Same checks.
+std::unique_ptr<GgufFile> gguf_parse_memory(const uint8_t* data, size_t size, const std::string& name);
+
+}  // namespace swapmoe

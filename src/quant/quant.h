@@ -1,0 +1,44 @@
+#pragma once
+// Block formats: one trait table maps each GgmlType to its scalar reference functions
+// (`*_ref`) and to the fastest SIMD versions this CPU allows. Everything else in the
+// engine goes through this table; nothing outside src/quant/ knows a block layout.
+//
+// Dot products follow llama.cpp: the activation vector is first quantized to the
+// weight type's `vec_dot_type` (Q8_K for the k-quants, Q8_0 for Q4_0/Q5_0/Q8_0,
+// Q8_1 for Q4_1/Q5_1, F16 for F16, BF16 for BF16, F32 for F32), then
+// vec_dot(n, x_row_weights, y_quantized_activations) returns the float result.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "util/cpu.h"
+#include "util/ggml_type.h"
+
+namespace swapmoe {
+
+using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
+using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
+// Returns sum_i w[i] * a[i] where w is one weight row of type T (n elements) and a is
+// the activation row already converted to T's vec_dot_type.
+using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
+
+struct QuantTraits {
+  GgmlType type;
+  GgmlType vec_dot_type;
+  ToFloatFn to_float;       // dequantize (best ISA)
+  FromFloatFn from_float;   // quantize; for activation types (Q8_0/Q8_1/Q8_K/F16/BF16) this is the fast path used per layer
+  VecDotFn vec_dot;         // best ISA
+  // Scalar references, always present.
+  ToFloatFn to_float_ref;
+  FromFloatFn from_float_ref;
+  VecDotFn vec_dot_ref;
+};
+
+// Throws Error for types without arithmetic support.
+const QuantTraits& quant_traits(GgmlType t);
+
+// The same table restricted to one ISA, for tests that compare SIMD with *_ref.
+// Entries the ISA lacks fall back to the next lower ISA.
+QuantTraits quant_traits_for(GgmlType t, Isa isa);
+
+}  // namespace swapmoe

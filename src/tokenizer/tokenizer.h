@@ -1,0 +1,38 @@
+#pragma once
+// Tokenizer driven by the GGUF tokenizer.ggml.* keys: byte-level BPE ("gpt2") with the
+// pre-tokenizer chosen by tokenizer.ggml.pre, and SentencePiece-style ("llama").
+// Encoding reproduces llama.cpp's token ids.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace swapmoe {
+
+class GgufFile;
+
+class Tokenizer {
+ public:
+  // Throws Error for an unknown tokenizer.ggml.model or tokenizer.ggml.pre (naming it).
+  static std::unique_ptr<Tokenizer> from_gguf(const GgufFile& f);
+  virtual ~Tokenizer() = default;
+
+  // add_special: prepend BOS (and append EOS) as the vocab's add_bos/add_eos flags say,
+  // like llama_tokenize's add_special. parse_special: recognise special/control token
+  // texts (e.g. "<|im_start|>") inside the text.
+  virtual std::vector<int32_t> encode(const std::string& text, bool add_special, bool parse_special) const = 0;
+  // The bytes a token stands for (byte tokens decoded, SentencePiece spaces restored).
+  virtual std::string token_to_piece(int32_t id) const = 0;
+  std::string decode(const std::vector<int32_t>& ids) const;
+
+  virtual int32_t n_vocab() const = 0;
+  virtual int32_t bos() const = 0;  // -1 if none
+  virtual int32_t eos() const = 0;  // -1 if none
+  virtual bool add_bos() const = 0;
+  // End-of-generation: eos, eot, eom and similar tokens.
+  virtual bool is_eog(int32_t id) const = 0;
+  virtual const std::string& token_text(int32_t id) const = 0;  // raw vocab entry
+};
+
+}  // namespace swapmoe

@@ -1,0 +1,68 @@
+#include "util/ggml_type.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "util/error.h"
+
+namespace swapmoe {
+namespace {
+
+struct Entry {
+  GgmlType type;
+  GgmlTypeInfo info;
+};
+
+// Block layouts as defined by ggml: e.g. Q4_K is 256 elements in 144 bytes
+// (d, dmin as f16, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles).
+constexpr std::array<Entry, 15> kTypes{{
+    {GgmlType::F32, {"F32", 1, 4}},
+    {GgmlType::F16, {"F16", 1, 2}},
+    {GgmlType::Q4_0, {"Q4_0", 32, 2 + 16}},
+    {GgmlType::Q4_1, {"Q4_1", 32, 2 + 2 + 16}},
+    {GgmlType::Q5_0, {"Q5_0", 32, 2 + 4 + 16}},
+    {GgmlType::Q5_1, {"Q5_1", 32, 2 + 2 + 4 + 16}},
+    {GgmlType::Q8_0, {"Q8_0", 32, 2 + 32}},
+    {GgmlType::Q8_1, {"Q8_1", 32, 2 + 2 + 32}},
+    {GgmlType::Q2_K, {"Q2_K", QK_K, QK_K / 16 + QK_K / 4 + 2 + 2}},
+    {GgmlType::Q3_K, {"Q3_K", QK_K, QK_K / 8 + QK_K / 4 + 12 + 2}},
+    {GgmlType::Q4_K, {"Q4_K", QK_K, 2 + 2 + 12 + QK_K / 2}},
+    {GgmlType::Q5_K, {"Q5_K", QK_K, 2 + 2 + 12 + QK_K / 8 + QK_K / 2}},
+    {GgmlType::Q6_K, {"Q6_K", QK_K, QK_K / 2 + QK_K / 4 + QK_K / 16 + 2}},
+    {GgmlType::Q8_K, {"Q8_K", QK_K, 4 + QK_K + QK_K / 16 * 2}},
+    {GgmlType::BF16, {"BF16", 1, 2}},
+}};
+
+}  // namespace
+
+std::optional<GgmlTypeInfo> ggml_type_info(uint32_t id) {
+  for (const auto& e : kTypes)
+    if (static_cast<uint32_t>(e.type) == id) return e.info;
+  return std::nullopt;
+}
+
+const GgmlTypeInfo& ggml_type_info(GgmlType t) {
+  for (const auto& e : kTypes)
+    if (e.type == t) return e.info;
+  fail("unsupported ggml type id ", static_cast<uint32_t>(t));
+}
+
+const char* ggml_type_name(GgmlType t) { return ggml_type_info(t).name; }
+
+std::optional<GgmlType> ggml_type_from_name(const std::string& name) {
+  std::string up = name;
+  std::transform(up.begin(), up.end(), up.begin(), [](unsigned char c) { return std::toupper(c); });
+  for (const auto& e : kTypes)
+    if (up == e.info.name) return e.type;
+  return std::nullopt;
+}
+
+size_t ggml_row_size(GgmlType t, int64_t n) {
+  const auto& info = ggml_type_info(t);
+  if (n < 0 || n % info.block_size != 0)
+    fail("row of ", n, " elements is not a multiple of the ", info.name, " block size ", info.block_size);
+  return static_cast<size_t>(n / info.block_size) * info.type_size;
+}
+
+}  // namespace swapmoe
