@@ -3,6 +3,7 @@
 // tensor data is never mapped. Everything read is validated against the file size, and
 // every problem throws swapmoe::Error naming the file, what was wrong and the byte offset.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,6 +19,8 @@ enum class GgufType : uint32_t {
   BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 const char* gguf_type_name(GgufType t);
+// Size in bytes of one value of a fixed-size kind; 0 for STRING and ARRAY.
+size_t gguf_type_size(GgufType t);
 
 // One metadata value. Scalars use the field matching their kind; arrays store their
 // elements in the vector for their element kind (ints, floats, bools as ints, strings).
@@ -36,6 +39,11 @@ struct GgufValue {
   bool is_int() const;
   bool is_float() const;
 };
+
+// Short human-readable rendering of a value for dumps (`swapmoe info`): scalars in full,
+// strings quoted (cut at max_str bytes), arrays as "[type x N] a, b, c, ..." showing at
+// most max_elems elements.
+std::string gguf_value_to_string(const GgufValue& v, size_t max_elems = 8, size_t max_str = 80);
 
 struct GgufTensorInfo {
   std::string name;
@@ -107,6 +115,8 @@ class GgufFile {
   std::map<std::string, size_t> kv_index_;
   std::vector<GgufTensorInfo> tensors_;
   std::map<std::string, size_t> tensor_index_;
+  // Images parsed by gguf_parse_memory keep their bytes here so read_at works (fd_ == -1).
+  std::vector<uint8_t> mem_;
 };
 
 // Parses a GGUF image held in memory (used by the fuzzer and by tests). Same checks.
