@@ -1,0 +1,34 @@
+#pragma once
+// Experts are a resource with an owner. The ExpertStore decides where expert weights live
+// (all resident here; an SSD-backed cache under a memory budget later). The forward pass
+// asks for "expert e of layer l" and receives views into memory it does not own, valid
+// until it releases them.
+
+#include <cstdint>
+#include <span>
+
+#include "ops/matvec.h"
+
+namespace swapmoe {
+
+// One expert's three matrices, as stored in the file (no requantization):
+//   gate, up: [n_embd -> n_ff_exp]  (cols n_embd, rows n_ff_exp)
+//   down:     [n_ff_exp -> n_embd]  (cols n_ff_exp, rows n_embd)
+struct ExpertView {
+  MatrixRef gate, up, down;
+};
+
+class ExpertStore {
+ public:
+  virtual ~ExpertStore() = default;
+  // Hint that these experts of `layer` are about to be used (a store may start reads).
+  virtual void request(int layer, std::span<const int32_t> experts) { (void)layer; (void)experts; }
+  // Hint that these experts of `layer` will probably be needed soon (prefetch).
+  virtual void prefetch(int layer, std::span<const int32_t> experts) { (void)layer; (void)experts; }
+  // Blocks until the expert is available and pins it; throws Error on I/O failure.
+  virtual ExpertView acquire(int layer, int32_t expert) = 0;
+  // Unpins an expert obtained from acquire().
+  virtual void release(int layer, int32_t expert) { (void)layer; (void)expert; }
+};
+
+}  // namespace swapmoe

@@ -1,0 +1,49 @@
+#pragma once
+// The public face of the engine: load a GGUF MoE model and evaluate tokens one at a time.
+// Dense weights are copied into memory the model owns; experts come from an ExpertStore.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "tokenizer/tokenizer.h"
+#include "util/thread_pool.h"
+
+namespace swapmoe {
+
+class GgufFile;
+class ExpertStore;
+
+struct ModelOptions {
+  int n_threads = 0;   // 0: all cores
+  int64_t n_ctx = 0;   // 0: min(4096, trained context)
+};
+
+class Model {
+ public:
+  // Throws Error (naming the file and problem) on anything wrong with the file.
+  static std::unique_ptr<Model> load(const std::string& path, const ModelOptions& opts);
+  virtual ~Model() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+  virtual const GgufFile& file() const = 0;
+  virtual int64_t n_ctx() const = 0;
+  virtual ThreadPool& pool() = 0;
+
+  // Evaluates `token` at position `pos` (0-based; pos must equal the number of tokens
+  // already in the KV cache, and be < n_ctx()). Returns logits [n_vocab], valid until
+  // the next call. Throws Error when the context is full.
+  virtual const float* forward(int32_t token, int64_t pos) = 0;
+
+  // Evaluates tokens at positions pos0, pos0+1, ...; returns the last token's logits.
+  // (Batched prefill comes later; this may loop over forward.)
+  virtual const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) = 0;
+
+  // Forgets the KV cache (positions restart at 0).
+  virtual void reset() = 0;
+};
+
+}  // namespace swapmoe
