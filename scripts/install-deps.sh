@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything swapmoe needs to build and test, from Debian packages and the npm
+# registry only. Safe to run repeatedly; skips apt when every package is present.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config ccache clang libclang-rt-14-dev
+      liburing-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+      libgtest-dev libgmock-dev libbenchmark-dev libicu-dev nodejs npm)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+# The llama.cpp reference for conformance tests (node-llama-cpp, pinned in package-lock.json).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -f "$root/tests/conformance/package.json" ] && [ ! -d "$root/tests/conformance/node_modules/node-llama-cpp" ]; then
+  (cd "$root/tests/conformance" && npm ci --no-audit --no-fund --loglevel=error)
+fi
