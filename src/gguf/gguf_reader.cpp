@@ -177,11 +177,11 @@ class GgufParser {
     n_kv_ = c_.u64("metadata count");
     // Both counts are bounded by the bytes left, so the reserves below stay small.
     if (n_kv_ > c_.remaining() / kMinKvBytes)
-      c_.fail_at(16, "absurd metadata count n_kv=", n_kv_, ": the file has only ", c_.remaining(),
-                 " bytes left");
+      c_.fail_at(16, "absurd metadata count n_kv=", n_kv_, ": needs at least ", kMinKvBytes,
+                 " bytes each but only ", c_.remaining(), " bytes remain (file truncated or corrupt)");
     if (n_tensors_ > c_.remaining() / kMinTensorBytes)
-      c_.fail_at(8, "absurd tensor count n_tensors=", n_tensors_, ": the file has only ",
-                 c_.remaining(), " bytes left");
+      c_.fail_at(8, "absurd tensor count n_tensors=", n_tensors_, ": needs at least ", kMinTensorBytes,
+                 " bytes each but only ", c_.remaining(), " bytes remain (file truncated or corrupt)");
   }
 
   void parse_metadata() {
@@ -302,8 +302,8 @@ class GgufParser {
 
   void parse_tensor_infos() {
     if (n_tensors_ > c_.remaining() / kMinTensorBytes)
-      c_.fail_at(c_.pos(), "absurd tensor count n_tensors=", n_tensors_, ": only ",
-                 c_.remaining(), " bytes remain for the tensor infos");
+      c_.fail_at(8, "absurd tensor count n_tensors=", n_tensors_, ": only ", c_.remaining(),
+                 " bytes remain for the tensor infos at byte ", c_.pos(), " (file truncated or corrupt)");
     f_.tensors_.reserve(static_cast<size_t>(n_tensors_));
     rel_.reserve(static_cast<size_t>(n_tensors_));
     field_off_.reserve(static_cast<size_t>(n_tensors_));
