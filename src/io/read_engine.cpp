@@ -1,0 +1,178 @@
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "io/engine_base.h"
+#include "util/error.h"
+
+namespace swapmoe::io {
+
+// ---- Fault injection -----------------------------------------------------------------
+
+namespace {
+std::atomic<uint64_t> g_fault_target{0};  // 0: disarmed
+std::atomic<uint64_t> g_fault_count{0};
+std::once_flag g_fault_env_once;
+
+void fault_read_env() {
+  std::call_once(g_fault_env_once, [] {
+    if (const char* s = std::getenv("SWAPMOE_FAULT_READ")) {
+      const uint64_t n = std::strtoull(s, nullptr, 10);
+      if (n > 0) fail_nth_read(n);
+    }
+  });
+}
+}  // namespace
+
+void fail_nth_read(uint64_t n) {
+  g_fault_count.store(0);
+  g_fault_target.store(n);
+}
+
+bool fault_should_fail() {
+  const uint64_t target = g_fault_target.load();
+  if (target == 0) return false;
+  return g_fault_count.fetch_add(1) + 1 == target;
+}
+
+// ---- Names and messages --------------------------------------------------------------
+
+std::string read_error_message(const ReadCompletion& c, const std::string& path, const std::string& what) {
+  std::string reason;
+  if (c.error == ENODATA) reason = cat("short read (", c.bytes, " of ", c.len, " bytes; file truncated?)");
+  else reason = std::strerror(c.error);
+  return cat(path, ": read of ", c.len, " bytes at offset ", c.offset, what.empty() ? "" : " for ", what, " failed: ", reason);
+}
+
+const char* engine_kind_name(EngineKind k) {
+  switch (k) {
+    case EngineKind::Auto: return "auto";
+    case EngineKind::Uring: return "uring";
+    case EngineKind::PreadPool: return "pread";
+  }
+  return "?";
+}
+
+EngineKind parse_engine_kind(const std::string& s) {
+  if (s == "auto") return EngineKind::Auto;
+  if (s == "uring" || s == "io_uring") return EngineKind::Uring;
+  if (s == "pread") return EngineKind::PreadPool;
+  fail("unknown I/O engine '", s, "' (use auto, uring or pread)");
+}
+
+// ---- Shared engine machinery ---------------------------------------------------------
+
+namespace detail {
+
+EngineBase::EngineBase(const EngineOptions& opts, CompletionFn fn) : opts_(opts), fn_(std::move(fn)) {
+  if (opts_.chunk_bytes < 4096 || opts_.chunk_bytes % 4096 != 0)
+    fail("I/O chunk size ", opts_.chunk_bytes, " must be a nonzero multiple of 4096");
+  fault_read_env();
+}
+
+std::vector<Chunk*> EngineBase::make_chunks(const ReadRequest& r) {
+  auto* op = new Op;
+  op->req = r;
+  if (op->req.min_len == 0 || op->req.min_len > r.len) op->req.min_len = r.len;
+  op->fault = fault_should_fail();
+  std::vector<Chunk*> chunks;
+  for (uint64_t pos = 0; pos < r.len || (r.len == 0 && chunks.empty()); pos += opts_.chunk_bytes) {
+    auto* c = new Chunk;
+    c->op = op;
+    c->offset = r.offset + pos;
+    c->len = std::min<uint64_t>(opts_.chunk_bytes, r.len - pos);
+    c->dst = static_cast<uint8_t*>(r.dst) + pos;
+    chunks.push_back(c);
+    if (r.len == 0) break;
+  }
+  op->chunks_left.store(static_cast<int>(chunks.size()));
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++pending_;
+  }
+  return chunks;
+}
+
+void EngineBase::chunk_done(Chunk* c, int err) {
+  Op* op = c->op;
+  op->bytes.fetch_add(c->done);
+  if (err != 0) {
+    int expected = 0;
+    op->error.compare_exchange_strong(expected, err);
+  }
+  delete c;
+  if (op->chunks_left.fetch_sub(1) == 1) finish(op);
+}
+
+void EngineBase::finish(Op* op) {
+  ReadCompletion c;
+  c.tag = op->req.tag;
+  c.bytes = op->bytes.load();
+  c.error = op->error.load();
+  c.offset = op->req.offset;
+  c.len = op->req.len;
+  if (op->fault) c.error = EIO;
+  if (c.error == 0 && c.bytes < op->req.min_len) c.error = ENODATA;
+  delete op;
+  if (fn_) {
+    fn_(c);
+    std::lock_guard<std::mutex> lk(mu_);
+    --pending_;
+    cv_.notify_all();
+  } else {
+    std::lock_guard<std::mutex> lk(mu_);
+    done_.push_back(c);
+    --pending_;
+    cv_.notify_all();
+  }
+}
+
+size_t EngineBase::poll(std::vector<ReadCompletion>& out) {
+  std::lock_guard<std::mutex> lk(mu_);
+  const size_t n = done_.size();
+  out.insert(out.end(), done_.begin(), done_.end());
+  done_.clear();
+  return n;
+}
+
+size_t EngineBase::wait(std::vector<ReadCompletion>& out, size_t min_count) {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [&] { return done_.size() >= std::min(min_count, done_.size() + pending_); });
+  const size_t n = done_.size();
+  out.insert(out.end(), done_.begin(), done_.end());
+  done_.clear();
+  return n;
+}
+
+size_t EngineBase::in_flight() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return pending_;
+}
+
+void EngineBase::drain() {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [&] { return pending_ == 0; });
+}
+
+}  // namespace detail
+
+// Defined in pread_engine.cpp and uring_engine.cpp.
+std::unique_ptr<ReadEngine> make_pread_engine(const EngineOptions& opts, CompletionFn fn);
+std::unique_ptr<ReadEngine> make_uring_engine(const EngineOptions& opts, CompletionFn fn);  // throws Error
+
+std::unique_ptr<ReadEngine> make_read_engine(const EngineOptions& opts, CompletionFn on_complete) {
+  switch (opts.kind) {
+    case EngineKind::PreadPool: return make_pread_engine(opts, std::move(on_complete));
+    case EngineKind::Uring: return make_uring_engine(opts, std::move(on_complete));
+    case EngineKind::Auto:
+      try {
+        return make_uring_engine(opts, on_complete);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "swapmoe: note: %s; using a pool of pread threads\n", e.what());
+        return make_pread_engine(opts, std::move(on_complete));
+      }
+  }
+  fail("invalid engine kind");
+}
+
+}  // namespace swapmoe::io
