@@ -23,7 +23,12 @@ class Tokenizer {
   // texts (e.g. "<|im_start|>") inside the text.
   virtual std::vector<int32_t> encode(const std::string& text, bool add_special, bool parse_special) const = 0;
   // The bytes a token stands for (byte tokens decoded, SentencePiece spaces restored).
+  // Control, unknown and user-defined tokens give their text (llama.cpp's special=true);
+  // unused/undefined-type tokens give "". Throws Error for an id outside the vocabulary.
   virtual std::string token_to_piece(int32_t id) const = 0;
+  // Concatenated pieces, like llama_detokenize(remove_special=false, unparse_special=true):
+  // for SentencePiece vocabs with add_space_prefix the first piece loses one leading space,
+  // so decode(encode(x, false, false)) == x for valid UTF-8. No clean-up of spaces.
   std::string decode(const std::vector<int32_t>& ids) const;
 
   virtual int32_t n_vocab() const = 0;
@@ -33,6 +38,12 @@ class Tokenizer {
   // End-of-generation: eos, eot, eom and similar tokens.
   virtual bool is_eog(int32_t id) const = 0;
   virtual const std::string& token_text(int32_t id) const = 0;  // raw vocab entry
+  // Control or unknown token (e.g. "<|im_start|>", "<s>"): text a user would not see.
+  virtual bool is_control(int32_t id) const { return false; }
+
+ protected:
+  // True when decode() drops one leading space of the first piece (SentencePiece).
+  virtual bool strip_first_space() const { return false; }
 };
 
 }  // namespace swapmoe
