@@ -1,0 +1,115 @@
+// The feed-forward half of a layer: the MoE block (router, top-k experts, weighted sum),
+// the shared expert (qwen2moe with its sigmoid gate; deepseek2 unweighted) and dense FFN
+// layers, mirroring llama.cpp's build_moe_ffn / build_ffn.
+//
+// Threading: all gate and up products of all chosen experts run under one barrier
+// (matvec_multi spreads their rows over the threads), then all down products under a
+// second one. This keeps two barriers per layer whatever the number of experts, and
+// balances well whether n_used is smaller or larger than the thread count.
+
+#include "model/model_impl.h"
+#include "ops/activation.h"
+#include "ops/matvec_multi.h"
+#include "ops/norm.h"
+#include "quant/quant.h"
+
+namespace swapmoe {
+
+void ModelImpl::run_ffn_items(const std::vector<FfnItem>& items) {
+  const size_t n = items.size();
+  if (ffn_gate_.size() < n) {
+    ffn_gate_.resize(n);
+    ffn_up_.resize(n);
+    ffn_out_.resize(n);
+    ffn_act_.resize(n);
+  }
+  std::vector<MatvecJob> jobs;
+  jobs.reserve(2 * n);
+  // Phase 1: gate = G x, up = U x for every item (x already in act_).
+  for (size_t i = 0; i < n; ++i) {
+    ffn_gate_[i].resize(items[i].gate.rows);
+    ffn_up_[i].resize(items[i].up.rows);
+    jobs.push_back({items[i].gate, &act_.get(items[i].gate.type), ffn_gate_[i].data()});
+    jobs.push_back({items[i].up, &act_.get(items[i].up.type), ffn_up_[i].data()});
+  }
+  matvec_multi(jobs, pool_);
+  // Phase 2: h = silu(gate) * up, converted once for its down matrix.
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t ff = items[i].gate.rows;
+    swiglu(ffn_gate_[i].data(), ffn_up_[i].data(), ffn_gate_[i].data(), ff);
+    quantize_activation(ffn_gate_[i].data(), ff, quant_traits(items[i].down.type).vec_dot_type, ffn_act_[i]);
+  }
+  // Phase 3: out = D h.
+  jobs.clear();
+  for (size_t i = 0; i < n; ++i) {
+    ffn_out_[i].resize(items[i].down.rows);
+    jobs.push_back({items[i].down, &ffn_act_[i], ffn_out_[i].data()});
+  }
+  matvec_multi(jobs, pool_);
+}
+
+void ModelImpl::ffn_block(int il, float* x) {
+  const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
+  const int64_t E = cfg_.n_embd;
+  rmsnorm(x, L.ffn_norm.data(), xn_.data(), E, cfg_.rms_eps);
+  act_.reset(xn_.data(), E);
+  std::vector<int32_t>& routed = routing_[static_cast<size_t>(il)];
+
+  if (!cfg_.is_moe_layer(il)) {
+    routed.clear();
+    run_ffn_items({FfnItem{L.ffn_gate, L.ffn_up, L.ffn_down}});
+    for (int64_t i = 0; i < E; ++i) x[i] = ffn_out_[0][i] + x[i];
+    return;
+  }
+
+  // Router: logits = W_gate_inp xn [n_expert]; selection and weights as llama.cpp.
+  const MatvecJob rj{L.gate_inp, &act_.get(L.gate_inp.type), router_logits_.data()};
+  matvec_multi({&rj, 1}, pool_);
+  RouterParams rp = router_;
+  if (!L.exp_probs_b.empty()) rp.probs_bias = L.exp_probs_b.data();
+  select_experts(rp, router_logits_.data(), ids_.data(), expert_w_.data());
+  const size_t n_used = ids_.size();
+  routed.assign(ids_.begin(), ids_.end());
+
+  experts_->request(il, ids_);
+  std::vector<FfnItem> items;
+  items.reserve(n_used + 1);
+  for (size_t i = 0; i < n_used; ++i) {
+    const ExpertView ev = experts_->acquire(il, ids_[i]);
+    items.push_back({ev.gate, ev.up, ev.down});
+  }
+  if (L.has_shexp) items.push_back({L.gate_shexp, L.up_shexp, L.down_shexp});
+  // The shared-expert gate (qwen2moe) is one dot product with the same input.
+  float shexp_gate_logit = 0.0f;
+  if (L.gate_inp_shexp.data) {
+    const MatvecJob gj{L.gate_inp_shexp, &act_.get(L.gate_inp_shexp.type), &shexp_gate_logit};
+    matvec_multi({&gj, 1}, pool_);
+  }
+  try {
+    run_ffn_items(items);
+  } catch (...) {
+    for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);
+    throw;
+  }
+  for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);
+
+  // moe_out = sum_i w_i * out_i, added in selection order like llama.cpp's view adds.
+  float* acc = proj_.data();
+  for (int64_t j = 0; j < E; ++j) acc[j] = ffn_out_[0][j] * expert_w_[0];
+  for (size_t i = 1; i < n_used; ++i)
+    for (int64_t j = 0; j < E; ++j) acc[j] = acc[j] + ffn_out_[i][j] * expert_w_[i];
+  if (L.has_shexp) {
+    const std::vector<float>& sh = ffn_out_[n_used];
+    if (L.gate_inp_shexp.data) {
+      // llama.cpp computes the sigmoid as silu(g) / g.
+      const float g = shexp_gate_logit;
+      const float s = g == 0.0f ? 0.5f : silu(g) / g;
+      for (int64_t j = 0; j < E; ++j) acc[j] = acc[j] + sh[j] * s;
+    } else {
+      for (int64_t j = 0; j < E; ++j) acc[j] = acc[j] + sh[j];
+    }
+  }
+  for (int64_t j = 0; j < E; ++j) x[j] = acc[j] + x[j];
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,61 @@
+// Model::load and the construction of ModelImpl: open, configure, bind, read, allocate.
+
+#include <algorithm>
+
+#include "model/arch.h"
+#include "model/expert_store_resident.h"
+#include "model/model_impl.h"
+#include "util/error.h"
+
+namespace swapmoe {
+
+std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& opts) {
+  return std::make_unique<ModelImpl>(GgufFile::open(path), opts);
+}
+
+ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
+    : file_(std::move(file)), pool_(opts.n_threads) {
+  const GgufFile& f = *file_;
+  cfg_ = config_from_gguf(f);
+  if (cfg_.arch == Arch::Deepseek2)
+    fail(f.path(), ": deepseek2 (multi-head latent attention) is not wired into the forward pass yet");
+  if (cfg_.head_dim_k != cfg_.n_rot)
+    fail(f.path(), ": ", cfg_.arch_name, " needs rope.dimension_count (", cfg_.n_rot, ") == key_length (",
+         cfg_.head_dim_k, ")");
+  if (cfg_.arch == Arch::Olmoe && cfg_.n_head_kv * cfg_.head_dim_k != cfg_.n_embd)
+    fail(f.path(), ": olmoe with grouped-query attention is not supported (k norm spans n_embd)");
+  if (opts.n_ctx < 0) fail("n_ctx must not be negative, got ", opts.n_ctx);
+  n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(4096, cfg_.n_ctx_train);
+
+  tok_ = Tokenizer::from_gguf(f);
+  if (tok_->n_vocab() != cfg_.n_vocab)
+    fail(f.path(), ": tokenizer has ", tok_->n_vocab(), " tokens but token_embd.weight has ", cfg_.n_vocab, " rows");
+  w_ = ModelWeights::bind(f, cfg_);
+  experts_ = std::make_unique<ResidentExpertStore>(f, cfg_, w_->experts);
+
+  rope_ = rope_params(cfg_);
+  router_ = router_params(cfg_);
+
+  const int64_t E = cfg_.n_embd;
+  const int64_t qdim = cfg_.n_head * cfg_.head_dim_k;
+  const int64_t kdim = cfg_.n_head_kv * cfg_.head_dim_k;
+  const int64_t vdim = cfg_.n_head_kv * cfg_.head_dim_v;
+  kv_ = KvCache(cfg_.n_layer, n_ctx_, kdim, vdim);
+
+  x_.resize(E);
+  xn_.resize(E);
+  q_.resize(qdim);
+  k_.resize(kdim);
+  v_.resize(vdim);
+  attn_.resize(cfg_.n_head * cfg_.head_dim_v);
+  proj_.resize(E);
+  logits_.resize(cfg_.n_vocab);
+  router_logits_.resize(std::max<int64_t>(cfg_.n_expert, 1));
+  ids_.resize(std::max<int64_t>(cfg_.n_expert_used, 1));
+  expert_w_.resize(ids_.size());
+  routing_.resize(cfg_.n_layer);
+}
+
+ModelImpl::~ModelImpl() = default;
+
+}  // namespace swapmoe

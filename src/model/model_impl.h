@@ -1,0 +1,76 @@
+#pragma once
+// The engine's Model: the loaded file, bound weights, expert store, KV cache, scratch
+// buffers, and the per-token forward pass (forward.cpp, ffn.cpp). Kept in a header so
+// that tests and future stores can reach the pieces; the public API is model.h.
+
+#include <memory>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "model/act_cache.h"
+#include "model/expert_store.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "model/router.h"
+#include "model/weights.h"
+#include "ops/rope.h"
+
+namespace swapmoe {
+
+// One gated FFN (an expert, a shared expert, or a dense FFN): down(silu(gate x) * up x).
+struct FfnItem {
+  MatrixRef gate, up, down;
+};
+
+class ModelImpl : public Model {
+ public:
+  // Binds and reads everything; throws Error on any problem with the file.
+  ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts);
+  ~ModelImpl() override;
+
+  const ModelConfig& config() const override { return cfg_; }
+  const Tokenizer& tokenizer() const override { return *tok_; }
+  const GgufFile& file() const override { return *file_; }
+  int64_t n_ctx() const override { return n_ctx_; }
+  ThreadPool& pool() override { return pool_; }
+  const float* forward(int32_t token, int64_t pos) override;
+  const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) override;
+  void reset() override { n_past_ = 0; }
+
+  const ModelWeights& weights() const { return *w_; }
+  ExpertStore& experts() { return *experts_; }
+  // Replaces the expert store (e.g. with an SSD-backed cache); the old one is dropped.
+  void set_expert_store(std::unique_ptr<ExpertStore> s) { experts_ = std::move(s); }
+  // The experts the last forward() chose, per layer (n_expert_used ids each; empty for dense layers).
+  const std::vector<std::vector<int32_t>>& last_routing() const { return routing_; }
+
+ private:
+  // x: residual stream [n_embd]; each adds its block's output to x.
+  void attention_block(int il, float* x, int64_t pos);
+  void ffn_block(int il, float* x);
+  // Runs items' FFNs on the activation in act_; outputs into ffn_out_[i] ([n_embd] each).
+  void run_ffn_items(const std::vector<FfnItem>& items);
+
+  std::unique_ptr<GgufFile> file_;
+  ModelConfig cfg_;
+  std::unique_ptr<Tokenizer> tok_;
+  std::unique_ptr<ModelWeights> w_;
+  std::unique_ptr<ExpertStore> experts_;
+  ThreadPool pool_;
+  KvCache kv_;
+  RopeParams rope_;
+  RouterParams router_;
+  int64_t n_ctx_ = 0;
+  int64_t n_past_ = 0;
+
+  // Scratch, sized once.
+  ActCache act_;
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, logits_, router_logits_;
+  std::vector<int32_t> ids_;
+  std::vector<float> expert_w_;
+  std::vector<std::vector<float>> ffn_gate_, ffn_up_, ffn_out_;
+  std::vector<QuantizedActivation> ffn_act_;
+  std::vector<std::vector<int32_t>> routing_;
+};
+
+}  // namespace swapmoe

@@ -1,0 +1,186 @@
+#include "model/weights.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <set>
+
+#include "quant/quant.h"
+#include "util/error.h"
+
+namespace swapmoe {
+
+AlignedBuffer::AlignedBuffer(size_t n) : n_(n) {
+  if (n == 0) return;
+  const size_t rounded = (n + 63) / 64 * 64;
+  p_ = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
+  if (!p_) fail("out of memory allocating ", n, " bytes");
+}
+
+AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {
+  if (this != &o) {
+    std::free(p_);
+    p_ = o.p_;
+    n_ = o.n_;
+    o.p_ = nullptr;
+    o.n_ = 0;
+  }
+  return *this;
+}
+
+AlignedBuffer::~AlignedBuffer() { std::free(p_); }
+
+MatrixRef BoundTensor::matrix() const {
+  MatrixRef m;
+  m.type = type;
+  m.cols = ne.empty() ? 0 : ne[0];
+  m.rows = 1;
+  for (size_t i = 1; i < ne.size(); ++i) m.rows *= ne[i];
+  m.data = bytes.data();
+  return m;
+}
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
+bool is_vector_role(TensorRole r) {
+  return r == TensorRole::Norm || r == TensorRole::Bias || r == TensorRole::ExpProbsBias;
+}
+
+// Checks that the weight type has the arithmetic a matvec needs; rethrows with the name.
+void check_matrix_type(const GgufFile& f, const GgufTensorInfo& t) {
+  try {
+    const QuantTraits& q = quant_traits(t.type);
+    (void)quant_traits(q.vec_dot_type);
+    if (!q.vec_dot || !q.to_float) fail("no kernels");
+  } catch (const Error& e) {
+    fail(f.path(), ": tensor ", t.name, " has type ", ggml_type_name(t.type),
+         ", which swapmoe cannot multiply (", e.what(), ")");
+  }
+}
+
+std::vector<float> to_f32(const GgufFile& f, const GgufTensorInfo& t) {
+  if (t.type != GgmlType::F32 && t.type != GgmlType::F16 && t.type != GgmlType::BF16)
+    fail(f.path(), ": tensor ", t.name, ": expected type F32 (or F16/BF16), got ", ggml_type_name(t.type));
+  const int64_t n = t.n_elements();
+  std::vector<uint8_t> raw(t.nbytes);
+  f.read_at(t.offset, raw.data(), raw.size());
+  std::vector<float> out(static_cast<size_t>(n));
+  quant_traits(t.type).to_float(raw.data(), out.data(), n);
+  return out;
+}
+
+}  // namespace
+
+const BoundTensor* ModelWeights::tensor(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+const std::vector<float>* ModelWeights::vec(const std::string& name) const {
+  auto it = vecs_.find(name);
+  return it == vecs_.end() ? nullptr : &it->second;
+}
+
+std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelConfig& cfg) {
+  auto w = std::make_unique<ModelWeights>();
+  const std::vector<TensorSpec> specs = tensor_specs(cfg);
+  std::set<std::string> expected;
+  w->layers.resize(static_cast<size_t>(cfg.n_layer));
+  w->experts.resize(static_cast<size_t>(cfg.n_layer));
+
+  for (const TensorSpec& s : specs) {
+    expected.insert(s.name);
+    const GgufTensorInfo* t = f.find_tensor(s.name);
+    if (!t) {
+      if (s.optional) continue;
+      fail(f.path(), ": missing tensor ", s.name, " (expected shape ", shape_str(s.ne), ")");
+    }
+    if (t->ne != s.ne)
+      fail(f.path(), ": tensor ", s.name, ": expected shape ", shape_str(s.ne), ", got ", shape_str(t->ne),
+           " (type ", ggml_type_name(t->type), ")");
+    if (is_vector_role(s.role)) {
+      w->vecs_[s.name] = to_f32(f, *t);
+      w->bytes_ += static_cast<size_t>(t->n_elements()) * sizeof(float);
+      continue;
+    }
+    check_matrix_type(f, *t);
+    if (s.role == TensorRole::Experts) {
+      if (s.layer < 0) fail("internal: expert tensor ", s.name, " without a layer");
+      ExpertTensors& e = w->experts[static_cast<size_t>(s.layer)];
+      if (s.name.find("ffn_gate_exps") != std::string::npos) e.gate = t;
+      else if (s.name.find("ffn_up_exps") != std::string::npos) e.up = t;
+      else if (s.name.find("ffn_down_exps") != std::string::npos) e.down = t;
+      else fail("internal: unknown expert tensor ", s.name);
+      continue;
+    }
+    BoundTensor b;
+    b.name = s.name;
+    b.type = t->type;
+    b.ne = t->ne;
+    b.bytes = AlignedBuffer(t->nbytes);
+    f.read_at(t->offset, b.bytes.data(), t->nbytes);
+    w->bytes_ += t->nbytes;
+    w->tensors_.emplace(s.name, std::move(b));
+  }
+
+  // Unused tensors are harmless (e.g. rope_freqs of some llama files), but worth a note.
+  size_t n_extra = 0;
+  std::string first_extra;
+  for (const GgufTensorInfo& t : f.tensors())
+    if (!expected.count(t.name) && n_extra++ == 0) first_extra = t.name;
+  if (n_extra > 0)
+    std::fprintf(stderr, "swapmoe: warning: %s: ignoring %zu tensor(s) that %s does not use (e.g. %s)\n",
+                 f.path().c_str(), n_extra, cfg.arch_name.c_str(), first_extra.c_str());
+
+  auto mat = [&](const std::string& name) -> MatrixRef {
+    const BoundTensor* b = w->tensor(name);
+    return b ? b->matrix() : MatrixRef{};
+  };
+  auto vec = [&](const std::string& name) -> std::vector<float> {
+    const std::vector<float>* v = w->vec(name);
+    return v ? *v : std::vector<float>{};
+  };
+
+  w->token_embd = mat("token_embd.weight");
+  w->output = cfg.has_output && w->tensor("output.weight") ? mat("output.weight") : w->token_embd;
+  w->output_norm = vec("output_norm.weight");
+  for (int il = 0; il < static_cast<int>(cfg.n_layer); ++il) {
+    LayerWeights& L = w->layers[static_cast<size_t>(il)];
+    L.attn_norm = vec(tensor_name("attn_norm", il));
+    L.ffn_norm = vec(tensor_name("ffn_norm", il));
+    L.wq = mat(tensor_name("attn_q", il));
+    L.wk = mat(tensor_name("attn_k", il));
+    L.wv = mat(tensor_name("attn_v", il));
+    L.wo = mat(tensor_name("attn_output", il));
+    L.bq = vec(tensor_name("attn_q", il, "bias"));
+    L.bk = vec(tensor_name("attn_k", il, "bias"));
+    L.bv = vec(tensor_name("attn_v", il, "bias"));
+    L.q_norm = vec(tensor_name("attn_q_norm", il));
+    L.k_norm = vec(tensor_name("attn_k_norm", il));
+    L.ffn_gate = mat(tensor_name("ffn_gate", il));
+    L.ffn_up = mat(tensor_name("ffn_up", il));
+    L.ffn_down = mat(tensor_name("ffn_down", il));
+    L.gate_inp = mat(tensor_name("ffn_gate_inp", il));
+    L.exp_probs_b = vec(tensor_name("exp_probs_b", il, "bias"));
+    L.gate_inp_shexp = mat(tensor_name("ffn_gate_inp_shexp", il));
+    L.gate_shexp = mat(tensor_name("ffn_gate_shexp", il));
+    L.up_shexp = mat(tensor_name("ffn_up_shexp", il));
+    L.down_shexp = mat(tensor_name("ffn_down_shexp", il));
+    L.has_shexp = L.gate_shexp.data != nullptr;
+  }
+  return w;
+}
+
+void embedding_row(const MatrixRef& embd, int32_t t, float* out) {
+  const auto* row = static_cast<const uint8_t*>(embd.data) + static_cast<size_t>(t) * embd.row_bytes();
+  quant_traits(embd.type).to_float(row, out, embd.cols);
+}
+
+}  // namespace swapmoe

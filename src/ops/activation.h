@@ -1,0 +1,23 @@
+#pragma once
+// Element-wise activations and softmax, with ggml's formulas (so that rounding matches
+// llama.cpp as closely as scalar code can).
+
+#include <cmath>
+#include <cstdint>
+
+namespace swapmoe {
+
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// In-place softmax over n values: exp(x - max) summed in double, then multiplied by the
+// float reciprocal of the sum (ggml_soft_max with scale 1 and no mask).
+void softmax(float* x, int64_t n);
+
+// out[i] = silu(gate[i]) * up[i]. out may alias gate or up.
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+
+// y[i] += x[i]
+void add_inplace(float* y, const float* x, int64_t n);
+
+}  // namespace swapmoe

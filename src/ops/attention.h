@@ -1,0 +1,41 @@
+#pragma once
+// Scaled dot-product attention of one query token over the KV cache, as llama.cpp
+// computes it without flash attention and with its default F16 KV cache:
+//   - K and V are stored as F16; ggml converts the F32 query to F16 before K.q
+//     (the vec_dot_type of F16 is F16), so the query is rounded to F16 here too;
+//   - scores are scaled, soft-maxed in F32 (sum in double);
+//   - the probabilities are rounded to F16 before the product with V (again the
+//     vec_dot_type of the F16 V cache).
+// Mirroring these roundings keeps logits close enough to llama.cpp that greedy
+// continuations agree.
+
+#include <cstdint>
+
+#include "util/thread_pool.h"
+
+namespace swapmoe {
+
+struct AttentionShape {
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;  // grouped-query attention: n_head / n_head_kv q heads share a kv head
+  int64_t head_dim_k = 0;
+  int64_t head_dim_v = 0;
+};
+
+// q:   [n_head * head_dim_k] F32 (already roped).
+// k:   n_pos rows, row t at k + t * k_stride, each [n_head_kv * head_dim_k] F16 bits.
+// v:   n_pos rows, row t at v + t * v_stride, each [n_head_kv * head_dim_v] F16 bits.
+// out: [n_head * head_dim_v] F32.
+// Work is split over heads; the result does not depend on the thread count.
+void attention_f16(const float* q, const uint16_t* k, int64_t k_stride, const uint16_t* v, int64_t v_stride,
+                   int64_t n_pos, const AttentionShape& s, float scale, float* out, ThreadPool& pool);
+
+// Plain kernels (dispatch to AVX2+F16C when the CPU has it).
+// sum_i f16(a[i]) * b[i] with b already F16-representable floats.
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
+// y[i] += s * f16(x[i])
+void axpy_f16(float s, const uint16_t* x, float* y, int64_t n);
+// dst[i] = f16 bits of src[i]
+void f32_to_f16_row(const float* src, uint16_t* dst, int64_t n);
+
+}  // namespace swapmoe

@@ -1,0 +1,146 @@
+#include "tiny_model.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "gguf/gguf_writer.h"
+#include "quant/quant.h"
+
+namespace swapmoe::test {
+
+ModelConfig tiny_config(Arch arch, int64_t n_embd) {
+  ModelConfig c;
+  c.arch = arch;
+  c.arch_name = arch_name(arch);
+  c.n_vocab = 258;
+  c.n_ctx_train = 256;
+  c.n_embd = n_embd;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_head_kv = arch == Arch::Olmoe ? 4 : 2;
+  c.head_dim_k = c.head_dim_v = n_embd / c.n_head;
+  c.n_rot = c.head_dim_k;
+  c.rms_eps = 1e-6f;
+  c.n_expert = 8;
+  c.n_expert_used = 2;
+  c.n_ff_exp = 32;
+  c.n_ff = arch == Arch::Llama || arch == Arch::Olmoe ? 32 : 96;
+  if (arch == Arch::Qwen2Moe) c.n_ff_shexp = 64;
+  c.rope_freq_base = arch == Arch::Llama ? 1000000.0f : 10000.0f;
+  c.rope_type = arch == Arch::Llama || arch == Arch::Deepseek2 ? RopeType::Norm : RopeType::Neox;
+  c.rope_orig_ctx = c.n_ctx_train;
+  c.expert_weights_norm = arch == Arch::Qwen3Moe || arch == Arch::Llama;
+  return c;
+}
+
+std::string temp_path(const std::string& stem) {
+  return std::string(SWAPMOE_BUILD_DIR) + "/test_model_" + stem + "_" + std::to_string(getpid()) + ".gguf";
+}
+
+namespace {
+
+// GPT-2's byte-to-unicode table: printable bytes map to themselves, the rest to 256+k.
+std::string byte_token(int b) {
+  int cp = b;
+  const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+  if (!printable) {
+    int k = 0;
+    for (int c = 0; c < b; ++c) {
+      const bool p = (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
+      if (!p) ++k;
+    }
+    cp = 256 + k;
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+}  // namespace
+
+void write_tiny_model(const std::string& path, const ModelConfig& cfg, const TinyOptions& opt) {
+  GgufWriter w;
+  for (const auto& [key, v] : config_to_kv(cfg)) {
+    switch (v.kind) {
+      case MetaValue::U32: w.set_u32(key, v.u); break;
+      case MetaValue::F32: w.set_f32(key, v.f); break;
+      case MetaValue::Bool: w.set_bool(key, v.b); break;
+      case MetaValue::Str: w.set_str(key, v.s); break;
+    }
+  }
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(byte_token(b));
+    types.push_back(1);
+  }
+  tokens.push_back("<|endoftext|>");
+  tokens.push_back("<|im_start|>");
+  types.push_back(3);
+  types.push_back(3);
+  w.set_str("tokenizer.ggml.model", "gpt2");
+  w.set_str("tokenizer.ggml.pre", "qwen2");
+  w.set_arr_str("tokenizer.ggml.tokens", tokens);
+  w.set_arr_i32("tokenizer.ggml.token_type", types);
+  w.set_arr_str("tokenizer.ggml.merges", {});
+  w.set_u32("tokenizer.ggml.eos_token_id", 256);
+  w.set_u32("tokenizer.ggml.bos_token_id", 256);
+  w.set_bool("tokenizer.ggml.add_bos_token", false);
+
+  struct Planned {
+    std::string name;
+    std::vector<int64_t> ne;
+    GgmlType type;
+    TensorRole role;
+  };
+  std::vector<Planned> plan;
+  for (const TensorSpec& s : tensor_specs(cfg)) {
+    if (s.role == TensorRole::Output && opt.tie_output) continue;
+    GgmlType t = GgmlType::F32;
+    if (s.role == TensorRole::TokenEmbd) t = opt.embd_type;
+    else if (s.role == TensorRole::Matrix || s.role == TensorRole::Experts || s.role == TensorRole::Output)
+      t = opt.matrix_type;
+    Planned p{s.name, s.ne, t, s.role};
+    if (opt.edit) opt.edit(p.name, p.ne, p.type);
+    if (p.name.empty()) continue;  // edit removed it
+    plan.push_back(p);
+    w.add_tensor_info(p.name, p.type, p.ne);
+  }
+  if (opt.add_extra) {
+    plan.push_back({"rope_freqs.weight", {cfg.n_rot / 2}, GgmlType::F32, TensorRole::Norm});
+    w.add_tensor_info(plan.back().name, plan.back().type, plan.back().ne);
+  }
+  w.begin(path);
+  std::mt19937 rng(opt.seed);
+  for (const Planned& p : plan) {
+    int64_t n = 1;
+    for (int64_t d : p.ne) n *= d;
+    std::vector<float> vals(static_cast<size_t>(n));
+    // Norm weights near 1, everything else small and centred (keeps activations tame).
+    const bool is_norm = p.role == TensorRole::Norm;
+    const float scale = is_norm ? 0.2f : 1.0f / std::sqrt(static_cast<float>(p.ne[0]));
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (float& v : vals) v = (is_norm ? 1.0f : 0.0f) + scale * u(rng);
+    if (p.type == GgmlType::F32) {
+      w.write_tensor_data(vals.data(), vals.size() * sizeof(float));
+    } else {
+      const size_t rb = ggml_row_size(p.type, p.ne[0]);
+      const int64_t rows = n / p.ne[0];
+      std::vector<uint8_t> bytes(rb * rows);
+      const QuantTraits& q = quant_traits(p.type);
+      for (int64_t r = 0; r < rows; ++r) q.from_float_ref(vals.data() + r * p.ne[0], bytes.data() + r * rb, p.ne[0]);
+      w.write_tensor_data(bytes.data(), bytes.size());
+    }
+  }
+  w.finish();
+}
+
+}  // namespace swapmoe::test
