@@ -1,0 +1,72 @@
+#pragma once
+// Internal declarations of every kernel behind the trait table (quant_table.cpp).
+// Naming: <op>_<type>_<variant>, where variant is
+//   ref    : scalar reference (ggml's *_ref / generic numerics), always available;
+//   act    : scalar version of the activation quantizer llama.cpp's x86 build really runs
+//            (Q8_0/Q8_1 differ from their *_ref in rounding, see quant_legacy.cpp);
+//   avx2 / avx512 : SIMD versions, defined in *_avx2.cpp / *_avx512.cpp and only reachable
+//            through the table after a CPU check.
+// Signatures match ToFloatFn / FromFloatFn / VecDotFn in quant.h.
+
+#include <cstdint>
+
+namespace swapmoe::quant {
+
+#define SWAPMOE_DECLARE_FORMAT(t, v)                              \
+  void to_float_##t##_##v(const void* src, float* dst, int64_t n); \
+  void from_float_##t##_##v(const float* src, void* dst, int64_t n); \
+  float vec_dot_##t##_##v(int64_t n, const void* w, const void* a);
+
+// Scalar references (quant_legacy.cpp, quant_kquants.cpp).
+SWAPMOE_DECLARE_FORMAT(f32, ref)
+SWAPMOE_DECLARE_FORMAT(f16, ref)
+SWAPMOE_DECLARE_FORMAT(bf16, ref)
+SWAPMOE_DECLARE_FORMAT(q4_0, ref)
+SWAPMOE_DECLARE_FORMAT(q4_1, ref)
+SWAPMOE_DECLARE_FORMAT(q5_0, ref)
+SWAPMOE_DECLARE_FORMAT(q5_1, ref)
+SWAPMOE_DECLARE_FORMAT(q8_0, ref)
+SWAPMOE_DECLARE_FORMAT(q8_1, ref)
+SWAPMOE_DECLARE_FORMAT(q2_k, ref)
+SWAPMOE_DECLARE_FORMAT(q3_k, ref)
+SWAPMOE_DECLARE_FORMAT(q4_k, ref)
+SWAPMOE_DECLARE_FORMAT(q5_k, ref)
+SWAPMOE_DECLARE_FORMAT(q6_k, ref)
+SWAPMOE_DECLARE_FORMAT(q8_k, ref)
+
+// Scalar activation quantizers with llama.cpp-x86 numerics.
+void from_float_q8_0_act(const float* src, void* dst, int64_t n);
+void from_float_q8_1_act(const float* src, void* dst, int64_t n);
+
+// SIMD: vec_dot for every weight format, plus the hot activation quantizers and a few
+// dequantizers. Both ISAs provide the same set.
+#define SWAPMOE_DECLARE_SIMD(v)                                        \
+  float vec_dot_f32_##v(int64_t n, const void* w, const void* a);      \
+  float vec_dot_f16_##v(int64_t n, const void* w, const void* a);      \
+  float vec_dot_bf16_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q4_0_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q4_1_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q5_0_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q5_1_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q8_0_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q2_k_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q3_k_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q4_k_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q5_k_##v(int64_t n, const void* w, const void* a);     \
+  float vec_dot_q6_k_##v(int64_t n, const void* w, const void* a);     \
+  void from_float_q8_0_##v(const float* src, void* dst, int64_t n);    \
+  void from_float_q8_1_##v(const float* src, void* dst, int64_t n);    \
+  void from_float_q8_k_##v(const float* src, void* dst, int64_t n);    \
+  void from_float_f16_##v(const float* src, void* dst, int64_t n);     \
+  void to_float_f16_##v(const void* src, float* dst, int64_t n);       \
+  void to_float_q8_0_##v(const void* src, float* dst, int64_t n);      \
+  void to_float_q4_k_##v(const void* src, float* dst, int64_t n);      \
+  void to_float_q6_k_##v(const void* src, float* dst, int64_t n);
+
+SWAPMOE_DECLARE_SIMD(avx2)
+SWAPMOE_DECLARE_SIMD(avx512)
+
+#undef SWAPMOE_DECLARE_SIMD
+#undef SWAPMOE_DECLARE_FORMAT
+
+}  // namespace swapmoe::quant

@@ -1,0 +1,124 @@
+// The trait table: for each type, its vec_dot_type and the kernels for each ISA. SIMD
+// entries are only ever taken after cpu_supports() says the CPU has the ISA.
+
+#include <array>
+
+#include "quant/kernels.h"
+#include "quant/quant.h"
+#include "util/error.h"
+
+namespace swapmoe {
+namespace {
+
+using namespace quant;
+
+// Per-ISA overrides of the scalar entries; nullptr means "use the next lower ISA".
+struct IsaKernels {
+  ToFloatFn to_float = nullptr;
+  FromFloatFn from_float = nullptr;
+  VecDotFn vec_dot = nullptr;
+};
+
+struct Entry {
+  GgmlType type;
+  GgmlType vec_dot_type;
+  ToFloatFn to_float_ref;
+  FromFloatFn from_float_ref;
+  VecDotFn vec_dot_ref;
+  FromFloatFn from_float_scalar;  // the activation fast path in scalar form (usually == ref)
+  IsaKernels avx2;
+  IsaKernels avx512;
+};
+
+#define REF(t) to_float_##t##_ref, from_float_##t##_ref, vec_dot_##t##_ref
+
+const std::array<Entry, 15> kEntries{{
+    {GgmlType::F32, GgmlType::F32, REF(f32), from_float_f32_ref,
+     {nullptr, nullptr, vec_dot_f32_avx2}, {nullptr, nullptr, vec_dot_f32_avx512}},
+    {GgmlType::F16, GgmlType::F16, REF(f16), from_float_f16_ref,
+     {to_float_f16_avx2, from_float_f16_avx2, vec_dot_f16_avx2},
+     {to_float_f16_avx512, from_float_f16_avx512, vec_dot_f16_avx512}},
+    {GgmlType::BF16, GgmlType::BF16, REF(bf16), from_float_bf16_ref,
+     {nullptr, nullptr, vec_dot_bf16_avx2}, {nullptr, nullptr, vec_dot_bf16_avx512}},
+    {GgmlType::Q4_0, GgmlType::Q8_0, REF(q4_0), from_float_q4_0_ref,
+     {nullptr, nullptr, vec_dot_q4_0_avx2}, {nullptr, nullptr, vec_dot_q4_0_avx512}},
+    {GgmlType::Q4_1, GgmlType::Q8_1, REF(q4_1), from_float_q4_1_ref,
+     {nullptr, nullptr, vec_dot_q4_1_avx2}, {nullptr, nullptr, vec_dot_q4_1_avx512}},
+    {GgmlType::Q5_0, GgmlType::Q8_0, REF(q5_0), from_float_q5_0_ref,
+     {nullptr, nullptr, vec_dot_q5_0_avx2}, {nullptr, nullptr, vec_dot_q5_0_avx512}},
+    {GgmlType::Q5_1, GgmlType::Q8_1, REF(q5_1), from_float_q5_1_ref,
+     {nullptr, nullptr, vec_dot_q5_1_avx2}, {nullptr, nullptr, vec_dot_q5_1_avx512}},
+    {GgmlType::Q8_0, GgmlType::Q8_0, REF(q8_0), from_float_q8_0_act,
+     {to_float_q8_0_avx2, from_float_q8_0_avx2, vec_dot_q8_0_avx2},
+     {to_float_q8_0_avx512, from_float_q8_0_avx512, vec_dot_q8_0_avx512}},
+    {GgmlType::Q8_1, GgmlType::Q8_1, REF(q8_1), from_float_q8_1_act,
+     {nullptr, from_float_q8_1_avx2, nullptr}, {nullptr, from_float_q8_1_avx512, nullptr}},
+    {GgmlType::Q2_K, GgmlType::Q8_K, REF(q2_k), from_float_q2_k_ref,
+     {nullptr, nullptr, vec_dot_q2_k_avx2}, {nullptr, nullptr, vec_dot_q2_k_avx512}},
+    {GgmlType::Q3_K, GgmlType::Q8_K, REF(q3_k), from_float_q3_k_ref,
+     {nullptr, nullptr, vec_dot_q3_k_avx2}, {nullptr, nullptr, vec_dot_q3_k_avx512}},
+    {GgmlType::Q4_K, GgmlType::Q8_K, REF(q4_k), from_float_q4_k_ref,
+     {to_float_q4_k_avx2, nullptr, vec_dot_q4_k_avx2}, {to_float_q4_k_avx512, nullptr, vec_dot_q4_k_avx512}},
+    {GgmlType::Q5_K, GgmlType::Q8_K, REF(q5_k), from_float_q5_k_ref,
+     {nullptr, nullptr, vec_dot_q5_k_avx2}, {nullptr, nullptr, vec_dot_q5_k_avx512}},
+    {GgmlType::Q6_K, GgmlType::Q8_K, REF(q6_k), from_float_q6_k_ref,
+     {to_float_q6_k_avx2, nullptr, vec_dot_q6_k_avx2}, {to_float_q6_k_avx512, nullptr, vec_dot_q6_k_avx512}},
+    {GgmlType::Q8_K, GgmlType::Q8_K, REF(q8_k), from_float_q8_k_ref,
+     {nullptr, from_float_q8_k_avx2, nullptr}, {nullptr, from_float_q8_k_avx512, nullptr}},
+}};
+
+#undef REF
+
+const Entry& find_entry(GgmlType t) {
+  for (const Entry& e : kEntries)
+    if (e.type == t) return e;
+  fail("no arithmetic support for ggml type ", ggml_type_info(static_cast<uint32_t>(t)) ? ggml_type_name(t) : "?",
+       " (id ", static_cast<uint32_t>(t), ")");
+}
+
+void apply(QuantTraits& q, const IsaKernels& k) {
+  if (k.to_float) q.to_float = k.to_float;
+  if (k.from_float) q.from_float = k.from_float;
+  if (k.vec_dot) q.vec_dot = k.vec_dot;
+}
+
+QuantTraits build(GgmlType t, Isa isa) {
+  const Entry& e = find_entry(t);
+  QuantTraits q{};
+  q.type = e.type;
+  q.vec_dot_type = e.vec_dot_type;
+  q.to_float = q.to_float_ref = e.to_float_ref;
+  q.from_float_ref = e.from_float_ref;
+  q.from_float = e.from_float_scalar;
+  q.vec_dot = q.vec_dot_ref = e.vec_dot_ref;
+  if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx2)) apply(q, e.avx2);
+  if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) apply(q, e.avx512);
+  return q;
+}
+
+constexpr std::array<GgmlType, 15> kSupported{GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0,
+                                              GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                                              GgmlType::Q8_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
+                                              GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K};
+
+}  // namespace
+
+const QuantTraits& quant_traits(GgmlType t) {
+  // Built once for the best ISA; a plain array indexed by position in kSupported.
+  static const std::array<QuantTraits, kSupported.size()> table = [] {
+    std::array<QuantTraits, kSupported.size()> out{};
+    for (size_t i = 0; i < kSupported.size(); ++i) out[i] = build(kSupported[i], best_isa());
+    return out;
+  }();
+  for (size_t i = 0; i < kSupported.size(); ++i)
+    if (kSupported[i] == t) return table[i];
+  find_entry(t);  // throws with the type's name
+  fail("no arithmetic support for ggml type id ", static_cast<uint32_t>(t));
+}
+
+QuantTraits quant_traits_for(GgmlType t, Isa isa) {
+  if (!cpu_supports(isa)) fail("quant_traits_for: this CPU does not support ", isa_name(isa));
+  return build(t, isa);
+}
+
+}  // namespace swapmoe
