@@ -1,5 +1,5 @@
-// The per-token forward pass of the standard-attention MoE architectures (qwen3moe,
-// qwen2moe, llama/Mixtral, olmoe), mirroring llama.cpp's graphs in src/models/*.cpp:
+// The per-token forward pass of the MoE architectures (qwen3moe, qwen2moe, llama/Mixtral,
+// olmoe; deepseek2 with attention from attention_mla.h), mirroring llama.cpp's graphs in src/models/*.cpp:
 //
 //   x = token_embd[token]
 //   for each layer:
@@ -51,6 +51,13 @@ const float* ModelImpl::forward_batch(const std::vector<int32_t>& tokens, int64_
 //   rope(q), rope(k); store k, v (F16) at pos; softmax(q.K^T / sqrt(hd)) V; out = Wo attn
 void ModelImpl::attention_block(int il, float* x, int64_t pos) {
   const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
+  if (cfg_.arch == Arch::Deepseek2) {
+    // Multi-head latent attention (attention_mla.h) with its own latent cache.
+    rmsnorm(x, L.attn_norm.data(), xn_.data(), cfg_.n_embd, cfg_.rms_eps);
+    mla_attention(mla_, mla_w_[static_cast<size_t>(il)], mla_cache_, il, xn_.data(), pos, proj_.data(), pool_);
+    for (int64_t i = 0; i < cfg_.n_embd; ++i) x[i] = proj_[i] + x[i];
+    return;
+  }
   const int64_t hd = cfg_.head_dim_k;
   float* q = q_.data();
   float* k = k_.data();

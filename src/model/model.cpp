@@ -17,9 +17,8 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
     : file_(std::move(file)), pool_(opts.n_threads) {
   const GgufFile& f = *file_;
   cfg_ = config_from_gguf(f);
-  if (cfg_.arch == Arch::Deepseek2)
-    fail(f.path(), ": deepseek2 (multi-head latent attention) is not wired into the forward pass yet");
-  if (cfg_.head_dim_k != cfg_.n_rot)
+  const bool mla = cfg_.arch == Arch::Deepseek2;
+  if (!mla && cfg_.head_dim_k != cfg_.n_rot)
     fail(f.path(), ": ", cfg_.arch_name, " needs rope.dimension_count (", cfg_.n_rot, ") == key_length (",
          cfg_.head_dim_k, ")");
   if (cfg_.arch == Arch::Olmoe && cfg_.n_head_kv * cfg_.head_dim_k != cfg_.n_embd)
@@ -40,7 +39,33 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
   const int64_t qdim = cfg_.n_head * cfg_.head_dim_k;
   const int64_t kdim = cfg_.n_head_kv * cfg_.head_dim_k;
   const int64_t vdim = cfg_.n_head_kv * cfg_.head_dim_v;
-  kv_ = KvCache(cfg_.n_layer, n_ctx_, kdim, vdim);
+  if (mla) {
+    mla_ = mla_params(cfg_);
+    mla_cache_ = MlaCache(cfg_.n_layer, n_ctx_, cfg_.kv_lora_rank, cfg_.n_rot);
+    mla_w_.resize(cfg_.n_layer);
+    for (int il = 0; il < static_cast<int>(cfg_.n_layer); ++il) {
+      MlaLayerWeights& m = mla_w_[static_cast<size_t>(il)];
+      auto mat = [&](const char* base) {
+        const BoundTensor* t = w_->tensor(tensor_name(base, il));
+        return t ? t->matrix() : MatrixRef{};
+      };
+      auto vec = [&](const char* base) {
+        const std::vector<float>* v = w_->vec(tensor_name(base, il));
+        return v ? v->data() : nullptr;
+      };
+      m.q_a = mat("attn_q_a");
+      m.q_a_norm = vec("attn_q_a_norm");
+      m.q_b = mat("attn_q_b");
+      m.q = mat("attn_q");
+      m.kv_a_mqa = mat("attn_kv_a_mqa");
+      m.kv_a_norm = vec("attn_kv_a_norm");
+      m.k_b = mat("attn_k_b");
+      m.v_b = mat("attn_v_b");
+      m.out = mat("attn_output");
+    }
+  } else {
+    kv_ = KvCache(cfg_.n_layer, n_ctx_, kdim, vdim);
+  }
 
   x_.resize(E);
   xn_.resize(E);

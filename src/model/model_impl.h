@@ -8,6 +8,7 @@
 
 #include "gguf/gguf.h"
 #include "model/act_cache.h"
+#include "model/attention_mla.h"
 #include "model/expert_store.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
@@ -57,7 +58,10 @@ class ModelImpl : public Model {
   std::unique_ptr<ModelWeights> w_;
   std::unique_ptr<ExpertStore> experts_;
   ThreadPool pool_;
-  KvCache kv_;
+  KvCache kv_;                       // standard attention
+  MlaParams mla_;                    // deepseek2 only
+  MlaCache mla_cache_;
+  std::vector<MlaLayerWeights> mla_w_;
   RopeParams rope_;
   RouterParams router_;
   int64_t n_ctx_ = 0;

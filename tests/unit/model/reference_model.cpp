@@ -56,10 +56,10 @@ std::vector<double> ReferenceModel::rmsnorm(const std::vector<double>& x, const 
   return y;
 }
 
-void ReferenceModel::rope(std::vector<double>& x, int64_t n_heads, int64_t pos) const {
-  const int64_t hd = cfg_.head_dim_k, n = cfg_.n_rot;
+void ReferenceModel::rope(std::vector<double>& x, int64_t n_heads, int64_t pos, int64_t stride, int64_t offset) const {
+  const int64_t hd = stride > 0 ? stride : cfg_.head_dim_k, n = cfg_.n_rot;
   for (int64_t h = 0; h < n_heads; ++h) {
-    double* v = x.data() + h * hd;
+    double* v = x.data() + h * hd + offset;
     for (int64_t i = 0; i < n / 2; ++i) {
       const double theta = pos * std::pow(static_cast<double>(cfg_.rope_freq_base), -2.0 * i / n);
       // Neox pairs element i with i + n/2; "normal" pairs adjacent elements.
@@ -80,6 +80,52 @@ std::vector<double> ReferenceModel::expert_ffn(int il, int64_t e, const std::vec
   return mul(L(il, shared ? "ffn_down_shexp" : "ffn_down_exps"), g, e);
 }
 
+// Absorbed multi-head latent attention: one cached row [c | k_pe] per position serves as
+// the single key head, and its first kv_lora_rank values as the value.
+std::vector<double> ReferenceModel::mla_attention(int il, const std::vector<double>& h) {
+  const ModelConfig& c = cfg_;
+  const int64_t r = c.kv_lora_rank, nr = c.n_rot, nope = c.head_dim_k_mla - nr, hk = c.head_dim_k_mla;
+  std::vector<double> q;
+  if (c.q_lora_rank > 0) q = mul(L(il, "attn_q_b"), rmsnorm(mul(L(il, "attn_q_a"), h), vec(L(il, "attn_q_a_norm"))));
+  else q = mul(L(il, "attn_q"), h);
+  std::vector<double> kv = mul(L(il, "attn_kv_a_mqa"), h);
+  std::vector<double> lat(kv.begin(), kv.begin() + r), kpe(kv.begin() + r, kv.end());
+  lat = rmsnorm(lat, vec(L(il, "attn_kv_a_norm")));
+  rope(q, c.n_head, pos_, hk, nope);
+  rope(kpe, 1, pos_, nr, 0);
+  std::vector<double> row(lat);
+  row.insert(row.end(), kpe.begin(), kpe.end());
+  for (double& a : row) a = f16_round(a);
+  k_[il].push_back(row);
+  const std::vector<float> kb = vec(L(il, "attn_k_b")), vb = vec(L(il, "attn_v_b"));
+  const int64_t n_pos = static_cast<int64_t>(k_[il].size());
+  std::vector<double> o(c.n_head * c.head_dim_v_mla, 0.0);
+  for (int64_t hh = 0; hh < c.n_head; ++hh) {
+    std::vector<double> qa(r + nr, 0.0);  // [k_b q_nope | q_pe], rounded to F16 for the F16 cache
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = 0; j < nope; ++j) qa[i] += kb[(hh * r + i) * nope + j] * q[hh * hk + j];
+    for (int64_t j = 0; j < nr; ++j) qa[r + j] = q[hh * hk + nope + j];
+    for (double& a : qa) a = f16_round(a);
+    std::vector<double> s(n_pos);
+    for (int64_t t = 0; t < n_pos; ++t) {
+      double d = 0;
+      for (int64_t i = 0; i < r + nr; ++i) d += qa[i] * k_[il][t][i];
+      s[t] = d / std::sqrt(static_cast<double>(hk));
+    }
+    const double mx = *std::max_element(s.begin(), s.end());
+    double sum = 0;
+    for (double& a : s) sum += (a = std::exp(a - mx));
+    std::vector<double> ol(r, 0.0);
+    for (int64_t t = 0; t < n_pos; ++t) {
+      const double p = f16_round(s[t] / sum);
+      for (int64_t i = 0; i < r; ++i) ol[i] += p * k_[il][t][i];
+    }
+    for (int64_t d = 0; d < c.head_dim_v_mla; ++d)
+      for (int64_t i = 0; i < r; ++i) o[hh * c.head_dim_v_mla + d] += vb[(hh * c.head_dim_v_mla + d) * r + i] * ol[i];
+  }
+  return mul(L(il, "attn_output"), o);
+}
+
 std::vector<double> ReferenceModel::step(int32_t token) {
   const ModelConfig& c = cfg_;
   const int64_t E = c.n_embd, hd = c.head_dim_k;
@@ -89,6 +135,37 @@ std::vector<double> ReferenceModel::step(int32_t token) {
   for (int il = 0; il < c.n_layer; ++il) {
     // Attention.
     std::vector<double> h = rmsnorm(x, vec(L(il, "attn_norm")));
+    if (c.arch == Arch::Deepseek2) {
+      const std::vector<double> o = mla_attention(il, h);
+      for (int64_t i = 0; i < E; ++i) x[i] += o[i];
+      h = rmsnorm(x, vec(L(il, "ffn_norm")));
+      std::vector<double> y;
+      if (il < c.n_layer_dense_lead) {
+        std::vector<double> g = mul(L(il, "ffn_gate"), h), u = mul(L(il, "ffn_up"), h);
+        for (size_t i = 0; i < g.size(); ++i) g[i] = silu_d(g[i]) * u[i];
+        y = mul(L(il, "ffn_down"), g);
+      } else {
+        // Sigmoid scores; the bias only steers the choice; chosen scores renormalised, scaled.
+        std::vector<double> p = mul(L(il, "ffn_gate_inp"), h);
+        for (double& a : p) a = 1.0 / (1.0 + std::exp(-a));
+        const std::vector<float> b = vec(L(il, "exp_probs_b", "bias"));
+        std::vector<int64_t> order(c.n_expert);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int64_t a1, int64_t b1) { return p[a1] + b[a1] > p[b1] + b[b1]; });
+        double wsum = 0;
+        for (int64_t i = 0; i < c.n_expert_used; ++i) wsum += p[order[i]];
+        y = expert_ffn(il, -1, h);
+        std::vector<double> moe(E, 0.0);
+        for (int64_t i = 0; i < c.n_expert_used; ++i) {
+          const double w = (c.expert_weights_norm ? p[order[i]] / wsum : p[order[i]]) * c.expert_weights_scale;
+          const std::vector<double> ye = expert_ffn(il, order[i], h);
+          for (int64_t j = 0; j < E; ++j) moe[j] += w * ye[j];
+        }
+        for (int64_t j = 0; j < E; ++j) y[j] += moe[j];
+      }
+      for (int64_t i = 0; i < E; ++i) x[i] += y[i];
+      continue;
+    }
     std::vector<double> q = mul(L(il, "attn_q"), h), k = mul(L(il, "attn_k"), h), v = mul(L(il, "attn_v"), h);
     if (c.arch == Arch::Qwen2Moe) {
       const auto bq = vec(L(il, "attn_q", "bias")), bk = vec(L(il, "attn_k", "bias")), bv = vec(L(il, "attn_v", "bias"));

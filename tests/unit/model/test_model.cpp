@@ -123,7 +123,7 @@ TEST(ModelForward, ThreadCountDoesNotChangeLogits) {
     TempFile f("threads");
     TinyOptions o;
     o.matrix_type = t;
-    write_tiny_model(f.path, tiny_config(Arch::Qwen2Moe), o);
+    write_tiny_model(f.path, tiny_config(t == GgmlType::F32 ? Arch::Deepseek2 : Arch::Qwen2Moe), o);
     auto one = Model::load(f.path, ModelOptions{1, 0});
     auto two = Model::load(f.path, ModelOptions{2, 0});
     auto three = Model::load(f.path, ModelOptions{3, 0});
@@ -192,7 +192,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(RefCase{Arch::Qwen3Moe, GgmlType::F32, false, 2e-4}, RefCase{Arch::Qwen2Moe, GgmlType::F32, false, 2e-4},
                       RefCase{Arch::Llama, GgmlType::F32, false, 2e-4}, RefCase{Arch::Olmoe, GgmlType::F32, false, 2e-4},
                       RefCase{Arch::Qwen3Moe, GgmlType::F32, true, 2e-4}, RefCase{Arch::Qwen3Moe, GgmlType::F16, false, 2e-3},
-                      RefCase{Arch::Llama, GgmlType::Q8_0, false, 2e-2}, RefCase{Arch::Qwen2Moe, GgmlType::Q8_0, false, 2e-2}));
+                      RefCase{Arch::Llama, GgmlType::Q8_0, false, 2e-2}, RefCase{Arch::Qwen2Moe, GgmlType::Q8_0, false, 2e-2},
+                      RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4}));
 
 }  // namespace
 }  // namespace swapmoe

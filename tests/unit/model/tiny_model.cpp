@@ -33,6 +33,24 @@ ModelConfig tiny_config(Arch arch, int64_t n_embd) {
   c.rope_type = arch == Arch::Llama || arch == Arch::Deepseek2 ? RopeType::Norm : RopeType::Neox;
   c.rope_orig_ctx = c.n_ctx_train;
   c.expert_weights_norm = arch == Arch::Qwen3Moe || arch == Arch::Llama;
+  if (arch == Arch::Deepseek2) {
+    // One dense leading layer, then MoE layers with a shared expert and sigmoid gating
+    // with a selection bias; MLA with a low-rank q.
+    c.n_layer = 3;
+    c.n_layer_dense_lead = 1;
+    c.n_head_kv = 1;
+    c.q_lora_rank = 48;
+    c.kv_lora_rank = 32;
+    c.n_rot = 16;
+    c.head_dim_k_mla = 48;
+    c.head_dim_v_mla = 32;
+    c.head_dim_k = c.kv_lora_rank + c.n_rot;
+    c.head_dim_v = c.kv_lora_rank;
+    c.n_expert_shared = 1;
+    c.gating = GatingFunc::Sigmoid;
+    c.expert_weights_norm = true;
+    c.expert_weights_scale = 2.5f;
+  }
   return c;
 }
 
