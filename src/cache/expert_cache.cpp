@@ -1,0 +1,352 @@
+#include "cache/expert_cache.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "util/error.h"
+
+namespace swapmoe {
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+const char* const kPartName[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+
+const GgufTensorInfo* part_info(const ExpertTensors& t, int p) { return p == 0 ? t.gate : p == 1 ? t.up : t.down; }
+
+}  // namespace
+
+uint64_t ExpertCache::slot_bytes_for(const std::vector<ExpertTensors>& tensors, uint64_t alignment) {
+  uint64_t best = 0;
+  for (const ExpertTensors& t : tensors) {
+    if (!t.gate || !t.up || !t.down) continue;
+    uint64_t sum = 0;
+    for (int p = 0; p < 3; ++p) {
+      const GgufTensorInfo* info = part_info(t, p);
+      uint64_t longest = 0;
+      // The superset length depends on where each slice starts relative to the
+      // alignment, so take the longest over all experts of the tensor.
+      for (int64_t e = 0; e < info->ne[2]; ++e)
+        longest = std::max(longest, io::aligned_span(info->expert_offset(e), info->expert_bytes(), alignment).length);
+      sum += longest;
+    }
+    best = std::max(best, sum);
+  }
+  return best;
+}
+
+ExpertCache::ExpertCache(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
+                         const ExpertCacheOptions& opts)
+    : path_(path), n_expert_(cfg.n_expert), n_expert_used_(cfg.n_expert_used), layers_(tensors.size()) {
+  file_ = io::DirectFile::open(path, opts.open_mode);
+  const uint64_t a = file_.alignment();
+
+  // Copy and check the tensor infos; lay out the parts of a slot per layer.
+  std::vector<int> moe_layers;
+  for (size_t l = 0; l < tensors.size(); ++l) {
+    const ExpertTensors& t = tensors[l];
+    if (!t.gate && !t.up && !t.down) continue;
+    if (!t.gate || !t.up || !t.down) fail(path, ": layer ", l, " has an incomplete set of expert tensors");
+    Layer& L = layers_[l];
+    L.moe = true;
+    uint64_t off = 0;
+    for (int p = 0; p < 3; ++p) {
+      const GgufTensorInfo* info = part_info(t, p);
+      if (info->ne.size() != 3 || info->ne[2] != cfg.n_expert)
+        fail(path, ": tensor ", info->name, ": expected 3 dimensions with ", cfg.n_expert, " experts");
+      const uint64_t end = info->offset + info->expert_bytes() * static_cast<uint64_t>(info->ne[2]);
+      if (end > file_.size())
+        fail(path, ": tensor ", info->name, " ends at byte ", end, ", past the end of the file (", file_.size(), " bytes)");
+      L.part[p].info = *info;
+      L.part[p].slot_offset = off;
+      uint64_t longest = 0;
+      for (int64_t e = 0; e < info->ne[2]; ++e)
+        longest = std::max(longest, io::aligned_span(info->expert_offset(e), info->expert_bytes(), a).length);
+      off += longest;
+    }
+    moe_layers.push_back(static_cast<int>(l));
+  }
+  if (moe_layers.empty()) fail(path, ": the expert cache needs at least one layer with experts");
+  if (n_expert_used_ < 1 || n_expert_used_ > n_expert_) fail(path, ": invalid n_expert_used ", n_expert_used_);
+  slot_bytes_ = slot_bytes_for(tensors, a);
+
+  // Pools.
+  int64_t n_slots = opts.n_slots > 0 ? opts.n_slots : static_cast<int64_t>(opts.cache_bytes / slot_bytes_);
+  const int64_t n_moe = static_cast<int64_t>(moe_layers.size());
+  std::vector<int> pool_sizes, layer_pool(layers_.size(), -1);
+  if (opts.per_layer) {
+    n_slots = std::min(n_slots, n_moe * n_expert_);  // more than every expert is pointless
+    for (int64_t i = 0; i < n_moe; ++i) {
+      const int64_t q = n_slots / n_moe + (i < n_slots % n_moe ? 1 : 0);
+      if (q < n_expert_used_)
+        fail("expert cache: ", n_slots, " slots of ", slot_bytes_, " bytes give each of the ", n_moe,
+             " MoE layers at most ", n_slots / n_moe + (n_slots % n_moe ? 1 : 0), " slots, but a layer needs ",
+             n_expert_used_, " at once; raise the budget or use a shared pool");
+      pool_sizes.push_back(static_cast<int>(q));
+      layer_pool[moe_layers[i]] = static_cast<int>(i);
+    }
+  } else {
+    n_slots = std::min(n_slots, n_moe * n_expert_);
+    if (n_slots < n_expert_used_)
+      fail("expert cache: room for ", n_slots, " slots of ", slot_bytes_, " bytes, but a layer needs ", n_expert_used_,
+           " experts at once (", static_cast<uint64_t>(n_expert_used_) * slot_bytes_, " bytes)");
+    pool_sizes.push_back(static_cast<int>(n_slots));
+    for (int l : moe_layers) layer_pool[l] = 0;
+  }
+  res_ = std::make_unique<Residency>(pool_sizes, layer_pool, opts.policy, opts.policy_options);
+  io_.resize(static_cast<size_t>(res_->n_slots()));
+  pool_ = io::AlignedBuffer(static_cast<size_t>(slot_bytes_) * static_cast<size_t>(res_->n_slots()), a);
+  engine_ = io::make_read_engine(opts.engine, [this](const io::ReadCompletion& c) { on_read_done(c); });
+}
+
+ExpertCache::~ExpertCache() {
+  // Reads in flight write into pool_ and report to this object: finish them first.
+  engine_.reset();
+}
+
+void ExpertCache::check_expert(int layer, int32_t expert) const {
+  if (layer < 0 || static_cast<size_t>(layer) >= layers_.size() || !layers_[layer].moe)
+    fail("expert cache: layer ", layer, " has no experts");
+  if (expert < 0 || expert >= n_expert_) fail("expert cache: expert ", expert, " out of range [0, ", n_expert_, ")");
+}
+
+std::string ExpertCache::describe(uint64_t key, int part) const {
+  return cat("layer ", key_layer(key), " expert ", key_expert(key), " (", kPartName[part], ")");
+}
+
+void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
+  const Layer& L = layers_[key_layer(key)];
+  SlotIo& s = io_[slot];
+  s = SlotIo{};
+  s.parts_left = 3;
+  s.prefetched = prefetch;
+  s.submit_time = now_seconds();
+  res_->set_loading(slot, true);
+  ++stats_.loads;
+  uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
+  for (int p = 0; p < 3; ++p) {
+    const GgufTensorInfo& info = L.part[p].info;
+    const uint64_t bytes = info.expert_bytes();
+    const io::AlignedSpan span = file_.aligned_span(info.expert_offset(key_expert(key)), bytes);
+    s.skip[p] = span.skip;
+    io::ReadRequest r;
+    r.fd = file_.fd();
+    r.offset = span.start;
+    r.len = span.length;
+    r.min_len = span.skip + bytes;
+    r.dst = base + L.part[p].slot_offset;
+    r.tag = static_cast<uint64_t>(slot) * 4 + static_cast<uint64_t>(p);
+    stats_.bytes_read += span.length;
+    engine_->submit(r);
+  }
+}
+
+void ExpertCache::on_read_done(const io::ReadCompletion& c) {
+  const int slot = static_cast<int>(c.tag / 4);
+  const int part = static_cast<int>(c.tag % 4);
+  std::lock_guard<std::mutex> lk(mu_);
+  SlotIo& s = io_[slot];
+  if (c.error != 0 && s.error.empty()) s.error = io::read_error_message(c, path_, describe(res_->slot(slot).key, part));
+  if (--s.parts_left > 0) return;
+  res_->set_loading(slot, false);
+  stats_.read_seconds += now_seconds() - s.submit_time;
+  if (s.error.empty()) {
+    s.ready = true;
+  } else if (res_->slot(slot).pins == 0) {
+    // A failed prefetch that nobody waits for: forget it, a later demand read retries.
+    res_->remove(slot);
+    s = SlotIo{};
+  }
+  cv_.notify_all();
+}
+
+void ExpertCache::drop_if_failed(int slot) {
+  SlotIo& s = io_[slot];
+  if (!s.error.empty() && s.parts_left == 0 && res_->slot(slot).pins == 0) {
+    res_->remove(slot);
+    s = SlotIo{};
+  }
+}
+
+int ExpertCache::demand_pin(int layer, int32_t expert) {
+  const uint64_t key = expert_key(layer, expert);
+  int slot = res_->find(key);
+  if (slot >= 0) {
+    drop_if_failed(slot);  // a failed read nobody holds any more: read it again
+    slot = res_->find(key);
+  }
+  if (slot >= 0) {
+    ++stats_.hits;
+    if (io_[slot].prefetched) {
+      ++stats_.prefetch_used;
+      io_[slot].prefetched = false;
+    }
+    res_->touch(slot);
+    res_->pin(slot);
+    return slot;
+  }
+  ++stats_.misses;
+  uint64_t evicted = Residency::kEmpty;
+  slot = res_->allocate(key, true, &evicted);
+  if (slot < 0) {
+    const int pool = res_->pool_of_layer(layer);
+    fail("expert cache: no slot for layer ", layer, " expert ", expert, ": all ", res_->pool_size(pool),
+         " slots of its pool are pinned or loading (a layer needs ", n_expert_used_,
+         " at once; release experts after use, or raise the budget)");
+  }
+  if (evicted != Residency::kEmpty) {
+    ++stats_.evictions;
+    if (io_[slot].prefetched) ++stats_.prefetch_wasted;
+  }
+  res_->pin(slot);
+  start_load(slot, key, false);
+  return slot;
+}
+
+ExpertView ExpertCache::view_of(int slot, int layer) const {
+  const Layer& L = layers_[layer];
+  const uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
+  MatrixRef m[3];
+  for (int p = 0; p < 3; ++p) {
+    const GgufTensorInfo& info = L.part[p].info;
+    m[p].type = info.type;
+    m[p].cols = info.ne[0];
+    m[p].rows = info.ne[1];
+    m[p].data = base + L.part[p].slot_offset + io_[slot].skip[p];
+  }
+  return ExpertView{m[0], m[1], m[2]};
+}
+
+ExpertView ExpertCache::wait_ready(std::unique_lock<std::mutex>& lk, int slot, int layer, int32_t expert) {
+  if (!io_[slot].ready && io_[slot].error.empty()) {
+    const double t0 = now_seconds();
+    cv_.wait(lk, [&] { return io_[slot].ready || !io_[slot].error.empty(); });
+    stats_.blocked_seconds += now_seconds() - t0;
+  }
+  if (!io_[slot].error.empty()) {
+    const std::string msg = io_[slot].error;
+    res_->unpin(slot);
+    drop_if_failed(slot);  // once nobody holds it, the next access reads it again
+    throw Error(msg);
+  }
+  (void)expert;
+  return view_of(slot, layer);
+}
+
+void ExpertCache::request(int layer, std::span<const int32_t> experts) {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (int32_t e : experts) check_expert(layer, e);
+  std::vector<Wanted>& w = wanted_[layer];
+  const size_t before = w.size();
+  try {
+    for (int32_t e : experts) {
+      if (std::any_of(w.begin(), w.end(), [&](const Wanted& x) { return x.expert == e; })) continue;
+      const int slot = demand_pin(layer, e);
+      w.push_back(Wanted{e, slot});
+    }
+  } catch (...) {
+    // Leave no pins behind from this call: the caller cannot release what it never got.
+    for (size_t i = before; i < w.size(); ++i) {
+      res_->unpin(w[i].slot);
+      drop_if_failed(w[i].slot);
+    }
+    w.resize(before);
+    throw;
+  }
+}
+
+void ExpertCache::prefetch(int layer, std::span<const int32_t> experts) {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (int32_t e : experts) {
+    check_expert(layer, e);
+    const uint64_t key = expert_key(layer, e);
+    if (res_->find(key) >= 0) continue;
+    uint64_t evicted = Residency::kEmpty;
+    const int slot = res_->allocate(key, false, &evicted);
+    if (slot < 0) {
+      ++stats_.prefetch_dropped;
+      continue;
+    }
+    if (evicted != Residency::kEmpty) {
+      ++stats_.evictions;
+      if (io_[slot].prefetched) ++stats_.prefetch_wasted;
+    }
+    ++stats_.prefetch_issued;
+    start_load(slot, key, true);
+  }
+}
+
+ExpertView ExpertCache::acquire(int layer, int32_t expert) {
+  std::unique_lock<std::mutex> lk(mu_);
+  check_expert(layer, expert);
+  int slot = -1;
+  auto& w = wanted_[layer];
+  auto it = std::find_if(w.begin(), w.end(), [&](const Wanted& x) { return x.expert == expert; });
+  if (it != w.end()) {
+    slot = it->slot;  // request() already pinned it and counted the access
+    w.erase(it);
+  } else {
+    slot = demand_pin(layer, expert);
+  }
+  return wait_ready(lk, slot, layer, expert);
+}
+
+std::optional<AcquiredExpert> ExpertCache::acquire_any(int layer) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto& w = wanted_[layer];
+  if (w.empty()) return std::nullopt;
+  auto done = [&] {
+    return std::find_if(w.begin(), w.end(), [&](const Wanted& x) { return io_[x.slot].ready || !io_[x.slot].error.empty(); });
+  };
+  auto it = done();
+  if (it == w.end()) {
+    const double t0 = now_seconds();
+    cv_.wait(lk, [&] { return (it = done()) != w.end(); });
+    stats_.blocked_seconds += now_seconds() - t0;
+  }
+  const Wanted got = *it;
+  w.erase(it);
+  AcquiredExpert a;
+  a.expert = got.expert;
+  a.view = wait_ready(lk, got.slot, layer, got.expert);
+  return a;
+}
+
+void ExpertCache::release(int layer, int32_t expert) {
+  std::lock_guard<std::mutex> lk(mu_);
+  check_expert(layer, expert);
+  const int slot = res_->find(expert_key(layer, expert));
+  if (slot < 0 || res_->slot(slot).pins == 0) fail("expert cache: release of layer ", layer, " expert ", expert, ", which is not acquired");
+  res_->unpin(slot);
+  drop_if_failed(slot);
+}
+
+void ExpertCache::cancel(int layer) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = wanted_.find(layer);
+  if (it == wanted_.end()) return;
+  for (const Wanted& x : it->second) {
+    res_->unpin(x.slot);
+    drop_if_failed(x.slot);
+  }
+  it->second.clear();
+}
+
+bool ExpertCache::resident(int layer, int32_t expert) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return res_->find(expert_key(layer, expert)) >= 0;
+}
+
+ExpertCacheStats ExpertCache::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stats_;
+}
+
+void ExpertCache::reset_stats() {
+  std::lock_guard<std::mutex> lk(mu_);
+  stats_ = ExpertCacheStats{};
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,175 @@
+#pragma once
+// The SSD-backed ExpertStore: a fixed pool of expert-sized slots carved once from the
+// memory budget; experts are read into slots on demand with direct I/O and evicted by a
+// residency policy. Output is exact: slots hold the file's bytes unchanged.
+//
+// Slot layout. One slot holds one expert of one layer: the aligned supersets of its gate,
+// up and down slices (three separate ranges in three tensors), each part starting on an
+// alignment boundary:
+//   [gate superset | up superset | down superset]    (size = slot_bytes())
+// slot_bytes() is the maximum of that sum over all MoE layers and experts, so any expert
+// fits any slot. The views returned point `skip` bytes into each part.
+//
+// Use from the forward pass (one layer):
+//   cache.request(l, chosen);                 // pins them; starts every missing read at once
+//   while (auto a = cache.acquire_any(l))     // whichever chosen expert is ready first
+//     { compute(a->view); cache.release(l, a->expert); }
+//   cache.prefetch(l + 1, guess);             // optional: never evicts pinned experts
+// or through the plain ExpertStore interface: request, then acquire(l, e) per expert
+// (blocks for that expert only), release(l, e).
+//
+// Pinning rules: request() pins the experts it names until they are acquired and
+// released; acquire() of an expert that was not requested pins it on the spot. A pinned
+// or loading slot is never evicted. request() throws Error when the pool has no
+// evictable slot left (the budget accountant sizes pools so that n_expert_used experts of
+// a layer always fit); prefetch() silently drops what does not fit.
+//
+// Thread safety: all public calls may be made from several threads at once; reads
+// complete on I/O threads and wake the waiters.
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/residency.h"
+#include "io/direct_file.h"
+#include "io/read_engine.h"
+#include "model/config.h"
+#include "model/expert_store.h"
+#include "model/weights.h"
+
+namespace swapmoe {
+
+struct ExpertCacheOptions {
+  // Slots: n_slots when > 0, else cache_bytes / slot_bytes().
+  int64_t n_slots = 0;
+  uint64_t cache_bytes = 0;
+  bool per_layer = false;       // one pool per MoE layer (quotas) instead of one shared pool
+  std::string policy = "lru";   // see cache/policy.h
+  PolicyOptions policy_options;
+  io::EngineOptions engine;
+  io::OpenMode open_mode = io::OpenMode::Direct;
+};
+
+struct ExpertCacheStats {
+  uint64_t hits = 0;            // demand accesses that found the expert resident or in flight
+  uint64_t misses = 0;          // demand accesses that had to start a read
+  uint64_t loads = 0;           // experts read (demand + prefetch)
+  uint64_t bytes_read = 0;      // bytes requested from the disk (aligned supersets)
+  double read_seconds = 0;      // summed submit-to-completion time of all expert loads
+  double blocked_seconds = 0;   // time callers spent waiting in acquire / acquire_any
+  uint64_t evictions = 0;
+  uint64_t prefetch_issued = 0;
+  uint64_t prefetch_used = 0;    // prefetched experts later asked for before eviction
+  uint64_t prefetch_wasted = 0;  // prefetched experts evicted without being used
+  uint64_t prefetch_dropped = 0; // prefetches not started: no evictable slot
+  double hit_rate() const { return hits + misses ? static_cast<double>(hits) / static_cast<double>(hits + misses) : 0.0; }
+};
+
+// The experts of one layer that request() named, as handed out by acquire_any().
+struct AcquiredExpert {
+  int32_t expert = -1;
+  ExpertView view;
+};
+
+// The additional interface of stores that can hand out experts in completion order.
+class StreamingExpertStore : public ExpertStore {
+ public:
+  // Returns one expert named by request(layer, ...) that has not been acquired yet,
+  // preferring one whose bytes are already in memory; blocks until one is ready.
+  // std::nullopt when all requested experts of the layer have been acquired.
+  // The expert is pinned until release(layer, expert). Throws Error on I/O failure.
+  virtual std::optional<AcquiredExpert> acquire_any(int layer) = 0;
+};
+
+class ExpertCache final : public StreamingExpertStore {
+ public:
+  // tensors[l]: layer l's expert tensors (all null for dense layers), e.g.
+  // ModelWeights::experts. The infos are copied; the GgufFile need not outlive the cache.
+  // Throws Error when the tensors are inconsistent, or when the slots are too few for
+  // cfg.n_expert_used experts of one layer (per pool).
+  ExpertCache(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
+              const ExpertCacheOptions& opts);
+  ~ExpertCache() override;
+
+  // Bytes of one slot for these tensors at this I/O alignment (see the layout above).
+  static uint64_t slot_bytes_for(const std::vector<ExpertTensors>& tensors, uint64_t alignment);
+
+  void request(int layer, std::span<const int32_t> experts) override;
+  void prefetch(int layer, std::span<const int32_t> experts) override;
+  ExpertView acquire(int layer, int32_t expert) override;
+  std::optional<AcquiredExpert> acquire_any(int layer) override;
+  void release(int layer, int32_t expert) override;
+  // Unpins the experts of `layer` that request() named and nobody acquired (e.g. when a
+  // token is abandoned after an error).
+  void cancel(int layer);
+
+  ExpertCacheStats stats() const;
+  void reset_stats();
+  uint64_t slot_bytes() const { return slot_bytes_; }
+  int n_slots() const { return res_->n_slots(); }
+  uint64_t pool_bytes() const { return pool_.size(); }
+  const char* engine_name() const { return engine_->name(); }
+  bool direct_io() const { return file_.is_direct(); }
+  // Whether the expert currently occupies a slot (loaded or loading); for tests and logs.
+  bool resident(int layer, int32_t expert) const;
+
+ private:
+  struct Part {
+    GgufTensorInfo info;       // copy of the tensor's info (type, ne, offset)
+    uint64_t slot_offset = 0;  // where this part's superset starts in a slot
+  };
+  struct Layer {
+    bool moe = false;
+    Part part[3];  // gate, up, down
+  };
+  struct SlotIo {
+    int parts_left = 0;
+    bool ready = false;
+    bool prefetched = false;      // loaded by prefetch and not yet used
+    std::string error;            // set when a read failed
+    double submit_time = 0;
+    uint64_t skip[3] = {0, 0, 0}; // offset of the wanted bytes in each part
+  };
+  struct Wanted {
+    int32_t expert;
+    int slot;
+  };
+
+  void check_expert(int layer, int32_t expert) const;
+  // Starts reading key into slot. Caller holds mu_.
+  void start_load(int slot, uint64_t key, bool prefetch);
+  void on_read_done(const io::ReadCompletion& c);
+  // Finds or loads an expert for a demand access and pins it. Caller holds mu_.
+  int demand_pin(int layer, int32_t expert);
+  // Waits for a pinned slot to be ready; on a failed read unpins, frees it and throws.
+  ExpertView wait_ready(std::unique_lock<std::mutex>& lk, int slot, int layer, int32_t expert);
+  ExpertView view_of(int slot, int layer) const;
+  // Frees a slot whose read failed once nobody pins it any more. Caller holds mu_.
+  void drop_if_failed(int slot);
+  std::string describe(uint64_t key, int part) const;
+
+  std::string path_;
+  int64_t n_expert_ = 0;
+  int64_t n_expert_used_ = 0;
+  std::vector<Layer> layers_;
+  uint64_t slot_bytes_ = 0;
+  io::DirectFile file_;
+  io::AlignedBuffer pool_;
+  std::unique_ptr<Residency> res_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<SlotIo> io_;
+  std::unordered_map<int, std::vector<Wanted>> wanted_;  // per layer: requested, not yet acquired
+  ExpertCacheStats stats_;
+  std::unique_ptr<io::ReadEngine> engine_;  // last member set up, first torn down
+};
+
+}  // namespace swapmoe
