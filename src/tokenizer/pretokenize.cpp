@@ -33,7 +33,9 @@ bool ascii_punct(uint32_t c) {
          (c >= 0x3A && c <= 0x3B) || (c >= 0x3F && c <= 0x40) || (c >= 0x5B && c <= 0x5D) || c == 0x5F ||
          c == 0x7B || c == 0x7D;
 }
-bool ascii_symbol(uint32_t c) { return c == 0x24 || c == 0x2B || (c >= 0x3C && c <= 0x3E) || c == 0x5E || c == 0x60 || c == 0x7C; }
+bool ascii_symbol(uint32_t c) {
+  return c == 0x24 || c == 0x2B || (c >= 0x3C && c <= 0x3E) || c == 0x5E || c == 0x60 || c == 0x7C || c == 0x7E;
+}
 
 class Text {
  public:

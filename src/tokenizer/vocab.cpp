@@ -158,9 +158,9 @@ Vocab Vocab::load(const GgufFile& f, Type type, bool default_add_bos) {
   }
 
   // End-of-generation set.
+  // (Newer llama.cpp also adds the FIM pad/repo/file-separator tokens; the release our
+  // conformance reference bundles, node-llama-cpp 3.21.1, does not, and we follow it.)
   v.eog.assign(nv, 0);
-  for (int32_t id : {v.fim_pad, v.fim_rep, v.fim_sep})
-    if (id >= 0) v.eog[id] = 1;
   for (int32_t id = 0; id < nv; ++id) {
     if (text_in(v.text[id], {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
                              "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>",
