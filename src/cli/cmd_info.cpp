@@ -1,0 +1,167 @@
+// `swapmoe info MODEL`: what a GGUF model file holds — architecture, hyperparameters,
+// tensor types and how many bytes sit in experts versus dense weights. Reads only the
+// header (the GGUF reader never touches tensor data), so it is instant on a 400 GB file.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/quant_mix.h"
+#include "cli/size_parse.h"
+#include "gguf/gguf.h"
+#include "model/arch.h"
+
+namespace swapmoe::cli {
+
+namespace {
+
+struct InfoOptions {
+  std::string model;
+  bool meta = false;
+  bool tensors = false;
+};
+
+std::string ftype_name(uint64_t ftype) {
+  for (const auto& t : quant_targets())
+    if (t.ftype == ftype && !(t.pure && is_block_quantized(t.base))) return t.name;
+  return "unknown";
+}
+
+void print_config(const ModelConfig& c) {
+  auto row = [](const char* k, const std::string& v) { std::printf("  %-22s %s\n", k, v.c_str()); };
+  auto num = [&](const char* k, int64_t v) { row(k, std::to_string(v)); };
+  auto flt = [&](const char* k, double v) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%g", v);
+    row(k, b);
+  };
+  std::printf("hyperparameters:\n");
+  num("n_vocab", c.n_vocab);
+  num("n_ctx_train", c.n_ctx_train);
+  num("n_embd", c.n_embd);
+  num("n_layer", c.n_layer);
+  num("n_head", c.n_head);
+  num("n_head_kv", c.n_head_kv);
+  num("head_dim_k", c.head_dim_k);
+  num("head_dim_v", c.head_dim_v);
+  flt("rms_eps", c.rms_eps);
+  if (c.n_ff) num("n_ff (dense)", c.n_ff);
+  num("n_expert", c.n_expert);
+  num("n_expert_used", c.n_expert_used);
+  num("n_ff_exp", c.n_ff_exp);
+  if (c.n_ff_shexp) num("n_ff_shexp", c.n_ff_shexp);
+  if (c.n_expert_shared) num("n_expert_shared", c.n_expert_shared);
+  if (c.n_layer_dense_lead) num("n_layer_dense_lead", c.n_layer_dense_lead);
+  row("gating", c.gating == GatingFunc::Sigmoid ? "sigmoid" : "softmax");
+  row("expert_weights_norm", c.expert_weights_norm ? "true" : "false");
+  if (c.expert_weights_scale != 1.0f) flt("expert_weights_scale", c.expert_weights_scale);
+  if (c.n_expert_groups > 1) {
+    num("n_expert_groups", c.n_expert_groups);
+    num("n_expert_groups_used", c.n_expert_groups_used);
+  }
+  row("rope", c.rope_type == RopeType::Neox ? "neox" : "norm");
+  num("n_rot", c.n_rot);
+  flt("rope_freq_base", c.rope_freq_base);
+  if (c.rope_scaling != RopeScaling::None) {
+    row("rope_scaling", c.rope_scaling == RopeScaling::Yarn ? "yarn" : "linear");
+    flt("rope_scaling_factor", c.rope_scaling_factor);
+    num("rope_orig_ctx", c.rope_orig_ctx);
+  }
+  if (c.kv_lora_rank) {
+    num("q_lora_rank", c.q_lora_rank);
+    num("kv_lora_rank", c.kv_lora_rank);
+    num("head_dim_k_mla", c.head_dim_k_mla);
+    num("head_dim_v_mla", c.head_dim_v_mla);
+  }
+  row("output", c.has_output ? "separate" : "tied to token_embd");
+}
+
+void print_info(const InfoOptions& o) {
+  auto f = GgufFile::open(o.model);
+  std::printf("file:         %s\n", f->path().c_str());
+  std::printf("gguf:         version %u, %s, %zu tensors, %zu metadata keys, alignment %llu\n", f->version(),
+              format_size(f->file_size()).c_str(), f->tensors().size(), f->metadata().size(),
+              static_cast<unsigned long long>(f->alignment()));
+  std::printf("architecture: %s\n", f->get_str("general.architecture", "(none)").c_str());
+  if (f->has("general.name")) std::printf("name:         %s\n", f->get_str("general.name").c_str());
+  if (f->has("general.file_type")) {
+    const uint64_t ft = f->get_u64("general.file_type");
+    std::printf("file type:    %s (general.file_type = %llu)\n", ftype_name(ft).c_str(), static_cast<unsigned long long>(ft));
+  }
+
+  // A file swapmoe cannot run (dense model, unknown architecture, vocab only) still gets
+  // its tensor table; the reason goes to stderr so the listing stays useful.
+  try {
+    print_config(config_from_gguf(*f));
+  } catch (const Error& e) {
+    std::fprintf(stderr, "swapmoe: note: no model configuration: %s\n", e.what());
+  }
+
+  struct TypeStat { int64_t count = 0; uint64_t bytes = 0; };
+  std::map<std::string, TypeStat> by_type;
+  TypeStat experts, dense, total;
+  std::map<int, uint64_t> expert_bytes_by_layer;
+  for (const auto& t : f->tensors()) {
+    auto& s = by_type[ggml_type_name(t.type)];
+    ++s.count;
+    s.bytes += t.nbytes;
+    ++total.count;
+    total.bytes += t.nbytes;
+    if (t.name.find("_exps") != std::string::npos) {
+      ++experts.count;
+      experts.bytes += t.nbytes;
+      expert_bytes_by_layer[tensor_layer(t.name)] += t.expert_bytes();
+    } else {
+      ++dense.count;
+      dense.bytes += t.nbytes;
+    }
+  }
+  std::printf("tensor types:\n  %-6s %7s %14s\n", "type", "count", "bytes");
+  for (const auto& [name, s] : by_type)
+    std::printf("  %-6s %7lld %14s\n", name.c_str(), static_cast<long long>(s.count), format_size(s.bytes).c_str());
+  std::printf("  %-6s %7lld %14s\n", "total", static_cast<long long>(total.count), format_size(total.bytes).c_str());
+  const double pct = total.bytes ? 100.0 * static_cast<double>(experts.bytes) / static_cast<double>(total.bytes) : 0.0;
+  std::printf("weights:\n");
+  std::printf("  experts (*_exps)  %5lld tensors %14s (%.1f%%)\n", static_cast<long long>(experts.count),
+              format_size(experts.bytes).c_str(), pct);
+  std::printf("  dense             %5lld tensors %14s\n", static_cast<long long>(dense.count), format_size(dense.bytes).c_str());
+  if (!expert_bytes_by_layer.empty()) {
+    // One expert of one layer (its gate, up and down slices) is the unit swapmoe moves.
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (const auto& [layer, b] : expert_bytes_by_layer) {
+      lo = std::min(lo, b);
+      hi = std::max(hi, b);
+    }
+    std::printf("  one expert of one layer: %s", format_size(lo).c_str());
+    if (hi != lo) std::printf(" .. %s", format_size(hi).c_str());
+    std::printf("\n");
+  }
+
+  if (o.meta) {
+    std::printf("metadata:\n");
+    for (const auto& [k, v] : f->metadata()) std::printf("  %-44s %s\n", k.c_str(), gguf_value_to_string(v).c_str());
+  }
+  if (o.tensors) {
+    std::printf("tensors:\n");
+    for (const auto& t : f->tensors()) {
+      std::string shape;
+      for (size_t i = 0; i < t.ne.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.ne[i]);
+      std::printf("  %-36s %-5s [%s] %s\n", t.name.c_str(), ggml_type_name(t.type), shape.c_str(), format_size(t.nbytes).c_str());
+    }
+  }
+}
+
+}  // namespace
+
+Command add_info_command(CLI::App& app) {
+  auto o = std::make_shared<InfoOptions>();
+  CLI::App* sub = app.add_subcommand("info", "Show architecture, hyperparameters and tensor sizes of a GGUF model (header only)");
+  sub->add_option("MODEL", o->model, "GGUF model file")->required();
+  sub->add_flag("--meta", o->meta, "Also list every metadata key");
+  sub->add_flag("--tensors", o->tensors, "Also list every tensor with its type and shape");
+  return {sub, [o] { print_info(*o); }};
+}
+
+}  // namespace swapmoe::cli

@@ -1,0 +1,116 @@
+// `swapmoe run MODEL -p PROMPT`: evaluates the prompt and streams the continuation to
+// stdout as it is generated. With --print-ids it prints the generated ids as one JSON
+// array instead, and never stops early (the conformance tests compare exactly N ids
+// with llama.cpp). Timing goes to stderr as one line at the end.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/common_options.h"
+#include "cli/json_out.h"
+#include "cli/utf8_stream.h"
+#include "model/model.h"
+#include "util/error.h"
+
+namespace swapmoe::cli {
+
+namespace {
+
+struct RunOptions {
+  ModelArgs model;
+  SamplingArgs sampling;
+  std::string prompt;
+  int n_predict = 128;
+  bool print_ids = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double rate(int64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; }
+
+void run(const RunOptions& o) {
+  auto model = Model::load(o.model.path, o.model.to_options());
+  const Tokenizer& tok = model->tokenizer();
+  const std::vector<int32_t> prompt = tok.encode(o.prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (prompt.empty()) fail("the prompt tokenized to nothing (and the vocabulary adds no BOS); nothing to condition on");
+  const int64_t n_ctx = model->n_ctx();
+  const auto n_prompt = static_cast<int64_t>(prompt.size());
+  if (n_prompt > n_ctx) fail("the prompt has ", n_prompt, " tokens, more than the context of ", n_ctx, " (raise --ctx)");
+  // Producing N tokens evaluates the prompt and then N-1 generated tokens.
+  if (o.print_ids && n_prompt + o.n_predict - 1 > n_ctx)
+    fail("prompt (", n_prompt, " tokens) plus ", o.n_predict, " generated tokens do not fit the context of ", n_ctx,
+         " (raise --ctx)");
+
+  Sampler sampler(o.sampling.to_params());
+  const int n_vocab = static_cast<int>(model->config().n_vocab);
+
+  const auto t_prompt = Clock::now();
+  const float* logits = model->forward_batch(prompt, 0);
+  const double prompt_s = seconds_since(t_prompt);
+
+  std::vector<int32_t> generated;
+  Utf8Stream text;
+  int64_t pos = n_prompt;
+  int64_t n_decode = 0;  // forward passes after the prompt
+  const auto t_decode = Clock::now();
+  bool ctx_full = false;
+  while (static_cast<int>(generated.size()) < o.n_predict) {
+    const int32_t id = sampler.sample(logits, n_vocab);
+    if (!o.print_ids && tok.is_eog(id)) break;
+    generated.push_back(id);
+    if (!o.print_ids) {
+      const std::string out = text.push(tok.token_to_piece(id));
+      if (!out.empty()) {
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        std::fflush(stdout);
+      }
+    }
+    if (static_cast<int>(generated.size()) == o.n_predict) break;
+    if (pos >= n_ctx) {
+      ctx_full = true;
+      break;
+    }
+    logits = model->forward(id, pos++);
+    ++n_decode;
+  }
+  const double decode_s = seconds_since(t_decode);
+
+  if (o.print_ids) {
+    std::printf("%s\n", ids_to_json(generated).c_str());
+  } else {
+    const std::string rest = text.flush();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    std::fputc('\n', stdout);
+  }
+  std::fflush(stdout);
+  if (ctx_full) std::fprintf(stderr, "swapmoe: stopped: the context of %lld tokens is full\n", static_cast<long long>(n_ctx));
+  std::fprintf(stderr, "swapmoe: prompt %lld tokens, %.2f tok/s | decode %lld tokens, %.2f tok/s | generated %zu tokens\n",
+               static_cast<long long>(n_prompt), rate(n_prompt, prompt_s), static_cast<long long>(n_decode),
+               rate(n_decode, decode_s), generated.size());
+}
+
+}  // namespace
+
+Command add_run_command(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* sub = app.add_subcommand("run", "Generate text from a prompt");
+  add_model_args(sub, o->model);
+  sub->add_option("-p,--prompt", o->prompt, "Prompt text (special tokens such as <|im_start|> are recognised)")->required();
+  sub->add_option("-n,--n-predict", o->n_predict, "Number of tokens to generate")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  add_sampling_args(sub, o->sampling);
+  sub->add_flag("--print-ids", o->print_ids,
+                "Print the generated token ids as a JSON array instead of text, and generate exactly N tokens "
+                "(no stop at end-of-generation)");
+  return {sub, [o] { run(*o); }};
+}
+
+}  // namespace swapmoe::cli

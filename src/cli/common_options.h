@@ -1,0 +1,44 @@
+#pragma once
+// Options shared by the commands that load and run a model (run, eval, and later bench
+// and serve). They are declared here once, so an option such as a memory budget is added
+// to every such command by one edit.
+
+#include <cstdint>
+#include <string>
+
+#include "model/model.h"
+#include "sample/sampler.h"
+
+namespace CLI {
+class App;
+class Option;
+}
+
+namespace swapmoe::cli {
+
+struct ModelArgs {
+  std::string path;
+  int threads = 0;   // 0: all cores
+  int64_t ctx = 0;   // 0: the command's default (min(4096, trained context) for run)
+
+  ModelOptions to_options() const;
+};
+
+// MODEL (positional, required), --threads, --ctx.
+void add_model_args(CLI::App* sub, ModelArgs& a);
+
+struct SamplingArgs {
+  float temp = 0.8f;
+  int top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  uint64_t seed = 0;
+  CLI::Option* seed_option = nullptr;  // not given: a fresh random seed, reported on stderr
+
+  SamplerParams to_params() const;
+};
+
+// --temp, --top-k, --top-p, --min-p, --seed.
+void add_sampling_args(CLI::App* sub, SamplingArgs& a);
+
+}  // namespace swapmoe::cli

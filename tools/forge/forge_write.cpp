@@ -1,0 +1,122 @@
+#include "forge_write.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "cli/quant_mix.h"
+#include "cli/row_convert.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
+#include "model/arch.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+#include "weight_init.h"
+
+namespace swapmoe::forge {
+
+namespace {
+
+void set_meta(GgufWriter& w, const std::string& key, const MetaValue& v) {
+  switch (v.kind) {
+    case MetaValue::U32: w.set_u32(key, v.u); break;
+    case MetaValue::F32: w.set_f32(key, v.f); break;
+    case MetaValue::Bool: w.set_bool(key, v.b); break;
+    case MetaValue::Str: w.set_str(key, v.s); break;
+  }
+}
+
+int64_t vocab_size(const GgufFile& vocab) {
+  const GgufValue* v = vocab.find("tokenizer.ggml.tokens");
+  if (!v || v->type != GgufType::ARRAY || v->elem_type != GgufType::STRING)
+    fail(vocab.path(), ": not a vocabulary GGUF (no tokenizer.ggml.tokens string array)");
+  if (v->arr_len == 0) fail(vocab.path(), ": empty vocabulary");
+  return static_cast<int64_t>(v->arr_len);
+}
+
+}  // namespace
+
+ForgeResult forge_model(const ForgeSpec& spec) {
+  if (spec.out.empty()) fail("missing -o OUT.gguf");
+  if (spec.vocab.empty()) fail("missing --vocab VOCAB.gguf (a GGUF holding tokenizer.* keys)");
+  const cli::QuantTarget& target = cli::find_quant_target(spec.type.empty() ? "F32" : spec.type);
+  auto vocab = GgufFile::open(spec.vocab);
+  const ModelConfig cfg = make_config(spec, vocab_size(*vocab));
+  const std::vector<TensorSpec> specs = tensor_specs(cfg);
+
+  GgufWriter w;
+  for (const auto& [key, value] : config_to_kv(cfg)) set_meta(w, key, value);
+  w.set_str("general.name", spec.name.empty() ? "forged " + spec.arch : spec.name);
+  w.set_u32("general.quantization_version", 2);
+  w.set_u32("general.file_type", target.ftype);
+  w.set_u64("swapmoe.forge.seed", spec.seed);
+  for (const auto& [key, value] : vocab->metadata())
+    if (key.rfind("tokenizer.", 0) == 0) w.set(key, value);
+
+  std::vector<cli::MixTensor> mix;
+  std::vector<const TensorSpec*> written;
+  for (const auto& s : specs) {
+    if (s.optional && s.role == TensorRole::Output && !cfg.has_output) continue;  // tied
+    mix.push_back({s.name, s.ne, GgmlType::F32});
+    written.push_back(&s);
+  }
+  cli::MixModel mm;
+  mm.n_layer = cfg.n_layer;
+  mm.n_expert = cfg.n_expert;
+  mm.n_head = cfg.n_head;
+  mm.n_head_kv = cfg.n_head_kv;
+  const cli::MixPlan plan = cli::plan_quant_types(target, mm, mix);
+  if (spec.verbose)
+    for (const auto& n : plan.notes) std::fprintf(stderr, "swapmoe-forge: %s\n", n.c_str());
+  for (size_t i = 0; i < written.size(); ++i) w.add_tensor_info(written[i]->name, plan.types[i], written[i]->ne);
+  w.begin(spec.out);
+
+  ThreadPool pool(spec.threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<uint8_t> chunk;
+  std::vector<std::vector<float>> row_buf(static_cast<size_t>(pool.size()));
+  for (size_t i = 0; i < written.size(); ++i) {
+    const TensorSpec& s = *written[i];
+    const GgmlType type = plan.types[i];
+    if (spec.sparse_experts && s.role == TensorRole::Experts) {
+      w.skip_tensor();  // a hole reads back as zeros: a valid (all-zero) block in every format
+      continue;
+    }
+    if (cli::is_block_quantized(type)) (void)quant_traits(type);  // throws here, not in a worker thread
+    const bool logits = s.role == TensorRole::Output || (s.role == TensorRole::TokenEmbd && !cfg.has_output);
+    const InitRule rule = init_rule(s, cfg.n_embd, logits);
+    const uint64_t stream = tensor_stream(spec.seed, s.name);
+    const int64_t ncols = s.ne[0];
+    int64_t nrows = 1;
+    for (size_t d = 1; d < s.ne.size(); ++d) nrows *= s.ne[d];
+    const size_t row_bytes = ggml_row_size(type, ncols);
+    // About 32 MiB of output per step, and at least a few rows per thread.
+    const int64_t step = std::max<int64_t>(pool.size() * 4, static_cast<int64_t>((size_t(32) << 20) / row_bytes));
+    for (int64_t r0 = 0; r0 < nrows; r0 += step) {
+      const int64_t n = std::min(step, nrows - r0);
+      chunk.resize(static_cast<size_t>(n) * row_bytes);
+      pool.parallel_for(n, [&](int64_t a, int64_t b, int tid) {
+        auto& buf = row_buf[static_cast<size_t>(tid)];
+        buf.resize(static_cast<size_t>(ncols));
+        for (int64_t r = a; r < b; ++r) {
+          generate_row(stream, rule, r0 + r, ncols, buf.data());
+          cli::row_from_float(type, buf.data(), chunk.data() + static_cast<size_t>(r) * row_bytes, ncols);
+        }
+      });
+      w.write_tensor_data(chunk.data(), chunk.size());
+    }
+    if (spec.verbose)
+      std::fprintf(stderr, "swapmoe-forge: [%zu/%zu] %-34s %-5s\n", i + 1, written.size(), s.name.c_str(),
+                   ggml_type_name(type));
+  }
+  w.finish();
+  ForgeResult r;
+  r.file_bytes = w.file_size();
+  r.n_tensors = written.size();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace swapmoe::forge
