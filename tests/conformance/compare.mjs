@@ -1,0 +1,350 @@
+#!/usr/bin/env node
+// compare.mjs: swapmoe against llama.cpp (through llama_ref.mjs) on forged models and real
+// vocabularies. Prints one table per part and exits 1 on any mismatch (2 on a usage error).
+//
+//   node compare.mjs --swapmoe BIN --forge BIN --work DIR [options]
+//   node compare.mjs --self-test --work DIR        (llama.cpp on both sides, models from
+//                                                    mini_gguf.mjs: checks this script's logic)
+// Options:
+//   --threads N        threads for both engines (default 2)
+//   --only REGEX       run only the model cases whose name matches
+//   --skip-tokenizer   / --skip-models   leave out a part
+//   --vocab-dir DIR    vocab files (default: tests/data/vocab, else ../shared/vocab)
+//   --tie-eps X        a greedy divergence is accepted only where llama.cpp's top-2 log-prob gap
+//                      at that step is below X (a near-tie that rounding may flip); default 0.002
+//   --n N              greedy tokens (default 16); --max-tokens N eval tokens (default 128)
+//
+// Part 1, tokenizer: for every vocab family, each string of the .inp file is tokenized by both
+// engines (no BOS, special-token text parsed) and the ids must be equal; llama.cpp must also
+// reproduce the .out file (a check of the harness itself). One string per family is also
+// tokenized with add_special to compare BOS/EOS handling.
+// Part 2, models: swapmoe-forge writes each (architecture variant x type) model; then greedy N
+// tokens on a fixed prompt must be identical, and the eval perplexity on eval_text.txt must agree
+// within 0.5% (F32, Q8_0) or 1% (Q4_K_M), with the same token count.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, "../..");
+const REF = path.join(here, "llama_ref.mjs");
+const MINI = path.join(here, "mini_gguf.mjs");
+const EVAL_TEXT = path.join(here, "eval_text.txt");
+const PROMPT = "Once upon a time, in a small village by the sea,";
+
+// ---------------------------------------------------------------------------------------------
+// The model matrix. Each variant names swapmoe-forge's architecture, the vocabulary it is forged
+// around, and any extra forge flags (widths, attention/gating variants). Types are crossed with
+// every variant. Edit here when the forge grows flags.
+export const VARIANTS = [
+  { name: "qwen3moe", arch: "qwen3moe", vocab: "qwen2", extra: [] },
+  { name: "qwen2moe", arch: "qwen2moe", vocab: "qwen2", extra: [] },
+  { name: "mixtral", arch: "llama", vocab: "llama-spm", extra: [] },
+  { name: "olmoe", arch: "olmoe", vocab: "gpt-2", extra: [] },
+  { name: "ds2-plainq-softmax", arch: "deepseek2", vocab: "deepseek-llm", extra: ["--q-lora-rank", "0", "--gating", "softmax"] },
+  { name: "ds2-plainq-sigmoid", arch: "deepseek2", vocab: "deepseek-llm", extra: ["--q-lora-rank", "0", "--gating", "sigmoid"] },
+  { name: "ds2-lowq-softmax", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--gating", "softmax"] },
+  { name: "ds2-lowq-sigmoid", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--gating", "sigmoid"] },
+];
+export const TYPES = [
+  { type: "F32", pplTol: 0.005 },
+  { type: "Q8_0", pplTol: 0.005 },
+  { type: "Q4_K_M", pplTol: 0.01 },
+];
+const LAYERS = 2;
+const SEED = 1234;
+const TIMEOUT_MS = 10 * 60 * 1000;
+
+// ---------------------------------------------------------------------------------------------
+function usage(msg) {
+  if (msg) process.stderr.write(`compare: ${msg}\n`);
+  process.stderr.write("usage: node compare.mjs (--swapmoe BIN --forge BIN | --self-test) --work DIR " +
+    "[--threads N] [--only REGEX] [--skip-tokenizer] [--skip-models] [--vocab-dir DIR] [--tie-eps X] " +
+    "[--n N] [--max-tokens N]\n");
+  process.exit(2);
+}
+
+const VALUED = new Set(["swapmoe", "forge", "work", "threads", "only", "vocab-dir", "tie-eps", "n", "max-tokens"]);
+const BOOL = new Set(["self-test", "skip-tokenizer", "skip-models"]);
+const opt = {};
+{
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) usage(`unexpected argument ${a}`);
+    const k = a.slice(2);
+    if (BOOL.has(k)) opt[k] = true;
+    else if (VALUED.has(k)) {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      opt[k] = argv[++i];
+    } else usage(`unknown option ${a}`);
+  }
+}
+const selfTest = !!opt["self-test"];
+if (!opt.work) usage("--work DIR is required");
+if (!selfTest && (!opt.swapmoe || !opt.forge)) usage("--swapmoe and --forge are required (or --self-test)");
+for (const k of ["swapmoe", "forge"]) {
+  if (opt[k] && !fs.existsSync(opt[k])) usage(`--${k}: no such file ${opt[k]}`);
+}
+const threads = Number(opt.threads ?? 2);
+const nGreedy = Number(opt.n ?? 16);
+const maxTokens = Number(opt["max-tokens"] ?? 128);
+const tieEps = Number(opt["tie-eps"] ?? 0.002);
+const only = opt.only ? new RegExp(opt.only) : null;
+const work = path.resolve(opt.work);
+fs.mkdirSync(work, { recursive: true });
+const CTX = 256;  // both engines get the same context size; it holds prompt+N and the eval window
+
+function findVocabDir() {
+  if (opt["vocab-dir"]) {
+    if (!fs.existsSync(opt["vocab-dir"])) usage(`--vocab-dir: no such directory ${opt["vocab-dir"]}`);
+    return opt["vocab-dir"];
+  }
+  for (const d of [path.join(repoRoot, "tests/data/vocab"), path.join(repoRoot, "../shared/vocab")]) {
+    if (fs.existsSync(d)) return d;
+  }
+  usage("no vocab dir found (tests/data/vocab or ../shared/vocab); pass --vocab-dir");
+}
+const vocabDir = findVocabDir();
+const vocabPath = (family) => path.join(vocabDir, `ggml-vocab-${family}.gguf`);
+
+// ---------------------------------------------------------------------------------------------
+// Running tools. Each call returns {ok, value | error}; nothing here throws, so one broken case
+// cannot hide the others.
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: TIMEOUT_MS, maxBuffer: 256 << 20 });
+  if (r.error) return { ok: false, error: `${path.basename(cmd)}: ${r.error.message}` };
+  if (r.status !== 0) {
+    const tail = (r.stderr || r.stdout || "").trim().split("\n").slice(-3).join(" | ");
+    return { ok: false, error: `${path.basename(cmd)} ${args[0]} exited ${r.status ?? r.signal}: ${tail}` };
+  }
+  return { ok: true, stdout: r.stdout };
+}
+
+// The last line of stdout that parses as JSON (tools may print banners before it).
+function lastJson(res) {
+  if (!res.ok) return res;
+  const lines = res.stdout.trim().split("\n").reverse();
+  for (const l of lines) {
+    try {
+      return { ok: true, value: JSON.parse(l) };
+    } catch {
+      // not JSON; keep looking
+    }
+  }
+  return { ok: false, error: `no JSON in output: ${res.stdout.slice(0, 200)}` };
+}
+
+const ref = {
+  name: "llama.cpp",
+  call: (args) => run(process.execPath, [REF, "--threads", String(threads), ...args]),
+  tokenizeInp(vocab, inp) {
+    const r = this.call(["tokenize-inp", vocab, inp]);
+    if (!r.ok) return r;
+    const lines = r.stdout.split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    return { ok: true, value: lines.map(parseIdLine) };
+  },
+  tokenize(vocab, text, addSpecial) {
+    return lastJson(this.call(["tokenize", vocab, text, ...(addSpecial ? [] : ["--no-add-special"])]));
+  },
+  greedy(model, prompt, n) {
+    return lastJson(this.call(["greedy", model, prompt, String(n), "--ctx", String(CTX)]));
+  },
+  eval(model, textFile, maxTok) {
+    return lastJson(this.call(["eval", model, textFile, "--max-tokens", String(maxTok), "--ctx", String(CTX)]));
+  },
+};
+
+// swapmoe's CLI contract (src/cli): tokenize prints a JSON id array; run --print-ids prints the N
+// generated ids as a JSON array (no stop at end-of-generation); eval prints {"tokens","nll","ppl"}.
+const swapmoe = {
+  name: "swapmoe",
+  call: (args) => run(opt.swapmoe, args),
+  tokenizeInp(vocab, inp) {
+    const strings = splitInp(fs.readFileSync(inp, "utf8"));
+    const out = [];
+    for (const s of strings) {
+      const r = this.tokenize(vocab, s, false);
+      out.push(r.ok ? r.value : { error: r.error });
+    }
+    return { ok: true, value: out };
+  },
+  tokenize(vocab, text, addSpecial) {
+    // "--" ends the options, so strings that start with "-" stay text.
+    return lastJson(this.call(["tokenize", vocab, ...(addSpecial ? [] : ["--no-special"]), "--", text]));
+  },
+  greedy(model, prompt, n) {
+    const r = lastJson(this.call(["run", model, "-p", prompt, "-n", String(n), "--temp", "0", "--print-ids",
+      "--threads", String(threads), "--ctx", String(CTX)]));
+    if (!r.ok) return r;
+    if (!Array.isArray(r.value)) return { ok: false, error: `--print-ids did not print an array: ${JSON.stringify(r.value)}` };
+    return { ok: true, value: { ids: r.value } };
+  },
+  eval(model, textFile, maxTok) {
+    return lastJson(this.call(["eval", model, "--text", textFile, "--max-tokens", String(maxTok),
+      "--threads", String(threads), "--ctx", String(CTX)]));
+  },
+};
+
+function parseIdLine(line) {
+  const t = line.trim();
+  return t === "" ? [] : t.split(/\s+/).map(Number);
+}
+
+function splitInp(content) {
+  const parts = content.split("\n__ggml_vocab_test__\n");
+  if (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
+  return parts;
+}
+
+const same = (a, b) => Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]);
+
+function table(header, rows) {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => String(c).padEnd(w[i])).join("  ");
+  console.log(line(header));
+  console.log(w.map((n) => "-".repeat(n)).join("  "));
+  for (const r of rows) console.log(line(r));
+}
+
+// The "other" engine: swapmoe normally; llama.cpp again in --self-test mode.
+const other = selfTest ? { ...ref, name: "llama.cpp(2)" } : swapmoe;
+let failures = 0;
+
+// ---------------------------------------------------------------------------------------------
+function tokenizerPart() {
+  const rows = [];
+  const families = fs.readdirSync(vocabDir)
+    .filter((f) => /^ggml-vocab-.*\.gguf$/.test(f) && fs.existsSync(path.join(vocabDir, f + ".inp")))
+    .map((f) => f.replace(/^ggml-vocab-/, "").replace(/\.gguf$/, ""))
+    .sort();
+  if (families.length === 0) {
+    console.log(`no vocab files in ${vocabDir}`);
+    failures++;
+    return;
+  }
+  for (const fam of families) {
+    const vocab = vocabPath(fam);
+    const inp = vocab + ".inp";
+    const expected = fs.readFileSync(vocab + ".out", "utf8").split("\n");
+    if (expected[expected.length - 1] === "") expected.pop();
+    const r = ref.tokenizeInp(vocab, inp);
+    const o = other.tokenizeInp(vocab, inp);
+    let refVsOut = "-", cmp = "-", detail = "";
+    if (!r.ok) {
+      refVsOut = "ERROR";
+      detail = r.error;
+    } else {
+      const bad = r.value.filter((ids, i) => !same(ids, parseIdLine(expected[i] ?? ""))).length;
+      refVsOut = bad === 0 && r.value.length === expected.length ? "OK" : `${bad} differ`;
+    }
+    if (!o.ok) {
+      cmp = "ERROR";
+      detail = o.error;
+    } else if (r.ok) {
+      const strings = splitInp(fs.readFileSync(inp, "utf8"));
+      const badIdx = [];
+      o.value.forEach((ids, i) => { if (!same(ids, r.value[i])) badIdx.push(i); });
+      cmp = badIdx.length === 0 ? `OK ${o.value.length}/${o.value.length}` : `${badIdx.length}/${o.value.length} differ`;
+      if (badIdx.length) {
+        const i = badIdx[0];
+        const got = o.value[i].error ?? JSON.stringify(o.value[i]);
+        detail = `first: #${i} ${JSON.stringify(strings[i]).slice(0, 40)} ref=${JSON.stringify(r.value[i])} got=${got}`.slice(0, 160);
+      }
+    }
+    // BOS/EOS handling with add_special on one ordinary string.
+    const rb = ref.tokenize(vocab, "Hello world", true);
+    const ob = other.tokenize(vocab, "Hello world", true);
+    const bos = rb.ok && ob.ok ? (same(rb.value, ob.value) ? "OK" : `ref=${JSON.stringify(rb.value)} got=${JSON.stringify(ob.value)}`)
+      : `ERROR ${(rb.error ?? ob.error ?? "").slice(0, 80)}`;
+    const ok = refVsOut === "OK" && cmp.startsWith("OK") && bos === "OK";
+    if (!ok) failures++;
+    rows.push([fam, refVsOut, cmp, bos, ok ? "PASS" : "FAIL", detail]);
+  }
+  console.log(`\n== tokenizer: llama.cpp vs ${other.name} (vocab dir ${vocabDir})`);
+  table(["family", "llama.cpp vs .out", `${other.name} vs llama.cpp`, "add_special", "result", "detail"], rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+function forge(variant, type, out) {
+  if (selfTest) {
+    // mini_gguf.mjs writes only F32 llama models; variants stand in for the matrix shape.
+    return run(process.execPath, [MINI, out, "--experts", String(variant.experts ?? 0), "--layers", String(LAYERS),
+      "--seed", String(SEED)]);
+  }
+  return run(opt.forge, ["--arch", variant.arch, "--type", type, "--layers", String(LAYERS), "--vocab",
+    vocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
+}
+
+function greedyVerdict(refRes, otherRes) {
+  if (!refRes.ok) return { ok: false, text: "ERROR", detail: refRes.error };
+  if (!otherRes.ok) return { ok: false, text: "ERROR", detail: otherRes.error };
+  const a = refRes.value.ids;
+  const b = otherRes.value.ids;
+  if (same(a, b)) return { ok: true, text: `OK ${a.length}/${a.length}` };
+  let k = 0;
+  while (k < Math.min(a.length, b.length) && a[k] === b[k]) k++;
+  const margin = refRes.value.margins?.[k];
+  const detail = `first diff at ${k}: ref=${JSON.stringify(a)} got=${JSON.stringify(b)} ref top-2 gap=${margin}`;
+  if (b.length === a.length && k < a.length && margin !== undefined && margin < tieEps) {
+    return { ok: true, text: `TIE@${k}`, detail };
+  }
+  return { ok: false, text: `DIFF@${k}`, detail };
+}
+
+function modelsPart() {
+  const rows = [];
+  const details = [];
+  const variants = selfTest
+    ? [{ name: "mini-dense", arch: "llama", experts: 0, extra: [] }, { name: "mini-moe", arch: "llama", experts: 4, extra: [] }]
+    : VARIANTS;
+  const types = selfTest ? [TYPES[0]] : TYPES;
+  for (const v of variants) {
+    for (const t of types) {
+      const name = `${v.name}-${t.type}`;
+      if (only && !only.test(name)) continue;
+      const file = path.join(work, `${name}.gguf`);
+      const t0 = Date.now();
+      const f = forge(v, t.type, file);
+      if (!f.ok) {
+        failures++;
+        rows.push([name, "-", "-", "-", "-", "-", "FAIL", "0"]);
+        details.push(`${name}: forge failed: ${f.error}`);
+        continue;
+      }
+      const size = (fs.statSync(file).size / 1048576).toFixed(1) + "M";
+      const g = greedyVerdict(ref.greedy(file, PROMPT, nGreedy), other.greedy(file, PROMPT, nGreedy));
+      const re = ref.eval(file, EVAL_TEXT, maxTokens);
+      const oe = other.eval(file, EVAL_TEXT, maxTokens);
+      let pplRef = "-", pplOther = "-", rel = "-", evalOk = false;
+      if (!re.ok || !oe.ok) {
+        details.push(`${name}: eval error: ${re.error ?? oe.error}`);
+      } else {
+        pplRef = re.value.ppl.toFixed(4);
+        pplOther = Number(oe.value.ppl).toFixed(4);
+        const d = Math.abs(oe.value.ppl - re.value.ppl) / re.value.ppl;
+        rel = (100 * d).toFixed(3) + "%";
+        evalOk = d <= t.pplTol && oe.value.tokens === re.value.tokens;
+        if (oe.value.tokens !== re.value.tokens) details.push(`${name}: eval token counts differ: ref ${re.value.tokens}, got ${oe.value.tokens}`);
+        else if (!evalOk) details.push(`${name}: ppl differs by ${rel} (limit ${(100 * t.pplTol).toFixed(1)}%)`);
+      }
+      if (g.detail) details.push(`${name}: greedy ${g.text}: ${g.detail}`);
+      const ok = g.ok && evalOk;
+      if (!ok) failures++;
+      rows.push([name, size, g.text, pplRef, pplOther, rel, ok ? "PASS" : "FAIL", ((Date.now() - t0) / 1000).toFixed(1) + "s"]);
+    }
+  }
+  console.log(`\n== models: greedy ${nGreedy} tokens and eval perplexity (${maxTokens} tokens), llama.cpp vs ${other.name}`);
+  table(["model", "size", "greedy", "ppl llama.cpp", `ppl ${other.name}`, "rel diff", "result", "time"], rows);
+  for (const d of details) console.log("  " + d);
+}
+
+if (!opt["skip-tokenizer"]) tokenizerPart();
+if (!opt["skip-models"]) modelsPart();
+console.log(failures === 0 ? "\nconformance: all cases passed" : `\nconformance: ${failures} case(s) FAILED`);
+process.exit(failures === 0 ? 0 : 1);
