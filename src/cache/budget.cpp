@@ -1,0 +1,295 @@
+#include "cache/budget.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "cache/expert_cache.h"
+#include "util/error.h"
+
+namespace swapmoe {
+
+// ---- Sizes ---------------------------------------------------------------------------
+
+uint64_t parse_size(const std::string& text) {
+  size_t i = 0;
+  auto bad = [&]() -> uint64_t { fail("invalid size '", text, "': expected a number with an optional K/M/G/T suffix, e.g. 6G or 1.5GiB"); };
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  const size_t b = i;
+  bool digits = false, dot = false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (std::isdigit(static_cast<unsigned char>(c))) digits = true;
+    else if (c == '.' && !dot) dot = true;
+    else break;
+  }
+  if (!digits) return bad();
+  const double v = std::strtod(text.substr(b, i - b).c_str(), nullptr);
+  std::string unit;
+  for (; i < text.size(); ++i)
+    if (!std::isspace(static_cast<unsigned char>(text[i]))) unit += static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
+  double mult = 1;
+  if (!unit.empty() && unit != "B") {
+    const std::string rest = unit.substr(1);
+    if (rest != "" && rest != "B" && rest != "IB") return bad();
+    switch (unit[0]) {
+      case 'K': mult = 1024.0; break;
+      case 'M': mult = 1024.0 * 1024; break;
+      case 'G': mult = 1024.0 * 1024 * 1024; break;
+      case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
+      default: return bad();
+    }
+  }
+  const double bytes = std::floor(v * mult);
+  if (!(bytes < 1.8e19)) fail("invalid size '", text, "': too large");
+  return static_cast<uint64_t>(bytes);
+}
+
+std::string format_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[48];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+  return buf;
+}
+
+namespace {
+
+// Sizes in messages use the unit that suits them (GiB for real models, KiB for tests).
+std::string gib(uint64_t bytes) { return format_bytes(bytes); }
+
+// Parses "blk.<N>.ffn_<part>_exps.weight"; returns N or -1, and the part 0/1/2.
+int expert_tensor_layer(const std::string& name, int* part) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  const size_t dot = name.find('.', 4);
+  if (dot == std::string::npos || dot == 4) return -1;
+  const std::string num = name.substr(4, dot - 4);
+  if (!std::all_of(num.begin(), num.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) || num.size() > 6)
+    return -1;
+  const std::string rest = name.substr(dot + 1);
+  if (rest == "ffn_gate_exps.weight") *part = 0;
+  else if (rest == "ffn_up_exps.weight") *part = 1;
+  else if (rest == "ffn_down_exps.weight") *part = 2;
+  else return -1;
+  return std::stoi(num);
+}
+
+constexpr int64_t kMinCtx = 256;
+
+}  // namespace
+
+bool is_expert_tensor(const std::string& name) {
+  int part = 0;
+  return expert_tensor_layer(name, &part) >= 0;
+}
+
+// ---- Measuring -----------------------------------------------------------------------
+
+BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req) {
+  BudgetPlan p;
+  p.n_ctx_requested = req.n_ctx;
+  p.n_ctx = req.n_ctx;
+  p.per_layer = req.per_layer;
+  p.n_expert = cfg.n_expert;
+  p.n_expert_used = cfg.n_expert_used;
+  if (req.n_ctx < 1) fail("context size must be positive, got ", req.n_ctx);
+  if (req.alignment == 0 || (req.alignment & (req.alignment - 1)) != 0) fail("I/O alignment ", req.alignment, " is not a power of two");
+
+  // Dense weights, and the expert tensors grouped by layer.
+  std::vector<ExpertTensors> experts(static_cast<size_t>(std::max<int64_t>(cfg.n_layer, 0)));
+  for (const GgufTensorInfo& t : f.tensors()) {
+    int part = 0;
+    const int layer = expert_tensor_layer(t.name, &part);
+    if (layer < 0) {
+      // 1-D tensors live as F32 twice (see the header); matrices as stored.
+      p.dense_bytes += t.ne.size() == 1 ? 2 * 4 * static_cast<uint64_t>(t.n_elements()) : t.nbytes;
+      continue;
+    }
+    if (layer >= cfg.n_layer) fail(f.path(), ": tensor ", t.name, " belongs to layer ", layer, " but the model has ", cfg.n_layer);
+    ExpertTensors& e = experts[static_cast<size_t>(layer)];
+    (part == 0 ? e.gate : part == 1 ? e.up : e.down) = &t;
+  }
+  for (size_t l = 0; l < experts.size(); ++l) {
+    const ExpertTensors& e = experts[l];
+    if (!e.gate && !e.up && !e.down) continue;
+    if (!e.gate || !e.up || !e.down) fail(f.path(), ": layer ", l, " has an incomplete set of expert tensors");
+    LayerExpertBytes L;
+    L.layer = static_cast<int>(l);
+    L.n_expert = e.gate->ne.size() == 3 ? e.gate->ne[2] : 0;
+    L.bytes_per_expert = e.gate->expert_bytes() + e.up->expert_bytes() + e.down->expert_bytes();
+    p.expert_bytes_total += L.bytes_per_expert * static_cast<uint64_t>(L.n_expert);
+    p.layers.push_back(L);
+  }
+  p.slot_bytes = p.layers.empty() ? 0 : ExpertCache::slot_bytes_for(experts, req.alignment);
+
+  // KV cache per token (F16, as src/model/kv_cache.h and MlaCache store it).
+  if (cfg.arch == Arch::Deepseek2 && cfg.kv_lora_rank > 0)
+    p.kv_bytes_per_token = static_cast<uint64_t>(cfg.n_layer * (cfg.kv_lora_rank + cfg.n_rot) * 2);
+  else
+    p.kv_bytes_per_token = static_cast<uint64_t>(cfg.n_layer * cfg.n_head_kv * (cfg.head_dim_k + cfg.head_dim_v) * 2);
+  p.kv_bytes = p.kv_bytes_per_token * static_cast<uint64_t>(p.n_ctx);
+
+  // Scratch: the forward pass's float buffers. Widest head-related row first.
+  const int64_t head = std::max({cfg.head_dim_k, cfg.head_dim_v, cfg.head_dim_k_mla, cfg.head_dim_v_mla, cfg.kv_lora_rank + cfg.n_rot});
+  const int64_t ff = std::max({cfg.n_ff, cfg.n_ff_exp, cfg.n_ff_shexp, cfg.n_ff_exp * std::max<int64_t>(cfg.n_expert_shared, 1)});
+  const int64_t widest = std::max({cfg.n_embd, ff, cfg.n_head * head});
+  int64_t floats = 8 * cfg.n_embd                                   // residual, norms, projections
+                   + 4 * cfg.n_head * head                          // q, k, v, attention output
+                   + cfg.n_head * req.n_ctx                         // attention scores
+                   + cfg.n_vocab                                    // logits
+                   + 2 * cfg.n_expert                               // router
+                   + cfg.n_expert_used * (3 * cfg.n_ff_exp + cfg.n_embd)  // routed expert buffers
+                   + 3 * ff                                         // dense / shared expert FFN
+                   + 6 * widest;                                    // converted activations
+  p.scratch_bytes = 2 * 4 * static_cast<uint64_t>(std::max<int64_t>(floats, 0)) +
+                    static_cast<uint64_t>(std::max(req.n_threads, 1)) * 64 * 1024;
+
+  // Overhead: fixed part plus the tokenizer's tables (strings held several times over:
+  // vocabulary, lookup maps, merges).
+  uint64_t tok = 0;
+  for (const auto& [key, v] : f.metadata()) {
+    if (key.rfind("tokenizer.", 0) != 0) continue;
+    for (const std::string& s : v.arr_str) tok += s.size() + 32;
+    tok += 8 * (v.arr_int.size() + v.arr_float.size()) + v.s.size();
+  }
+  p.overhead_bytes = 64ull * 1024 * 1024 + 4 * tok;
+
+  // Exact mode needs n_expert_used experts of one layer pinned at once.
+  const int64_t n_moe = static_cast<int64_t>(p.layers.size());
+  p.min_slots = n_moe == 0 ? 0 : (req.per_layer ? n_moe * cfg.n_expert_used : cfg.n_expert_used);
+  p.min_budget = p.dense_bytes + p.kv_bytes + p.scratch_bytes + p.overhead_bytes + static_cast<uint64_t>(p.min_slots) * p.slot_bytes;
+  return p;
+}
+
+// ---- Planning ------------------------------------------------------------------------
+
+BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req) {
+  BudgetPlan p = measure_model(cfg, f, req);
+  p.budget = req.budget;
+  const uint64_t min_experts = static_cast<uint64_t>(p.min_slots) * p.slot_bytes;
+  const uint64_t fixed = p.dense_bytes + p.scratch_bytes + p.overhead_bytes + min_experts;
+  const int64_t min_ctx = std::min(kMinCtx, req.n_ctx);
+
+  if (req.budget < fixed + p.kv_bytes_per_token * static_cast<uint64_t>(min_ctx)) {
+    std::string experts = cat("experts ", gib(min_experts), " = ", p.min_slots, " slots of ", format_bytes(p.slot_bytes));
+    if (req.per_layer) experts += cat(" (", cfg.n_expert_used, " per layer x ", p.layers.size(), " layers; a shared pool needs fewer)");
+    fail("--mem ", gib(req.budget), " is too small for this model: needs at least ", gib(p.min_budget), " (dense ",
+         gib(p.dense_bytes), ", KV ", gib(p.kv_bytes), " for ", req.n_ctx, " tokens, scratch ", gib(p.scratch_bytes),
+         ", overhead ", gib(p.overhead_bytes), ", ", experts, ")",
+         min_ctx < req.n_ctx ? cat("; even with a ", min_ctx, "-token context: ",
+                                                           gib(fixed + p.kv_bytes_per_token * static_cast<uint64_t>(min_ctx)))
+                                                    : std::string());
+  }
+
+  if (fixed + p.kv_bytes > req.budget) {
+    // Shrink the context to what fits, in steps of 256 tokens.
+    const uint64_t room = req.budget - fixed;
+    int64_t ctx = static_cast<int64_t>(room / std::max<uint64_t>(p.kv_bytes_per_token, 1));
+    ctx = std::max(min_ctx, ctx / kMinCtx * kMinCtx);
+    p.n_ctx = ctx;
+    p.ctx_reduced = true;
+    p.kv_bytes = p.kv_bytes_per_token * static_cast<uint64_t>(ctx);
+    p.notes.push_back(cat("context reduced from ", req.n_ctx, " to ", ctx, " tokens: the KV cache for ", req.n_ctx,
+                          " tokens (", gib(p.kv_bytes_per_token * static_cast<uint64_t>(req.n_ctx)),
+                          ") does not fit next to the dense weights and the minimum expert cache"));
+    p.min_budget = fixed + p.kv_bytes;
+  }
+
+  // Everything else is expert cache.
+  const uint64_t rest = p.dense_bytes + p.kv_bytes + p.scratch_bytes + p.overhead_bytes;
+  p.cache_bytes = req.budget - rest;
+  const int64_t n_moe = static_cast<int64_t>(p.layers.size());
+  int64_t total_experts = 0;
+  for (const auto& L : p.layers) total_experts += L.n_expert;
+  p.n_slots = p.slot_bytes ? static_cast<int64_t>(p.cache_bytes / p.slot_bytes) : 0;
+  if (p.n_slots >= total_experts) {
+    p.n_slots = total_experts;
+    p.all_experts_fit = true;
+    p.notes.push_back(cat("all ", total_experts, " experts fit in the cache; ", gib(p.cache_bytes - static_cast<uint64_t>(total_experts) * p.slot_bytes),
+                          " of the budget stays unused"));
+    p.cache_bytes = static_cast<uint64_t>(total_experts) * p.slot_bytes;
+  }
+
+  // Worst-case reads per token: uniform routing hits slots_l / n_expert of the time.
+  for (int64_t i = 0; i < n_moe; ++i) {
+    const LayerExpertBytes& L = p.layers[static_cast<size_t>(i)];
+    double slots_l = 0;
+    if (req.per_layer) slots_l = static_cast<double>(p.n_slots / n_moe + (i < p.n_slots % n_moe ? 1 : 0));
+    else slots_l = static_cast<double>(p.n_slots) / static_cast<double>(n_moe);  // even share of the shared pool
+    slots_l = std::min(slots_l, static_cast<double>(L.n_expert));
+    const double miss = L.n_expert ? 1.0 - slots_l / static_cast<double>(L.n_expert) : 0.0;
+    p.worst_read_bytes_per_token += static_cast<double>(cfg.n_expert_used) * miss * static_cast<double>(L.bytes_per_expert);
+  }
+  return p;
+}
+
+// ---- Reports -------------------------------------------------------------------------
+
+std::string plan_to_text(const BudgetPlan& p) {
+  std::string s;
+  auto line = [&](const std::string& k, const std::string& v) { s += cat("  ", k, std::string(k.size() < 28 ? 28 - k.size() : 1, ' '), v, "\n"); };
+  s += "memory plan\n";
+  if (p.budget) line("budget", format_bytes(p.budget));
+  line("dense weights", format_bytes(p.dense_bytes));
+  line("KV cache", cat(format_bytes(p.kv_bytes), " (", p.n_ctx, " tokens x ", format_bytes(p.kv_bytes_per_token), ")",
+                       p.ctx_reduced ? cat(", reduced from ", p.n_ctx_requested) : std::string()));
+  line("scratch", format_bytes(p.scratch_bytes));
+  line("overhead", format_bytes(p.overhead_bytes));
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (const auto& L : p.layers) {
+    lo = std::min(lo, L.bytes_per_expert);
+    hi = std::max(hi, L.bytes_per_expert);
+  }
+  if (!p.layers.empty()) {
+    line("experts", cat(format_bytes(p.expert_bytes_total), " (", p.layers.size(), " MoE layers x ", p.n_expert, ", ", p.n_expert_used, " used)"));
+    line("bytes per expert", lo == hi ? format_bytes(lo) : cat(format_bytes(lo), " .. ", format_bytes(hi)));
+    line("expert bytes per layer", format_bytes(hi * static_cast<uint64_t>(p.n_expert)));
+    line("slot (aligned)", format_bytes(p.slot_bytes));
+  }
+  line("minimum budget", cat(format_bytes(p.min_budget), " (", p.min_slots, " slots", p.per_layer ? ", per-layer pools" : "", ")"));
+  if (p.budget) {
+    line("expert cache", cat(format_bytes(p.cache_bytes), " = ", p.n_slots, " slots", p.per_layer ? " (per-layer pools)" : " (shared pool)"));
+    line("worst-case read per token", cat(format_bytes(static_cast<uint64_t>(p.worst_read_bytes_per_token)), " (uniform routing)"));
+  }
+  for (const auto& n : p.notes) s += cat("  note: ", n, "\n");
+  return s;
+}
+
+nlohmann::json plan_to_json(const BudgetPlan& p) {
+  nlohmann::json j;
+  j["budget"] = p.budget;
+  j["dense_bytes"] = p.dense_bytes;
+  j["kv_bytes_per_token"] = p.kv_bytes_per_token;
+  j["n_ctx_requested"] = p.n_ctx_requested;
+  j["n_ctx"] = p.n_ctx;
+  j["ctx_reduced"] = p.ctx_reduced;
+  j["kv_bytes"] = p.kv_bytes;
+  j["scratch_bytes"] = p.scratch_bytes;
+  j["overhead_bytes"] = p.overhead_bytes;
+  j["expert_bytes_total"] = p.expert_bytes_total;
+  j["slot_bytes"] = p.slot_bytes;
+  j["n_expert"] = p.n_expert;
+  j["n_expert_used"] = p.n_expert_used;
+  j["per_layer"] = p.per_layer;
+  j["min_slots"] = p.min_slots;
+  j["min_budget"] = p.min_budget;
+  j["cache_bytes"] = p.cache_bytes;
+  j["n_slots"] = p.n_slots;
+  j["all_experts_fit"] = p.all_experts_fit;
+  j["worst_read_bytes_per_token"] = p.worst_read_bytes_per_token;
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& L : p.layers)
+    layers.push_back({{"layer", L.layer}, {"n_expert", L.n_expert}, {"bytes_per_expert", L.bytes_per_expert}});
+  j["moe_layers"] = layers;
+  j["notes"] = p.notes;
+  return j;
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,100 @@
+#pragma once
+// The memory-budget accountant: splits a --mem budget into what must be resident (dense
+// weights, KV cache, scratch, process overhead) and what is left for the expert cache,
+// or refuses with exact numbers when the model cannot run in that budget.
+//
+// Accounting (all in bytes):
+//   dense     every non-expert tensor as the loader holds it: matrices as stored, 1-D
+//             tensors (norms, biases) as F32 twice (ModelWeights keeps a F32 copy and the
+//             layer struct another).
+//   KV        per token: standard attention stores F16 K and V rows per layer,
+//               n_layer * n_head_kv * (head_dim_k + head_dim_v) * 2;
+//             deepseek2 (MLA) stores one F16 row of kv_lora_rank + n_rot per layer,
+//               n_layer * (kv_lora_rank + n_rot) * 2.
+//   scratch   activations, logits, per-expert FFN buffers, converted activations and
+//             attention scores (an estimate with a 2x margin; see budget.cpp).
+//   overhead  code, allocator slack, tokenizer tables: 64 MiB + 4 x the tokenizer arrays.
+//   slot      one expert of the largest MoE layer as the cache stores it (gate + up + down
+//             slices, each rounded out to the I/O alignment; ExpertCache::slot_bytes_for).
+// Minimum budget = dense + KV(ctx) + scratch + overhead + minimum slots x slot, where the
+// minimum slots are what exact computation of one layer needs: n_expert_used pinned
+// experts (shared pool), or n_expert_used in every layer's pool (per-layer quotas).
+// The expert cache gets everything else. If the KV cache for the requested context does
+// not fit next to the minimum, the context is reduced (to a multiple of 256, at least 256)
+// and the plan says so; below that the budget is refused.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gguf/gguf.h"
+#include "model/config.h"
+
+namespace swapmoe {
+
+// "6G", "6GiB", "6gb", "512M", "1.5G", "4096": binary units (K = 1024 ...), whatever the
+// spelling. Throws Error naming the text on anything else.
+uint64_t parse_size(const std::string& text);
+// 1073741824 -> "1.00 GiB"
+std::string format_bytes(uint64_t bytes);
+
+struct BudgetRequest {
+  uint64_t budget = 0;        // the --mem limit
+  int64_t n_ctx = 4096;       // context wanted
+  int n_threads = 1;
+  bool per_layer = false;     // per-layer expert pools instead of one shared pool
+  uint64_t alignment = 4096;  // direct-I/O alignment of the model file (DirectFile::alignment)
+};
+
+struct LayerExpertBytes {
+  int layer = 0;
+  int64_t n_expert = 0;
+  uint64_t bytes_per_expert = 0;  // gate + up + down slices, exact
+};
+
+struct BudgetPlan {
+  uint64_t budget = 0;
+  uint64_t dense_bytes = 0;
+  uint64_t kv_bytes_per_token = 0;
+  int64_t n_ctx_requested = 0;
+  int64_t n_ctx = 0;               // what the plan allows (may be reduced)
+  bool ctx_reduced = false;
+  uint64_t kv_bytes = 0;           // for n_ctx
+  uint64_t scratch_bytes = 0;
+  uint64_t overhead_bytes = 0;
+  std::vector<LayerExpertBytes> layers;  // MoE layers only
+  uint64_t expert_bytes_total = 0;       // all experts of all layers, exact
+  uint64_t slot_bytes = 0;
+  int64_t n_expert = 0, n_expert_used = 0;
+  bool per_layer = false;
+  int64_t min_slots = 0;
+  uint64_t min_budget = 0;         // at the planned n_ctx
+  uint64_t cache_bytes = 0;        // the expert cache's share (pass as ExpertCacheOptions::cache_bytes)
+  int64_t n_slots = 0;             // cache_bytes / slot_bytes, capped at every expert
+  bool all_experts_fit = false;
+  // Worst case (uniform routing, hit rate = slots / n_expert per layer):
+  // sum over MoE layers of n_used * (1 - slots_l / n_expert) * bytes_per_expert_l.
+  double worst_read_bytes_per_token = 0;
+  std::vector<std::string> notes;  // e.g. why n_ctx was reduced
+};
+
+// Computes the plan. Throws Error with the exact breakdown when the budget is below the
+// minimum even at the smallest context, e.g.
+//   "--mem 4.00 GiB is too small for this model: needs at least 7.90 GiB (dense 5.20 GiB,
+//    KV 0.40 GiB for 4096 tokens, scratch 10.12 MiB, overhead 70.00 MiB, experts 2.22 GiB
+//    = 2 slots of 1.11 GiB)".
+BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req);
+
+// Bytes the plan's pieces need, without a budget (for `swapmoe info`-style reports and
+// for plan_budget itself). budget, cache_bytes and n_slots are left 0.
+BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req);
+
+std::string plan_to_text(const BudgetPlan& p);
+nlohmann::json plan_to_json(const BudgetPlan& p);
+
+// Per-layer expert tensors found by name (blk.N.ffn_{gate,up,down}_exps.weight).
+bool is_expert_tensor(const std::string& name);
+
+}  // namespace swapmoe
