@@ -99,7 +99,8 @@ class GgufFile {
   const GgufTensorInfo* find_tensor(const std::string& name) const;
 
   // pread exactly n bytes at an absolute offset; throws Error (file, offset, n) on a
-  // short read or I/O error.
+  // short read, an I/O error or a range beyond file_size(). Safe to call concurrently
+  // from several threads (the GgufFile is immutable after parsing).
   void read_at(uint64_t offset, void* dst, size_t n) const;
 
  private:

@@ -272,6 +272,36 @@ TEST(GgufWriter, TrailingSkipExtendsFile) {
   std::filesystem::remove(p);
 }
 
+// The reader buffers the header in 1 MiB chunks; a 2.5 MB string array makes strings and
+// numbers straddle chunk boundaries at many different alignments.
+TEST(GgufWriter, LargeHeaderCrossesReadChunks) {
+  std::string p = temp_path("large_header.gguf");
+  std::vector<std::string> strs;
+  std::vector<float> scores;
+  for (int k = 0; k < 5000; ++k) {
+    strs.push_back(std::string(static_cast<size_t>(k % 997), static_cast<char>('a' + k % 26)) + std::to_string(k));
+    scores.push_back(static_cast<float>(k) * 0.5f);
+  }
+  GgufWriter w;
+  w.set_arr_str("big.strs", strs);
+  w.set_arr_f32("big.scores", scores);
+  w.set_u64("after", 42);
+  w.add_tensor_info("t", GgmlType::F32, {2});
+  w.begin(p);
+  float v[2] = {3, 4};
+  w.write_tensor_data(v, 8);
+  w.finish();
+  auto f = GgufFile::open(p);
+  EXPECT_GT(f->data_offset(), 2u << 20);
+  EXPECT_EQ(f->get_str_array("big.strs"), strs);
+  EXPECT_EQ(f->get_f32_array("big.scores"), scores);
+  EXPECT_EQ(f->get_u64("after"), 42u);
+  float got[2];
+  f->read_at(f->find_tensor("t")->offset, got, 8);
+  EXPECT_EQ(got[1], 4.f);
+  std::filesystem::remove(p);
+}
+
 TEST(GgufWriter, MisuseErrors) {
   std::string p = temp_path("misuse.gguf");
   {
