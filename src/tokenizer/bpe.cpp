@@ -24,14 +24,16 @@ class BpeTokenizer final : public VocabTokenizer {
       uni::append_utf8(byte_enc_[b], uni::byte_to_cp(static_cast<uint8_t>(b)));
     }
     merges_.reserve(merges.size());
+    std::string joined;
     for (size_t i = 0; i < merges.size(); ++i) {
-      const std::string& m = merges[i];
+      const std::string_view m = merges[i];
       const size_t sp = m.find(' ', 1);
-      if (sp == std::string::npos) continue;  // malformed entry: llama.cpp never matches it either
-      const std::string left = m.substr(0, sp), right = m.substr(sp + 1);
+      if (sp == std::string_view::npos) continue;  // malformed entry: llama.cpp never matches it either
+      const std::string_view left = m.substr(0, sp), right = m.substr(sp + 1);
       const int32_t l = sym_id_or_add(left), r = sym_id_or_add(right);
-      const int32_t res = sym_id_or_add(left + right);
-      merges_.emplace(key(l, r), Merge{static_cast<int32_t>(i), res});  // first rank wins
+      joined.assign(left);
+      joined += right;
+      merges_.insert(key(l, r), Merge{static_cast<int32_t>(i), sym_id_or_add(joined)});  // first rank wins
     }
     for (int b = 0; b < 256; ++b) byte_sym_[b] = sym_id(byte_enc_[b]);
   }
@@ -79,15 +81,15 @@ class BpeTokenizer final : public VocabTokenizer {
   // string-keyed merges do.
   int32_t sym_id(std::string_view s) const {
     const int32_t id = vocab_.find(s);
-    if (id >= 0) return id;
+    if (id >= 0 || extra_.empty()) return id;
     auto it = extra_.find(s);
     return it == extra_.end() ? -1 : it->second;
   }
-  int32_t sym_id_or_add(const std::string& s) {
+  int32_t sym_id_or_add(std::string_view s) {
     const int32_t id = sym_id(s);
     if (id >= 0) return id;
     const int32_t nid = vocab_.n() + static_cast<int32_t>(extra_.size());
-    extra_.emplace(s, nid);
+    extra_.emplace(std::string(s), nid);
     return nid;
   }
 
@@ -114,9 +116,9 @@ class BpeTokenizer final : public VocabTokenizer {
     std::priority_queue<Pair, std::vector<Pair>, PairAfter> queue(PairAfter{}, std::move(storage));
     auto try_pair = [&](int32_t l, int32_t r) {
       if (l < 0 || r < 0 || syms[l].id < 0 || syms[r].id < 0) return;
-      auto it = merges_.find(key(syms[l].id, syms[r].id));
-      if (it == merges_.end()) return;
-      queue.push(Pair{it->second.rank, l, r, syms[l].id, syms[r].id, it->second.result});
+      const Merge* m = merges_.find(key(syms[l].id, syms[r].id));
+      if (!m) return;
+      queue.push(Pair{m->rank, l, r, syms[l].id, syms[r].id, m->result});
     };
     for (int32_t i = 1; i < n; ++i) try_pair(i - 1, i);
     while (!queue.empty()) {
@@ -152,7 +154,39 @@ class BpeTokenizer final : public VocabTokenizer {
 
   pretok::PreTokenizer pre_;
   bool ignore_merges_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  // (left symbol, right symbol) -> merge, open addressing: the map is built once per
+  // model (up to ~300k merges) and probed for every adjacent pair while encoding.
+  class MergeMap {
+   public:
+    void reserve(size_t n) {
+      size_t cap = 16;
+      while (cap < n * 2) cap *= 2;
+      keys_.assign(cap, kEmpty);
+      vals_.resize(cap);
+      mask_ = cap - 1;
+    }
+    void insert(uint64_t k, Merge v) {
+      size_t i = slot(k);
+      for (; keys_[i] != kEmpty; i = (i + 1) & mask_)
+        if (keys_[i] == k) return;  // keep the first (lowest) rank
+      keys_[i] = k;
+      vals_[i] = v;
+    }
+    const Merge* find(uint64_t k) const {
+      for (size_t i = slot(k);; i = (i + 1) & mask_) {
+        if (keys_[i] == k) return &vals_[i];
+        if (keys_[i] == kEmpty) return nullptr;
+      }
+    }
+
+   private:
+    static constexpr uint64_t kEmpty = ~uint64_t{0};  // ids are < 2^31, so no key is all ones
+    size_t slot(uint64_t k) const { return static_cast<size_t>((k * 0x9E3779B97F4A7C15ull) >> 20) & mask_; }
+    std::vector<uint64_t> keys_;
+    std::vector<Merge> vals_;
+    size_t mask_ = 0;
+  };
+  MergeMap merges_;
   TokenMap extra_;
   std::array<std::string, 256> byte_enc_;  // the printable character of each byte, UTF-8
   std::array<int32_t, 256> byte_sym_{};    // symbol id of each byte's character

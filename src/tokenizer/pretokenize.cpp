@@ -1,5 +1,6 @@
 #include "tokenizer/pretokenize.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "tokenizer/unicode.h"
@@ -262,6 +263,7 @@ struct Item {
   Kind kind = kSet;
   CharSet set;
   size_t min = 1, max = 1;
+  size_t slot = 0;  // index of this item's run cache
 };
 
 using Alternative = std::vector<Item>;
@@ -445,19 +447,24 @@ class Parser {
 
 class RegexSplitter : public Splitter {
  public:
-  explicit RegexSplitter(const std::string& pattern) : pat_(Parser(pattern).parse()) {}
+  explicit RegexSplitter(const std::string& pattern) : pat_(Parser(pattern).parse()) {
+    for (auto& alt : pat_.alts)
+      for (auto& it : alt) it.slot = n_slots_++;
+  }
 
   void apply(const Text& t, const std::vector<size_t>& in, std::vector<size_t>& out) const override {
     const View& v = pat_.collapsed ? t.collapsed() : t.wide();
+    std::vector<Run> runs(n_slots_);
     size_t begin = 0;
     for (size_t len : in) {
       const size_t end = begin + len;
+      for (Run& r : runs) r = Run{};
       Emitter em{out, begin};
       size_t pos = begin;
       while (pos < end) {
         size_t m = kNoMatch;
         for (const auto& alt : pat_.alts) {
-          m = match(alt, 0, pos, end, v);
+          m = match(alt, 0, pos, end, v, runs);
           if (m != kNoMatch && m > pos) break;
           m = kNoMatch;
         }
@@ -475,35 +482,56 @@ class RegexSplitter : public Splitter {
   }
 
  private:
+  // Run cache of one item: every character in [from, stop) is in the item's set and
+  // stop is not (or is the chunk end). A run starting anywhere in [from, stop] ends at
+  // stop, so scanning each start position of a long run again is avoided; without it
+  // a pattern like \s+$ is quadratic in the run length.
+  struct Run {
+    size_t from = kNoMatch, stop = 0;
+  };
+
   // End of a match of items[k..] starting at pos, or kNoMatch. Recursion depth is
   // bounded by the number of items (a handful).
-  static size_t match(const Alternative& items, size_t k, size_t pos, size_t end, const View& v) {
+  static size_t match(const Alternative& items, size_t k, size_t pos, size_t end, const View& v,
+                      std::vector<Run>& runs) {
     if (k == items.size()) return pos;
     const Item& it = items[k];
     switch (it.kind) {
       case Item::kEnd:
-        return pos == end ? match(items, k + 1, pos, end, v) : kNoMatch;
+        return pos == end ? match(items, k + 1, pos, end, v, runs) : kNoMatch;
       case Item::kNotAhead:
         if (pos < end && it.set.test(v.value[pos], v.flags[pos])) return kNoMatch;
-        return match(items, k + 1, pos, end, v);
+        return match(items, k + 1, pos, end, v, runs);
       case Item::kSet:
         break;
     }
-    size_t n = 0;
-    while (n < it.max && pos + n < end && it.set.test(v.value[pos + n], v.flags[pos + n])) ++n;
+    size_t n;
+    if (it.max <= 3) {
+      n = 0;  // short bounded repeats: scanning is cheaper than caching
+      while (n < it.max && pos + n < end && it.set.test(v.value[pos + n], v.flags[pos + n])) ++n;
+    } else {
+      Run& r = runs[it.slot];
+      if (!(r.from != kNoMatch && pos >= r.from && pos <= r.stop)) {
+        size_t q = pos;
+        while (q < end && it.set.test(v.value[q], v.flags[q])) ++q;
+        r = Run{pos, q};
+      }
+      n = std::min(r.stop - pos, it.max);
+    }
     if (n < it.min) return kNoMatch;
     // A run followed by '$' can only succeed by reaching the end.
     if (k + 1 < items.size() && items[k + 1].kind == Item::kEnd) {
-      return pos + n == end ? match(items, k + 1, end, end, v) : kNoMatch;
+      return pos + n == end ? match(items, k + 1, end, end, v, runs) : kNoMatch;
     }
     for (size_t c = n + 1; c-- > it.min;) {
-      const size_t r = match(items, k + 1, pos + c, end, v);
+      const size_t r = match(items, k + 1, pos + c, end, v, runs);
       if (r != kNoMatch) return r;
     }
     return kNoMatch;
   }
 
   Pattern pat_;
+  size_t n_slots_ = 0;
 };
 
 const char* const kGpt2Regex = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";

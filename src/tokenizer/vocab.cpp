@@ -45,6 +45,24 @@ bool text_in(const std::string& s, std::initializer_list<const char*> list) {
 
 }  // namespace
 
+int32_t TextIndex::build(const std::vector<std::string>& texts) {
+  size_t cap = 16;
+  while (cap < texts.size() * 2) cap *= 2;  // load factor <= 1/2 keeps probe runs short
+  slots_.assign(cap, 0);
+  mask_ = cap - 1;
+  for (size_t id = 0; id < texts.size(); ++id) {
+    const size_t h = std::hash<std::string_view>{}(texts[id]);
+    const uint32_t tag = static_cast<uint32_t>(h >> 32) | 1u;
+    size_t i = h & mask_;
+    for (; slots_[i] != 0; i = (i + 1) & mask_) {
+      if (static_cast<uint32_t>(slots_[i] >> 32) == tag && texts[slots_[i] & 0xFFFFFFFFu] == texts[id])
+        return static_cast<int32_t>(id);
+    }
+    slots_[i] = (static_cast<uint64_t>(tag) << 32) | id;
+  }
+  return -1;
+}
+
 Vocab Vocab::load(const GgufFile& f, Type type, bool default_add_bos) {
   Vocab v;
   v.type = type;
@@ -66,12 +84,9 @@ Vocab Vocab::load(const GgufFile& f, Type type, bool default_add_bos) {
   v.text.resize(n);
   v.score.assign(n, 0.0f);
   v.attr.assign(n, kAttrNormal);
-  v.to_id.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     std::string word = tokens.arr_str[i];
     if (word.empty()) word = cat("[EMPTY_", i, "]");
-    if (!v.to_id.emplace(word, static_cast<int32_t>(i)).second)
-      fail(f.path(), ": duplicate token in vocabulary: '", word, "' has ids ", v.to_id.find(word)->second, " and ", i);
     v.text[i] = std::move(word);
     if (has_scores) {
       v.score[i] = scores.arr_float.size() >= n ? static_cast<float>(scores.arr_float[i])
@@ -89,6 +104,10 @@ Vocab Vocab::load(const GgufFile& f, Type type, bool default_add_bos) {
       }
     }
   }
+  const int32_t dup = v.index.build(v.text);
+  if (dup >= 0)
+    fail(f.path(), ": duplicate token in vocabulary: '", v.text[dup], "' has ids ", v.index.find(v.text[dup], v.text),
+         " and ", dup);
   const int32_t nv = v.n();
 
   // Family defaults, then the ids the file states.

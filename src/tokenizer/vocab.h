@@ -28,7 +28,7 @@ enum Attr : uint32_t {
 };
 
 // Hash map keyed by std::string that also accepts std::string_view lookups without
-// building a temporary string (the tokenizers look up many substrings).
+// building a temporary string.
 struct StrHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -38,6 +38,33 @@ struct StrEq {
   bool operator()(std::string_view a, std::string_view b) const { return a == b; }
 };
 using TokenMap = std::unordered_map<std::string, int32_t, StrHash, StrEq>;
+
+// Text -> id index over a vector of token texts: open addressing with linear probing,
+// storing only ids (the texts stay in the vector). Building it for 150k tokens allocates
+// one array instead of 150k hash nodes, and lookups touch one slot array.
+class TextIndex {
+ public:
+  // Indexes texts[0..n); returns the first id whose text repeats an earlier one, or -1.
+  int32_t build(const std::vector<std::string>& texts);
+  int32_t find(std::string_view s, const std::vector<std::string>& texts) const {
+    if (slots_.empty()) return -1;
+    const size_t h = std::hash<std::string_view>{}(s);
+    const uint32_t tag = static_cast<uint32_t>(h >> 32) | 1u;  // never 0, so 0 marks an empty slot
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const uint64_t e = slots_[i];
+      if (e == 0) return -1;
+      // The stored hash bits reject almost every other text without touching it.
+      if (static_cast<uint32_t>(e >> 32) == tag) {
+        const int32_t id = static_cast<int32_t>(e & 0xFFFFFFFFu);
+        if (texts[id] == s) return id;
+      }
+    }
+  }
+
+ private:
+  std::vector<uint64_t> slots_;  // (hash tag << 32) | id; 0: empty
+  size_t mask_ = 0;
+};
 
 // A piece of input: either raw text [off, off+len) or an already recognised token.
 struct Fragment {
@@ -55,7 +82,7 @@ struct Vocab {
   std::vector<std::string> text;  // [n_vocab]
   std::vector<float> score;       // [n_vocab]
   std::vector<uint32_t> attr;     // [n_vocab] Attr bits
-  TokenMap to_id;
+  TextIndex index;  // text -> id
 
   int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, sep = -1, pad = -1;
   int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
@@ -66,8 +93,7 @@ struct Vocab {
 
   int32_t n() const { return static_cast<int32_t>(text.size()); }
   int32_t find(std::string_view s) const {
-    auto it = to_id.find(s);
-    return it == to_id.end() ? -1 : it->second;
+    return index.find(s, text);
   }
 
   // Reads the tokenizer.ggml.* keys. `default_add_bos` is the model-family default that
