@@ -66,6 +66,10 @@ void from_float_q8_1_act(const float* src, void* dst, int64_t n);
 SWAPMOE_DECLARE_SIMD(avx2)
 SWAPMOE_DECLARE_SIMD(avx512)
 
+// 512-bit versions of the hottest dot products (quant_wide_avx512.cpp).
+float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a);
+float vec_dot_q8_0_avx512w(int64_t n, const void* w, const void* a);
+
 #undef SWAPMOE_DECLARE_SIMD
 #undef SWAPMOE_DECLARE_FORMAT
 

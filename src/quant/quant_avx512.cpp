@@ -1,7 +1,7 @@
 // AVX-512 (F, BW, VL, DQ, VNNI) kernels (this file gets the matching -m flags). The
 // 256-bit kernels of simd_kernels.inc are compiled here with VNNI (dpbusd / dpwssd) and
-// mask-register helpers; quant_avx512_wide.cpp adds 512-bit versions of the hottest
-// dot products. Reached only through the trait table after cpu_supports(Isa::Avx512).
+// mask-register helpers; quant_wide_avx512.cpp adds 512-bit Q6_K and Q8_0 dot products
+// (the table prefers those). Reached only through the trait table after cpu_supports(Isa::Avx512).
 
 #define SMQ_NAME(x) x##_avx512
 #define SMQ_VNNI 1

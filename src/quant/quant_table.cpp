@@ -50,7 +50,7 @@ const std::array<Entry, 15> kEntries{{
      {nullptr, nullptr, vec_dot_q5_1_avx2}, {nullptr, nullptr, vec_dot_q5_1_avx512}},
     {GgmlType::Q8_0, GgmlType::Q8_0, REF(q8_0), from_float_q8_0_act,
      {to_float_q8_0_avx2, from_float_q8_0_avx2, vec_dot_q8_0_avx2},
-     {to_float_q8_0_avx512, from_float_q8_0_avx512, vec_dot_q8_0_avx512}},
+     {to_float_q8_0_avx512, from_float_q8_0_avx512, vec_dot_q8_0_avx512w}},
     {GgmlType::Q8_1, GgmlType::Q8_1, REF(q8_1), from_float_q8_1_act,
      {nullptr, from_float_q8_1_avx2, nullptr}, {nullptr, from_float_q8_1_avx512, nullptr}},
     {GgmlType::Q2_K, GgmlType::Q8_K, REF(q2_k), from_float_q2_k_ref,
@@ -62,7 +62,7 @@ const std::array<Entry, 15> kEntries{{
     {GgmlType::Q5_K, GgmlType::Q8_K, REF(q5_k), from_float_q5_k_ref,
      {nullptr, nullptr, vec_dot_q5_k_avx2}, {nullptr, nullptr, vec_dot_q5_k_avx512}},
     {GgmlType::Q6_K, GgmlType::Q8_K, REF(q6_k), from_float_q6_k_ref,
-     {to_float_q6_k_avx2, nullptr, vec_dot_q6_k_avx2}, {to_float_q6_k_avx512, nullptr, vec_dot_q6_k_avx512}},
+     {to_float_q6_k_avx2, nullptr, vec_dot_q6_k_avx2}, {to_float_q6_k_avx512, nullptr, vec_dot_q6_k_avx512w}},
     {GgmlType::Q8_K, GgmlType::Q8_K, REF(q8_k), from_float_q8_k_ref,
      {nullptr, from_float_q8_k_avx2, nullptr}, {nullptr, from_float_q8_k_avx512, nullptr}},
 }};

@@ -1,0 +1,105 @@
+// 512-bit AVX-512 (BW, VNNI) dot products for Q6_K and Q8_0. Same integer strategy as
+// simd_kernels.inc (unsigned levels, maddubs, per-16 scales in int32, offsets through
+// bsums), but 64 elements per instruction. Measured on Zen 4 (L2-resident rows): Q6_K
+// 25 vs 18 GB/s, Q8_0 22.5 vs 20 GB/s over the 256-bit VNNI versions. A 512-bit Q4_K
+// was slower than its 256-bit version (the per-64 scale broadcast costs more than the
+// halved dot instructions save), so Q4_K stays at 256 bits.
+// Compiled with the AVX-512 flags; reached only through the trait table after
+// cpu_supports(Isa::Avx512).
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "quant/blocks.h"
+#include "quant/kernels.h"
+
+// GCC 12's own _mm512_zextsi256_si512 / _mm512_inserti64x4 expand to a self-initialised
+// "undefined" vector and trip -Wuninitialized inside the intrinsic headers; the values
+// are fully overwritten, so the warning is noise here.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace swapmoe::quant {
+namespace {
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+// Lane k (0..31) of the result takes int16 element idx[k] of v: used to spread four
+// per-16 scales over 8 lanes each.
+inline __m512i spread4(__m512i v, int first) {
+  const __m512i idx = _mm512_add_epi16(
+      _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+      _mm512_set1_epi16(static_cast<int16_t>(first)));
+  return _mm512_permutexvar_epi16(idx, v);
+}
+
+}  // namespace
+
+float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a) {
+  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m2 = _mm512_set1_epi8(3);
+  __m512 acc = _mm512_setzero_ps();
+  __m256 acc_off = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    const __m512i sc512 = _mm512_zextsi256_si512(sc16);
+    __m512i sumi = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      // ql[64h .. 64h+63] = low nibbles of chunks (0,1) and, shifted, of chunks (2,3);
+      // qh[32h ..] holds the high bit pairs: (qh, qh >> 2) for chunks (0,1), >> 4 for (2,3).
+      const __m512i l = _mm512_loadu_si512(x[i].ql + 64 * h);
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
+      const __m512i hh = _mm512_inserti64x4(_mm512_zextsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+      const __m512i u01 = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(hh, m2), 4));
+      const __m512i u23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 4), m2), 4));
+      const int8_t* q8 = y[i].qs + 128 * h;
+      const __m512i p01 = _mm512_maddubs_epi16(u01, _mm512_loadu_si512(q8));
+      const __m512i p23 = _mm512_maddubs_epi16(u23, _mm512_loadu_si512(q8 + 64));
+      sumi = _mm512_dpwssd_epi32(sumi, p01, spread4(sc512, 8 * h));
+      sumi = _mm512_dpwssd_epi32(sumi, p23, spread4(sc512, 8 * h + 4));
+    }
+    const float d = h2f(x[i].d) * y[i].d;
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    // u = level + 32: subtract 32 * scale * bsum per 16 elements.
+    const __m256i off = _mm256_madd_epi16(_mm256_slli_epi16(sc16, 5),
+                                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)));
+    acc_off = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(off), acc_off);
+  }
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(acc_off, 1), _mm256_castps256_ps128(acc_off));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return hsum512(acc) - _mm_cvtss_f32(r);
+}
+
+float vec_dot_q8_0_avx512w(int64_t n, const void* w, const void* a) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  const int64_t nb = n / QK8_0;
+  __m512 acc = _mm512_setzero_ps();
+  auto load2 = [](const BlockQ8_0* b) {
+    return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1);
+  };
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i qx = load2(x + i), qy = load2(y + i);
+    // No sign_epi8 at 512 bits: |x| and y negated where x < 0 (x = 0 contributes 0 anyway).
+    const __mmask64 neg = _mm512_movepi8_mask(qx);
+    const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qx), sy);
+    const __m512 d = _mm512_insertf32x8(_mm512_set1_ps(h2f(x[i].d) * h2f(y[i].d)),
+                                        _mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)), 1);
+    acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+  }
+  float sum = hsum512(acc);
+  if (i < nb) sum += vec_dot_q8_0_avx512(QK8_0, x + i, y + i);  // odd block count
+  return sum;
+}
+
+}  // namespace swapmoe::quant
