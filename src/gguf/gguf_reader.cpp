@@ -36,9 +36,14 @@ constexpr size_t kChunk = 1 << 20;
 // Smallest possible records: they bound counts by the bytes left before allocating.
 constexpr uint64_t kMinKvBytes = 8 + 4 + 1;               // empty key, type, 1-byte value
 constexpr uint64_t kMinTensorBytes = 8 + 4 + 8 + 4 + 8;  // empty name, n_dims=1
-// Arrays are expanded to 8 bytes per element in memory; this cap keeps a hostile file
-// from costing more than about 512 MiB per array. Real vocabularies have < 1M entries.
-constexpr uint64_t kMaxArrayElems = uint64_t{1} << 26;
+// Parsed metadata can take more memory than its bytes in the file (a u8 array element
+// becomes an int64, an empty string 32 bytes), so a hostile file could make the parser
+// allocate many times its size. Everything the parser keeps is charged against this
+// budget before it is allocated. Real headers need a few tens of MiB (a 256k-token vocab).
+constexpr uint64_t kMemBudget = uint64_t{1} << 30;
+// Rough per-entry costs of the containers (vector slot + map node + key).
+constexpr uint64_t kKvCost = sizeof(std::pair<std::string, GgufValue>) + 96;
+constexpr uint64_t kTensorCost = sizeof(GgufTensorInfo) + 96 + 4 * 8 + 16;
 constexpr uint32_t kMaxDims = 4;
 
 // Buffered sequential reader over a ByteSource, tracking the absolute position for
@@ -84,12 +89,22 @@ class Cursor {
   uint32_t u32(const char* what) { return static_cast<uint32_t>(le(4, what)); }
   uint64_t u64(const char* what) { return le(8, what); }
 
+  // Charges n items of `each` bytes to the memory budget; throws when it would be exceeded.
+  template <typename... What>
+  void charge(uint64_t n, uint64_t each, uint64_t off, const What&... what) {
+    if (each && n > (kMemBudget - used_) / each)
+      fail_at(off, "header too large: ", what..., " (", n, " x ", each, " bytes) would exceed the ",
+              kMemBudget >> 20, " MiB memory limit for metadata and tensor infos");
+    used_ += n * each;
+  }
+
   std::string str(const char* what) {
     uint64_t start = pos_;
     uint64_t len = u64(what);
     if (len > remaining())
       fail_at(start, "string length ", len, " of ", what, " exceeds the ", remaining(),
               " bytes remaining in the file");
+    charge(len, 1, start, what);
     std::string s(static_cast<size_t>(len), '\0');
     read(s.data(), len, what);
     return s;
@@ -114,6 +129,7 @@ class Cursor {
   const ByteSource& src_;
   const std::string& path_;
   uint64_t pos_ = 0;
+  uint64_t used_ = 0;  // bytes charged to kMemBudget
   uint64_t buf_start_ = 0;
   std::vector<uint8_t> buf_;
 };
@@ -185,6 +201,7 @@ class GgufParser {
   }
 
   void parse_metadata() {
+    c_.charge(n_kv_, kKvCost, 16, "metadata count");
     f_.kv_.reserve(static_cast<size_t>(n_kv_));
     for (uint64_t k = 0; k < n_kv_; ++k) {
       uint64_t key_off = c_.pos();
@@ -236,9 +253,7 @@ class GgufParser {
     if (n > c_.remaining() / min_sz)
       c_.fail_at(len_off, "absurd array length ", n, " of '", key, "': elements need at least ",
                  min_sz, " bytes each and only ", c_.remaining(), " bytes remain");
-    if (n > kMaxArrayElems)
-      c_.fail_at(len_off, "array '", key, "' has ", n, " elements, more than the supported ",
-                 kMaxArrayElems);
+    c_.charge(n, v.elem_type == GgufType::STRING ? sizeof(std::string) : 8, len_off, "array '", key, "'");
     v.arr_len = n;
     size_t count = static_cast<size_t>(n);
     switch (v.elem_type) {
@@ -304,6 +319,7 @@ class GgufParser {
     if (n_tensors_ > c_.remaining() / kMinTensorBytes)
       c_.fail_at(8, "absurd tensor count n_tensors=", n_tensors_, ": only ", c_.remaining(),
                  " bytes remain for the tensor infos at byte ", c_.pos(), " (file truncated or corrupt)");
+    c_.charge(n_tensors_, kTensorCost, 8, "tensor count");
     f_.tensors_.reserve(static_cast<size_t>(n_tensors_));
     rel_.reserve(static_cast<size_t>(n_tensors_));
     field_off_.reserve(static_cast<size_t>(n_tensors_));

@@ -169,6 +169,36 @@ TEST(GgufCorrupt, OverlapAndDuplicates) {
   EXPECT_ERR(two(0, 64, "a"), "duplicate tensor name 'a'");
 }
 
+// Counts that fit in the file's bytes but would expand to gigabytes in memory are refused
+// before allocating. A sparse file makes a 300 MB input cheap.
+TEST(GgufCorrupt, MemoryBudgetOnSparseFile) {
+  auto sparse_file = [](const std::vector<uint8_t>& head) {
+    std::string p = test::temp_path("sparse_hostile.gguf");
+    {
+      std::ofstream o(p, std::ios::binary);
+      o.write(reinterpret_cast<const char*>(head.data()), static_cast<std::streamsize>(head.size()));
+    }
+    std::filesystem::resize_file(p, 300u << 20);
+    std::string msg;
+    try {
+      GgufFile::open(p);
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    std::filesystem::remove(p);
+    return msg;
+  };
+  // 250M u8 elements would be 2 GB as int64.
+  std::string m = sparse_file(Bytes().header(0, 1).str("k").u32(9).u32(0).u64(250000000).b);
+  EXPECT_NE(m.find("header too large: array 'k'"), std::string::npos) << m;
+  EXPECT_NE(m.find("byte offset 41"), std::string::npos) << m;  // the length field
+  // 20M metadata entries (each at least 13 bytes in the file) would take gigabytes.
+  m = sparse_file(Bytes().header(0, 20000000).b);
+  EXPECT_NE(m.find("header too large: metadata count"), std::string::npos) << m;
+  m = sparse_file(Bytes().header(9000000, 0).b);
+  EXPECT_NE(m.find("header too large: tensor count"), std::string::npos) << m;
+}
+
 TEST(GgufCorrupt, OpenErrors) {
   try {
     GgufFile::open("/nonexistent/x.gguf");
