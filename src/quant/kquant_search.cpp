@@ -1,8 +1,9 @@
 // Scale searches used by the k-quant reference quantizers. These are the algorithms of
 // ggml's make_qx_quants / make_q3_quants / make_qkx2_quants (without importance
 // weights), written so that every float operation happens in the same order as there:
-// then our Q*_K files are bit-identical to llama-quantize's output for the same input,
-// which makes comparing against llama.cpp much easier.
+// our Q*_K files then match llama-quantize's output for the same input (exactly, unless
+// one of the two builds contracts multiply-adds into FMAs), which makes comparing
+// against llama.cpp much easier.
 
 #include "quant/kquant_search.h"
 

@@ -26,11 +26,15 @@ struct QuantTraits {
   GgmlType type;
   GgmlType vec_dot_type;
   ToFloatFn to_float;       // dequantize (best ISA)
-  FromFloatFn from_float;   // quantize; for activation types (Q8_0/Q8_1/Q8_K/F16/BF16) this is the fast path used per layer
+  FromFloatFn from_float;   // quantize; for activation types (Q8_0/Q8_1/Q8_K/F16/BF16) this is the fast path used per layer.
+                            // Q8_0/Q8_1: llama.cpp's x86 activation numerics (multiplier 127/amax, ties to even)
+                            // on every ISA, including the scalar fallback, so activations match llama.cpp's.
   VecDotFn vec_dot;         // best ISA
   // Scalar references, always present.
   ToFloatFn to_float_ref;
-  FromFloatFn from_float_ref;
+  FromFloatFn from_float_ref;  // ggml's quantize_row_*_ref: use this to write weight files (e.g. Q8_0
+                               // rounds ties away from zero here); k-quants: the same float operations in the same
+                               // order as llama-quantize without an imatrix.
   VecDotFn vec_dot_ref;
 };
 
@@ -38,7 +42,8 @@ struct QuantTraits {
 const QuantTraits& quant_traits(GgmlType t);
 
 // The same table restricted to one ISA, for tests that compare SIMD with *_ref.
-// Entries the ISA lacks fall back to the next lower ISA.
+// Entries the ISA lacks fall back to the next lower ISA. Throws Error if the CPU does not
+// support `isa` (a SIMD kernel must never run on a CPU without it).
 QuantTraits quant_traits_for(GgmlType t, Isa isa);
 
 }  // namespace swapmoe
