@@ -59,6 +59,63 @@ TEST(QuantFixtures, Q4_KDecodesKnownBlock) {
   }
 }
 
+// Q2_K: 16 bytes scales (low nibble scale, high nibble min, per 16 elements), 64 bytes of
+// 2-bit levels, then d and dmin. Byte b of the 64 holds elements 128(b/32) + 32c + b%32 in
+// bit pair c; every byte is 0xE4 here, so the level of element e is (e % 128) / 32.
+TEST(QuantFixtures, Q2_KDecodesKnownBlock) {
+  std::vector<uint8_t> b(84);
+  for (int g = 0; g < 16; ++g) b[g] = static_cast<uint8_t>(((15 - g) << 4) | ((g + 1) & 0xF));
+  for (int i = 0; i < 64; ++i) b[16 + i] = 0xE4;
+  b[80] = 0x00, b[81] = 0x38;  // d = 0.5
+  b[82] = 0x00, b[83] = 0x34;  // dmin = 0.25
+  const auto v = decode(GgmlType::Q2_K, b, 256);
+  for (int e = 0; e < 256; ++e) {
+    const int g = e / 16, level = (e % 128) / 32;
+    EXPECT_EQ(v[e], 0.5f * ((g + 1) & 0xF) * level - 0.25f * (15 - g)) << "element " << e;
+  }
+}
+
+// Q3_K: 32 bytes hmask, 64 bytes low 2-bit levels (as Q2_K), 12 bytes of 16 6-bit scales
+// biased by 32, fp16 d. Scales s_j = 32 + 3 (j - 8) were packed by hand: low nibbles of
+// s_0..7 in bytes 0..7, of s_8..15 in the high nibbles of bytes 0..7, top 2 bits of s_j in
+// byte 8 + j % 4 at bit 2 (j / 4). Element e has high bit (hmask[e % 32] >> (e / 32)) & 1
+// and level = low2 - (high bit ? 0 : 4).
+TEST(QuantFixtures, Q3_KDecodesKnownBlock) {
+  std::vector<uint8_t> b(110);
+  for (int l = 0; l < 32; ++l) b[l] = (l % 2 == 0) ? 0x55 : 0xAA;
+  for (int i = 0; i < 64; ++i) b[32 + i] = 0xE4;
+  const uint8_t packed[12] = {0x08, 0x3B, 0x6E, 0x91, 0xC4, 0xF7, 0x2A, 0x5D, 0xA4, 0xA4, 0xE4, 0xE5};
+  std::memcpy(b.data() + 96, packed, 12);
+  b[108] = 0x00, b[109] = 0x38;  // d = 0.5
+  const auto v = decode(GgmlType::Q3_K, b, 256);
+  for (int e = 0; e < 256; ++e) {
+    const int scale = 3 * (e / 16 - 8);  // s_j - 32
+    const bool high = ((e / 32) % 2) == ((e % 32) % 2);
+    const int level = (e % 128) / 32 - (high ? 0 : 4);
+    EXPECT_EQ(v[e], 0.5f * scale * level) << "element " << e;
+  }
+}
+
+// Q5_K: the Q4_K block plus 32 bytes qh between scales and nibbles; bit s of qh[l] adds
+// 16 to element 32 s + l. qh[l] = l here.
+TEST(QuantFixtures, Q5_KDecodesKnownBlock) {
+  const int scales[8] = {1, 2, 3, 4, 17, 33, 50, 63};
+  const int mins[8] = {0, 1, 2, 3, 20, 40, 60, 63};
+  std::vector<uint8_t> b(176);
+  b[0] = 0x00, b[1] = 0x3C;  // d = 1.0
+  b[2] = 0x00, b[3] = 0x38;  // dmin = 0.5
+  const uint8_t packed[12] = {0x41, 0x82, 0xC3, 0xC4, 0x40, 0x81, 0xC2, 0xC3, 0x41, 0x81, 0xC2, 0xFF};
+  std::memcpy(b.data() + 4, packed, 12);
+  for (int l = 0; l < 32; ++l) b[16 + l] = static_cast<uint8_t>(l);
+  for (int i = 0; i < 128; ++i) b[48 + i] = static_cast<uint8_t>((i % 16) | ((15 - i % 16) << 4));
+  const auto v = decode(GgmlType::Q5_K, b, 256);
+  for (int e = 0; e < 256; ++e) {
+    const int s = e / 32, l = e % 32;
+    const int q = ((s % 2 == 0) ? (e % 16) : (15 - e % 16)) + (((l >> s) & 1) ? 16 : 0);
+    EXPECT_EQ(v[e], 1.0f * scales[s] * q - 0.5f * mins[s]) << "element " << e;
+  }
+}
+
 // ggml's x86 activation quantizer rounds ties to even with multiplier 127 / amax; the
 // file quantizer (quantize_row_q8_0_ref) rounds ties away from zero.
 TEST(QuantFixtures, Q8_0ActivationRoundsTiesToEvenButWeightsAwayFromZero) {
