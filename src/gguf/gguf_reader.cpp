@@ -67,6 +67,13 @@ class Cursor {
   }
 
   void read(void* dst, uint64_t n, const char* what) {
+    // Fast path: the bytes are already buffered (the buffer never extends past the end
+    // of the source, so no bounds check is needed here).
+    if (pos_ >= buf_start_ && n <= buf_start_ + buf_.size() - pos_) {
+      if (n) std::memcpy(dst, buf_.data() + (pos_ - buf_start_), static_cast<size_t>(n));
+      pos_ += n;
+      return;
+    }
     need(n, what);
     auto* out = static_cast<uint8_t*>(dst);
     while (n > 0) {
