@@ -2,24 +2,32 @@
 
 #include <cmath>
 #include <unordered_map>
+#include <vector>
 
 #include "util/error.h"
 
 namespace swapmoe {
 namespace {
 
+// Per-slot state is kept in vectors indexed by the (global) slot number, grown on first
+// use: victim selection scans every candidate, so lookups must be cheap.
+template <typename T>
+T& at(std::vector<T>& v, int slot) {
+  if (static_cast<size_t>(slot) >= v.size()) v.resize(static_cast<size_t>(slot) + 1);
+  return v[static_cast<size_t>(slot)];
+}
+
 class LruPolicy final : public CachePolicy {
  public:
   const char* name() const override { return "lru"; }
-  void on_hit(int slot, uint64_t) override { last_[slot] = ++tick_; }
-  void on_insert(int slot, uint64_t, bool) override { last_[slot] = ++tick_; }
-  void on_evict(int slot, uint64_t) override { last_.erase(slot); }
+  void on_hit(int slot, uint64_t) override { at(last_, slot) = ++tick_; }
+  void on_insert(int slot, uint64_t, bool) override { at(last_, slot) = ++tick_; }
+  void on_evict(int slot, uint64_t) override { at(last_, slot) = 0; }
   int choose_victim(std::span<const int> candidates) override {
     int best = candidates[0];
     uint64_t best_t = UINT64_MAX;
     for (int s : candidates) {
-      auto it = last_.find(s);
-      const uint64_t t = it == last_.end() ? 0 : it->second;
+      const uint64_t t = at(last_, s);
       if (t < best_t) {
         best_t = t;
         best = s;
@@ -30,7 +38,7 @@ class LruPolicy final : public CachePolicy {
 
  private:
   uint64_t tick_ = 0;
-  std::unordered_map<int, uint64_t> last_;
+  std::vector<uint64_t> last_;
 };
 
 // Per-key history shared by the frequency-aware policies. A prefetch inserts a key
@@ -49,7 +57,7 @@ class LfuDecayPolicy final : public CachePolicy {
   const char* name() const override { return "lfu"; }
   void on_hit(int slot, uint64_t key) override { access(slot, key, true); }
   void on_insert(int slot, uint64_t key, bool demand) override { access(slot, key, demand); }
-  void on_evict(int slot, uint64_t) override { slot_key_.erase(slot); }
+  void on_evict(int slot, uint64_t) override { at(slot_hist_, slot) = nullptr; }
   int choose_victim(std::span<const int> candidates) override {
     // Compare decayed scores at the current tick in the log domain:
     //   log2(score * 2^-((now - last) / h)) = log2(score) + last / h - now / h,
@@ -58,7 +66,7 @@ class LfuDecayPolicy final : public CachePolicy {
     double best_v = INFINITY;
     uint64_t best_last = UINT64_MAX;
     for (int s : candidates) {
-      const KeyHistory& h = hist_[slot_key_[s]];
+      const KeyHistory& h = *at(slot_hist_, s);
       const double v = std::log2(std::max(h.score, 1e-300)) + static_cast<double>(h.last) / half_life_;
       if (v < best_v || (v == best_v && h.last < best_last)) {
         best_v = v;
@@ -71,8 +79,8 @@ class LfuDecayPolicy final : public CachePolicy {
 
  private:
   void access(int slot, uint64_t key, bool demand) {
-    slot_key_[slot] = key;
-    KeyHistory& h = hist_[key];
+    KeyHistory& h = hist_[key];  // unordered_map: references stay valid as it grows
+    at(slot_hist_, slot) = &h;
     const uint64_t now = ++tick_;
     if (demand && h.provisional) {
       h.provisional = false;  // this use was already counted when the prefetch arrived
@@ -86,7 +94,7 @@ class LfuDecayPolicy final : public CachePolicy {
   double half_life_;
   uint64_t tick_ = 0;
   std::unordered_map<uint64_t, KeyHistory> hist_;
-  std::unordered_map<int, uint64_t> slot_key_;
+  std::vector<KeyHistory*> slot_hist_;  // the history of the key in each slot
 };
 
 class Lru2Policy final : public CachePolicy {
@@ -94,12 +102,12 @@ class Lru2Policy final : public CachePolicy {
   const char* name() const override { return "lru2"; }
   void on_hit(int slot, uint64_t key) override { access(slot, key, true); }
   void on_insert(int slot, uint64_t key, bool demand) override { access(slot, key, demand); }
-  void on_evict(int slot, uint64_t) override { slot_key_.erase(slot); }
+  void on_evict(int slot, uint64_t) override { at(slot_hist_, slot) = nullptr; }
   int choose_victim(std::span<const int> candidates) override {
     int best = candidates[0];
     uint64_t best_prev = UINT64_MAX, best_last = UINT64_MAX;
     for (int s : candidates) {
-      const KeyHistory& h = hist_[slot_key_[s]];
+      const KeyHistory& h = *at(slot_hist_, s);
       if (h.prev < best_prev || (h.prev == best_prev && h.last < best_last)) {
         best_prev = h.prev;
         best_last = h.last;
@@ -111,8 +119,8 @@ class Lru2Policy final : public CachePolicy {
 
  private:
   void access(int slot, uint64_t key, bool demand) {
-    slot_key_[slot] = key;
-    KeyHistory& h = hist_[key];
+    KeyHistory& h = hist_[key];  // unordered_map: references stay valid as it grows
+    at(slot_hist_, slot) = &h;
     const uint64_t now = ++tick_;
     if (demand && h.provisional) {
       h.provisional = false;
@@ -125,7 +133,7 @@ class Lru2Policy final : public CachePolicy {
 
   uint64_t tick_ = 0;
   std::unordered_map<uint64_t, KeyHistory> hist_;
-  std::unordered_map<int, uint64_t> slot_key_;
+  std::vector<KeyHistory*> slot_hist_;  // the history of the key in each slot
 };
 
 }  // namespace
@@ -133,7 +141,7 @@ class Lru2Policy final : public CachePolicy {
 std::unique_ptr<CachePolicy> make_policy(const std::string& name, int n_slots, const PolicyOptions& opts) {
   if (name == "lru") return std::make_unique<LruPolicy>();
   if (name == "lfu") {
-    const double hl = opts.lfu_half_life > 0 ? opts.lfu_half_life : 4.0 * std::max(n_slots, 1);
+    const double hl = opts.lfu_half_life > 0 ? opts.lfu_half_life : 16.0 * std::max(n_slots, 1);
     return std::make_unique<LfuDecayPolicy>(hl);
   }
   if (name == "lru2") return std::make_unique<Lru2Policy>();

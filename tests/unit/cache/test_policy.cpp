@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "cache/residency.h"
 #include "cache/trace_sim.h"
@@ -151,42 +152,67 @@ TEST(Residency, PerLayerPoolsDoNotStealFromEachOther) {
 TEST(Policy, UnknownNameThrows) { EXPECT_THROW(make_policy("fifo", 4), Error); }
 
 // Real routing of Mixtral-8x7B (8 experts, top-2, 32 layers, 577 decode tokens over four
-// sequences). shared/README.md reports per-layer LRU hit rates of 29-34% / 57-60% / 79-80%
-// with 2 / 4 / 6 of 8 slots per layer; our replay over the whole trace must land in those
-// ranges (single sequences spread wider, e.g. 28-35% at 2 slots), and the table of all
-// policies and pool layouts is printed for the record.
-TEST(TraceReplay, MixtralDecodeHitRates) {
-  const RoutingTrace t = load_routing_trace(std::string(SWAPMOE_TEST_DATA) + "/traces/mixtral-8x7b-decode-experts.json");
+// sequences), copied from shared/traces/ without the gate values.
+namespace {
+const RoutingTrace& mixtral() {
+  static const RoutingTrace t =
+      load_routing_trace(std::string(SWAPMOE_TEST_DATA) + "/traces/mixtral-8x7b-decode-experts.json");
+  return t;
+}
+double hit_rate(const char* policy, bool per_layer, int slots) {
+  SimOptions o;
+  o.policy = policy;
+  o.per_layer = per_layer;
+  o.slots_per_layer = slots;
+  return simulate_trace(mixtral(), o).hit_rate();
+}
+}  // namespace
+
+TEST(TraceReplay, TraceShape) {
+  const RoutingTrace& t = mixtral();
   ASSERT_EQ(t.n_layer, 32);
   ASSERT_EQ(t.n_expert, 8);
   ASSERT_EQ(t.seqs.size(), 4u);
   size_t n_tok = 0;
   for (const auto& s : t.seqs) n_tok += s.size();
   EXPECT_EQ(n_tok, 577u);
+  EXPECT_EQ(t.seqs[0][0][0], (std::vector<int32_t>{6, 5}));  // first token, layer 0
+}
 
-  const double lo[3] = {0.29, 0.57, 0.79}, hi[3] = {0.345, 0.605, 0.805};
-  const int slots[3] = {2, 4, 6};
-  for (int i = 0; i < 3; ++i) {
-    SimOptions o;
-    o.slots_per_layer = slots[i];
-    const double h = simulate_trace(t, o).hit_rate();
-    EXPECT_GE(h, lo[i]) << "slots " << slots[i];
-    EXPECT_LE(h, hi[i]) << "slots " << slots[i];
+// shared/README.md reports per-layer LRU hit rates of 29-34% / 57-60% / 79-80% with
+// 2 / 4 / 6 of 8 slots per layer; our replay over the whole trace must land in those
+// ranges (single sequences spread wider, e.g. 28-35% at 2 slots).
+TEST(TraceReplay, PerLayerLruMatchesTheReadme) {
+  const double h2 = hit_rate("lru", true, 2), h4 = hit_rate("lru", true, 4), h6 = hit_rate("lru", true, 6);
+  EXPECT_GE(h2, 0.29);
+  EXPECT_LE(h2, 0.34);
+  EXPECT_GE(h4, 0.57);
+  EXPECT_LE(h4, 0.60);
+  EXPECT_GE(h6, 0.79);
+  EXPECT_LE(h6, 0.80);
+}
+
+// The frequency-aware policy must beat LRU on real routing in both pool layouts (it
+// gains 1-4 points: Mixtral's routers have persistent favourites).
+TEST(TraceReplay, LfuBeatsLru) {
+  for (int s : {2, 4, 6}) {
+    EXPECT_GT(hit_rate("lfu", true, s), hit_rate("lru", true, s)) << s;
+    EXPECT_GT(hit_rate("lfu", false, s), hit_rate("lru", false, s)) << s;
   }
+}
 
-  std::printf("hit rates over all %zu tokens (cache emptied per sequence):\n", n_tok);
+// The whole table, for the record (slow under sanitizers, so only on request):
+//   SWAPMOE_TRACE_TABLE=1 test_cache --gtest_filter=TraceReplay.Table
+TEST(TraceReplay, Table) {
+  if (!std::getenv("SWAPMOE_TRACE_TABLE")) GTEST_SKIP() << "set SWAPMOE_TRACE_TABLE=1 to print the table";
+  std::printf("hit rates over all 577 tokens (cache emptied per sequence):\n");
   std::printf("%-6s %-9s %8s %8s %8s\n", "policy", "pools", "2/8", "4/8", "6/8");
   for (const char* p : {"lru", "lfu", "lru2"}) {
     for (bool per_layer : {true, false}) {
       std::printf("%-6s %-9s", p, per_layer ? "per-layer" : "shared");
-      for (int s : slots) {
-        SimOptions o;
-        o.policy = p;
-        o.per_layer = per_layer;
-        o.slots_per_layer = s;
-        std::printf(" %7.1f%%", 100.0 * simulate_trace(t, o).hit_rate());
-      }
+      for (int s : {2, 4, 6}) std::printf(" %7.1f%%", 100.0 * hit_rate(p, per_layer, s));
       std::printf("\n");
     }
   }
+  EXPECT_GT(hit_rate("lru", true, 6), hit_rate("lru", true, 2));
 }
