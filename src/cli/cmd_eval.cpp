@@ -102,7 +102,7 @@ Command add_eval_command(CLI::App& app) {
   add_model_args(sub, o->model);
   sub->add_option("--text", o->text_file, "Text file to score")->required();
   sub->add_option("--max-tokens", o->max_tokens, "Score only the first N tokens (BOS included)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1 << 30));
   sub->add_flag("--parse-special", o->parse_special, "Recognise special-token texts in the file (off, like llama-perplexity)");
   return {sub, [o] { eval(*o); }};
 }

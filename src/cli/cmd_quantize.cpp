@@ -115,7 +115,7 @@ Command add_quantize_command(CLI::App& app) {
                                         ". Q3_K/Q4_K/Q5_K are pure (every quantizable tensor that type); the other "
                                         "names follow llama-quantize's mixes")
       ->required();
-  sub->add_option("-t,--threads", o->threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  sub->add_option("-t,--threads", o->threads, "Worker threads (default: all cores)")->check(CLI::Range(0, 1 << 30));
   sub->add_flag("--pure", o->pure, "No mix: every quantizable tensor gets the base type (llama-quantize --pure)");
   sub->add_flag("-v,--verbose", o->verbose, "Log every tensor");
   return {sub, [o] { quantize(*o); }};

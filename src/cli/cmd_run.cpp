@@ -105,7 +105,7 @@ Command add_run_command(CLI::App& app) {
   sub->add_option("-p,--prompt", o->prompt, "Prompt text (special tokens such as <|im_start|> are recognised)")->required();
   sub->add_option("-n,--n-predict", o->n_predict, "Number of tokens to generate")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 30));
   add_sampling_args(sub, o->sampling);
   sub->add_flag("--print-ids", o->print_ids,
                 "Print the generated token ids as a JSON array instead of text, and generate exactly N tokens "

@@ -15,9 +15,9 @@ ModelOptions ModelArgs::to_options() const {
 
 void add_model_args(CLI::App* sub, ModelArgs& a) {
   sub->add_option("MODEL", a.path, "GGUF model file")->required();
-  sub->add_option("-t,--threads", a.threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  sub->add_option("-t,--threads", a.threads, "Worker threads (default: all cores)")->check(CLI::Range(0, 1 << 30));
   sub->add_option("-c,--ctx", a.ctx, "Context size in tokens (default: min(4096, the model's trained context))")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1 << 30));
 }
 
 SamplerParams SamplingArgs::to_params() const {

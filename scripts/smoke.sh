@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# CLI smoke test: forge a tiny random model of every architecture, run every `swapmoe`
+# command on it, check that the outputs are well-formed, and check that bad input (missing
+# file, corrupt file, bad TYPE, bad flags) ends with exit status 1 and one
+# "swapmoe: error:" line, never a crash. When the llama.cpp reference harness is installed
+# (tests/conformance/node_modules), also checks that llama.cpp loads what the forge and
+# `swapmoe quantize` write.
+#
+# Usage: scripts/smoke.sh [BUILD_DIR]   (default: build; needs swapmoe and swapmoe-forge)
+# Environment: SMOKE_THREADS (default 2), SMOKE_KEEP=1 keeps the work directory.
+set -uo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${1:-$root/build}"
+swapmoe="$build/swapmoe"
+forge="$build/swapmoe-forge"
+threads="${SMOKE_THREADS:-2}"
+for exe in "$swapmoe" "$forge"; do
+  [ -x "$exe" ] || { echo "smoke: $exe not built" >&2; exit 1; }
+done
+
+vocab_dir="$root/tests/data/vocab"
+[ -f "$vocab_dir/ggml-vocab-llama-spm.gguf" ] || vocab_dir="$root/../shared/vocab"
+spm="$vocab_dir/ggml-vocab-llama-spm.gguf"
+qwen="$vocab_dir/ggml-vocab-qwen2.gguf"
+[ -f "$spm" ] && [ -f "$qwen" ] || { echo "smoke: vocabulary files not found in $vocab_dir" >&2; exit 1; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/swapmoe-smoke.XXXXXX")"
+[ "${SMOKE_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
+
+failures=0
+pass() { echo "ok   $*"; }
+bad() { echo "FAIL $*" >&2; failures=$((failures + 1)); }
+
+# expect_ok NAME REGEX CMD...: exit 0 and stdout matching the extended regex.
+expect_ok() {
+  local name="$1" re="$2"; shift 2
+  local out rc
+  out="$("$@" 2>"$work/stderr")"; rc=$?
+  if [ $rc -ne 0 ]; then bad "$name: exit $rc: $(tail -n 3 "$work/stderr")"; return; fi
+  if [ -n "$re" ] && ! printf '%s' "$out" | grep -Eq -- "$re"; then bad "$name: output does not match /$re/: $(printf '%s' "$out" | head -c 300)"; return; fi
+  pass "$name"
+}
+
+# expect_error NAME CMD...: exit 1, stderr has a "swapmoe: error:" line, no crash.
+expect_error() {
+  local name="$1"; shift
+  "$@" >"$work/stdout" 2>"$work/stderr"; local rc=$?
+  if [ $rc -ne 1 ]; then bad "$name: exit $rc (want 1): $(head -c 300 "$work/stderr")"; return; fi
+  if ! grep -q "^swapmoe\(-forge\)\?: error: " "$work/stderr"; then bad "$name: no 'swapmoe: error:' line: $(head -c 300 "$work/stderr")"; return; fi
+  pass "$name ($(head -n 1 "$work/stderr" | cut -c1-100))"
+}
+
+ids_re='^\[[0-9]+(,[0-9]+)*\]$'
+have_node=0
+if command -v node >/dev/null && [ -d "$root/tests/conformance/node_modules/node-llama-cpp" ]; then have_node=1; fi
+llama_load() {  # llama_load NAME FILE
+  [ $have_node = 1 ] || return 0
+  if node "$root/tests/conformance/llama_ref.mjs" load "$2" >"$work/stdout" 2>"$work/stderr"; then pass "$1: llama.cpp loads it"
+  else bad "$1: llama.cpp does not load it: $(grep -i error "$work/stderr" | head -n 3)"; fi
+}
+
+text="$work/text.txt"
+printf 'The quick brown fox jumps over the lazy dog. Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich. 日本語のテキスト。\n' >"$text"
+
+for arch in qwen3moe qwen2moe llama olmoe deepseek2; do
+  m="$work/$arch.gguf"
+  expect_ok "$arch: forge" '' "$forge" --arch "$arch" --type Q8_0 --layers 2 --vocab "$spm" --seed 7 -t "$threads" -o "$m"
+  [ -f "$m" ] || continue
+  expect_ok "$arch: info" "architecture: $arch" "$swapmoe" info "$m"
+  expect_ok "$arch: tokenize" "$ids_re" "$swapmoe" tokenize "$m" "Hello world"
+  expect_ok "$arch: run --print-ids" '^\[[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+\]$' \
+    "$swapmoe" run "$m" -p "Hello world" -n 5 --temp 0 --print-ids -t "$threads"
+  expect_ok "$arch: run (text)" '' "$swapmoe" run "$m" -p "Once upon a time" -n 8 --seed 1 -t "$threads"
+  grep -q "decode .* tok/s" "$work/stderr" && pass "$arch: run prints timing on stderr" || bad "$arch: no timing line"
+  expect_ok "$arch: eval" '^\{"tokens":[0-9]+,"nll":[0-9.]+,"ppl":[0-9.e+]+\}$' \
+    "$swapmoe" eval "$m" --text "$text" --max-tokens 24 -t "$threads"
+  q="$work/$arch-q4km.gguf"
+  expect_ok "$arch: quantize Q4_K_M" '' "$swapmoe" quantize "$m" "$q" Q4_K_M -t "$threads"
+  expect_ok "$arch: info on quantized" 'Q4_K' "$swapmoe" info "$q"
+  expect_ok "$arch: run quantized" "$ids_re" "$swapmoe" run "$q" -p "Hello" -n 3 --temp 0 --print-ids -t "$threads"
+  llama_load "$arch forged" "$m"
+  llama_load "$arch quantized" "$q"
+done
+
+# Determinism: the same seed gives the same file.
+m="$work/qwen3moe.gguf"
+"$forge" --arch qwen3moe --type Q8_0 --layers 2 --vocab "$spm" --seed 7 -t 1 -o "$work/again.gguf" 2>/dev/null
+cmp -s "$m" "$work/again.gguf" && pass "forge is deterministic (1 vs $threads threads)" || bad "forge output depends on threads or run"
+
+# A real vocabulary with special tokens.
+expect_ok "tokenize special tokens" '^\[[0-9,]*151644[0-9,]*\]$' "$swapmoe" tokenize "$qwen" "<|im_start|>user"
+expect_ok "tokenize --no-parse-special" '^\[[0-9,]+\]$' "$swapmoe" tokenize "$qwen" "<|im_start|>" --no-parse-special
+expect_ok "help" 'quantize' "$swapmoe" --help
+
+# Errors: clean exit 1, never a crash.
+head -c 4096 "$m" >"$work/truncated.gguf"
+printf 'GGUF\x03\x00\x00\x00garbage' >"$work/garbage.gguf"
+expect_error "missing model" "$swapmoe" info "$work/does-not-exist.gguf"
+expect_error "truncated model (info)" "$swapmoe" info "$work/truncated.gguf"
+expect_error "truncated model (run)" "$swapmoe" run "$work/truncated.gguf" -p hi
+expect_error "garbage model" "$swapmoe" tokenize "$work/garbage.gguf" hi
+expect_error "not a GGUF" "$swapmoe" eval "$text" --text "$text"
+expect_error "bad TYPE" "$swapmoe" quantize "$m" "$work/x.gguf" Q9_X
+expect_error "quantize onto itself" "$swapmoe" quantize "$m" "$m" Q8_0
+expect_error "missing text file" "$swapmoe" eval "$m" --text "$work/nope.txt"
+expect_error "unknown flag" "$swapmoe" run "$m" -p hi --bogus
+expect_error "bad number" "$swapmoe" run "$m" -p hi -n abc
+expect_error "negative count" "$swapmoe" run "$m" -p hi -n -3
+expect_error "missing prompt" "$swapmoe" run "$m"
+expect_error "no subcommand" "$swapmoe"
+expect_error "unknown subcommand" "$swapmoe" frobnicate
+expect_error "context too small" "$swapmoe" run "$m" -p "Hello world" -n 100 --ctx 8 --print-ids
+expect_error "forge: unknown arch" "$forge" --arch gpt9 --vocab "$spm" -o "$work/y.gguf"
+expect_error "forge: bad vocab" "$forge" --vocab "$text" -o "$work/y.gguf"
+expect_error "forge: bad width" "$forge" --arch qwen3moe --experts 4 --experts-used 8 --vocab "$spm" -o "$work/y.gguf"
+[ ! -e "$work/x.gguf" ] && [ ! -e "$work/x.gguf.tmp" ] && pass "failed quantize leaves no file" || bad "failed quantize left a file"
+
+if [ $failures -ne 0 ]; then
+  echo "smoke: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "smoke: all checks passed"
