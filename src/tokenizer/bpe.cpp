@@ -203,8 +203,10 @@ bool in_list(const std::string& s, std::initializer_list<const char*> list) {
 std::unique_ptr<Tokenizer> make_bpe(const GgufFile& f) {
   const std::string pre_name = f.get_str("tokenizer.ggml.pre", "");
   pretok::PreTokenizer pre(pre_name);  // throws for an unknown value
-  const bool llama3 =
-      in_list(pre_name, {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"});
+  // Llama-3 and Tekken vocabularies take a word that is itself a token whole, and add BOS
+  // unless the file says otherwise (llama.cpp's per-pre-type settings).
+  const bool llama3 = in_list(pre_name, {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral",
+                                         "midm-2.0", "lfm2", "tekken"});
   Vocab v = Vocab::load(f, Vocab::Type::kBpe, /*default_add_bos=*/llama3);
   const GgufValue* m = f.find("tokenizer.ggml.merges");
   if (!m) fail(f.path(), ": tokenizer.ggml.merges is missing (needed by the gpt2 tokenizer)");

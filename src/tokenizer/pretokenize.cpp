@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 
 #include "tokenizer/unicode.h"
 #include "util/error.h"
@@ -240,18 +241,22 @@ class Gpt2Splitter : public Splitter {
 
 // ---------------------------------------------------------------------------------------
 // Generic regex stage: a small backtracking matcher for the subset of ECMAScript regex
-// syntax the pre-tokenizer patterns use: alternation, (?:..) groups forming a whole
-// alternative, classes with ranges, \s \S \p{X} escapes, quantifiers ? * + {m,n},
-// a negative lookahead of one class, and $. Every element matches one character, so
-// greedy backtracking over repeat counts reproduces std::regex's leftmost-first result.
+// syntax the pre-tokenizer patterns use: alternation; classes with ranges; \s \S \p{X}
+// escapes; quantifiers ? * + {m,n}; (?:..) groups of fixed-length alternatives, plain or
+// with '?'; ((?=[X])([Y])), i.e. one character in both X and Y; a negative lookahead of
+// one class; and $. Every element but a group matches one character, so greedy
+// backtracking over repeat counts (and over group alternatives in order) reproduces
+// std::regex's leftmost-first result.
 // ---------------------------------------------------------------------------------------
 
 struct CharSet {
   uint8_t flags = 0;                                  // category bits that match
   std::vector<std::pair<uint32_t, uint32_t>> ranges;  // inclusive code value ranges
   bool negate = false;
+  std::shared_ptr<const CharSet> also;  // if set, a character must be in this set too
 
   bool test(uint32_t v, uint8_t f) const {
+    if (also && !also->test(v, f)) return false;
     bool in = (f & flags) != 0;
     for (size_t i = 0; !in && i < ranges.size(); ++i) in = v >= ranges[i].first && v <= ranges[i].second;
     return in != negate;
@@ -259,11 +264,12 @@ struct CharSet {
 };
 
 struct Item {
-  enum Kind : uint8_t { kSet, kNotAhead, kEnd };
+  enum Kind : uint8_t { kSet, kNotAhead, kEnd, kGroup };
   Kind kind = kSet;
   CharSet set;
   size_t min = 1, max = 1;
-  size_t slot = 0;  // index of this item's run cache
+  size_t slot = 0;                         // index of this item's run cache
+  std::vector<std::vector<Item>> group;   // kGroup: fixed-length alternatives of kSet items
 };
 
 using Alternative = std::vector<Item>;
@@ -280,7 +286,6 @@ class Parser {
   Pattern parse() {
     Pattern pat;
     pat.collapsed = src_.find("\\p{") != std::string::npos;
-    collapsed_ = pat.collapsed;
     parse_alts(pat.alts);
     if (i_ != p_.size()) bad("unexpected ')'");
     if (pat.alts.empty()) bad("empty pattern");
@@ -298,22 +303,18 @@ class Parser {
 
   void parse_alts(std::vector<Alternative>& out) {
     while (true) {
-      if (starts("(?:")) {
-        // A group is only supported as a whole alternative: (?:a|b)|c == a|b|c.
-        i_ += 3;
-        parse_alts(out);
-        if (!at(')')) bad("unclosed group");
-        ++i_;
-        if (!(i_ == p_.size() || at('|') || at(')'))) bad("group must form a whole alternative");
-      } else {
-        Alternative alt;
-        while (i_ < p_.size() && !at('|') && !at(')')) alt.push_back(parse_item());
-        if (alt.empty()) bad("empty alternative");
-        out.push_back(std::move(alt));
-      }
+      Alternative alt;
+      while (i_ < p_.size() && !at('|') && !at(')')) alt.push_back(parse_item());
+      if (alt.empty()) bad("empty alternative");
+      out.push_back(std::move(alt));
       if (!at('|')) return;
       ++i_;
     }
+  }
+
+  void expect(uint32_t c, const char* what) {
+    if (!at(c)) bad(what);
+    ++i_;
   }
 
   Item parse_item() {
@@ -322,8 +323,7 @@ class Parser {
       i_ += 3;
       it.kind = Item::kNotAhead;
       it.set = parse_atom();
-      if (!at(')')) bad("lookahead must hold one class");
-      ++i_;
+      expect(')', "lookahead must hold one class");
       return it;
     }
     if (at('$')) {
@@ -331,7 +331,34 @@ class Parser {
       it.kind = Item::kEnd;
       return it;
     }
-    it.set = parse_atom();
+    if (starts("(?:")) {
+      i_ += 3;
+      it.kind = Item::kGroup;
+      parse_alts(it.group);
+      expect(')', "unclosed group");
+      for (const auto& alt : it.group)
+        for (const Item& g : alt)
+          if (g.kind != Item::kSet || g.min != 1 || g.max != 1) bad("group alternatives must have a fixed length");
+      if (at('?')) {
+        it.min = 0;
+        ++i_;
+      }
+      if (at('?') || at('+') || at('*') || at('{')) bad("only '?' may follow a group");
+      return it;
+    }
+    if (starts("((?=")) {
+      // ((?=[X])([Y])): a character in X and in Y (used to intersect \p{L} with [^a-z]).
+      i_ += 4;
+      CharSet x = parse_atom();
+      expect(')', "bad ((?=X)(Y)) form");
+      expect('(', "bad ((?=X)(Y)) form");
+      it.set = parse_atom();
+      it.set.also = std::make_shared<const CharSet>(std::move(x));
+      expect(')', "bad ((?=X)(Y)) form");
+      expect(')', "bad ((?=X)(Y)) form");
+    } else {
+      it.set = parse_atom();
+    }
     if (at('?')) { it.min = 0; it.max = 1; ++i_; }
     else if (at('*')) { it.min = 0; it.max = kNoMatch; ++i_; }
     else if (at('+')) { it.min = 1; it.max = kNoMatch; ++i_; }
@@ -343,8 +370,7 @@ class Parser {
         ++i_;
         it.max = at('}') ? kNoMatch : number();
       }
-      if (!at('}')) bad("bad repeat");
-      ++i_;
+      expect('}', "bad repeat");
     }
     if (at('?') || at('+') || at('*') || at('{')) bad("lazy/possessive or double quantifiers are not supported");
     return it;
@@ -442,7 +468,6 @@ class Parser {
   std::string src_;
   std::vector<uint32_t> p_;
   size_t i_ = 0;
-  bool collapsed_ = false;
 };
 
 class RegexSplitter : public Splitter {
@@ -502,6 +527,23 @@ class RegexSplitter : public Splitter {
       case Item::kNotAhead:
         if (pos < end && it.set.test(v.value[pos], v.flags[pos])) return kNoMatch;
         return match(items, k + 1, pos, end, v, runs);
+      case Item::kGroup:
+        // Alternatives in order (each has one possible length), then skipping if optional.
+        for (const auto& alt : it.group) {
+          size_t e = pos;
+          bool ok = true;
+          for (const Item& g : alt) {
+            if (e >= end || !g.set.test(v.value[e], v.flags[e])) {
+              ok = false;
+              break;
+            }
+            ++e;
+          }
+          if (!ok) continue;
+          const size_t r = match(items, k + 1, e, end, v, runs);
+          if (r != kNoMatch) return r;
+        }
+        return it.min == 0 ? match(items, k + 1, pos, end, v, runs) : kNoMatch;
       case Item::kSet:
         break;
     }
@@ -595,6 +637,15 @@ const std::vector<PreKind>& pre_kinds() {
        {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
         "modern-bert", "mpt", "olmo", "jais", "trillion", "granite-docling", "exaone4"},
        {kGpt2Regex}},
+      {"gpt-4o",
+       {"gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"},
+       {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|"
+        "'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|"
+        "'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
+      {"tekken",
+       {"tekken"},
+       {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])("
+        "[^a-z]))+((?=[\\p{L}])([^A-Z]))*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
       {"qwen2",
        {"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open"},
        {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
@@ -639,7 +690,7 @@ PreTokenizer::PreTokenizer(const std::string& pre) {
     }
   }
   fail("unknown tokenizer.ggml.pre '", pre, "' (supported: qwen2, deepseek-llm, deepseek-v3, deepseek-coder, ",
-       "llama-bpe, gpt-2, default and their llama.cpp aliases)");
+       "llama-bpe, gpt-2, gpt-4o, tekken, default and their llama.cpp aliases)");
 }
 
 PreTokenizer::~PreTokenizer() = default;

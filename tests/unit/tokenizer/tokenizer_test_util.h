@@ -9,7 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -62,6 +68,17 @@ inline std::string join(const std::vector<int32_t>& ids) {
   std::string s;
   for (int32_t id : ids) s += " " + std::to_string(id);
   return s;
+}
+
+// Writes a metadata-only GGUF to a temporary file and opens it (the file is unlinked at
+// once; the open descriptor keeps it readable).
+inline std::unique_ptr<GgufFile> write_temp_gguf(GgufWriter& w, const std::string& name) {
+  const std::string path = ::testing::TempDir() + "/swapmoe_tok_" + name + "_" + std::to_string(::getpid()) + ".gguf";
+  w.begin(path);
+  w.finish();
+  auto f = GgufFile::open(path);
+  std::remove(path.c_str());
+  return f;
 }
 
 inline const Tokenizer& tokenizer(const std::string& family) {
