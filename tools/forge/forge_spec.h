@@ -21,6 +21,7 @@ struct ForgeSpec {
   uint64_t seed = 42;
   int threads = 0;
   bool sparse_experts = false;
+  bool sparse_all = false;  // every tensor a hole: a header-only file of any size, instantly
   bool verbose = false;
 
   int64_t layers = 2;

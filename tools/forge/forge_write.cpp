@@ -80,7 +80,7 @@ ForgeResult forge_model(const ForgeSpec& spec) {
   for (size_t i = 0; i < written.size(); ++i) {
     const TensorSpec& s = *written[i];
     const GgmlType type = plan.types[i];
-    if (spec.sparse_experts && s.role == TensorRole::Experts) {
+    if (spec.sparse_all || (spec.sparse_experts && s.role == TensorRole::Experts)) {
       w.skip_tensor();  // a hole reads back as zeros: a valid (all-zero) block in every format
       continue;
     }

@@ -69,6 +69,8 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_flag("--tied", s.tied, "No output.weight: logits use token_embd");
   app.add_flag("--sparse-experts", s.sparse_experts,
                "Leave expert tensors as holes (zeros): huge test files that take little disk and time");
+  app.add_flag("--sparse-all", s.sparse_all,
+               "Leave every tensor as a hole: a file with a real header and zero weights, written instantly");
   app.add_flag("-v,--verbose", s.verbose, "Log every tensor");
 }
 
