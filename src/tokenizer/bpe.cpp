@@ -209,10 +209,12 @@ std::unique_ptr<Tokenizer> make_bpe(const GgufFile& f) {
                                          "midm-2.0", "lfm2", "tekken"});
   Vocab v = Vocab::load(f, Vocab::Type::kBpe, /*default_add_bos=*/llama3);
   const GgufValue* m = f.find("tokenizer.ggml.merges");
-  if (!m) fail(f.path(), ": tokenizer.ggml.merges is missing (needed by the gpt2 tokenizer)");
-  if (m->type != GgufType::ARRAY || (m->arr_len > 0 && m->elem_type != GgufType::STRING))
+  static const std::vector<std::string> kNoMerges;
+  if (!m && pre_name != "kimi-k2")  // llama.cpp lets Kimi-K2 files omit them
+    fail(f.path(), ": tokenizer.ggml.merges is missing (needed by the gpt2 tokenizer)");
+  if (m && (m->type != GgufType::ARRAY || (m->arr_len > 0 && m->elem_type != GgufType::STRING)))
     fail(f.path(), ": tokenizer.ggml.merges: expected an array of strings");
-  return std::make_unique<BpeTokenizer>(std::move(v), std::move(pre), m->arr_str, llama3);
+  return std::make_unique<BpeTokenizer>(std::move(v), std::move(pre), m ? m->arr_str : kNoMerges, llama3);
 }
 
 }  // namespace swapmoe::tok

@@ -134,10 +134,16 @@ namespace {
 // regex alternatives in order; positions outside the chunk have no category.
 // ---------------------------------------------------------------------------------------
 
-// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
+// GPT-2:  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
+// Llama-3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+//          \s*[\r\n]+|\s+(?!\S)|\s+
+// Kimi-K2: Han runs first, then like Llama-3 except that letter runs exclude Han and may
+//          end in a contraction (llama.cpp's approximation of the tiktoken pattern, which
+//          ignores letter case).
 class Gpt2Splitter : public Splitter {
  public:
-  explicit Gpt2Splitter(bool llama3) : llama3_(llama3) {}
+  enum class Mode { kGpt2, kLlama3, kKimi };
+  explicit Gpt2Splitter(Mode mode) : mode_(mode) {}
 
   void apply(const Text& t, const std::vector<size_t>& in, std::vector<size_t>& out) const override {
     const auto& cps = t.cps;
@@ -150,7 +156,7 @@ class Gpt2Splitter : public Splitter {
       Emitter em{out, begin};
       size_t pos = begin;
       while (pos < end) {
-        const size_t n = llama3_ ? match_llama3(cps, fl, cp, pos, end) : match_gpt2(fl, cp, pos, end);
+        const size_t n = mode_ == Mode::kGpt2 ? match_gpt2(fl, cp, pos, end) : match_llama3(fl, cp, pos, end, mode_ == Mode::kKimi);
         pos += n;
         em.to(pos);
       }
@@ -186,16 +192,39 @@ class Gpt2Splitter : public Splitter {
     return whitespace(fl, cp, pos, end, false);
   }
 
+  // Han ideographs as llama.cpp's Kimi-K2 splitter defines them.
+  static bool is_han(uint32_t c) {
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0x2CEB0 && c <= 0x2EBEF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+  }
+
   template <typename FL, typename CP>
-  static size_t match_llama3(const std::vector<uint32_t>& cps, FL fl, CP cp, size_t pos, size_t end) {
-    (void)cps;
-    if (size_t n = contraction(cp, pos, end, true)) return n;
+  static size_t match_llama3(FL fl, CP cp, size_t pos, size_t end, bool kimi) {
     const uint32_t c = cp(pos);
     const uint8_t f = fl(pos);
-    // [^\r\n\p{L}\p{N}]?\p{L}+
-    if (c != '\r' && c != '\n' && !(f & uni::kNumber)) {
-      if ((f & uni::kLetter) || (fl(pos + 1) & uni::kLetter)) {
-        return run(fl, pos + 1, end, [](uint8_t x) { return (x & uni::kLetter) != 0; }) - pos;
+    if (kimi) {
+      // [\p{Han}]+
+      if (is_han(c)) {
+        size_t e = pos;
+        while (e < end && is_han(cp(e))) ++e;
+        return e - pos;
+      }
+      // [^\r\n\p{L}\p{N}]?[non-Han letters]+ with an optional contraction at the end.
+      auto letter = [&](size_t p) { return (fl(p) & uni::kLetter) && !is_han(cp(p)); };
+      const bool lead = c != '\r' && c != '\n' && !(f & (uni::kLetter | uni::kNumber));
+      if (letter(pos) || (lead && letter(pos + 1))) {
+        size_t e = pos + 1;
+        while (letter(e)) ++e;
+        return e + contraction(cp, e, end, true) - pos;
+      }
+    } else {
+      if (size_t n = contraction(cp, pos, end, true)) return n;
+      // [^\r\n\p{L}\p{N}]?\p{L}+
+      if (c != '\r' && c != '\n' && !(f & uni::kNumber)) {
+        if ((f & uni::kLetter) || (fl(pos + 1) & uni::kLetter)) {
+          return run(fl, pos + 1, end, [](uint8_t x) { return (x & uni::kLetter) != 0; }) - pos;
+        }
       }
     }
     // \p{N}{1,3}
@@ -236,7 +265,7 @@ class Gpt2Splitter : public Splitter {
     return p;
   }
 
-  bool llama3_;
+  Mode mode_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -583,8 +612,10 @@ const char* const kLlama3Regex =
 
 std::unique_ptr<Splitter> make_stage(const std::string& pattern) {
   // llama.cpp routes exactly these two strings to its hand-written splitters.
-  if (pattern == kGpt2Regex) return std::make_unique<Gpt2Splitter>(false);
-  if (pattern == kLlama3Regex) return std::make_unique<Gpt2Splitter>(true);
+  if (pattern == kGpt2Regex) return std::make_unique<Gpt2Splitter>(Gpt2Splitter::Mode::kGpt2);
+  if (pattern == kLlama3Regex) return std::make_unique<Gpt2Splitter>(Gpt2Splitter::Mode::kLlama3);
+  // llama.cpp's marker for its hand-written Kimi-K2 splitter.
+  if (pattern == "\\p{Han}+") return std::make_unique<Gpt2Splitter>(Gpt2Splitter::Mode::kKimi);
   return std::make_unique<RegexSplitter>(pattern);
 }
 
@@ -637,6 +668,7 @@ const std::vector<PreKind>& pre_kinds() {
        {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
         "modern-bert", "mpt", "olmo", "jais", "trillion", "granite-docling", "exaone4"},
        {kGpt2Regex}},
+      {"kimi-k2", {"kimi-k2"}, {"\\p{Han}+"}},
       {"gpt-4o",
        {"gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"},
        {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|"
@@ -690,7 +722,7 @@ PreTokenizer::PreTokenizer(const std::string& pre) {
     }
   }
   fail("unknown tokenizer.ggml.pre '", pre, "' (supported: qwen2, deepseek-llm, deepseek-v3, deepseek-coder, ",
-       "llama-bpe, gpt-2, gpt-4o, tekken, default and their llama.cpp aliases)");
+       "llama-bpe, gpt-2, gpt-4o, tekken, kimi-k2, default and their llama.cpp aliases)");
 }
 
 PreTokenizer::~PreTokenizer() = default;
