@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gguf/gguf_writer.h"
+#include "tokenizer/unicode.h"
 
 #include "tokenizer_test_util.h"
 
@@ -77,14 +78,47 @@ void check_extra(const Tokenizer& tok, const nlohmann::json& j, std::vector<std:
   EXPECT_GT(checked, 300);
 }
 
+// Random bytes (mostly invalid UTF-8, with special-token texts mixed in) must encode
+// without errors to valid ids. Byte-level BPE must decode to the input with every bad
+// byte replaced by U+FFFD (llama.cpp's reading of invalid UTF-8).
+void check_random_bytes(const Tokenizer& tok, bool spm) {
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const char* pieces[] = {"<|im_end|>", "<s>", "</s>", " ", "\n", "a", "\xE2\x96\x81", "<｜end▁of▁sentence｜>"};
+  for (int n = 0; n < 200; ++n) {
+    std::string s;
+    const size_t len = next() % 40;
+    for (size_t i = 0; i < len; ++i) {
+      if (next() % 8 == 0) s += pieces[next() % 8];
+      else s.push_back(static_cast<char>(next() & 0xFF));
+    }
+    for (bool special : {false, true}) {
+      const auto ids = tok.encode(s, true, special);
+      for (int32_t id : ids) ASSERT_TRUE(id >= 0 && id < tok.n_vocab());
+      if (!spm && !special) {
+        std::string normalized;
+        for (uint32_t cp : uni::decode_utf8(s)) uni::append_utf8(normalized, cp);
+        auto body = tok.encode(s, false, false);
+        EXPECT_EQ(tok.decode(body), normalized);
+      }
+    }
+  }
+}
+
 TEST_P(Family, LlamaCppTestVectors) {
   const std::string base = test_util::vocab_path(GetParam());
   const auto& tok = test_util::tokenizer(GetParam());
   const auto inputs = test_util::read_inp(base + ".inp");
   ASSERT_GT(inputs.size(), 40u);
   expect_ids(tok, inputs, test_util::read_out(base + ".out"), false, ".out");
-  check_extra(tok, nlohmann::json::parse(test_util::read_file(base + ".extra.json")), inputs,
-              std::string(GetParam()) == "llama-spm", GetParam());
+  const bool spm = std::string(GetParam()) == "llama-spm";
+  check_extra(tok, nlohmann::json::parse(test_util::read_file(base + ".extra.json")), inputs, spm, GetParam());
+  check_random_bytes(tok, spm);
 }
 
 // Pre-tokenizers without a test vocabulary of their own (gpt-4o: gpt-oss, Llama 4;
