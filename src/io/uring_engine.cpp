@@ -91,16 +91,19 @@ class UringEngine final : public detail::EngineBase {
 
       bool finished = true;
       int err = 0;
-      if (res == -EINTR || res == -EAGAIN) {
-        finished = false;  // retry the same range
-      } else if (res < 0) {
-        err = -res;
-      } else if (res > 0) {
-        c->done += static_cast<uint64_t>(res);
-        finished = c->done >= c->len;  // else a short read not at EOF: continue it
-      }  // res == 0: end of file
       {
+        // The chunk was filled in by a submitting thread under sq_mu_; taking it here
+        // orders those writes before our reads for the memory model (and for TSan, which
+        // cannot see the hand-over through the kernel's ring).
         std::lock_guard<std::mutex> lk(sq_mu_);
+        if (res == -EINTR || res == -EAGAIN) {
+          finished = false;  // retry the same range
+        } else if (res < 0) {
+          err = -res;
+        } else if (res > 0) {
+          c->done += static_cast<uint64_t>(res);
+          finished = c->done >= c->len;  // else a short read not at EOF: continue it
+        }  // res == 0: end of file
         --in_ring_;
         if (!finished) backlog_.push_front(c);
         pump_locked();

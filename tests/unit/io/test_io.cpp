@@ -181,7 +181,7 @@ TEST_F(IoFile, EnginesReportShortReadAtEof) {
     SCOPED_TRACE(eng->name());
     const uint64_t a = f.alignment();
     const uint64_t start = align_down(bytes_.size() - 100, a);
-    AlignedBuffer buf(3 * a, a);
+    AlignedBuffer buf(3 * a, a), buf2(3 * a, a);
     ReadRequest r;
     r.fd = f.fd();
     r.offset = start;
@@ -190,6 +190,7 @@ TEST_F(IoFile, EnginesReportShortReadAtEof) {
     r.tag = 5;
     r.min_len = bytes_.size() - start;  // exactly what exists: fine
     eng->submit(r);
+    r.dst = buf2.data();
     r.tag = 6;
     r.min_len = bytes_.size() - start + 1;  // one byte more than exists: short read
     eng->submit(r);
