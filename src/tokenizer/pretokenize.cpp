@@ -130,8 +130,9 @@ class Splitter {
 namespace {
 
 // ---------------------------------------------------------------------------------------
-// Hand-written splitters for the two regexes llama.cpp special-cases. They follow the
-// regex alternatives in order; positions outside the chunk have no category.
+// Hand-written splitters for the regexes llama.cpp special-cases (GPT-2, Llama-3 and its
+// Kimi-K2 marker). They follow the regex alternatives in order; positions outside the
+// chunk have no category.
 // ---------------------------------------------------------------------------------------
 
 // GPT-2:  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
@@ -156,7 +157,8 @@ class Gpt2Splitter : public Splitter {
       Emitter em{out, begin};
       size_t pos = begin;
       while (pos < end) {
-        const size_t n = mode_ == Mode::kGpt2 ? match_gpt2(fl, cp, pos, end) : match_llama3(fl, cp, pos, end, mode_ == Mode::kKimi);
+        const size_t n = mode_ == Mode::kGpt2 ? match_gpt2(fl, cp, pos, end)
+                                              : match_llama3(fl, cp, pos, end, mode_ == Mode::kKimi);
         pos += n;
         em.to(pos);
       }
@@ -467,7 +469,9 @@ class Parser {
       std::string name;
       for (size_t k = i_ + 1; k < close; ++k) name.push_back(static_cast<char>(p_[k]));
       i_ = close + 1;
-      if (name == "L" || name == "Lu" || name == "Ll" || name == "Lt" || name == "Lm" || name == "Lo") s.flags |= uni::kLetter;
+      // Letter subcategories are plain \p{L} here, as in llama.cpp's collapsed text.
+      if (name == "L" || name == "Lu" || name == "Ll" || name == "Lt" || name == "Lm" || name == "Lo")
+        s.flags |= uni::kLetter;
       else if (name == "N") s.flags |= uni::kNumber;
       else if (name == "P") s.flags |= uni::kPunct;
       else if (name == "M") s.flags |= uni::kMark;

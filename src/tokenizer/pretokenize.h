@@ -8,9 +8,11 @@
 // All others go through std::regex on a transformed text: when the regex uses \p{..},
 // every non-ASCII code point is first replaced by one byte standing for its category
 // ("collapsed" text; non-ASCII white space becomes \v), and when it does not, non-ASCII
-// white space is replaced by \v. The ASCII part of \p{P} and \p{S} is a fixed list that
-// leaves out '~'. We reproduce those rules exactly, with a small backtracking matcher for
-// the regex subset these patterns use, because the token ids depend on them.
+// white space is replaced by \v. In collapsed text a non-ASCII letter is both upper and
+// lower case, and code points of other categories (controls, unassigned) match no \p
+// class. We reproduce those rules exactly, with a small backtracking matcher for the regex
+// subset these patterns use (no std::regex: it recurses per character and is slow),
+// because the token ids depend on them.
 
 #include <cstdint>
 #include <memory>
@@ -42,8 +44,8 @@ class PreTokenizer {
   std::vector<std::unique_ptr<Splitter>> stages_;
 };
 
-// Exposed for tests: splits `text` with a single regex pattern (llama.cpp semantics) and
-// returns the pieces.
+// Exposed for tests: splits `text` with the given regex patterns in turn (llama.cpp
+// semantics) and returns the pieces. Throws Error for syntax the matcher does not support.
 std::vector<std::string> split_with_patterns(std::string_view text, const std::vector<std::string>& patterns);
 
 }  // namespace swapmoe::pretok

@@ -112,7 +112,10 @@ class SpmTokenizer final : public VocabTokenizer {
       }
       for (uint32_t k = s.off; k < s.off + s.len; ++k) {
         const int32_t b = byte_tok_[static_cast<unsigned char>(text[k])];
-        if (b < 0) fail("SentencePiece vocabulary has no token for byte ", static_cast<int>(static_cast<unsigned char>(text[k])), " and no unknown token");
+        if (b < 0) {
+          fail("SentencePiece vocabulary has no token for byte ", static_cast<int>(static_cast<unsigned char>(text[k])),
+               " and no unknown token");
+        }
         out.push_back(b);
       }
     }

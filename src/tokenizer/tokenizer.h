@@ -1,7 +1,10 @@
 #pragma once
 // Tokenizer driven by the GGUF tokenizer.ggml.* keys: byte-level BPE ("gpt2") with the
 // pre-tokenizer chosen by tokenizer.ggml.pre, and SentencePiece-style ("llama").
-// Encoding reproduces llama.cpp's token ids.
+// Encoding reproduces llama.cpp's token ids (checked against llama.cpp for the pre values
+// qwen2, deepseek-v3, deepseek-llm, deepseek-coder, llama-bpe, gpt-2, gpt-4o, tekken,
+// kimi-k2, glm4, starcoder, default, and SentencePiece; aliases llama.cpp maps to these
+// are accepted too). All methods are const and safe to call from several threads.
 
 #include <cstdint>
 #include <memory>

@@ -191,7 +191,8 @@ Vocab Vocab::load(const GgufFile& f, Type type, bool default_add_bos) {
   }
   // gpt-oss: these structural tokens are always rendered, like user text.
   for (int32_t id = 0; id < nv; ++id) {
-    if (text_in(v.text[id], {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})) v.attr[id] = kAttrUserDefined;
+    if (text_in(v.text[id], {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}))
+      v.attr[id] = kAttrUserDefined;
   }
   for (int32_t id : {v.eos, v.eot, v.eom})
     if (id >= 0) v.eog[id] = 1;
