@@ -124,6 +124,7 @@ void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
   s.prefetched = prefetch;
   s.submit_time = now_seconds();
   res_->set_loading(slot, true);
+  ++loads_in_flight_;
   ++stats_.loads;
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
   for (int p = 0; p < 3; ++p) {
@@ -151,6 +152,7 @@ void ExpertCache::on_read_done(const io::ReadCompletion& c) {
   if (c.error != 0 && s.error.empty()) s.error = io::read_error_message(c, path_, describe(res_->slot(slot).key, part));
   if (--s.parts_left > 0) return;
   res_->set_loading(slot, false);
+  --loads_in_flight_;
   stats_.read_seconds += now_seconds() - s.submit_time;
   if (s.error.empty()) {
     s.ready = true;
@@ -337,6 +339,11 @@ void ExpertCache::cancel(int layer) {
 bool ExpertCache::resident(int layer, int32_t expert) const {
   std::lock_guard<std::mutex> lk(mu_);
   return res_->find(expert_key(layer, expert)) >= 0;
+}
+
+void ExpertCache::wait_idle() {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [&] { return loads_in_flight_ == 0; });
 }
 
 ExpertCacheStats ExpertCache::stats() const {

@@ -110,6 +110,10 @@ class ExpertCache final : public StreamingExpertStore {
   // token is abandoned after an error).
   void cancel(int layer);
 
+  // Blocks until no expert read is in flight (prefetches included); for tests, benchmarks
+  // and orderly shutdown.
+  void wait_idle();
+
   ExpertCacheStats stats() const;
   void reset_stats();
   uint64_t slot_bytes() const { return slot_bytes_; }
@@ -167,6 +171,7 @@ class ExpertCache final : public StreamingExpertStore {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<SlotIo> io_;
+  int loads_in_flight_ = 0;
   std::unordered_map<int, std::vector<Wanted>> wanted_;  // per layer: requested, not yet acquired
   ExpertCacheStats stats_;
   std::unique_ptr<io::ReadEngine> engine_;  // last member set up, first torn down
