@@ -1,16 +1,29 @@
 #include "util/cpu.h"
 
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <string>
 
 namespace swapmoe {
+namespace {
+
+// clang 14 does not accept "f16c" in __builtin_cpu_supports, so ask cpuid directly
+// (leaf 1, ECX bit 29).
+bool has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  return (c & (1u << 29)) != 0;
+}
+
+}  // namespace
 
 bool cpu_supports(Isa isa) {
   switch (isa) {
     case Isa::Scalar:
       return true;
     case Isa::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Isa::Avx512:
       return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
