@@ -658,7 +658,7 @@ const std::vector<PreKind>& pre_kinds() {
        {"deepseek-coder"},
        {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}"}},
       {"deepseek-v3",
-       {"deepseek-v3"},
+       {"deepseek-v3", "hunyuan-dense", "joyai-llm", "hy_v4"},
        {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
         "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
@@ -673,6 +673,14 @@ const std::vector<PreKind>& pre_kinds() {
         "modern-bert", "mpt", "olmo", "jais", "trillion", "granite-docling", "exaone4"},
        {kGpt2Regex}},
       {"kimi-k2", {"kimi-k2"}, {"\\p{Han}+"}},
+      {"bailingmoe",
+       {"bailingmoe", "bailingmoe2", "llada-moe"},
+       {"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+        "\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"}},
+      {"seed-coder",
+       {"seed-coder"},
+       {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| "
+        "?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
       {"gpt-4o",
        {"gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"},
        {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|"
@@ -683,7 +691,7 @@ const std::vector<PreKind>& pre_kinds() {
        {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])("
         "[^a-z]))+((?=[\\p{L}])([^A-Z]))*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
       {"qwen2",
-       {"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open"},
+       {"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open", "grok-2"},
        {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
         "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
   };
@@ -726,7 +734,7 @@ PreTokenizer::PreTokenizer(const std::string& pre) {
     }
   }
   fail("unknown tokenizer.ggml.pre '", pre, "' (supported: qwen2, deepseek-llm, deepseek-v3, deepseek-coder, ",
-       "llama-bpe, gpt-2, gpt-4o, tekken, kimi-k2, default and their llama.cpp aliases)");
+       "llama-bpe, gpt-2, gpt-4o, tekken, kimi-k2, bailingmoe, seed-coder, default and their llama.cpp aliases)");
 }
 
 PreTokenizer::~PreTokenizer() = default;

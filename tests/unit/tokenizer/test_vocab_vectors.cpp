@@ -122,8 +122,9 @@ TEST_P(Family, LlamaCppTestVectors) {
 }
 
 // Pre-tokenizers without a test vocabulary of their own (gpt-4o: gpt-oss, Llama 4;
-// tekken: Mistral Nemo; kimi-k2; glm4: GLM-4.5/4.6; default; starcoder): the
-// deepseek-coder vocabulary with tokenizer.ggml.pre replaced.
+// tekken: Mistral Nemo; kimi-k2; glm4: GLM-4.5/4.6; bailingmoe: Ling; seed-coder;
+// default; starcoder; and the aliases grok-2 and hunyuan-dense): the deepseek-coder
+// vocabulary with tokenizer.ggml.pre replaced.
 // The reference ids come from llama.cpp given the same forged file
 // (tests/data/vocab/forged-*.extra.json), so they pin down the regex split and the
 // per-pre-type settings (tekken: whole-word lookup, BOS by default).
@@ -142,7 +143,8 @@ TEST_P(ForgedPre, MatchesLlamaCpp) {
   check_extra(*tok, j, {}, false, pre);
 }
 
-INSTANTIATE_TEST_SUITE_P(Pre, ForgedPre, ::testing::Values("gpt-4o", "tekken", "kimi-k2", "glm4", "default", "starcoder"),
+INSTANTIATE_TEST_SUITE_P(Pre, ForgedPre, ::testing::Values("gpt-4o", "tekken", "kimi-k2", "glm4", "default", "starcoder",
+                                                           "bailingmoe", "seed-coder", "grok-2", "hunyuan-dense"),
                          [](const ::testing::TestParamInfo<const char*>& info) {
                            std::string n = info.param;
                            for (char& c : n)
