@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,12 @@
 #include "util/error.h"
 
 namespace swapmoe::io {
+
+namespace {
+std::atomic<bool> g_refuse_direct{false};
+}  // namespace
+
+void simulate_direct_refused(bool on) { g_refuse_direct.store(on); }
 
 AlignedBuffer::AlignedBuffer(size_t size, size_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) fail("AlignedBuffer: alignment ", alignment, " is not a power of two");
@@ -46,7 +53,11 @@ DirectFile DirectFile::open(const std::string& path, OpenMode mode) {
   DirectFile f;
   f.path_ = path;
   if (mode == OpenMode::Direct) {
-    f.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    if (g_refuse_direct.load()) {
+      errno = EINVAL;
+    } else {
+      f.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    }
     if (f.fd_ >= 0) {
       f.direct_ = true;
     } else if (errno == EINVAL) {

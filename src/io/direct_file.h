@@ -102,4 +102,8 @@ class DirectFile {
 // Queries the direct-I/O alignment of an open file with statx; 0 when not reported.
 size_t query_dio_alignment(int fd);
 
+// Test-only: while set, DirectFile::open behaves as if the filesystem refused O_DIRECT
+// with EINVAL (current tmpfs accepts O_DIRECT, so the fallback is otherwise hard to reach).
+void simulate_direct_refused(bool on);
+
 }  // namespace swapmoe::io

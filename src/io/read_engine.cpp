@@ -1,6 +1,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <string>
 
 #include "io/engine_base.h"
 #include "util/error.h"
@@ -12,15 +14,19 @@ namespace swapmoe::io {
 namespace {
 std::atomic<uint64_t> g_fault_target{0};  // 0: disarmed
 std::atomic<uint64_t> g_fault_count{0};
-std::once_flag g_fault_env_once;
+std::mutex g_fault_env_mu;
+std::string g_fault_env_seen;  // the value of SWAPMOE_FAULT_READ last applied
 
+// Arms the fault from the environment when an engine is created and the variable holds a
+// value not applied before (so one setting fails one read, not one read per engine).
 void fault_read_env() {
-  std::call_once(g_fault_env_once, [] {
-    if (const char* s = std::getenv("SWAPMOE_FAULT_READ")) {
-      const uint64_t n = std::strtoull(s, nullptr, 10);
-      if (n > 0) fail_nth_read(n);
-    }
-  });
+  const char* s = std::getenv("SWAPMOE_FAULT_READ");
+  std::lock_guard<std::mutex> lk(g_fault_env_mu);
+  const std::string v = s ? s : "";
+  if (v == g_fault_env_seen) return;
+  g_fault_env_seen = v;
+  const uint64_t n = std::strtoull(v.c_str(), nullptr, 10);
+  if (n > 0) fail_nth_read(n);
 }
 }  // namespace
 

@@ -90,8 +90,8 @@ std::unique_ptr<ReadEngine> make_read_engine(const EngineOptions& opts, Completi
 
 // ---- Test-only fault injection. When armed with n > 0, the nth request submitted after
 // arming (counted across all engines, 1-based) completes with EIO without touching the
-// disk. The environment variable SWAPMOE_FAULT_READ=<n> arms it when the first engine is
-// created. fail_nth_read(0) disarms.
+// disk. The environment variable SWAPMOE_FAULT_READ=<n> arms it when an engine is created
+// and the variable's value differs from the one last applied. fail_nth_read(0) disarms.
 void fail_nth_read(uint64_t n);
 // Called by engines once per submitted request; true when this one must fail.
 bool fault_should_fail();

@@ -275,6 +275,40 @@ TEST_F(IoFile, SubmitFromSeveralThreads) {
   }
 }
 
+TEST_F(IoFile, FallsBackToBufferedWhenDirectIsRefused) {
+  simulate_direct_refused(true);
+  testing::internal::CaptureStderr();
+  DirectFile f = DirectFile::open(path_);
+  const std::string err = testing::internal::GetCapturedStderr();
+  simulate_direct_refused(false);
+  EXPECT_FALSE(f.is_direct());
+  EXPECT_NE(err.find("O_DIRECT not supported"), std::string::npos) << err;
+  AlignedBuffer buf(1 << 16, f.alignment());
+  EXPECT_EQ(std::memcmp(f.read_range(4095, 9000, buf), bytes_.data() + 4095, 9000), 0);
+  EXPECT_TRUE(DirectFile::open(path_).is_direct());
+}
+
+TEST_F(IoFile, FaultInjectionFromTheEnvironment) {
+  DirectFile f = DirectFile::open(path_);
+  const uint64_t a = f.alignment();
+  ::setenv("SWAPMOE_FAULT_READ", "2", 1);
+  auto eng = try_engine(EngineKind::PreadPool, 1 << 20);
+  ::unsetenv("SWAPMOE_FAULT_READ");
+  AlignedBuffer buf(3 * a, a);
+  for (uint64_t i = 0; i < 3; ++i) {
+    ReadRequest r;
+    r.fd = f.fd();
+    r.offset = i * a;
+    r.len = a;
+    r.dst = buf.data() + i * a;
+    r.tag = i;
+    eng->submit(r);
+  }
+  std::vector<ReadCompletion> got;
+  while (got.size() < 3) eng->wait(got, 3);
+  for (const auto& c : got) EXPECT_EQ(c.error, c.tag == 1 ? EIO : 0) << c.tag;
+}
+
 TEST(ReadEngineNames, Parse) {
   EXPECT_EQ(parse_engine_kind("uring"), EngineKind::Uring);
   EXPECT_EQ(parse_engine_kind("pread"), EngineKind::PreadPool);
