@@ -46,8 +46,8 @@ export const VARIANTS = [
   { name: "olmoe", arch: "olmoe", vocab: "gpt-2", extra: [] },
   { name: "ds2-plainq-softmax", arch: "deepseek2", vocab: "deepseek-llm", extra: ["--q-lora-rank", "0", "--gating", "softmax"] },
   { name: "ds2-plainq-sigmoid", arch: "deepseek2", vocab: "deepseek-llm", extra: ["--q-lora-rank", "0", "--gating", "sigmoid"] },
-  { name: "ds2-lowq-softmax", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--gating", "softmax"] },
-  { name: "ds2-lowq-sigmoid", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--gating", "sigmoid"] },
+  { name: "ds2-lowq-softmax", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "softmax"] },
+  { name: "ds2-lowq-sigmoid", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "sigmoid"] },
 ];
 export const TYPES = [
   { type: "F32", pplTol: 0.005 },
@@ -337,6 +337,8 @@ function modelsPart() {
       const ok = g.ok && evalOk;
       if (!ok) failures++;
       rows.push([name, size, g.text, pplRef, pplOther, rel, ok ? "PASS" : "FAIL", ((Date.now() - t0) / 1000).toFixed(1) + "s"]);
+      // A progress line per case, so a long run shows where it is.
+      process.stderr.write(`conformance: ${name} ${rows[rows.length - 1].slice(2).join(" ")}\n`);
     }
   }
   console.log(`\n== models: greedy ${nGreedy} tokens and eval perplexity (${maxTokens} tokens), llama.cpp vs ${other.name}`);

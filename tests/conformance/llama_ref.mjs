@@ -249,6 +249,51 @@ async function cmdGreedy() {
   await model.dispose();
 }
 
+// One scoring pass at sampling temperature T. node-llama-cpp only exposes probabilities, computed
+// in float32 as softmax(logits / T) over the whole vocabulary (top-k 0 = all tokens, top-p 1 and
+// min-p 0 = off, so nothing is cut). At T = 1 a target far below the top token underflows to p = 0
+// (expf below ~-103), which random forged models do produce. So we score at T > 1 and undo it:
+// with l_i = T * ln p_T(i) = logit_i + const, ln p_1(t) = l_t - logsumexp_i(l_i). Float32 p_T has
+// ~1e-7 relative error, so the recovered ln p_1 is good to about T * 1e-7. Tokens whose p_T is 0 are
+// left out of the logsumexp (they weigh < e^-87T). Returns null if a target still underflows.
+async function scorePass(model, ids, temperature) {
+  const { context, sequence } = await createSequence(model, ids.length, intFlag(flags, "ctx", undefined));
+  const gen = {
+    generateNext: {
+      probabilities: true,
+      options: { temperature, topK: 0, topP: 1, minP: 0, seed: 0 },
+    },
+  };
+  // Logits are requested at positions 0..n-2; position i-1 predicts token i.
+  const input = ids.map((t, i) => (i < ids.length - 1 ? [t, gen] : t));
+  let sum = 0;
+  let count = 0;
+  let underflow = -1;
+  // onTokenResult lets each full-vocabulary Map be dropped right after use. Exceptions thrown in
+  // it would be swallowed by node-llama-cpp, so problems are recorded instead.
+  await sequence.controlledEvaluate(input, {
+    onTokenResult(index, result) {
+      const probs = result.next.probabilities;
+      const pt = probs.get(ids[index + 1]) ?? 0;
+      if (!(pt > 0)) {
+        if (underflow < 0) underflow = index + 1;
+      } else {
+        let mx = -Infinity;
+        for (const p of probs.values()) if (p > 0) mx = Math.max(mx, temperature * Math.log(p));
+        let z = 0;
+        for (const p of probs.values()) if (p > 0) z += Math.exp(temperature * Math.log(p) - mx);
+        const lse = mx + Math.log(z);
+        sum += lse - temperature * Math.log(pt);
+      }
+      count++;
+      result.next.probabilities = undefined;
+    },
+  });
+  await context.dispose();
+  if (count !== ids.length - 1) throw new Error(`scored ${count} positions, expected ${ids.length - 1}`);
+  return underflow >= 0 ? { underflow } : { sum, count };
+}
+
 async function cmdEval() {
   if (rest.length !== 1) usage("eval MODEL TEXTFILE [--max-tokens N] [--ctx N]");
   const text = fs.readFileSync(rest[0], "utf8");
@@ -257,25 +302,16 @@ async function cmdEval() {
   const maxTokens = intFlag(flags, "max-tokens", undefined);
   if (maxTokens !== undefined) ids = ids.slice(0, maxTokens);
   if (ids.length < 2) throw new Error(`need at least 2 tokens to score, got ${ids.length}`);
-  const { context, sequence } = await createSequence(model, ids.length, intFlag(flags, "ctx", undefined));
-  // Logits are requested at positions 0..n-2; position i-1 predicts token i.
-  const input = ids.map((t, i) => (i < ids.length - 1 ? [t, { generateNext: { probabilities: true } }] : t));
-  let sum = 0;
-  let count = 0;
-  // onTokenResult lets each full-vocabulary Map be dropped right after use.
-  await sequence.controlledEvaluate(input, {
-    onTokenResult(index, result) {
-      const p = result.next.probabilities.get(ids[index + 1]) ?? 0;
-      if (!(p > 0)) throw new Error(`token ${ids[index + 1]} at position ${index + 1} has probability ${p}`);
-      sum += -Math.log(p);
-      count++;
-      result.next.probabilities = undefined;
-    },
-  });
-  if (count !== ids.length - 1) throw new Error(`scored ${count} positions, expected ${ids.length - 1}`);
-  const nll = sum / count;
-  printJson({ tokens: count, nll, ppl: Math.exp(nll) });
-  await context.dispose();
+  let res = null;
+  let temperature = 8;
+  for (let attempt = 0; attempt < 4; attempt++, temperature *= 4) {
+    res = await scorePass(model, ids, temperature);
+    if (res.underflow === undefined) break;
+    process.stderr.write(`llama_ref: token at position ${res.underflow} underflows at T=${temperature}; retrying\n`);
+  }
+  if (res.underflow !== undefined) throw new Error(`token at position ${res.underflow} has probability 0 even at T=${temperature / 4}`);
+  const nll = res.sum / res.count;
+  printJson({ tokens: res.count, nll, ppl: Math.exp(nll) });
   await model.dispose();
 }
 
