@@ -147,8 +147,16 @@ std::vector<double> ReferenceModel::step(int32_t token) {
       } else {
         // Sigmoid scores; the bias only steers the choice; chosen scores renormalised, scaled.
         std::vector<double> p = mul(L(il, "ffn_gate_inp"), h);
-        for (double& a : p) a = 1.0 / (1.0 + std::exp(-a));
-        const std::vector<float> b = vec(L(il, "exp_probs_b", "bias"));
+        if (c.gating == GatingFunc::Sigmoid) {
+          for (double& a : p) a = 1.0 / (1.0 + std::exp(-a));
+        } else {
+          const double m = *std::max_element(p.begin(), p.end());
+          double z = 0;
+          for (double& a : p) z += (a = std::exp(a - m));
+          for (double& a : p) a /= z;
+        }
+        std::vector<float> b = vec(L(il, "exp_probs_b", "bias"));
+        if (b.empty()) b.assign(c.n_expert, 0.0f);  // softmax gating files have no selection bias
         std::vector<int64_t> order(c.n_expert);
         std::iota(order.begin(), order.end(), 0);
         std::stable_sort(order.begin(), order.end(), [&](int64_t a1, int64_t b1) { return p[a1] + b[a1] > p[b1] + b[b1]; });

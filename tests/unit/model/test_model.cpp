@@ -161,6 +161,7 @@ struct RefCase {
   GgmlType type;
   bool tie;
   double tol;
+  int variant = 0;
 };
 
 class ModelVsReference : public ::testing::TestWithParam<RefCase> {};
@@ -173,7 +174,7 @@ TEST_P(ModelVsReference, LogitsAgree) {
   o.embd_type = rc.type;
   o.tie_output = rc.tie;
   o.seed = 7 + static_cast<uint32_t>(rc.arch);
-  write_tiny_model(f.path, tiny_config(rc.arch), o);
+  write_tiny_model(f.path, tiny_config(rc.arch, 64, rc.variant), o);
   auto m = Model::load(f.path, ModelOptions{2, 0});
   test::ReferenceModel ref(f.path);
   const std::vector<float> got = run(*m, kTokens);
@@ -193,7 +194,7 @@ INSTANTIATE_TEST_SUITE_P(
                       RefCase{Arch::Llama, GgmlType::F32, false, 2e-4}, RefCase{Arch::Olmoe, GgmlType::F32, false, 2e-4},
                       RefCase{Arch::Qwen3Moe, GgmlType::F32, true, 2e-4}, RefCase{Arch::Qwen3Moe, GgmlType::F16, false, 2e-3},
                       RefCase{Arch::Llama, GgmlType::Q8_0, false, 2e-2}, RefCase{Arch::Qwen2Moe, GgmlType::Q8_0, false, 2e-2},
-                      RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4}));
+                      RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4}, RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4, 1}));
 
 }  // namespace
 }  // namespace swapmoe

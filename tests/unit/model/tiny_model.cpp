@@ -11,7 +11,7 @@
 
 namespace swapmoe::test {
 
-ModelConfig tiny_config(Arch arch, int64_t n_embd) {
+ModelConfig tiny_config(Arch arch, int64_t n_embd, int variant) {
   ModelConfig c;
   c.arch = arch;
   c.arch_name = arch_name(arch);
@@ -39,17 +39,26 @@ ModelConfig tiny_config(Arch arch, int64_t n_embd) {
     c.n_layer = 3;
     c.n_layer_dense_lead = 1;
     c.n_head_kv = 1;
-    c.q_lora_rank = 48;
+    // Every MLA width distinct, so that a swapped dimension cannot go unnoticed.
+    c.q_lora_rank = 40;
     c.kv_lora_rank = 32;
     c.n_rot = 16;
-    c.head_dim_k_mla = 48;
-    c.head_dim_v_mla = 32;
+    c.head_dim_k_mla = 16 + 24;  // rope + nope
+    c.head_dim_v_mla = 20;
     c.head_dim_k = c.kv_lora_rank + c.n_rot;
     c.head_dim_v = c.kv_lora_rank;
     c.n_expert_shared = 1;
     c.gating = GatingFunc::Sigmoid;
     c.expert_weights_norm = true;
     c.expert_weights_scale = 2.5f;
+    if (variant == 1) {
+      c.n_layer = 2;
+      c.n_layer_dense_lead = 0;
+      c.q_lora_rank = 0;
+      c.gating = GatingFunc::Softmax;
+      c.expert_weights_norm = false;
+      c.expert_weights_scale = 1.0f;
+    }
   }
   return c;
 }

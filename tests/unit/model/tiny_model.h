@@ -15,7 +15,8 @@
 namespace swapmoe::test {
 
 // A small config of the given architecture (n_embd 64, 2 layers, 8 experts, top-2).
-ModelConfig tiny_config(Arch arch, int64_t n_embd = 64);
+// deepseek2 variant 1: plain attn_q, softmax gating, no dense leading layer.
+ModelConfig tiny_config(Arch arch, int64_t n_embd = 64, int variant = 0);
 
 struct TinyOptions {
   GgmlType matrix_type = GgmlType::F32;  // projections and experts
