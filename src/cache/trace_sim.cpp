@@ -1,6 +1,7 @@
 #include "cache/trace_sim.h"
 
 #include <fstream>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
 #include "cache/residency.h"
@@ -41,8 +42,63 @@ RoutingTrace load_routing_trace(const std::string& path) {
   return t;
 }
 
+namespace {
+
+// Belady's OPT on one sequence: the demand stream is flattened in the order the forward
+// pass makes the accesses; on a miss with a full pool, the resident unpinned key whose next
+// access lies farthest ahead is evicted.
+void simulate_opt(const RoutingTrace& t, const SimOptions& o, size_t s, SimResult& r) {
+  struct Access {
+    uint64_t key;
+    int layer;
+    size_t step;  // (token, layer) step: keys of the same step are pinned together
+  };
+  std::vector<Access> acc;
+  size_t step = 0;
+  for (const auto& tok : t.seqs[s])
+    for (int l = 0; l < t.n_layer; ++l, ++step)
+      for (int32_t e : tok[l]) acc.push_back(Access{expert_key(l, e), l, step});
+  std::vector<size_t> next(acc.size());
+  std::unordered_map<uint64_t, size_t> last;
+  for (size_t i = acc.size(); i-- > 0;) {
+    auto it = last.find(acc[i].key);
+    next[i] = it == last.end() ? SIZE_MAX : it->second;
+    last[acc[i].key] = i;
+  }
+  const int n_pools = o.per_layer ? t.n_layer : 1;
+  const size_t cap = static_cast<size_t>(o.per_layer ? o.slots_per_layer : o.slots_per_layer * t.n_layer);
+  // Per pool: resident key -> (next use, step of its latest access).
+  std::vector<std::unordered_map<uint64_t, std::pair<size_t, size_t>>> pools(static_cast<size_t>(n_pools));
+  for (size_t i = 0; i < acc.size(); ++i) {
+    auto& pool = pools[o.per_layer ? static_cast<size_t>(acc[i].layer) : 0];
+    ++r.accesses;
+    auto it = pool.find(acc[i].key);
+    if (it != pool.end()) {
+      ++r.hits;
+    } else if (pool.size() >= cap) {
+      auto victim = pool.end();
+      for (auto c = pool.begin(); c != pool.end(); ++c) {
+        if (c->second.second == acc[i].step) continue;  // pinned by the current layer step
+        if (victim == pool.end() || c->second.first > victim->second.first) victim = c;
+      }
+      if (victim == pool.end()) fail("simulate_trace: layer ", acc[i].layer, " needs more experts at once than its slots");
+      pool.erase(victim);
+    }
+    pool[acc[i].key] = {next[i], acc[i].step};
+  }
+}
+
+}  // namespace
+
 SimResult simulate_trace(const RoutingTrace& t, const SimOptions& o, int seq) {
   if (o.slots_per_layer < 1) fail("simulate_trace: slots_per_layer must be >= 1");
+  if (o.policy == "opt") {
+    if (!o.reset_per_seq) fail("simulate_trace: opt replays each sequence from an empty cache");
+    SimResult r;
+    for (size_t s = 0; s < t.seqs.size(); ++s)
+      if (seq < 0 || static_cast<size_t>(seq) == s) simulate_opt(t, o, s, r);
+    return r;
+  }
   std::vector<int> pool_sizes, layer_pool(t.n_layer);
   if (o.per_layer) {
     for (int l = 0; l < t.n_layer; ++l) {

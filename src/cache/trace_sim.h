@@ -23,6 +23,8 @@ struct RoutingTrace {
 RoutingTrace load_routing_trace(const std::string& path);
 
 struct SimOptions {
+  // A policy of cache/policy.h, or "opt": Belady's clairvoyant policy (evicts the expert
+  // whose next use is farthest away), the upper bound no real policy can beat.
   std::string policy = "lru";
   bool per_layer = true;     // one pool per layer, else one pool shared by all layers
   int slots_per_layer = 2;   // shared: the pool has slots_per_layer * n_layer slots

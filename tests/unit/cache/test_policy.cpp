@@ -201,13 +201,35 @@ TEST(TraceReplay, LfuBeatsLru) {
   }
 }
 
+// Belady's OPT bounds every policy from above, and on a hand-made sequence is exact.
+TEST(TraceReplay, OptIsAnUpperBound) {
+  for (bool per_layer : {true, false})
+    for (int s : {2, 4, 6})
+      for (const char* p : {"lru", "lfu", "lru2"})
+        EXPECT_GE(hit_rate("opt", per_layer, s), hit_rate(p, per_layer, s)) << p << " " << s << " " << per_layer;
+  // One layer, 2 slots, one expert per token: 0 1 2 0 1 2 0 1 2. LRU never hits. OPT:
+  // at 2 it evicts 1 (next use 4, after 0's at 3); 0 hits; at 1 it evicts 0 (next 6,
+  // after 2's at 5); 2 hits; at 0 it evicts 2 (next 8, after 1's at 7); 1 hits: 3 hits.
+  RoutingTrace t;
+  t.n_layer = 1;
+  t.n_expert = 3;
+  t.seqs.emplace_back();
+  for (int e : {0, 1, 2, 0, 1, 2, 0, 1, 2}) t.seqs[0].push_back({{e}});
+  SimOptions o;
+  o.slots_per_layer = 2;
+  o.policy = "lru";
+  EXPECT_EQ(simulate_trace(t, o).hits, 0u);
+  o.policy = "opt";
+  EXPECT_EQ(simulate_trace(t, o).hits, 3u);
+}
+
 // The whole table, for the record (slow under sanitizers, so only on request):
 //   SWAPMOE_TRACE_TABLE=1 test_cache --gtest_filter=TraceReplay.Table
 TEST(TraceReplay, Table) {
   if (!std::getenv("SWAPMOE_TRACE_TABLE")) GTEST_SKIP() << "set SWAPMOE_TRACE_TABLE=1 to print the table";
   std::printf("hit rates over all 577 tokens (cache emptied per sequence):\n");
   std::printf("%-6s %-9s %8s %8s %8s\n", "policy", "pools", "2/8", "4/8", "6/8");
-  for (const char* p : {"lru", "lfu", "lru2"}) {
+  for (const char* p : {"lru", "lfu", "lru2", "opt"}) {
     for (bool per_layer : {true, false}) {
       std::printf("%-6s %-9s", p, per_layer ? "per-layer" : "shared");
       for (int s : {2, 4, 6}) std::printf(" %7.1f%%", 100.0 * hit_rate(p, per_layer, s));
