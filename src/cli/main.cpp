@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Print help for all subcommands and exit");
 
   std::vector<Command> commands = {add_run_command(app), add_eval_command(app), add_tokenize_command(app),
-                                   add_info_command(app), add_quantize_command(app)};
+                                   add_info_command(app), add_quantize_command(app),
+                                   add_serve_command(app), add_chat_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -11,6 +11,7 @@
 #include "quant/quant.h"
 #include "util/fp16.h"
 #include "util/ggml_type.h"
+#include "util/error.h"
 #include "util/thread_pool.h"
 
 namespace swapmoe::cli {
@@ -33,7 +34,9 @@ inline void row_to_float(GgmlType t, const void* row, float* out, int64_t ncols)
   }
 }
 
-// row = type-t encoding of in[ncols]; ncols must fit t's block size.
+// row = type-t encoding of in[ncols]; ncols must fit t's block size. Weights use the
+// reference quantizers (llama-quantize's quantize_row_*_ref): the trait's from_float is
+// the activation path, which for Q8_0 rounds ties differently (x86 SIMD rounding).
 inline void row_from_float(GgmlType t, const float* in, void* row, int64_t ncols) {
   switch (t) {
     case GgmlType::F32: std::memcpy(row, in, static_cast<size_t>(ncols) * 4); break;
@@ -47,7 +50,7 @@ inline void row_from_float(GgmlType t, const float* in, void* row, int64_t ncols
       for (int64_t i = 0; i < ncols; ++i) h[i] = fp32_to_bf16(in[i]);
       break;
     }
-    default: quant_traits(t).from_float(in, row, ncols); break;
+    default: quant_traits(t).from_float_ref(in, row, ncols); break;
   }
 }
 

@@ -134,7 +134,8 @@ ModelConfig make_config(const ForgeSpec& s, int64_t n_vocab) {
     c.head_dim_k = s.head_dim > 0 ? s.head_dim : s.embd / s.heads;
     require(c.head_dim_k >= 2, "head dimension must be >= 2");
     c.head_dim_v = s.head_dim_v > 0 ? s.head_dim_v : c.head_dim_k;
-    c.n_head_kv = s.heads_kv > 0 ? s.heads_kv : (c.arch == Arch::Olmoe ? s.heads : std::max<int64_t>(1, s.heads / 2));
+    c.n_head_kv = s.heads_kv > 0 ? s.heads_kv
+                                : (c.arch == Arch::Olmoe || s.heads % 2 != 0 ? s.heads : s.heads / 2);
     require(s.heads % c.n_head_kv == 0, cat("--heads (", s.heads, ") must be a multiple of --heads-kv (", c.n_head_kv, ")"));
     if (c.arch == Arch::Olmoe)
       require(c.n_head_kv == c.n_head && c.head_dim_k * c.n_head == c.n_embd,

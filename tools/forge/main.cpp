@@ -51,7 +51,7 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_option("--experts", s.experts, "Routed experts per layer")->capture_default_str();
   app.add_option("--experts-used", s.experts_used, "Experts chosen per token")->capture_default_str();
   app.add_option("--heads", s.heads, "Attention heads")->capture_default_str();
-  app.add_option("--heads-kv", s.heads_kv, "KV heads (default heads/2; olmoe: heads)");
+  app.add_option("--heads-kv", s.heads_kv, "KV heads (default heads/2, or heads when odd; olmoe: heads)");
   app.add_option("--head-dim", s.head_dim, "Per-head q/k size (default embd/heads; deepseek2: nope+rope, default 96)");
   app.add_option("--head-dim-v", s.head_dim_v, "Per-head v size (default head-dim; deepseek2: 64)");
   app.add_option("--ctx", s.ctx, "Trained context length written to the file")->capture_default_str();

@@ -1,0 +1,110 @@
+// `swapmoe serve MODEL`: the HTTP server (OpenAI and ollama APIs, see src/server/server.h).
+// It binds to 127.0.0.1 unless --host says otherwise, prints one "listening on" line on
+// stderr once it accepts connections, and stops cleanly on SIGINT or SIGTERM.
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <pthread.h>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/common_options.h"
+#include "model/model.h"
+#include "server/server.h"
+#include "util/error.h"
+
+namespace swapmoe::cli {
+
+namespace {
+
+struct ServeOptions {
+  ModelArgs model;
+  server::ServerConfig cfg;
+  std::string alias;
+  std::string template_file;
+  int max_queue = 64;
+};
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail("cannot read ", path);
+  std::ostringstream os;
+  os << f.rdbuf();
+  return os.str();
+}
+
+// The name clients see: --alias, else the file name without directory and ".gguf".
+std::string model_name(const std::string& path) {
+  std::string n = path.substr(path.find_last_of('/') + 1);
+  if (n.size() > 5 && n.compare(n.size() - 5, 5, ".gguf") == 0) n.resize(n.size() - 5);
+  return n.empty() ? "model" : n;
+}
+
+void serve(ServeOptions& o) {
+  // A client that disconnects makes a write fail; that must be an error code, not SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  // SIGINT/SIGTERM are taken by one thread (sigwait) that stops the server; every other
+  // thread, created after this point, inherits the blocked mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const std::string tmpl = o.template_file.empty() ? std::string() : read_text_file(o.template_file);
+  auto model = Model::load(o.model.path, o.model.to_options());
+  server::ChatPrompter prompter(*model, tmpl);
+  if (!prompter.has_template())
+    std::fprintf(stderr, "swapmoe: warning: the model has no chat template (tokenizer.chat_template); "
+                         "chat requests use a plain \"User: ... Assistant:\" format\n");
+  o.cfg.model_name = o.alias.empty() ? model_name(o.model.path) : o.alias;
+  const int64_t n_ctx = model->n_ctx();
+  server::Engine engine(std::move(model), o.max_queue);
+  server::ApiServer api(engine, prompter, o.cfg);
+  const int port = api.bind();
+  std::fprintf(stderr, "swapmoe: serving %s (context %lld tokens, %d slot%s) on http://%s:%d\n",
+               o.cfg.model_name.c_str(), static_cast<long long>(n_ctx), o.cfg.parallel, o.cfg.parallel == 1 ? "" : "s",
+               o.cfg.host.c_str(), port);
+  std::fflush(stderr);
+
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    engine.cancel_all();
+    api.stop();
+  });
+  api.serve();
+  // serve() returned (stop() or a listener error): wake the stopper if it still waits.
+  // (It then cancels nothing that matters and stops an already stopped server.)
+  pthread_kill(stopper.native_handle(), SIGTERM);
+  stopper.join();
+  std::fprintf(stderr, "swapmoe: server stopped\n");
+}
+
+}  // namespace
+
+Command add_serve_command(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* sub = app.add_subcommand("serve", "Serve a model over HTTP (OpenAI and ollama APIs)");
+  add_model_args(sub, o->model);
+  sub->add_option("--host", o->cfg.host, "Address to listen on (default loopback only)")->capture_default_str();
+  sub->add_option("--port", o->cfg.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  sub->add_option("--api-key", o->cfg.api_key, "Require 'Authorization: Bearer KEY' on every endpoint but /health");
+  sub->add_option("--parallel", o->cfg.parallel,
+                  "Logical request slots; requests are generated one at a time in arrival order (one KV cache)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  sub->add_option("--max-queue", o->max_queue, "Requests allowed to wait; more get HTTP 503")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  sub->add_option("--alias", o->alias, "Model name shown to clients (default: the file name)");
+  sub->add_option("--chat-template-file", o->template_file,
+                  "Jinja chat template to use instead of the model's tokenizer.chat_template");
+  return {sub, [o] { serve(*o); }};
+}
+
+}  // namespace swapmoe::cli
