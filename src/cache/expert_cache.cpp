@@ -242,6 +242,7 @@ void ExpertCache::request(int layer, std::span<const int32_t> experts) {
   for (int32_t e : experts) check_expert(layer, e);
   std::vector<Wanted>& w = wanted_[layer];
   const size_t before = w.size();
+  res_->begin_step(layer);
   try {
     for (int32_t e : experts) {
       if (std::any_of(w.begin(), w.end(), [&](const Wanted& x) { return x.expert == e; })) continue;

@@ -136,6 +136,98 @@ class Lru2Policy final : public CachePolicy {
   std::vector<KeyHistory*> slot_hist_;  // the history of the key in each slot
 };
 
+// Estimated next use: approximates Belady's OPT under the model that each layer's routing
+// is an independent draw with per-expert probabilities p. The forward pass sweeps the
+// layers in order, so an expert of layer l is next needed after d steps (d = layers from
+// the current one to l, 1..L) if chosen next time, and after L more steps per miss of
+// that chance: E[next use] = d + L * (1/p - 1). The candidate with the largest estimate is
+// evicted. p is the expert's decayed count of uses over the decayed count of its layer's
+// forward steps. In a shared pool this stops LRU's worst habit under a cyclic sweep
+// (evicting the layers that come up next); in a per-layer pool d is the same for all
+// candidates and it reduces to decayed LFU.
+class NextUsePolicy final : public CachePolicy {
+ public:
+  explicit NextUsePolicy(double half_life_steps) : decay_(std::exp2(-1.0 / half_life_steps)) {}
+  const char* name() const override { return "nextuse"; }
+  void on_hit(int slot, uint64_t key) override { access(slot, key, true); }
+  void on_insert(int slot, uint64_t key, bool demand) override { access(slot, key, demand); }
+  void on_evict(int slot, uint64_t) override { at(slot_key_, slot) = UINT64_MAX; }
+  void on_step(int layer) override {
+    explicit_steps_ = true;
+    new_step(layer);
+  }
+  int choose_victim(std::span<const int> candidates) override {
+    const double L = static_cast<double>(layers_.size());
+    int best = candidates[0];
+    double best_t = -1;
+    uint64_t best_tick = UINT64_MAX;
+    for (int s : candidates) {
+      const uint64_t key = at(slot_key_, s);
+      const int layer = key_layer(key);
+      const LayerState& ls = layers_[static_cast<size_t>(layer)];
+      const Hist& h = hist_[key];
+      // Bring the key's count to its layer's current step.
+      const double c = h.count * std::pow(decay_, static_cast<double>(ls.steps - h.step));
+      const double p = ls.norm > 0 ? std::min(1.0, c / ls.norm) : 0.0;
+      int d = layer - cur_layer_;
+      if (d <= 0) d += static_cast<int>(L);
+      const double t = p > 0 ? d + L * (1.0 / p - 1.0) : INFINITY;
+      if (t > best_t || (t == best_t && h.tick < best_tick)) {  // ties: least recently used
+        best_t = t;
+        best_tick = h.tick;
+        best = s;
+      }
+    }
+    return best;
+  }
+
+ private:
+  struct Hist {
+    double count = 0;
+    uint64_t step = 0;  // layer step of the latest counted use
+    uint64_t tick = 0;  // latest access, for ties
+    bool provisional = false;
+  };
+  struct LayerState {
+    uint64_t steps = 0;  // forward steps seen at this layer
+    double norm = 0;     // decayed number of steps
+  };
+  LayerState& layer_state(int layer) {
+    if (static_cast<size_t>(layer) >= layers_.size()) layers_.resize(static_cast<size_t>(layer) + 1);
+    return layers_[static_cast<size_t>(layer)];
+  }
+  void new_step(int layer) {
+    cur_layer_ = layer;
+    LayerState& ls = layer_state(layer);
+    ++ls.steps;
+    ls.norm = ls.norm * decay_ + 1.0;
+  }
+  void access(int slot, uint64_t key, bool demand) {
+    at(slot_key_, slot) = key;
+    const int layer = key_layer(key);
+    // Without on_step (plain acquire() use) a change of layer is the best step signal.
+    if (demand && !explicit_steps_ && layer != cur_layer_) new_step(layer);
+    LayerState& ls = layer_state(layer);
+    Hist& h = hist_[key];
+    h.tick = ++tick_;
+    if (demand && h.provisional) {
+      h.provisional = false;
+      return;
+    }
+    h.count = h.count * std::pow(decay_, static_cast<double>(ls.steps - h.step)) + 1.0;
+    h.step = ls.steps;
+    h.provisional = !demand;
+  }
+
+  double decay_;
+  bool explicit_steps_ = false;
+  uint64_t tick_ = 0;
+  int cur_layer_ = -1;
+  std::vector<LayerState> layers_;
+  std::unordered_map<uint64_t, Hist> hist_;
+  std::vector<uint64_t> slot_key_;
+};
+
 }  // namespace
 
 std::unique_ptr<CachePolicy> make_policy(const std::string& name, int n_slots, const PolicyOptions& opts) {
@@ -145,7 +237,8 @@ std::unique_ptr<CachePolicy> make_policy(const std::string& name, int n_slots, c
     return std::make_unique<LfuDecayPolicy>(hl);
   }
   if (name == "lru2") return std::make_unique<Lru2Policy>();
-  fail("unknown cache policy '", name, "' (use lru, lfu or lru2)");
+  if (name == "nextuse") return std::make_unique<NextUsePolicy>(opts.nextuse_half_life > 0 ? opts.nextuse_half_life : 16.0);
+  fail("unknown cache policy '", name, "' (use lru, lfu, lru2 or nextuse)");
 }
 
 }  // namespace swapmoe

@@ -12,6 +12,8 @@
 //          quickly after one unlucky eviction. MoE routers have such persistent favourites.
 //   "lru2" LRU-K with K = 2: evicts the key whose second-to-last access is oldest (keys
 //          seen only once go first), which resists one-off accesses flushing the cache.
+//   "nextuse" estimated time to next use under the layer sweep (see policy.cpp): the best
+//          policy for a shared pool on the Mixtral trace.
 
 #include <cstdint>
 #include <memory>
@@ -36,6 +38,9 @@ class CachePolicy {
   // `key` was placed in `slot`. demand: the forward pass asked for it (a miss); false for
   // a prefetch, which is not a use and should not count as one.
   virtual void on_insert(int slot, uint64_t key, bool demand) = 0;
+  // The forward pass starts a step at `layer` (its experts for one token are requested
+  // together). Only policies that model the layer sweep care.
+  virtual void on_step(int layer) { (void)layer; }
   // `key` left `slot` (evicted or dropped after a failed read).
   virtual void on_evict(int slot, uint64_t key) = 0;
   // Picks the slot to evict among `candidates` (all unpinned, resident, non-empty);
@@ -48,6 +53,8 @@ struct PolicyOptions {
   // about 16 tokens whatever the pool layout, and within 0.3 points of the best half-life
   // at 2, 4 and 6 slots of 8 per layer (shorter forgets too fast, longer adapts too slowly).
   double lfu_half_life = 0;
+  // "nextuse": half-life of its per-expert counts, in forward steps of the layer; 0: 16.
+  double nextuse_half_life = 0;
 };
 
 // name: "lru" | "lfu" | "lru2"; n_slots: slots in the pool the policy manages (slot

@@ -42,6 +42,8 @@ class Residency {
   const Slot& slot(int s) const { return slots_[s]; }
   const CachePolicy& policy(int pool) const { return *policies_[pool]; }
 
+  // Tells the layer's pool policy that a forward step at `layer` begins.
+  void begin_step(int layer) { policies_[pool_of_layer(layer)]->on_step(layer); }
   // Slot holding key, or -1. Does not count as an access.
   int find(uint64_t key) const;
   // A demand access to a resident key (tells the policy).

@@ -119,6 +119,7 @@ SimResult simulate_trace(const RoutingTrace& t, const SimOptions& o, int seq) {
     for (const auto& tok : t.seqs[s]) {
       for (int l = 0; l < t.n_layer; ++l) {
         held.clear();
+        res->begin_step(l);
         for (int32_t e : tok[l]) {
           const uint64_t key = expert_key(l, e);
           int slot = res->find(key);

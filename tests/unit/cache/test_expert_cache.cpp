@@ -119,7 +119,7 @@ TEST_F(CacheFile, ExpertSlicesAreUnalignedInTheFile) {
 
 TEST_F(CacheFile, ViewsEqualFileBytesForEveryPolicyLayoutAndEngine) {
   for (io::EngineKind k : kinds()) {
-    for (const char* policy : {"lru", "lfu", "lru2"}) {
+    for (const char* policy : {"lru", "lfu", "lru2", "nextuse"}) {
       for (bool per_layer : {false, true}) {
         SCOPED_TRACE(cat(io::engine_kind_name(k), " ", policy, per_layer ? " per-layer" : " shared"));
         std::unique_ptr<ExpertCache> c;

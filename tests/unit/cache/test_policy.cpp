@@ -149,6 +149,34 @@ TEST(Residency, PerLayerPoolsDoNotStealFromEachOther) {
   EXPECT_EQ(ev, expert_key(0, 0));
 }
 
+// A shared pool under the layer sweep: three layers that each always pick expert 0, two
+// slots. At layer 2 a victim is needed: LRU evicts layer 0's expert, the very next one
+// needed; nextuse evicts layer 1's (needed two steps later) and then hits at layer 0.
+TEST(Policy, NextUseKeepsWhatTheSweepNeedsNext) {
+  for (const char* p : {"lru", "nextuse"}) {
+    SCOPED_TRACE(p);
+    Residency r({2}, {0, 0, 0}, p);
+    uint64_t ev = 0;
+    int hits = 0;
+    for (int step = 0; step < 4; ++step) {
+      const int layer = step % 3;
+      r.begin_step(layer);
+      const uint64_t k = expert_key(layer, 0);
+      const int s = r.find(k);
+      if (s >= 0) {
+        r.touch(s);
+        ++hits;
+      } else {
+        ASSERT_GE(r.allocate(k, true, &ev), 0);
+        if (step == 2) {
+          EXPECT_EQ(key_layer(ev), std::string(p) == "lru" ? 0 : 1);
+        }
+      }
+    }
+    EXPECT_EQ(hits, std::string(p) == "lru" ? 0 : 1);
+  }
+}
+
 TEST(Policy, UnknownNameThrows) { EXPECT_THROW(make_policy("fifo", 4), Error); }
 
 // Real routing of Mixtral-8x7B (8 experts, top-2, 32 layers, 577 decode tokens over four
@@ -192,12 +220,14 @@ TEST(TraceReplay, PerLayerLruMatchesTheReadme) {
   EXPECT_LE(h6, 0.80);
 }
 
-// The frequency-aware policy must beat LRU on real routing in both pool layouts (it
-// gains 1-4 points: Mixtral's routers have persistent favourites).
-TEST(TraceReplay, LfuBeatsLru) {
+// The frequency-aware policies must beat LRU on real routing in both pool layouts (they
+// gain 1-5 points: Mixtral's routers have persistent favourites), and in a shared pool
+// nextuse must beat lfu (it also models the layer sweep).
+TEST(TraceReplay, FrequencyPoliciesBeatLru) {
   for (int s : {2, 4, 6}) {
     EXPECT_GT(hit_rate("lfu", true, s), hit_rate("lru", true, s)) << s;
     EXPECT_GT(hit_rate("lfu", false, s), hit_rate("lru", false, s)) << s;
+    EXPECT_GT(hit_rate("nextuse", false, s), hit_rate("lfu", false, s)) << s;
   }
 }
 
@@ -205,7 +235,7 @@ TEST(TraceReplay, LfuBeatsLru) {
 TEST(TraceReplay, OptIsAnUpperBound) {
   for (bool per_layer : {true, false})
     for (int s : {2, 4, 6})
-      for (const char* p : {"lru", "lfu", "lru2"})
+      for (const char* p : {"lru", "lfu", "lru2", "nextuse"})
         EXPECT_GE(hit_rate("opt", per_layer, s), hit_rate(p, per_layer, s)) << p << " " << s << " " << per_layer;
   // One layer, 2 slots, one expert per token: 0 1 2 0 1 2 0 1 2. LRU never hits. OPT:
   // at 2 it evicts 1 (next use 4, after 0's at 3); 0 hits; at 1 it evicts 0 (next 6,
@@ -229,7 +259,7 @@ TEST(TraceReplay, Table) {
   if (!std::getenv("SWAPMOE_TRACE_TABLE")) GTEST_SKIP() << "set SWAPMOE_TRACE_TABLE=1 to print the table";
   std::printf("hit rates over all 577 tokens (cache emptied per sequence):\n");
   std::printf("%-6s %-9s %8s %8s %8s\n", "policy", "pools", "2/8", "4/8", "6/8");
-  for (const char* p : {"lru", "lfu", "lru2", "opt"}) {
+  for (const char* p : {"lru", "lfu", "lru2", "nextuse", "opt"}) {
     for (bool per_layer : {true, false}) {
       std::printf("%-6s %-9s", p, per_layer ? "per-layer" : "shared");
       for (int s : {2, 4, 6}) std::printf(" %7.1f%%", 100.0 * hit_rate(p, per_layer, s));
