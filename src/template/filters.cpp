@@ -806,12 +806,15 @@ Value list_method(const ArrayP& arr, const std::string& name, const CallArgs& a)
   if (name == "append") {
     if (a.pos.size() != 1) throw OpError("append() takes one argument");
     if (arr->size() >= kMaxOutput) throw OpError("list too large");
+    if (value_reaches(a.pos[0], arr.get())) throw OpError("cannot append a list to itself");
     arr->push_back(a.pos[0]);
     return Value(nullptr);
   }
   if (name == "extend") {
     if (a.pos.size() != 1) throw OpError("extend() takes one argument");
     Array more = iterate(a.pos[0]);
+    for (const auto& x : more)
+      if (value_reaches(x, arr.get())) throw OpError("cannot put a list inside itself");
     if (arr->size() + more.size() >= kMaxOutput) throw OpError("list too large");
     arr->insert(arr->end(), more.begin(), more.end());
     return Value(nullptr);

@@ -85,9 +85,10 @@ bool contains(const Value& container, const Value& item);
 // Items a for loop visits: list items, dict keys, string characters.
 Array iterate(const Value& v);
 
-// Limits that keep rendering bounded on hostile templates.
-constexpr uint64_t kMaxSteps = 50'000'000;
+// Limits that keep rendering bounded on hostile templates (steps and output size are in
+// RenderOptions). kMaxOutput also caps single strings/lists built by * and append.
 constexpr size_t kMaxOutput = 64u << 20;
+constexpr int64_t kMaxRange = 1'000'000;
 constexpr int kMaxCallDepth = 100;
 constexpr int kMaxEvalDepth = 400;
 

@@ -55,6 +55,9 @@ ScopeP make_globals() {
       if (a.pos.size() == 3) step = to_int_checked(a.pos[2]);
     }
     if (step == 0) throw OpError("range() arg 3 must not be zero");
+    // Length computed in double: no overflow for any int64 bounds.
+    double len = std::ceil((double(stop) - double(start)) / double(step));
+    if (len > double(kMaxRange)) throw OpError("range() too large");
     Array out;
     for (int64_t x = start; step > 0 ? x < stop : x > stop;) {
       in.tick();
@@ -102,7 +105,7 @@ ScopeP make_globals() {
 }  // namespace
 
 void Interp::tick(const Expr* at) {
-  if (++steps_ > kMaxSteps) {
+  if (++steps_ > opts_.max_steps) {
     if (at) throw TemplateError("template runs too long (step limit)", at->line, at->col);
     throw OpError("template runs too long (step limit)");
   }
@@ -112,7 +115,7 @@ void Interp::fail_at(int line, int col, const std::string& msg) { throw Template
 
 void Interp::append(std::string& out, const std::string& s, const Stmt& at) {
   total_out_ += s.size();
-  if (total_out_ > kMaxOutput) fail_at(at.line, at.col, "template output too large");
+  if (total_out_ > opts_.max_output_bytes) fail_at(at.line, at.col, "template output too large");
   out += s;
 }
 
@@ -290,6 +293,8 @@ void Interp::exec_set(const Stmt& s, const ScopeP& scope) {
     if (!target || !target->is_object() || !target->o()->is_namespace)
       fail_at(s.line, s.col, "cannot assign attribute '" + s.text + "' on '" + s.targets[0] +
                                  "': only namespace() objects support attribute assignment");
+    if (value_reaches(v, target->o().get()))
+      fail_at(s.line, s.col, "cannot store a namespace inside itself");
     target->o()->set(s.text, std::move(v));
     return;
   }
@@ -514,12 +519,12 @@ std::string binop_error(const std::string& op, const Value& a, const Value& b) {
 Value repeat(const Value& seq, int64_t n, Interp& in) {
   if (n < 0) n = 0;
   if (seq.is_string()) {
-    if (uint64_t(n) * seq.s().size() > kMaxOutput) throw OpError("string repetition too large");
+    if (!seq.s().empty() && uint64_t(n) > kMaxOutput / seq.s().size()) throw OpError("string repetition too large");
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += seq.s();
     return Value(std::move(out));
   }
-  if (uint64_t(n) * seq.a()->size() > kMaxOutput) throw OpError("list repetition too large");
+  if (!seq.a()->empty() && uint64_t(n) > kMaxOutput / seq.a()->size()) throw OpError("list repetition too large");
   Array out;
   for (int64_t k = 0; k < n; ++k) {
     in.tick();
@@ -531,7 +536,16 @@ Value repeat(const Value& seq, int64_t n, Interp& in) {
 
 Value Interp::eval_binary(const Expr& e, const Value& a0, const Value& b0) {
   const std::string& op = e.name;
-  if (op == "~") return Value(to_str(a0) + to_str(b0));
+  // No single string or list may outgrow the output limit (doubling in a loop would
+  // otherwise exhaust memory long before the step limit).
+  auto check_size = [this](size_t n) {
+    if (n > opts_.max_output_bytes) throw OpError("string or list too large");
+  };
+  if (op == "~") {
+    std::string x = to_str(a0), y = to_str(b0);
+    check_size(x.size() + y.size());
+    return Value(x + y);
+  }
   // Undefined acts as an empty string next to a string (lenient, like rendering it).
   Value a = a0.is_undefined() && b0.is_string() ? Value("") : a0;
   Value b = b0.is_undefined() && a0.is_string() ? Value("") : b0;
@@ -546,8 +560,12 @@ Value Interp::eval_binary(const Expr& e, const Value& a0, const Value& b0) {
       return Value(double(a.i()) + double(b.i()));
     }
     if (nums) return Value(a.as_double() + b.as_double());
-    if (a.is_string() && b.is_string()) return Value(a.s() + b.s());
+    if (a.is_string() && b.is_string()) {
+      check_size(a.s().size() + b.s().size());
+      return Value(a.s() + b.s());
+    }
     if (a.is_array() && b.is_array()) {
+      check_size(a.a()->size() + b.a()->size());
       Array out = *a.a();
       out.insert(out.end(), b.a()->begin(), b.a()->end());
       return make_array(std::move(out));

@@ -58,6 +58,10 @@ struct RenderOptions {
   // strftime_now() uses this instant (Unix seconds, formatted in UTC) when set, and the
   // current local time otherwise. Tests set it to get a deterministic date.
   std::optional<int64_t> now_unix;
+  // Bounds that keep a hostile template from running forever or exhausting memory; exceeding
+  // them throws TemplateError. Real chat templates need a few thousand steps per request.
+  uint64_t max_steps = 10'000'000;       // loop iterations + filter/range items
+  size_t max_output_bytes = 64u << 20;   // rendered text
 };
 
 namespace tmpl {

@@ -249,12 +249,33 @@ std::string str_repr(const std::string& s) {
 
 }  // namespace
 
-std::string repr(const Value& v) {
+namespace {
+std::string to_str_depth(const Value& v, int depth);
+std::string repr_depth(const Value& v, int depth) {
   if (v.is_string()) return str_repr(v.s());
-  return to_str(v);
+  return to_str_depth(v, depth);
+}
+}  // namespace
+
+std::string repr(const Value& v) { return repr_depth(v, 0); }
+std::string to_str(const Value& v) { return to_str_depth(v, 0); }
+
+bool value_reaches(const Value& v, const void* target) {
+  if (v.is_array()) {
+    if (v.a().get() == target) return true;
+    for (const auto& x : *v.a())
+      if (value_reaches(x, target)) return true;
+  } else if (v.is_object()) {
+    if (v.o().get() == target) return true;
+    for (const auto& kv : v.o()->items)
+      if (value_reaches(kv.second, target)) return true;
+  }
+  return false;
 }
 
-std::string to_str(const Value& v) {
+namespace {
+std::string to_str_depth(const Value& v, int depth) {
+  if (depth > 512) throw std::runtime_error("value nested too deeply to print");
   switch (v.v.index()) {
     case 0: return "";
     case 1: return "None";
@@ -267,7 +288,7 @@ std::string to_str(const Value& v) {
       const Array& a = *v.a();
       for (size_t k = 0; k < a.size(); ++k) {
         if (k) out += ", ";
-        out += repr(a[k]);
+        out += repr_depth(a[k], depth + 1);
       }
       return out + "]";
     }
@@ -278,13 +299,14 @@ std::string to_str(const Value& v) {
       for (const auto& kv : v.o()->items) {
         if (!first) out += ", ";
         first = false;
-        out += str_repr(kv.first) + ": " + repr(kv.second);
+        out += str_repr(kv.first) + ": " + repr_depth(kv.second, depth + 1);
       }
       return out + "}";
     }
     default: return "<function " + v.c()->name + ">";
   }
 }
+}  // namespace
 
 bool equals(const Value& a, const Value& b) {
   bool an = a.is_number() || a.is_bool(), bn = b.is_number() || b.is_bool();

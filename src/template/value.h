@@ -103,6 +103,10 @@ bool equals(const Value& a, const Value& b);
 // (the interpreter adds the position).
 bool less_than(const Value& a, const Value& b);
 const char* type_name(const Value& v);
+// True when `target` (an Array or Object) is reachable from v. Mutations that would make a
+// list or namespace contain itself are refused: such a cycle would leak and make str() and
+// == recurse forever.
+bool value_reaches(const Value& v, const void* target);
 
 // json.dumps(v, ensure_ascii, indent, separators=(item_sep, key_sep), sort_keys).
 // indent < 0 means None. Undefined dumps as null.
