@@ -1,0 +1,63 @@
+#pragma once
+// Internals shared by server.cpp, openai_routes.cpp and ollama_routes.cpp.
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "server/api_util.h"
+#include "server/server.h"
+
+namespace swapmoe::server {
+
+struct ApiServer::Impl {
+  Engine& engine;
+  const ChatPrompter& prompter;
+  ServerConfig cfg;
+  httplib::Server http;
+  std::atomic<uint64_t> http_requests{0};
+  std::atomic<uint64_t> http_errors{0};  // 4xx and 5xx answers
+  std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+
+  Impl(Engine& e, const ChatPrompter& p, ServerConfig c) : engine(e), prompter(p), cfg(std::move(c)) {}
+};
+
+// Wraps a handler: HttpError -> its status with the API's error body; any other exception
+// -> 500. `ollama` selects the error body shape ({"error": "msg"} instead of OpenAI's
+// {"error": {"message", "type", ...}}).
+httplib::Server::Handler guarded(ApiServer::Impl& s, bool ollama,
+                                 std::function<void(const httplib::Request&, httplib::Response&)> fn);
+
+void send_json(httplib::Response& res, const json& j, int status = 200);
+void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type, bool ollama);
+
+// Validates the prompt against the context, clamps max_tokens and queues the job.
+// Throws HttpError 400 (prompt too long) or 503 (queue full).
+std::shared_ptr<Job> start_job(ApiServer::Impl& s, GenRequest req);
+
+// Default sampling (llama.cpp's server defaults) with a fresh random seed.
+SamplerParams default_sampling();
+
+// Streams a job: on_delta turns new text into bytes to send (may return ""), on_done
+// gives the closing bytes. A failed write cancels the job.
+using DeltaFn = std::function<std::string(const TextDelta&)>;
+using DoneFn = std::function<std::string(const GenResult&)>;
+void send_stream(httplib::Response& res, std::shared_ptr<Job> job, const char* content_type, DeltaFn on_delta,
+                 DoneFn on_done);
+// Sends one JSON body when the job is done: finish(result, all text). Keeps the
+// connection probed (see server.h) so that a disconnect cancels the job.
+using FinishFn = std::function<std::string(const GenResult&, const TextDelta&)>;
+void send_when_done(httplib::Response& res, std::shared_ptr<Job> job, FinishFn finish);
+
+// Message content as OpenAI and ollama send it: a string, null, or (OpenAI) an array of
+// {"type": "text", "text": ...} parts. Other part types are refused.
+std::string message_text(const json& content, const char* where);
+
+void add_openai_routes(ApiServer::Impl& s);
+void add_ollama_routes(ApiServer::Impl& s);
+
+}  // namespace swapmoe::server

@@ -1,0 +1,299 @@
+#include "server/server.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "server/routes.h"
+
+namespace swapmoe::server {
+
+namespace {
+
+// Resident memory of this process in bytes (0 if /proc is unavailable).
+uint64_t resident_bytes() {
+  std::ifstream f("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  if (!(f >> size >> resident)) return 0;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+void metric(std::ostringstream& os, const char* name, const char* type, const char* help, double value) {
+  os << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << value << '\n';
+}
+
+}  // namespace
+
+std::string metrics_text(const EngineMetrics& m, int parallel, uint64_t http_requests, uint64_t http_errors) {
+  std::ostringstream os;
+  os.precision(10);
+  metric(os, "swapmoe_tokens_generated_total", "counter", "Tokens generated.", double(m.tokens_generated_total));
+  metric(os, "swapmoe_prompt_tokens_total", "counter", "Prompt tokens received.", double(m.prompt_tokens_total));
+  metric(os, "swapmoe_prompt_tokens_evaluated_total", "counter", "Prompt tokens computed (not reused from the KV cache).",
+         double(m.prompt_tokens_evaluated));
+  metric(os, "swapmoe_tokens_per_second", "gauge", "Decode rate of the last finished request.",
+         m.last_tokens_per_second);
+  metric(os, "swapmoe_decode_tokens_per_second_avg", "gauge", "Tokens generated per second of decoding, overall.",
+         m.decode_seconds_total > 0 ? double(m.tokens_generated_total) / m.decode_seconds_total : 0.0);
+  metric(os, "swapmoe_decode_seconds_total", "counter", "Seconds spent generating.", m.decode_seconds_total);
+  metric(os, "swapmoe_prompt_seconds_total", "counter", "Seconds spent evaluating prompts.", m.prompt_seconds_total);
+  metric(os, "swapmoe_requests_total", "counter", "Generation requests finished (any outcome).", double(m.requests_total));
+  metric(os, "swapmoe_requests_cancelled_total", "counter", "Generations cancelled (client disconnected).",
+         double(m.requests_cancelled));
+  metric(os, "swapmoe_requests_failed_total", "counter", "Generations that failed with an error.",
+         double(m.requests_failed));
+  metric(os, "swapmoe_requests_rejected_total", "counter", "Requests refused because the queue was full.",
+         double(m.requests_rejected));
+  metric(os, "swapmoe_queue_depth", "gauge", "Requests waiting for the model.", double(m.queue_depth));
+  metric(os, "swapmoe_requests_active", "gauge", "Requests being generated.", double(m.active));
+  metric(os, "swapmoe_slots", "gauge", "Logical slots (--parallel).", double(parallel));
+  metric(os, "swapmoe_expert_cache_hit_rate", "gauge", "Expert cache hit rate (1 when all experts are resident).",
+         m.has_expert_cache ? m.cache_hit_rate : 1.0);
+  metric(os, "swapmoe_expert_cache_hits_total", "counter", "Expert cache hits.", double(m.cache_hits));
+  metric(os, "swapmoe_expert_cache_misses_total", "counter", "Expert cache misses.", double(m.cache_misses));
+  metric(os, "swapmoe_bytes_read_total", "counter", "Expert bytes read from disk.", double(m.cache_bytes_read));
+  metric(os, "swapmoe_http_requests_total", "counter", "HTTP requests answered.", double(http_requests));
+  metric(os, "swapmoe_http_errors_total", "counter", "HTTP requests answered with a 4xx or 5xx status.",
+         double(http_errors));
+  metric(os, "swapmoe_resident_memory_bytes", "gauge", "Resident memory of the server process.",
+         double(resident_bytes()));
+  return os.str();
+}
+
+void send_json(httplib::Response& res, const json& j, int status) {
+  res.status = status;
+  res.set_content(dump(j), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type, bool ollama) {
+  json body;
+  if (ollama) {
+    body["error"] = message;
+  } else {
+    body["error"] = {{"message", message}, {"type", type}, {"param", nullptr}, {"code", status}};
+  }
+  send_json(res, body, status);
+}
+
+httplib::Server::Handler guarded(ApiServer::Impl& s, bool ollama,
+                                 std::function<void(const httplib::Request&, httplib::Response&)> fn) {
+  return [&s, ollama, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
+    try {
+      fn(req, res);
+    } catch (const HttpError& e) {
+      send_error(res, e.status(), e.what(), e.type(), ollama);
+    } catch (const TemplateError& e) {
+      send_error(res, 400, cat("chat template: ", e.what()), "invalid_request_error", ollama);
+    } catch (const std::bad_alloc&) {
+      send_error(res, 500, "out of memory", "server_error", ollama);
+    } catch (const std::exception& e) {
+      send_error(res, 500, e.what(), "server_error", ollama);
+    }
+    (void)s;
+  };
+}
+
+SamplerParams default_sampling() {
+  SamplerParams p;  // temp 0.8, top_k 40, top_p 0.95, min_p 0.05, as llama.cpp's server
+  std::random_device rd;
+  p.seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  return p;
+}
+
+std::shared_ptr<Job> start_job(ApiServer::Impl& s, GenRequest req) {
+  const int64_t n_ctx = s.engine.model().n_ctx();
+  const auto n_prompt = static_cast<int64_t>(req.prompt.size());
+  if (n_prompt == 0) throw HttpError(400, "the prompt is empty");
+  if (n_prompt > n_ctx)
+    throw HttpError(400, cat("the prompt has ", n_prompt, " tokens, more than the context of ", n_ctx, " tokens"),
+                    "context_length_exceeded");
+  auto job = std::make_shared<Job>(std::move(req));
+  if (!s.engine.submit(job)) throw HttpError(503, "the server is busy (request queue full); retry later", "server_busy");
+  return job;
+}
+
+namespace {
+
+// Shared state of one chunked response: the text collected so far.
+struct StreamState {
+  TextDelta all;
+  bool finished = false;
+};
+
+}  // namespace
+
+void send_stream(httplib::Response& res, std::shared_ptr<Job> job, const char* content_type, DeltaFn on_delta,
+                 DoneFn on_done) {
+  res.set_header("Cache-Control", "no-cache");
+  auto state = std::make_shared<StreamState>();
+  res.set_chunked_content_provider(
+      content_type,
+      [job, state, on_delta = std::move(on_delta), on_done = std::move(on_done)](size_t, httplib::DataSink& sink) {
+        // Exceptions must not escape into httplib's worker thread: any failure here ends
+        // this response (and cancels its job), nothing else.
+        try {
+          for (;;) {
+            TextDelta d;
+            const bool done = job->wait(std::chrono::milliseconds(500), d);
+            std::string out = d.empty() ? std::string() : on_delta(d);
+            if (done) out += on_done(job->result());
+            if (!out.empty() && !sink.write(out.data(), out.size())) {
+              job->cancel();
+              return false;
+            }
+            if (done) {
+              state->finished = true;
+              sink.done();
+              return true;
+            }
+          }
+        } catch (const std::exception&) {
+          job->cancel();
+          return false;
+        }
+      },
+      [job, state](bool success) {
+        if (!success || !state->finished) job->cancel();
+      });
+}
+
+void send_when_done(httplib::Response& res, std::shared_ptr<Job> job, FinishFn finish) {
+  auto state = std::make_shared<StreamState>();
+  res.set_chunked_content_provider(
+      "application/json",
+      [job, state, finish = std::move(finish)](size_t, httplib::DataSink& sink) {
+        try {
+          auto last_write = std::chrono::steady_clock::now();
+          for (;;) {
+            const bool done = job->wait(std::chrono::milliseconds(500), state->all);
+            if (done) {
+              const std::string body = finish(job->result(), state->all);
+              state->finished = true;
+              if (!sink.write(body.data(), body.size())) return false;
+              sink.done();
+              return true;
+            }
+            // Probe the connection every half second: a write to a socket the client
+            // closed fails (at the latest on the second probe), and then the generation
+            // is not worth finishing.
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_write >= std::chrono::milliseconds(500)) {
+              last_write = now;
+              if (!sink.write(" ", 1)) {
+                job->cancel();
+                return false;
+              }
+            }
+          }
+        } catch (const std::exception&) {
+          job->cancel();
+          return false;
+        }
+      },
+      [job, state](bool success) {
+        if (!success || !state->finished) job->cancel();
+      });
+}
+
+std::string message_text(const json& content, const char* where) {
+  if (content.is_null()) return "";
+  if (content.is_string()) return content.get<std::string>();
+  if (content.is_array()) {
+    std::string out;
+    for (const auto& part : content) {
+      if (!part.is_object()) bad_request(where, ": content parts must be objects");
+      const auto type = opt_string(part, "type");
+      if (!type || *type != "text") bad_request(where, ": only text content parts are supported");
+      const auto text = opt_string(part, "text");
+      if (!text) bad_request(where, ": a text part needs 'text'");
+      out += *text;
+    }
+    return out;
+  }
+  bad_request(where, ": 'content' must be a string or an array of text parts");
+}
+
+ApiServer::ApiServer(Engine& engine, const ChatPrompter& prompter, ServerConfig cfg)
+    : impl_(std::make_unique<Impl>(engine, prompter, std::move(cfg))) {
+  Impl& s = *impl_;
+  auto& http = s.http;
+  const int threads = std::max(8, s.cfg.http_threads);
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http.set_payload_max_length(s.cfg.max_body);
+  http.set_read_timeout(30, 0);
+  http.set_write_timeout(30, 0);
+  http.set_keep_alive_timeout(5);
+
+  // Authentication and counting happen before routing, so no endpoint can forget them.
+  http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
+    ++s.http_requests;
+    if (s.cfg.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string want = "Bearer " + s.cfg.api_key;
+    if (!secure_equals(auth, want)) {
+      const bool ollama = req.path.rfind("/api/", 0) == 0;
+      send_error(res, 401, "missing or wrong API key (send Authorization: Bearer KEY)", "authentication_error", ollama);
+      res.set_header("WWW-Authenticate", "Bearer");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Errors httplib produces itself (404, 413 body too large, 400 unparsable request) get a
+  // JSON body like ours.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([&s](const httplib::Request& req, httplib::Response& res) {
+    ++s.http_errors;
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const bool ollama = req.path.rfind("/api/", 0) == 0;
+    std::string msg;
+    switch (res.status) {
+      case 404: msg = "not found: " + req.method + " " + req.path; break;
+      case 413: msg = "request body too large"; break;
+      case 414: msg = "request URI too long"; break;
+      default: msg = "bad request"; break;
+    }
+    send_error(res, res.status, msg, res.status == 404 ? "not_found_error" : "invalid_request_error", ollama);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    send_error(res, 500, "internal error", "server_error", false);
+  });
+
+  http.Get("/health", [&s](const httplib::Request&, httplib::Response& res) {
+    const EngineMetrics m = s.engine.metrics();
+    send_json(res, {{"status", "ok"}, {"model", s.cfg.model_name}, {"slots", s.cfg.parallel},
+                    {"queue_depth", m.queue_depth}, {"active", m.active}});
+  });
+  http.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_text(s.engine.metrics(), s.cfg.parallel, s.http_requests.load(), s.http_errors.load()),
+                    "text/plain; version=0.0.4");
+  });
+  add_openai_routes(s);
+  add_ollama_routes(s);
+}
+
+ApiServer::~ApiServer() { stop(); }
+
+int ApiServer::bind() {
+  Impl& s = *impl_;
+  int port = s.cfg.port;
+  if (port == 0) {
+    port = s.http.bind_to_any_port(s.cfg.host);
+    if (port < 0) fail("cannot bind to ", s.cfg.host, " (any port)");
+  } else if (!s.http.bind_to_port(s.cfg.host, port)) {
+    fail("cannot bind to ", s.cfg.host, ":", port, " (in use, or no permission)");
+  }
+  return port;
+}
+
+void ApiServer::serve() {
+  if (!impl_->http.listen_after_bind()) fail("the HTTP listener stopped with an error");
+}
+
+void ApiServer::stop() {
+  if (impl_) impl_->http.stop();
+}
+
+}  // namespace swapmoe::server
