@@ -83,6 +83,25 @@ for arch in qwen3moe qwen2moe llama olmoe deepseek2; do
   llama_load "$arch quantized" "$q"
 done
 
+# `swapmoe quantize` against llama.cpp's own quantizer (types and bytes of every tensor),
+# on shapes that exercise the layer rules, the 8-expert rules, tied embeddings and the
+# fallbacks for rows that do not fit 256-blocks.
+if command -v python3 >/dev/null; then
+  "$forge" --arch deepseek2 --layers 9 --leading-dense 2 --experts 16 --vocab "$spm" -o "$work/ds2-f32.gguf" 2>/dev/null
+  "$forge" --arch llama --layers 9 --experts 8 --embd 320 --heads 5 --expert-ff 192 --tied --vocab "$spm" \
+    -o "$work/llama-f32.gguf" 2>/dev/null
+  for f in ds2-f32 llama-f32; do
+    python3 "$root/scripts/smoke_quantize_llama.py" "$swapmoe" "$work/$f.gguf" Q4_K_M Q5_K_M Q3_K_M Q2_K Q8_0 \
+      >"$work/qcmp.out" 2>"$work/qcmp.err"
+    rc=$?
+    if [ $rc -eq 77 ]; then echo "skip quantize vs llama.cpp (library not installed)"; break; fi
+    while read -r line; do
+      case "$line" in ok*) pass "${line#ok   }" ;; *) bad "$line" ;; esac
+    done <"$work/qcmp.out"
+    [ $rc -eq 0 ] || [ -s "$work/qcmp.out" ] || bad "quantize vs llama.cpp on $f: exit $rc: $(tail -n 3 "$work/qcmp.err")"
+  done
+fi
+
 # Determinism: the same seed gives the same file.
 m="$work/qwen3moe.gguf"
 "$forge" --arch qwen3moe --type Q8_0 --layers 2 --vocab "$spm" --seed 7 -t 1 -o "$work/again.gguf" 2>/dev/null
