@@ -1,0 +1,274 @@
+// Engine, ChatPrompter and ApiServer on a tiny random-weight model (tests/unit/model's
+// tiny_model helper: byte vocabulary, <|endoftext|> = 256 = EOS, <|im_start|> = 257).
+// The engine's greedy output is compared with a plain forward/argmax loop on a separately
+// loaded Model, which is the reference for what a request must produce.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+#include "server/chat_prompt.h"
+#include "server/engine.h"
+#include "server/server.h"
+#include "tiny_model.h"
+
+using namespace swapmoe;
+using namespace swapmoe::server;
+
+namespace {
+
+const char* kTemplate =
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|endoftext|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+// Copies a GGUF, adding tokenizer.chat_template.
+void copy_with_template(const std::string& src, const std::string& dst, const std::string& tmpl) {
+  auto in = GgufFile::open(src);
+  GgufWriter w;
+  w.copy_metadata(*in);
+  w.set_str("tokenizer.chat_template", tmpl);
+  for (const auto& t : in->tensors()) w.add_tensor_info(t.name, t.type, t.ne);
+  w.begin(dst);
+  std::vector<uint8_t> buf;
+  for (const auto& t : in->tensors()) {
+    buf.resize(t.nbytes);
+    in->read_at(t.offset, buf.data(), buf.size());
+    w.write_tensor_data(buf.data(), buf.size());
+  }
+  w.finish();
+}
+
+class ServerModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    plain_path_ = test::temp_path("server_plain");
+    tmpl_path_ = test::temp_path("server_tmpl");
+    test::write_tiny_model(plain_path_, test::tiny_config(Arch::Qwen3Moe), {});
+    copy_with_template(plain_path_, tmpl_path_, kTemplate);
+  }
+  static void TearDownTestSuite() {
+    std::remove(plain_path_.c_str());
+    std::remove(tmpl_path_.c_str());
+  }
+  static std::unique_ptr<Model> load(const std::string& p) {
+    ModelOptions o;
+    o.n_threads = 1;
+    o.n_ctx = 128;
+    return Model::load(p, o);
+  }
+  // Greedy continuation computed directly on a Model: the reference.
+  static std::vector<int32_t> greedy(Model& m, const std::vector<int32_t>& prompt, int n) {
+    m.reset();
+    const float* logits = m.forward_batch(prompt, 0);
+    std::vector<int32_t> out;
+    int64_t pos = static_cast<int64_t>(prompt.size());
+    while (static_cast<int>(out.size()) < n) {
+      const int32_t id = Sampler::argmax(logits, static_cast<int>(m.config().n_vocab));
+      if (m.tokenizer().is_eog(id)) break;
+      out.push_back(id);
+      if (static_cast<int>(out.size()) == n) break;
+      logits = m.forward(id, pos++);
+    }
+    return out;
+  }
+  static GenRequest greedy_request(std::vector<int32_t> prompt, int n) {
+    GenRequest g;
+    g.prompt = std::move(prompt);
+    g.sampling.temp = 0;
+    g.max_tokens = n;
+    return g;
+  }
+  static GenResult run(Engine& e, GenRequest g, TextDelta* text = nullptr) {
+    auto job = std::make_shared<Job>(std::move(g));
+    EXPECT_TRUE(e.submit(job));
+    TextDelta all;
+    while (!job->wait(std::chrono::milliseconds(100), all)) {
+    }
+    if (text) *text = all;
+    return job->result();
+  }
+  static std::string plain_path_, tmpl_path_;
+};
+std::string ServerModel::plain_path_, ServerModel::tmpl_path_;
+
+}  // namespace
+
+TEST_F(ServerModel, PrompterUsesTheModelTemplate) {
+  auto m = load(tmpl_path_);
+  ChatPrompter p(*m, "");
+  ASSERT_TRUE(p.has_template());
+  ChatMessage u;
+  u.role = "user";
+  u.content = "hi";
+  const Prompt pr = p.chat({u}, nullptr);
+  EXPECT_EQ(pr.text, "<|im_start|>user\nhi<|endoftext|>\n<|im_start|>assistant\n");
+  ASSERT_FALSE(pr.tokens.empty());
+  EXPECT_EQ(pr.tokens.front(), 257);  // <|im_start|> parsed as the special token
+  EXPECT_EQ(pr.tokens, m->tokenizer().encode(pr.text, false, true));
+  EXPECT_FALSE(pr.start_in_think);
+  // A template given on the command line wins over the model's.
+  // (Jinja drops one trailing newline of the template source.)
+  ChatPrompter o(*m, "{{ messages[0].content }}<think>\n\n");
+  const Prompt po = o.chat({u}, nullptr);
+  EXPECT_EQ(po.text, "hi<think>\n");
+  EXPECT_TRUE(po.start_in_think);
+}
+
+TEST_F(ServerModel, PrompterFallsBackToPlainFormat) {
+  auto m = load(plain_path_);
+  ChatPrompter p(*m, "");
+  EXPECT_FALSE(p.has_template());
+  ChatMessage u;
+  u.role = "user";
+  u.content = "hi";
+  EXPECT_EQ(p.chat({u}, nullptr).text, plain_chat_format({u}, true));
+  EXPECT_THROW(ChatPrompter(*m, "{% if %}"), TemplateError);
+}
+
+TEST_F(ServerModel, EngineMatchesDirectGreedyAndReusesThePrefix) {
+  auto ref = load(tmpl_path_);
+  const Tokenizer& tok = ref->tokenizer();
+  const std::vector<int32_t> prompt = tok.encode("<|im_start|>user\nhello<|endoftext|>\n<|im_start|>assistant\n", false, true);
+  const std::vector<int32_t> want = greedy(*ref, prompt, 8);
+  ASSERT_FALSE(want.empty());
+
+  Engine e(load(tmpl_path_), 8);
+  TextDelta text;
+  const GenResult r = run(e, greedy_request(prompt, 8), &text);
+  EXPECT_EQ(r.tokens, want);
+  EXPECT_EQ(r.completion_tokens, static_cast<int64_t>(want.size()));
+  EXPECT_EQ(r.prompt_tokens, static_cast<int64_t>(prompt.size()));
+  EXPECT_EQ(r.prompt_evaluated, r.prompt_tokens);
+  std::string pieces;
+  for (int32_t id : want) pieces += tok.token_to_piece(id);
+  EXPECT_EQ(text.content, pieces);
+  EXPECT_EQ(r.finish_reason, want.size() == 8 ? "length" : "stop");
+
+  // The next turn extends the first: only the new tokens are computed, same result as fresh.
+  std::vector<int32_t> prompt2 = prompt;
+  prompt2.insert(prompt2.end(), want.begin(), want.end());
+  const std::vector<int32_t> more = tok.encode("\nok", false, true);
+  prompt2.insert(prompt2.end(), more.begin(), more.end());
+  const GenResult r2 = run(e, greedy_request(prompt2, 6));
+  EXPECT_EQ(r2.tokens, greedy(*ref, prompt2, 6));
+  if (want.size() == 8) {
+    EXPECT_EQ(r2.prompt_evaluated, static_cast<int64_t>(more.size()) + 1);
+  }
+  EXPECT_LT(r2.prompt_evaluated, r2.prompt_tokens);
+
+  // An unrelated prompt starts over.
+  const GenResult r3 = run(e, greedy_request(tok.encode("abc", false, true), 3));
+  EXPECT_EQ(r3.prompt_evaluated, r3.prompt_tokens);
+
+  const EngineMetrics m = e.metrics();
+  EXPECT_EQ(m.requests_total, 3u);
+  EXPECT_EQ(m.tokens_generated_total, static_cast<uint64_t>(r.completion_tokens + r2.completion_tokens + r3.completion_tokens));
+  EXPECT_EQ(m.queue_depth, 0);
+}
+
+TEST_F(ServerModel, EngineStopsAtMaxTokensStopStringsAndCancel) {
+  Engine e(load(tmpl_path_), 8);
+  const Tokenizer& tok = e.model().tokenizer();
+  const std::vector<int32_t> prompt = tok.encode("xyz", false, true);
+  GenRequest g = greedy_request(prompt, 1000);
+  g.sampling.temp = 1.0f;  // sampled text rarely hits EOS
+  g.sampling.top_k = 0;
+  g.sampling.top_p = 1;
+  g.sampling.min_p = 0;
+  g.sampling.seed = 9;
+
+  // Cancel after the first text: the job ends early, as "cancelled".
+  auto job = std::make_shared<Job>(g);
+  ASSERT_TRUE(e.submit(job));
+  TextDelta d;
+  bool done = false;
+  while (!done && d.empty()) done = job->wait(std::chrono::milliseconds(100), d);
+  job->cancel();
+  while (!done) done = job->wait(std::chrono::milliseconds(100), d);
+  if (job->result().finish_reason != "stop") {  // unless EOS came first
+    EXPECT_EQ(job->result().finish_reason, "cancelled");
+    EXPECT_LT(job->result().completion_tokens, 1000);
+  }
+
+  // A prompt longer than the context is an error, and the engine goes on serving.
+  const GenResult big = run(e, greedy_request(std::vector<int32_t>(200, 'a'), 2));
+  EXPECT_EQ(big.finish_reason, "error");
+  EXPECT_EQ(run(e, greedy_request(prompt, 2)).finish_reason.empty(), false);
+}
+
+TEST_F(ServerModel, EngineServesInArrivalOrder) {
+  Engine e(load(tmpl_path_), 2);
+  const std::vector<int32_t> prompt = e.model().tokenizer().encode("q", false, true);
+  std::vector<std::shared_ptr<Job>> jobs;
+  for (int i = 0; i < 3; ++i) jobs.push_back(std::make_shared<Job>(greedy_request(prompt, 4)));
+  int accepted = 0;
+  for (auto& j : jobs) accepted += e.submit(j) ? 1 : 0;
+  EXPECT_GE(accepted, 2);  // the queue holds 2; the first may already be running
+  // Wait for the last accepted job; FIFO means every earlier one has finished by then.
+  TextDelta d;
+  auto& last = jobs[static_cast<size_t>(accepted - 1)];
+  while (!last->wait(std::chrono::milliseconds(100), d)) {
+  }
+  for (int i = 0; i < accepted; ++i) EXPECT_TRUE(jobs[static_cast<size_t>(i)]->wait(std::chrono::milliseconds(0), d));
+}
+
+TEST_F(ServerModel, HttpEndpoints) {
+  auto model = load(tmpl_path_);
+  ChatPrompter prompter(*model, "");
+  Engine engine(std::move(model), 8);
+  ServerConfig cfg;
+  cfg.port = 0;
+  cfg.model_name = "tiny";
+  cfg.api_key = "k";
+  cfg.http_threads = 8;
+  ApiServer api(engine, prompter, cfg);
+  const int port = api.bind();
+  std::thread t([&] { api.serve(); });
+
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(30, 0);
+  httplib::Headers auth = {{"Authorization", "Bearer k"}};
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto noauth = c.Get("/v1/models");
+  ASSERT_TRUE(noauth);
+  EXPECT_EQ(noauth->status, 401);
+  auto models = c.Get("/v1/models", auth);
+  ASSERT_TRUE(models);
+  EXPECT_EQ(nlohmann::json::parse(models->body)["data"][0]["id"], "tiny");
+
+  auto bad = c.Post("/v1/chat/completions", auth, "{\"messages\": 3}", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_TRUE(nlohmann::json::parse(bad->body)["error"]["message"].is_string());
+  auto missing = c.Get("/nowhere", auth);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_TRUE(nlohmann::json::parse(missing->body).contains("error"));
+
+  // A greedy chat request answers what the model computes for the rendered prompt.
+  auto ok = c.Post("/v1/chat/completions", auth,
+                   R"({"messages": [{"role": "user", "content": "hello"}], "temperature": 0, "max_tokens": 5})",
+                   "application/json");
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  const auto j = nlohmann::json::parse(ok->body);
+  auto ref = load(tmpl_path_);
+  const auto want = greedy(*ref, ref->tokenizer().encode(
+                                     "<|im_start|>user\nhello<|endoftext|>\n<|im_start|>assistant\n", false, true), 5);
+  EXPECT_EQ(j["usage"]["completion_tokens"], want.size());
+  EXPECT_EQ(j["choices"][0]["message"]["content"].get<std::string>().size() > 0, !want.empty());
+
+  auto metrics = c.Get("/metrics", auth);
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("swapmoe_requests_total 1\n"), std::string::npos) << metrics->body;
+  api.stop();
+  t.join();
+}
