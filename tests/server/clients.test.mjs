@@ -67,6 +67,17 @@ test('openai: chat completion, usage, seed reproduces, stream equals non-stream'
   assert.notEqual(c.choices[0].message.content, a.choices[0].message.content, 'another seed, other text');
 });
 
+test('non-streaming answers that take over a second parse (connection probes before the body)', async () => {
+  const t0 = Date.now();
+  const a = await openai.chat.completions.create({ model: 'tiny', messages: msgs, max_tokens: 500, seed: 1, temperature: 1.5 });
+  assert.ok(a.usage.completion_tokens > 0);
+  const raw = await (await fetch(srv.url + '/api/generate', { method: 'POST',
+    body: JSON.stringify({ prompt: 'x', stream: false, options: { num_predict: 500, seed: 1, temperature: 1.5 } }) })).text();
+  const g = JSON.parse(raw);
+  assert.equal(g.done, true);
+  if (Date.now() - t0 > 1200) assert.match(raw, /^ +\{/, 'probes were sent');
+});
+
 test('openai: stop string cuts the text where it first occurs', async () => {
   // Find a seed whose text has an ASCII-letter pair in its second half to stop at.
   let req, full, stop = null;
