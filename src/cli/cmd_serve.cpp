@@ -4,9 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <pthread.h>
 #include <sstream>
 #include <thread>
@@ -47,13 +49,44 @@ std::string model_name(const std::string& path) {
 void serve(ServeOptions& o) {
   // A client that disconnects makes a write fail; that must be an error code, not SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  // SIGINT/SIGTERM are taken by one thread (sigwait) that stops the server; every other
-  // thread, created after this point, inherits the blocked mask.
+  // SIGINT/SIGTERM are taken by one thread (sigwait); every other thread, created after
+  // this point (the model's thread pool included), inherits the blocked mask. Before the
+  // server runs, a signal ends the process at once (a long model load can be interrupted);
+  // once it runs, a signal cancels the generations and stops the server cleanly.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::mutex mu;
+  server::Engine* running_engine = nullptr;
+  server::ApiServer* running_api = nullptr;
+  bool finished = false;
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::lock_guard<std::mutex> lk(mu);
+    if (finished) return;
+    if (!running_api) {
+      std::fprintf(stderr, "swapmoe: interrupted\n");
+      std::_Exit(128 + sig);
+    }
+    running_engine->cancel_all();
+    running_api->stop();
+  });
+  struct Joiner {  // wakes and joins the stopper on every way out of this function
+    std::thread& t;
+    std::mutex& mu;
+    bool& finished;
+    ~Joiner() {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        finished = true;
+      }
+      pthread_kill(t.native_handle(), SIGTERM);
+      t.join();
+    }
+  } joiner{stopper, mu, finished};
 
   const std::string tmpl = o.template_file.empty() ? std::string() : read_text_file(o.template_file);
   auto model = Model::load(o.model.path, o.model.to_options());
@@ -66,22 +99,22 @@ void serve(ServeOptions& o) {
   server::Engine engine(std::move(model), o.max_queue);
   server::ApiServer api(engine, prompter, o.cfg);
   const int port = api.bind();
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    running_engine = &engine;
+    running_api = &api;
+  }
   std::fprintf(stderr, "swapmoe: serving %s (context %lld tokens, %d slot%s) on http://%s:%d\n",
                o.cfg.model_name.c_str(), static_cast<long long>(n_ctx), o.cfg.parallel, o.cfg.parallel == 1 ? "" : "s",
                o.cfg.host.c_str(), port);
   std::fflush(stderr);
-
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    engine.cancel_all();
-    api.stop();
-  });
   api.serve();
-  // serve() returned (stop() or a listener error): wake the stopper if it still waits.
-  // (It then cancels nothing that matters and stops an already stopped server.)
-  pthread_kill(stopper.native_handle(), SIGTERM);
-  stopper.join();
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    finished = true;
+    running_engine = nullptr;
+    running_api = nullptr;
+  }
   std::fprintf(stderr, "swapmoe: server stopped\n");
 }
 
