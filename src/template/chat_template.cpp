@@ -25,7 +25,13 @@ TemplateError::TemplateError(const std::string& message, int line, int column, b
 
 ChatTemplate ChatTemplate::parse(const std::string& source) {
   ChatTemplate t;
-  t.program_ = tmpl::parse_template(source);
+  try {
+    t.program_ = tmpl::parse_template(source);
+  } catch (const TemplateError&) {
+    throw;
+  } catch (const std::exception& e) {  // e.g. bad_alloc: still a TemplateError for callers
+    throw TemplateError(e.what(), 0, 0);
+  }
   return t;
 }
 
@@ -34,9 +40,15 @@ template <class J>
 std::string render_impl(const tmpl::Program& prog, const J& context, const RenderOptions& opts) {
   if (!context.is_object() && !context.is_null())
     throw TemplateError("render context must be a JSON object", 0, 0);
-  tmpl::Value ctx = context.is_null() ? tmpl::make_object() : tmpl::from_json(context);
-  tmpl::Interp in(opts);
-  return in.run(prog, ctx);
+  try {
+    tmpl::Value ctx = context.is_null() ? tmpl::make_object() : tmpl::from_json(context);
+    tmpl::Interp in(opts);
+    return in.run(prog, ctx);
+  } catch (const TemplateError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw TemplateError(e.what(), 0, 0);
+  }
 }
 }  // namespace
 

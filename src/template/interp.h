@@ -90,6 +90,6 @@ Array iterate(const Value& v);
 constexpr size_t kMaxOutput = 64u << 20;
 constexpr int64_t kMaxRange = 1'000'000;
 constexpr int kMaxCallDepth = 100;
-constexpr int kMaxEvalDepth = 400;
+constexpr int kMaxEvalDepth = 500;  // expression + statement nesting, macros included
 
 }  // namespace swapmoe::tmpl

@@ -131,6 +131,19 @@ std::string Interp::run(const Program& prog, const Value& context) {
 }
 
 Interp::Flow Interp::exec(const Body& body, const ScopeP& scope, std::string& out) {
+  // Statement nesting shares the expression depth budget, so that recursion through macros
+  // with deeply nested bodies cannot exhaust the C++ stack.
+  if (!body.empty() && ++eval_depth_ > kMaxEvalDepth) {
+    --eval_depth_;
+    fail_at(body[0]->line, body[0]->col, "template nesting too deep");
+  }
+  struct Release {
+    int& d;
+    bool on;
+    ~Release() {
+      if (on) --d;
+    }
+  } release{eval_depth_, !body.empty()};
   for (const auto& s : body) {
     Flow f = exec_stmt(*s, scope, out);
     if (f != Flow::Normal) return f;

@@ -354,3 +354,21 @@ TEST(ChatHelpers, ParseOnceRenderMany) {
 }
 
 }  // namespace
+
+namespace {
+// A recursive macro whose body is nested deeply: the shared depth budget stops it with an
+// error long before the C++ stack runs out (this would overflow the stack otherwise).
+TEST(TemplateErrors, DeepBodiesInRecursion) {
+  std::string open, close;
+  for (int i = 0; i < 150; ++i) {
+    open += "{% if true %}";
+    close += "{% endif %}";
+  }
+  std::string t = "{% macro f(n) %}" + open + "{{ f(n + 1) }}" + close + "{% endmacro %}{{ f(0) }}";
+  EXPECT_THROW(R(t), TemplateError);
+  // Context JSON nested deeper than the value converter accepts: an error, not a crash.
+  nlohmann::json deep = 1;
+  for (int i = 0; i < 600; ++i) deep = nlohmann::json::array({deep});
+  EXPECT_THROW(ChatTemplate::parse("{{ x }}").render(nlohmann::json{{"x", deep}}), TemplateError);
+}
+}  // namespace
