@@ -89,13 +89,15 @@ ModelConfig config_from_gguf(const GgufFile& f) {
   c.rope_freq_base = static_cast<float>(k.optf("rope.freq_base", 10000.0));
   c.n_rot = k.opt("rope.dimension_count", c.head_dim_k, 0, kMaxDim);
 
-  const std::string scaling = k.opts("rope.scaling.type", "none");
+  // llama.cpp treats a missing scaling type as "linear" (a no-op when there is no factor).
+  const std::string scaling = k.opts("rope.scaling.type", "linear");
   if (scaling == "none") c.rope_scaling = RopeScaling::None;
   else if (scaling == "linear") c.rope_scaling = RopeScaling::Linear;
   else if (scaling == "yarn") c.rope_scaling = RopeScaling::Yarn;
   else fail(f.path(), ": unsupported ", k.full("rope.scaling.type"), " '", scaling, "'");
   c.rope_scaling_factor = static_cast<float>(k.optf("rope.scaling.factor", 0.0));
   if (c.rope_scaling_factor == 0.0f) c.rope_scaling_factor = 1.0f;
+  if (c.rope_scaling == RopeScaling::Linear && c.rope_scaling_factor == 1.0f) c.rope_scaling = RopeScaling::None;
   c.rope_orig_ctx = k.opt("rope.scaling.original_context_length", c.n_ctx_train, 0, int64_t(1) << 30);
   c.rope_yarn_log_mul = static_cast<float>(k.optf("rope.scaling.yarn_log_multiplier", 0.0));
   if (c.arch == Arch::Deepseek2) c.rope_yarn_log_mul /= 0.1f;  // llama.cpp undoes the converter's 0.1 factor
