@@ -60,6 +60,7 @@ Engine::~Engine() {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
     left.swap(queue_);
+    if (current_) current_->cancel();  // the running job ends at its next token
   }
   cv_.notify_all();
   for (auto& j : left) {

@@ -260,6 +260,14 @@ json model_details(const ApiServer::Impl& s) {
           {"quantization_level", quant}};
 }
 
+// What ollama would list for this model: thinking and tools when the template knows them.
+json capabilities(const std::string& tmpl) {
+  json c = json::array({"completion"});
+  if (tmpl.find("<think>") != std::string::npos) c.push_back("thinking");
+  if (tmpl.find("tools") != std::string::npos) c.push_back("tools");
+  return c;
+}
+
 }  // namespace
 
 void add_ollama_routes(ApiServer::Impl& s) {
@@ -317,7 +325,7 @@ void add_ollama_routes(ApiServer::Impl& s) {
                                 {"template", s.prompter.template_source()},
                                 {"details", model_details(s)},
                                 {"model_info", info},
-                                {"capabilities", json::array({"completion"})},
+                                {"capabilities", capabilities(s.prompter.template_source())},
                                 {"modified_at", rfc3339_now()}});
               }));
 }
