@@ -57,7 +57,7 @@ struct PolicyOptions {
   double nextuse_half_life = 0;
 };
 
-// name: "lru" | "lfu" | "lru2"; n_slots: slots in the pool the policy manages (slot
+// name: "lru" | "lfu" | "lru2" | "nextuse"; n_slots: slots in the pool the policy manages (slot
 // indices passed in are global, not pool-relative). Throws Error on an unknown name.
 std::unique_ptr<CachePolicy> make_policy(const std::string& name, int n_slots, const PolicyOptions& opts = {});
 
