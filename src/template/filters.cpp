@@ -35,17 +35,32 @@ const std::string& need_str(const Value& v, const char* what) {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
+// Python str.strip/lstrip/rstrip by code point: Unicode whitespace by default, else any
+// code point of `chars`.
 std::string strip_chars(const std::string& s, const Value* chars, bool left, bool right) {
-  auto drop = [&](char c) {
-    if (!chars || chars->is_none() || chars->is_undefined()) return is_space(c);
-    return chars->is_string() && chars->s().find(c) != std::string::npos;
+  bool by_space = !chars || chars->is_none() || chars->is_undefined();
+  if (!by_space && !chars->is_string()) throw OpError("strip arg must be None or str");
+  std::vector<std::string> set;
+  if (!by_space) {
+    auto co = utf8_offsets(chars->s());
+    for (size_t k = 0; k + 1 < co.size(); ++k) set.push_back(chars->s().substr(co[k], co[k + 1] - co[k]));
+  }
+  auto offs = utf8_offsets(s);
+  auto drop = [&](size_t k) {
+    if (by_space) {
+      size_t len;
+      return py_isspace(utf8_decode_at(s, offs[k], &len));
+    }
+    for (const auto& c : set)
+      if (c.size() == offs[k + 1] - offs[k] && s.compare(offs[k], c.size(), c) == 0) return true;
+    return false;
   };
-  size_t b = 0, e = s.size();
+  size_t b = 0, e = offs.size() - 1;
   if (left)
-    while (b < e && drop(s[b])) ++b;
+    while (b < e && drop(b)) ++b;
   if (right)
-    while (e > b && drop(s[e - 1])) --e;
-  return s.substr(b, e - b);
+    while (e > b && drop(e - 1)) --e;
+  return s.substr(offs[b], offs[e] - offs[b]);
 }
 
 std::string ascii_upper(std::string s) {
@@ -121,19 +136,18 @@ std::string replace_all(const std::string& s, const std::string& from, const std
 Value split(const std::string& s, const Value* sep, int64_t maxsplit) {
   Array out;
   if (!sep || sep->is_none() || sep->is_undefined()) {
-    // Whitespace split: runs of whitespace separate, leading/trailing ignored.
-    size_t i = 0;
+    // Whitespace split: runs of Unicode whitespace separate, leading/trailing ignored.
+    auto space_at = [&](size_t i, size_t* len) { return py_isspace(utf8_decode_at(s, i, len)); };
+    size_t i = 0, len = 0;
     while (true) {
-      while (i < s.size() && is_space(s[i])) ++i;
+      while (i < s.size() && space_at(i, &len)) i += len;
       if (i >= s.size()) break;
       if (maxsplit >= 0 && int64_t(out.size()) == maxsplit) {
-        std::string rest = s.substr(i);
-        while (!rest.empty() && is_space(rest.back())) rest.pop_back();
-        out.push_back(Value(rest));
+        out.push_back(Value(strip_chars(s.substr(i), nullptr, false, true)));
         break;
       }
       size_t j = i;
-      while (j < s.size() && !is_space(s[j])) ++j;
+      while (j < s.size() && !space_at(j, &len)) j += len;
       out.push_back(Value(s.substr(i, j - i)));
       i = j;
     }

@@ -422,6 +422,14 @@ std::vector<size_t> utf8_offsets(const std::string& s) {
   return offs;
 }
 
+uint32_t utf8_decode_at(const std::string& s, size_t i, size_t* len) { return decode_utf8(s, i, len); }
+
+bool py_isspace(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
+         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
 size_t utf8_length(const std::string& s) {
   size_t n = 0;
   for (size_t i = 0; i < s.size();) {

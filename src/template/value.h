@@ -125,5 +125,9 @@ Value from_json(const nlohmann::ordered_json& j);
 // UTF-8 helpers: code point boundaries (byte offsets) of s, invalid bytes count as one each.
 std::vector<size_t> utf8_offsets(const std::string& s);
 size_t utf8_length(const std::string& s);
+// Decodes the code point at byte i (invalid bytes: U+FFFD, length 1).
+uint32_t utf8_decode_at(const std::string& s, size_t i, size_t* len);
+// Python's str.isspace() for one code point (what strip()/split() remove by default).
+bool py_isspace(uint32_t cp);
 
 }  // namespace swapmoe::tmpl

@@ -1,6 +1,6 @@
 // Unit tests of the template language: expressions, filters, tests, methods, statements,
 // whitespace rules and errors. Expected values were worked out from Python/Jinja semantics,
-// then every single-line `EXPECT_EQ(R("..."), "...")` without a context (88 of them) was
+// then every single-line `EXPECT_EQ(R("..."), "...")` without a context (93 of them) was
 // rendered with python3-jinja2 3.1.6 configured like transformers (trim_blocks,
 // lstrip_blocks, loopcontrols, json.dumps tojson): all agree except four deliberate
 // differences, marked "differs from Jinja" below: undefined names render as "" even when
@@ -370,5 +370,17 @@ TEST(TemplateErrors, DeepBodiesInRecursion) {
   nlohmann::json deep = 1;
   for (int i = 0; i < 600; ++i) deep = nlohmann::json::array({deep});
   EXPECT_THROW(ChatTemplate::parse("{{ x }}").render(nlohmann::json{{"x", deep}}), TemplateError);
+}
+}  // namespace
+
+namespace {
+// strip()/split() work on code points and Unicode whitespace, as Python's do
+// (NBSP U+00A0 and ideographic space U+3000 are whitespace; 'é' is never cut in half).
+TEST(TemplateMethods, UnicodeStripSplit) {
+  EXPECT_EQ(R("[{{ '\xC2\xA0x\xE3\x80\x80'.strip() }}]"), "[x]");
+  EXPECT_EQ(R("{{ 'a\xE3\x80\x80" "b c'.split() }}"), "['a', 'b', 'c']");
+  EXPECT_EQ(R("[{{ '\xC3\xAA\xC3\xA9'.strip('\xC3\xA9') }}]"), "[\xC3\xAA]");
+  EXPECT_EQ(R("[{{ '\xC3\xA9\xC3\xAA'.lstrip('\xC3\xA9') }}]"), "[\xC3\xAA]");
+  EXPECT_EQ(R("[{{ '\xC2\xA0 y \xC2\xA0' | trim }}]"), "[y]");
 }
 }  // namespace
