@@ -325,10 +325,11 @@ function modelsPart() {
       if (!re.ok || !oe.ok) {
         details.push(`${name}: eval error: ${re.error ?? oe.error}`);
       } else {
-        pplRef = re.value.ppl.toFixed(4);
-        pplOther = Number(oe.value.ppl).toFixed(4);
+        // nll is shown: forged random models have astronomically large perplexities.
+        pplRef = re.value.nll.toFixed(6);
+        pplOther = Number(oe.value.nll).toFixed(6);
         const d = Math.abs(oe.value.ppl - re.value.ppl) / re.value.ppl;
-        rel = (100 * d).toFixed(3) + "%";
+        rel = d < 10 ? (100 * d).toFixed(3) + "%" : `x${(oe.value.ppl / re.value.ppl).toPrecision(3)}`;
         evalOk = d <= t.pplTol && oe.value.tokens === re.value.tokens;
         if (oe.value.tokens !== re.value.tokens) details.push(`${name}: eval token counts differ: ref ${re.value.tokens}, got ${oe.value.tokens}`);
         else if (!evalOk) details.push(`${name}: ppl differs by ${rel} (limit ${(100 * t.pplTol).toFixed(1)}%)`);
@@ -342,7 +343,7 @@ function modelsPart() {
     }
   }
   console.log(`\n== models: greedy ${nGreedy} tokens and eval perplexity (${maxTokens} tokens), llama.cpp vs ${other.name}`);
-  table(["model", "size", "greedy", "ppl llama.cpp", `ppl ${other.name}`, "rel diff", "result", "time"], rows);
+  table(["model", "size", "greedy", "nll llama.cpp", `nll ${other.name}`, "ppl rel diff", "result", "time"], rows);
   for (const d of details) console.log("  " + d);
 }
 
