@@ -8,6 +8,7 @@
 //            through the table after a CPU check.
 // Signatures match ToFloatFn / FromFloatFn / VecDotFn in quant.h.
 
+#include <cstddef>
 #include <cstdint>
 
 namespace swapmoe::quant {
@@ -69,6 +70,20 @@ SWAPMOE_DECLARE_SIMD(avx512)
 // 512-bit versions of the hottest dot products (quant_wide_avx512.cpp).
 float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_avx512w(int64_t n, const void* w, const void* a);
+
+// Multi-row dot products (simd_multi.inc, quant_wide_avx512.cpp): signature of VecDotMultiFn.
+#define SWAPMOE_DECLARE_MULTI(t, v)                                                                     \
+  void vec_dot_multi_##t##_##v(int64_t n, const void* w, const void* a, size_t a_stride, int na, float* out, \
+                               size_t out_stride);
+SWAPMOE_DECLARE_MULTI(q4_k, avx2)
+SWAPMOE_DECLARE_MULTI(q5_k, avx2)
+SWAPMOE_DECLARE_MULTI(q6_k, avx2)
+SWAPMOE_DECLARE_MULTI(q8_0, avx2)
+SWAPMOE_DECLARE_MULTI(q4_k, avx512)
+SWAPMOE_DECLARE_MULTI(q5_k, avx512)
+SWAPMOE_DECLARE_MULTI(q6_k, avx512w)
+SWAPMOE_DECLARE_MULTI(q8_0, avx512w)
+#undef SWAPMOE_DECLARE_MULTI
 
 #undef SWAPMOE_DECLARE_SIMD
 #undef SWAPMOE_DECLARE_FORMAT

@@ -22,6 +22,14 @@ using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
 // the activation row already converted to T's vec_dot_type.
 using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 
+// Multi-row dot product: out[r * out_stride] = vec_dot(n, w, a + r * a_stride) for
+// r in [0, na), 1 <= na <= kVecDotMultiMax. The weight row is read and unpacked once for
+// all na activation rows. Results are bitwise equal to the same table's vec_dot (each row
+// runs vec_dot's exact instruction sequence), so batched and per-token paths agree.
+using VecDotMultiFn = void (*)(int64_t n, const void* w, const void* a, size_t a_stride, int na, float* out,
+                               size_t out_stride);
+constexpr int kVecDotMultiMax = 4;
+
 struct QuantTraits {
   GgmlType type;
   GgmlType vec_dot_type;
@@ -36,6 +44,9 @@ struct QuantTraits {
                                // rounds ties away from zero here); k-quants: the same float operations in the same
                                // order as llama-quantize without an imatrix.
   VecDotFn vec_dot_ref;
+  // Best-ISA multi-row kernel matching `vec_dot`, or nullptr (then callers loop vec_dot;
+  // see ops/matmul.h). Present for Q4_K, Q5_K, Q6_K, Q8_0 on AVX2 and AVX-512.
+  VecDotMultiFn vec_dot_multi;
 };
 
 // Throws Error for types without arithmetic support.

@@ -5,3 +5,4 @@
 #define SMQ_NAME(x) x##_avx2
 #define SMQ_VNNI 0
 #include "quant/simd_kernels.inc"
+#include "quant/simd_multi.inc"

@@ -6,3 +6,4 @@
 #define SMQ_NAME(x) x##_avx512
 #define SMQ_VNNI 1
 #include "quant/simd_kernels.inc"
+#include "quant/simd_multi.inc"

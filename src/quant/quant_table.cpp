@@ -17,6 +17,7 @@ struct IsaKernels {
   ToFloatFn to_float = nullptr;
   FromFloatFn from_float = nullptr;
   VecDotFn vec_dot = nullptr;
+  VecDotMultiFn vec_dot_multi = nullptr;  // must match vec_dot bitwise; set together with it
 };
 
 struct Entry {
@@ -49,8 +50,8 @@ const std::array<Entry, 15> kEntries{{
     {GgmlType::Q5_1, GgmlType::Q8_1, REF(q5_1), from_float_q5_1_ref,
      {nullptr, nullptr, vec_dot_q5_1_avx2}, {nullptr, nullptr, vec_dot_q5_1_avx512}},
     {GgmlType::Q8_0, GgmlType::Q8_0, REF(q8_0), from_float_q8_0_act,
-     {to_float_q8_0_avx2, from_float_q8_0_avx2, vec_dot_q8_0_avx2},
-     {to_float_q8_0_avx512, from_float_q8_0_avx512, vec_dot_q8_0_avx512w}},
+     {to_float_q8_0_avx2, from_float_q8_0_avx2, vec_dot_q8_0_avx2, vec_dot_multi_q8_0_avx2},
+     {to_float_q8_0_avx512, from_float_q8_0_avx512, vec_dot_q8_0_avx512w, vec_dot_multi_q8_0_avx512w}},
     {GgmlType::Q8_1, GgmlType::Q8_1, REF(q8_1), from_float_q8_1_act,
      {nullptr, from_float_q8_1_avx2, nullptr}, {nullptr, from_float_q8_1_avx512, nullptr}},
     {GgmlType::Q2_K, GgmlType::Q8_K, REF(q2_k), from_float_q2_k_ref,
@@ -58,11 +59,14 @@ const std::array<Entry, 15> kEntries{{
     {GgmlType::Q3_K, GgmlType::Q8_K, REF(q3_k), from_float_q3_k_ref,
      {nullptr, nullptr, vec_dot_q3_k_avx2}, {nullptr, nullptr, vec_dot_q3_k_avx512}},
     {GgmlType::Q4_K, GgmlType::Q8_K, REF(q4_k), from_float_q4_k_ref,
-     {to_float_q4_k_avx2, nullptr, vec_dot_q4_k_avx2}, {to_float_q4_k_avx512, nullptr, vec_dot_q4_k_avx512}},
+     {to_float_q4_k_avx2, nullptr, vec_dot_q4_k_avx2, vec_dot_multi_q4_k_avx2},
+     {to_float_q4_k_avx512, nullptr, vec_dot_q4_k_avx512, vec_dot_multi_q4_k_avx512}},
     {GgmlType::Q5_K, GgmlType::Q8_K, REF(q5_k), from_float_q5_k_ref,
-     {nullptr, nullptr, vec_dot_q5_k_avx2}, {nullptr, nullptr, vec_dot_q5_k_avx512}},
+     {nullptr, nullptr, vec_dot_q5_k_avx2, vec_dot_multi_q5_k_avx2},
+     {nullptr, nullptr, vec_dot_q5_k_avx512, vec_dot_multi_q5_k_avx512}},
     {GgmlType::Q6_K, GgmlType::Q8_K, REF(q6_k), from_float_q6_k_ref,
-     {to_float_q6_k_avx2, nullptr, vec_dot_q6_k_avx2}, {to_float_q6_k_avx512, nullptr, vec_dot_q6_k_avx512w}},
+     {to_float_q6_k_avx2, nullptr, vec_dot_q6_k_avx2, vec_dot_multi_q6_k_avx2},
+     {to_float_q6_k_avx512, nullptr, vec_dot_q6_k_avx512w, vec_dot_multi_q6_k_avx512w}},
     {GgmlType::Q8_K, GgmlType::Q8_K, REF(q8_k), from_float_q8_k_ref,
      {nullptr, from_float_q8_k_avx2, nullptr}, {nullptr, from_float_q8_k_avx512, nullptr}},
 }};
@@ -79,7 +83,12 @@ const Entry& find_entry(GgmlType t) {
 void apply(QuantTraits& q, const IsaKernels& k) {
   if (k.to_float) q.to_float = k.to_float;
   if (k.from_float) q.from_float = k.from_float;
-  if (k.vec_dot) q.vec_dot = k.vec_dot;
+  // A multi kernel is only valid next to the vec_dot it mirrors: an ISA that overrides
+  // vec_dot without providing a multi kernel drops the lower ISA's one.
+  if (k.vec_dot) {
+    q.vec_dot = k.vec_dot;
+    q.vec_dot_multi = k.vec_dot_multi;
+  }
 }
 
 QuantTraits build(GgmlType t, Isa isa) {
@@ -91,6 +100,7 @@ QuantTraits build(GgmlType t, Isa isa) {
   q.from_float_ref = e.from_float_ref;
   q.from_float = e.from_float_scalar;
   q.vec_dot = q.vec_dot_ref = e.vec_dot_ref;
+  q.vec_dot_multi = nullptr;
   if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx2)) apply(q, e.avx2);
   if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) apply(q, e.avx512);
   return q;

@@ -102,4 +102,121 @@ float vec_dot_q8_0_avx512w(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
+// ------------------------------------------------------------------ multi-row versions
+// One weight row against NA activation rows (see simd_multi.inc for the contract): the
+// unpacked weights and spread scales are computed once per block; every row then runs
+// the exact instruction sequence of the single-row kernel above, so results are bitwise
+// equal to vec_dot_q6_k_avx512w / vec_dot_q8_0_avx512w.
+
+namespace {
+
+template <typename B>
+inline const B* act_row(const void* a, size_t stride, int r) {
+  return reinterpret_cast<const B*>(static_cast<const uint8_t*>(a) + static_cast<size_t>(r) * stride);
+}
+
+template <int NA>
+void wide_multi_q6_k(int64_t n, const void* w, const void* a, size_t as, float* out, size_t os) {
+  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m2 = _mm512_set1_epi8(3);
+  __m512 acc[NA];
+  __m256 acc_off[NA];
+  for (int r = 0; r < NA; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    acc_off[r] = _mm256_setzero_ps();
+  }
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    const __m512i sc512 = _mm512_zextsi256_si512(sc16);
+    const __m256i off16 = _mm256_slli_epi16(sc16, 5);
+    __m512i u[4], s[4];
+    for (int h = 0; h < 2; ++h) {
+      const __m512i l = _mm512_loadu_si512(x[i].ql + 64 * h);
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
+      const __m512i hh = _mm512_inserti64x4(_mm512_zextsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+      u[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(hh, m2), 4));
+      u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                     _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 4), m2), 4));
+      s[2 * h] = spread4(sc512, 8 * h);
+      s[2 * h + 1] = spread4(sc512, 8 * h + 4);
+    }
+    const float dx = h2f(x[i].d);
+    for (int r = 0; r < NA; ++r) {
+      const BlockQ8_K* y = act_row<BlockQ8_K>(a, as, r) + i;
+      __m512i sumi = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        const int8_t* q8 = y->qs + 128 * h;
+        const __m512i p01 = _mm512_maddubs_epi16(u[2 * h], _mm512_loadu_si512(q8));
+        const __m512i p23 = _mm512_maddubs_epi16(u[2 * h + 1], _mm512_loadu_si512(q8 + 64));
+        sumi = _mm512_dpwssd_epi32(sumi, p01, s[2 * h]);
+        sumi = _mm512_dpwssd_epi32(sumi, p23, s[2 * h + 1]);
+      }
+      const float d = dx * y->d;
+      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc[r]);
+      const __m256i off = _mm256_madd_epi16(off16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->bsums)));
+      acc_off[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(off), acc_off[r]);
+    }
+  }
+  for (int r = 0; r < NA; ++r) {
+    __m128 q = _mm_add_ps(_mm256_extractf128_ps(acc_off[r], 1), _mm256_castps256_ps128(acc_off[r]));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    out[static_cast<size_t>(r) * os] = hsum512(acc[r]) - _mm_cvtss_f32(q);
+  }
+}
+
+template <int NA>
+void wide_multi_q8_0(int64_t n, const void* w, const void* a, size_t as, float* out, size_t os) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
+  const int64_t nb = n / QK8_0;
+  auto load2 = [](const BlockQ8_0* b) {
+    return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1);
+  };
+  __m512 acc[NA];
+  for (int r = 0; r < NA; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i qx = load2(x + i);
+    const __mmask64 neg = _mm512_movepi8_mask(qx);
+    const __m512i ax = _mm512_abs_epi8(qx);
+    const float dx0 = h2f(x[i].d), dx1 = h2f(x[i + 1].d);
+    for (int r = 0; r < NA; ++r) {
+      const BlockQ8_0* y = act_row<BlockQ8_0>(a, as, r) + i;
+      const __m512i qy = load2(y);
+      const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy);
+      const __m512 d = _mm512_insertf32x8(_mm512_set1_ps(dx0 * h2f(y[0].d)), _mm256_set1_ps(dx1 * h2f(y[1].d)), 1);
+      acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < NA; ++r) {
+    float sum = hsum512(acc[r]);
+    if (i < nb) sum += vec_dot_q8_0_avx512(QK8_0, x + i, act_row<BlockQ8_0>(a, as, r) + i);
+    out[static_cast<size_t>(r) * os] = sum;
+  }
+}
+
+}  // namespace
+
+#define SMQ_MULTI_DISPATCH(fn)                                     \
+  switch (na) {                                                    \
+    case 1: return fn<1>(n, w, a, a_stride, out, out_stride);      \
+    case 2: return fn<2>(n, w, a, a_stride, out, out_stride);      \
+    case 3: return fn<3>(n, w, a, a_stride, out, out_stride);      \
+    default: return fn<4>(n, w, a, a_stride, out, out_stride);     \
+  }
+
+void vec_dot_multi_q6_k_avx512w(int64_t n, const void* w, const void* a, size_t a_stride, int na, float* out,
+                                size_t out_stride) {
+  SMQ_MULTI_DISPATCH(wide_multi_q6_k)
+}
+void vec_dot_multi_q8_0_avx512w(int64_t n, const void* w, const void* a, size_t a_stride, int na, float* out,
+                                size_t out_stride) {
+  SMQ_MULTI_DISPATCH(wide_multi_q8_0)
+}
+
+#undef SMQ_MULTI_DISPATCH
+
 }  // namespace swapmoe::quant
