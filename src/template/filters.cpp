@@ -202,6 +202,8 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
+}  // namespace
+
 // Python's %-formatting for the common conversions (%s %r %d %i %f %%).
 std::string percent_format(const std::string& fmt, const Array& args) {
   std::string out;
@@ -228,8 +230,11 @@ std::string percent_format(const std::string& fmt, const Array& args) {
       out += buf;
     } else throw OpError(std::string("unsupported format character '") + c + "'");
   }
+  if (ai < args.size()) throw OpError("not all arguments converted during string formatting");
   return out;
 }
+
+namespace {
 
 // Python str.format with {} / {0} / {name} fields (no format specs beyond plain fields).
 std::string brace_format(const std::string& fmt, const CallArgs& a) {

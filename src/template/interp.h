@@ -84,6 +84,8 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
 bool contains(const Value& container, const Value& item);
 // Items a for loop visits: list items, dict keys, string characters.
 Array iterate(const Value& v);
+// Python's `fmt % args` for %s %r %d %i %f %% (the `format` filter and the % operator).
+std::string percent_format(const std::string& fmt, const Array& args);
 
 // Limits that keep rendering bounded on hostile templates (steps and output size are in
 // RenderOptions). kMaxOutput also caps single strings/lists built by * and append.

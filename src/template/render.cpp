@@ -605,6 +605,7 @@ Value Interp::eval_binary(const Expr& e, const Value& a0, const Value& b0) {
     if ((b.is_string() || b.is_array()) && a.is_int()) return repeat(b, a.i(), *this);
     throw OpError(binop_error(op, a0, b0));
   }
+  if (op == "%" && a.is_string()) return Value(percent_format(a.s(), b.is_array() ? *b.a() : Array{b}));
   if (!nums) throw OpError(binop_error(op, a0, b0));
   if (op == "/") {
     if (b.as_double() == 0) throw OpError("division by zero");

@@ -1,6 +1,6 @@
 // Unit tests of the template language: expressions, filters, tests, methods, statements,
 // whitespace rules and errors. Expected values were worked out from Python/Jinja semantics,
-// then every single-line `EXPECT_EQ(R("..."), "...")` without a context (93 of them) was
+// then every single-line `EXPECT_EQ(R("..."), "...")` without a context (94 of them) was
 // rendered with python3-jinja2 3.1.6 configured like transformers (trim_blocks,
 // lstrip_blocks, loopcontrols, json.dumps tojson): all agree except four deliberate
 // differences, marked "differs from Jinja" below: undefined names render as "" even when
@@ -56,6 +56,7 @@ TEST(TemplateExpr, Arithmetic) {
   EXPECT_EQ(R("{{ 'ab' * 2 }} {{ [0] * 3 }} {{ [1] + [2] }}"), "abab [0, 0, 0] [1, 2]");
   EXPECT_EQ(R("{{ 'a' ~ 1 ~ none ~ true }} {{ 'a' + 'b' }}"), "a1NoneTrue ab");
   EXPECT_EQ(R("{{ 1 + 1.5 }} {{ true + 1 }} {{ -(3) }} {{ +4 }}"), "2.5 2 -3 4");
+  EXPECT_EQ(R("{{ '%s=%d' % ('n', 3) }} {{ '%s' % 'x' }} {{ '100%%' % () }}"), "n=3 x 100%");
   EXPECT_EQ(R("{{ 9223372036854775807 + 1 }}"), "9.223372036854776e+18");  // differs from Jinja
 }
 
