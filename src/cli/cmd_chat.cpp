@@ -192,6 +192,7 @@ void chat(const ChatOptions& o) {
     g.sampling.seed = seed++;  // a fresh draw per reply, reproducible from --seed
     g.max_tokens = o.n_predict;
     g.start_in_think = p.start_in_think;
+    g.stop = prompter.chat_stops();
     auto job = std::make_shared<server::Job>(std::move(g));
     engine.submit(job);
     std::string content, reasoning;

@@ -34,6 +34,11 @@ Prompt ChatPrompter::chat(const std::vector<ChatMessage>& msgs, const nlohmann::
   return tokenize(std::move(text), has_template_);
 }
 
+std::vector<std::string> ChatPrompter::chat_stops() const {
+  if (has_template_) return {};
+  return {"\nUser:"};
+}
+
 Prompt ChatPrompter::raw(const std::string& text) const { return tokenize(text, false); }
 
 Prompt ChatPrompter::tokenize(std::string text, bool templated) const {

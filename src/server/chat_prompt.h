@@ -37,6 +37,9 @@ class ChatPrompter {
   // Renders messages with add_generation_prompt and tokenizes the result. `extra` holds
   // template kwargs (enable_thinking, tools...). Throws TemplateError / Error.
   Prompt chat(const std::vector<ChatMessage>& msgs, const nlohmann::ordered_json& extra) const;
+  // Stop strings a chat reply needs besides end-of-generation: the plain fallback format has
+  // no end-of-turn token, so a model would go on to write the user's next turn.
+  std::vector<std::string> chat_stops() const;
   // A raw completion prompt: tokenized with the vocabulary's BOS, special tokens parsed.
   Prompt raw(const std::string& text) const;
 

@@ -153,6 +153,7 @@ void generate(ApiServer::Impl& s, const httplib::Request& req, httplib::Response
     m.content = *prompt;
     msgs.push_back(std::move(m));
     p = s.prompter.chat(msgs, extra.empty() ? json(nullptr) : extra);
+    for (auto& st : s.prompter.chat_stops()) g.stop.push_back(st);
   }
   // `context` continues an earlier answer: its tokens come first.
   if (!context.empty()) {
@@ -231,6 +232,7 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
   Prompt p = s.prompter.chat(msgs, extra.empty() ? json(nullptr) : extra);
   g.prompt = std::move(p.tokens);
   g.start_in_think = p.start_in_think;
+  for (auto& st : s.prompter.chat_stops()) g.stop.push_back(st);
   respond(
       s, res, std::move(g), stream,
       [](const TextDelta& d) {

@@ -128,6 +128,8 @@ TEST_F(ServerModel, PrompterFallsBackToPlainFormat) {
   u.role = "user";
   u.content = "hi";
   EXPECT_EQ(p.chat({u}, nullptr).text, plain_chat_format({u}, true));
+  EXPECT_EQ(p.chat_stops(), std::vector<std::string>{"\nUser:"});  // no end-of-turn token
+  EXPECT_TRUE(ChatPrompter(*m, kTemplate).chat_stops().empty());
   EXPECT_THROW(ChatPrompter(*m, "{% if %}"), TemplateError);
 }
 
