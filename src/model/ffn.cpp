@@ -71,24 +71,25 @@ void ModelImpl::ffn_block(int il, float* x) {
   const size_t n_used = ids_.size();
   routed.assign(ids_.begin(), ids_.end());
 
-  experts_->request(il, ids_);
-  std::vector<FfnItem> items;
-  items.reserve(n_used + 1);
-  for (size_t i = 0; i < n_used; ++i) {
-    const ExpertView ev = experts_->acquire(il, ids_[i]);
-    items.push_back({ev.gate, ev.up, ev.down});
-  }
-  if (L.has_shexp) items.push_back({L.gate_shexp, L.up_shexp, L.down_shexp});
   // The shared-expert gate (qwen2moe) is one dot product with the same input.
   float shexp_gate_logit = 0.0f;
   if (L.gate_inp_shexp.data) {
     const MatvecJob gj{L.gate_inp_shexp, &act_.get(L.gate_inp_shexp.type), &shexp_gate_logit};
     matvec_multi({&gj, 1}, pool_);
   }
+  experts_->request(il, ids_);
+  std::vector<FfnItem> items;
+  items.reserve(n_used + 1);
+  size_t acquired = 0;  // every expert acquired is released, also when a later step throws
   try {
+    for (; acquired < n_used; ++acquired) {
+      const ExpertView ev = experts_->acquire(il, ids_[acquired]);
+      items.push_back({ev.gate, ev.up, ev.down});
+    }
+    if (L.has_shexp) items.push_back({L.gate_shexp, L.up_shexp, L.down_shexp});
     run_ffn_items(items);
   } catch (...) {
-    for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);
+    for (size_t i = 0; i < acquired; ++i) experts_->release(il, ids_[i]);
     throw;
   }
   for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);

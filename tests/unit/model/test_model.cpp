@@ -11,6 +11,7 @@
 
 #include "gguf/gguf_writer.h"
 #include "model/model.h"
+#include "model/expert_store_resident.h"
 #include "model/model_impl.h"
 #include "reference_model.h"
 #include "tiny_model.h"
@@ -195,6 +196,58 @@ INSTANTIATE_TEST_SUITE_P(
                       RefCase{Arch::Qwen3Moe, GgmlType::F32, true, 2e-4}, RefCase{Arch::Qwen3Moe, GgmlType::F16, false, 2e-3},
                       RefCase{Arch::Llama, GgmlType::Q8_0, false, 2e-2}, RefCase{Arch::Qwen2Moe, GgmlType::Q8_0, false, 2e-2},
                       RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4}, RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4, 1}));
+
+}  // namespace
+}  // namespace swapmoe
+
+namespace swapmoe {
+namespace {
+
+// Wraps the model's resident store and counts the calls the forward pass makes.
+class CountingStore : public ExpertStore {
+ public:
+  explicit CountingStore(std::unique_ptr<ExpertStore> inner) : inner_(std::move(inner)) {}
+  void request(int layer, std::span<const int32_t> e) override { requested += static_cast<int>(e.size()); inner_->request(layer, e); }
+  ExpertView acquire(int layer, int32_t e) override {
+    ++acquired;
+    ++pinned;
+    return inner_->acquire(layer, e);
+  }
+  void release(int layer, int32_t e) override {
+    --pinned;
+    inner_->release(layer, e);
+  }
+  int requested = 0, acquired = 0, pinned = 0;
+
+ private:
+  std::unique_ptr<ExpertStore> inner_;
+};
+
+TEST(ModelForward, ExpertStoreCallsAreBalancedAndRoutingIsReported) {
+  TempFile f("store");
+  const ModelConfig cfg = tiny_config(Arch::Deepseek2);
+  write_tiny_model(f.path, cfg, TinyOptions{});
+  auto m = Model::load(f.path, ModelOptions{2, 0});
+  auto* impl = dynamic_cast<ModelImpl*>(m.get());
+  ASSERT_NE(impl, nullptr);
+  const std::vector<float> before = run(*m, kTokens);
+  auto counting = std::make_unique<CountingStore>(
+      std::make_unique<ResidentExpertStore>(m->file(), m->config(), impl->weights().experts));
+  CountingStore* cs = counting.get();
+  impl->set_expert_store(std::move(counting));
+  EXPECT_EQ(run(*m, kTokens), before);  // same experts, same logits
+  const int moe_layers = static_cast<int>(cfg.n_moe_layers());
+  const int calls = static_cast<int>(kTokens.size()) * moe_layers * static_cast<int>(cfg.n_expert_used);
+  EXPECT_EQ(cs->acquired, calls);
+  EXPECT_EQ(cs->requested, calls);
+  EXPECT_EQ(cs->pinned, 0);
+  const auto& routing = impl->last_routing();
+  ASSERT_EQ(routing.size(), static_cast<size_t>(cfg.n_layer));
+  for (int il = 0; il < cfg.n_layer; ++il) {
+    EXPECT_EQ(routing[il].size(), cfg.is_moe_layer(il) ? static_cast<size_t>(cfg.n_expert_used) : 0u);
+    for (int32_t e : routing[il]) EXPECT_TRUE(e >= 0 && e < cfg.n_expert);
+  }
+}
 
 }  // namespace
 }  // namespace swapmoe
