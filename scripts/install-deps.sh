@@ -4,11 +4,14 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config ccache clang libclang-rt-14-dev
       liburing-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libicu-dev nodejs npm)
+      libgtest-dev libgmock-dev libbenchmark-dev libicu-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js may come from Debian (nodejs + npm) or elsewhere with npm bundled: only ask apt
+# for it when no node/npm is on PATH.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
