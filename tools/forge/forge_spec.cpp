@@ -146,11 +146,16 @@ ModelConfig make_config(const ForgeSpec& s, int64_t n_vocab) {
     c.rope_type = c.arch == Arch::Llama ? RopeType::Norm : RopeType::Neox;
     if (c.arch == Arch::Qwen2Moe) c.n_ff_shexp = s.shared_ff > 0 ? s.shared_ff : 2 * s.expert_ff;
   }
-  if (s.yarn_factor > 0) {
-    c.rope_scaling = RopeScaling::Yarn;
+  const std::string scaling = s.rope_scaling.empty() ? (s.yarn_factor > 0 ? "yarn" : "none") : s.rope_scaling;
+  if (scaling == "linear" || scaling == "yarn") {
+    require(s.yarn_factor > 0, cat("--rope-scaling ", scaling, " needs --rope-factor > 0"));
+    c.rope_scaling = scaling == "yarn" ? RopeScaling::Yarn : RopeScaling::Linear;
     c.rope_scaling_factor = s.yarn_factor;
     c.rope_orig_ctx = s.yarn_orig_ctx > 0 ? s.yarn_orig_ctx : s.ctx;
-    c.rope_yarn_log_mul = s.yarn_log_mul;
+    if (c.rope_scaling == RopeScaling::Yarn) c.rope_yarn_log_mul = s.yarn_log_mul;
+    else require(s.yarn_log_mul == 0, "--yarn-log-mul needs --rope-scaling yarn");
+  } else {
+    require(scaling == "none", cat("--rope-scaling must be none, linear or yarn (got '", scaling, "')"));
   }
   return c;
 }

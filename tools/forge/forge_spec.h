@@ -23,6 +23,9 @@ struct ForgeSpec {
   bool sparse_experts = false;
   bool sparse_all = false;  // every tensor a hole: a header-only file of any size, instantly
   bool verbose = false;
+  // Fast mode writes random valid quantized blocks for the expert tensors instead of running
+  // the reference quantizer on float weights (fast_quant.h). -1: on for files over 1 GiB.
+  int fast = -1;
 
   int64_t layers = 2;
   int64_t embd = 256;
@@ -48,10 +51,12 @@ struct ForgeSpec {
   float rope_base = 0;             // 0 : 10000
   float rms_eps = 1e-6f;
   bool tied = false;               // no output.weight: logits use token_embd
-  // YaRN (deepseek-r1 preset)
+  // RoPE scaling: "" (none, or yarn when yarn_factor > 0), "none", "linear", "yarn".
+  std::string rope_scaling;
+  // The scaling factor (linear or YaRN; the deepseek-r1 preset: YaRN x40).
   float yarn_factor = 0;
   int64_t yarn_orig_ctx = 0;
-  float yarn_log_mul = 0;
+  float yarn_log_mul = 0;  // as llama.cpp applies it (deepseek2 files store it x 0.1)
 };
 
 std::vector<std::string> preset_names();

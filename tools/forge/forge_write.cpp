@@ -13,6 +13,7 @@
 #include "model/arch.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
+#include "fast_quant.h"
 #include "weight_init.h"
 
 namespace swapmoe::forge {
@@ -73,6 +74,15 @@ ForgeResult forge_model(const ForgeSpec& spec) {
   for (size_t i = 0; i < written.size(); ++i) w.add_tensor_info(written[i]->name, plan.types[i], written[i]->ne);
   w.begin(spec.out);
 
+  // Fast mode by default for big files: the reference k-quant search dominates their time.
+  uint64_t data_bytes = 0;
+  for (size_t i = 0; i < written.size(); ++i) {
+    int64_t rows = 1;
+    for (size_t d = 1; d < written[i]->ne.size(); ++d) rows *= written[i]->ne[d];
+    data_bytes += static_cast<uint64_t>(ggml_row_size(plan.types[i], written[i]->ne[0])) * static_cast<uint64_t>(rows);
+  }
+  const bool fast = spec.fast < 0 ? data_bytes > (uint64_t(1) << 30) : spec.fast > 0;
+
   ThreadPool pool(spec.threads);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<uint8_t> chunk;
@@ -86,9 +96,10 @@ ForgeResult forge_model(const ForgeSpec& spec) {
     }
     if (cli::is_block_quantized(type)) (void)quant_traits(type);  // throws here, not in a worker thread
     const bool logits = s.role == TensorRole::Output || (s.role == TensorRole::TokenEmbd && !cfg.has_output);
-    const InitRule rule = init_rule(s, cfg.n_embd, logits);
+    const InitRule rule = init_rule(s, cfg.n_embd, logits, cfg.n_layer, !cfg.has_output);
     const uint64_t stream = tensor_stream(spec.seed, s.name);
     const int64_t ncols = s.ne[0];
+    const bool direct = fast && s.role == TensorRole::Experts && fast_block_supported(type);
     int64_t nrows = 1;
     for (size_t d = 1; d < s.ne.size(); ++d) nrows *= s.ne[d];
     const size_t row_bytes = ggml_row_size(type, ncols);
@@ -100,6 +111,11 @@ ForgeResult forge_model(const ForgeSpec& spec) {
       pool.parallel_for(n, [&](int64_t a, int64_t b, int tid) {
         auto& buf = row_buf[static_cast<size_t>(tid)];
         buf.resize(static_cast<size_t>(ncols));
+        if (direct) {
+          for (int64_t r = a; r < b; ++r)
+            fast_quant_row(type, stream, r0 + r, ncols, rule.std, chunk.data() + static_cast<size_t>(r) * row_bytes);
+          return;
+        }
         for (int64_t r = a; r < b; ++r) {
           generate_row(stream, rule, r0 + r, ncols, buf.data());
           cli::row_from_float(type, buf.data(), chunk.data() + static_cast<size_t>(r) * row_bytes, ncols);
@@ -108,8 +124,8 @@ ForgeResult forge_model(const ForgeSpec& spec) {
       w.write_tensor_data(chunk.data(), chunk.size());
     }
     if (spec.verbose)
-      std::fprintf(stderr, "swapmoe-forge: [%zu/%zu] %-34s %-5s\n", i + 1, written.size(), s.name.c_str(),
-                   ggml_type_name(type));
+      std::fprintf(stderr, "swapmoe-forge: [%zu/%zu] %-34s %-5s%s\n", i + 1, written.size(), s.name.c_str(),
+                   ggml_type_name(type), direct ? " (fast)" : "");
   }
   w.finish();
   ForgeResult r;

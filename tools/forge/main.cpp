@@ -66,6 +66,14 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_option("--groups", s.groups, "deepseek2 expert groups (0 = no group-limited routing)");
   app.add_option("--groups-used", s.groups_used, "deepseek2 groups chosen per token");
   app.add_option("--expert-weights-scale", s.expert_weights_scale, "Routed output scale (deepseek2 sigmoid default 2.5)");
+  app.add_option("--rope-scaling", s.rope_scaling, "RoPE scaling: none, linear or yarn (default none; yarn when --rope-factor is set)");
+  app.add_option("--rope-factor", s.yarn_factor, "RoPE scaling factor (linear or YaRN)");
+  app.add_option("--rope-orig-ctx", s.yarn_orig_ctx, "rope.scaling.original_context_length (default --ctx)");
+  app.add_option("--yarn-log-mul", s.yarn_log_mul,
+                 "YaRN attention log multiplier as llama.cpp applies it (deepseek2 files store it x 0.1)");
+  app.add_flag("--fast{1},--exact{0}", s.fast,
+               "--fast: write random valid quantized blocks for the expert tensors (disk speed); --exact: run the "
+               "reference quantizer on every tensor. Default: fast for files over 1 GiB");
   app.add_flag("--tied", s.tied, "No output.weight: logits use token_embd");
   app.add_flag("--sparse-experts", s.sparse_experts,
                "Leave expert tensors as holes (zeros): huge test files that take little disk and time");

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
+#include "../../../tools/forge/fast_quant.h"
 #include "../../../tools/forge/weight_init.h"
+#include "quant/quant.h"
 
 using namespace swapmoe;
 using namespace swapmoe::forge;
@@ -58,6 +61,67 @@ TEST(ForgeInit, RolesGetTheirScales) {
   EXPECT_FLOAT_EQ(rule(TensorRole::Router, {256, 8}).std, 3.0f / 16.0f);
   EXPECT_FLOAT_EQ(rule(TensorRole::Experts, {1024, 256, 8}).std, 1.0f / 32.0f);
   const InitRule logits = init_rule(TensorSpec{"output.weight", {256, 1000}, TensorRole::Output, -1, true}, 256, true);
-  EXPECT_FLOAT_EQ(logits.std, 6.0f / 16.0f);
+  EXPECT_FLOAT_EQ(logits.std, 2.5f / 16.0f);
   EXPECT_GT(logits.row_lognormal, 0.0f);
 }
+
+TEST(ForgeInit, ResidualOutputsAreScaledByDepth) {
+  // GPT-2 style: the projections into the residual stream get 1/sqrt(fan_in * 2 * n_layer).
+  for (const char* name : {"blk.1.attn_output.weight", "blk.1.ffn_down.weight", "blk.1.ffn_down_shexp.weight"}) {
+    const InitRule r = init_rule(TensorSpec{name, {1024, 256}, TensorRole::Matrix, 1, false}, 256, false, 8);
+    EXPECT_FLOAT_EQ(r.std, 1.0f / (32.0f * 4.0f)) << name;
+  }
+  const InitRule e = init_rule(TensorSpec{"blk.0.ffn_down_exps.weight", {64, 256, 8}, TensorRole::Experts, 0, false},
+                               256, false, 2);
+  EXPECT_FLOAT_EQ(e.std, 1.0f / (8.0f * 2.0f));
+  // Tied: the residual stream starts at the logit scale, so the layer outputs follow it.
+  const InitRule t = init_rule(TensorSpec{"blk.0.ffn_down_exps.weight", {64, 256, 8}, TensorRole::Experts, 0, false},
+                               256, false, 2, true);
+  EXPECT_FLOAT_EQ(t.std, 1.0f / (8.0f * 2.0f) * 2.5f / 16.0f);
+  // Inputs of a layer are not scaled.
+  EXPECT_FLOAT_EQ(init_rule(TensorSpec{"blk.0.ffn_up_exps.weight", {256, 64, 8}, TensorRole::Experts, 0, false}, 256,
+                            false, 8).std,
+                  1.0f / 16.0f);
+  // MLA keys: k_b [nope, kv_lora_rank, n_head] is scaled by the latent length.
+  EXPECT_FLOAT_EQ(init_rule(TensorSpec{"blk.0.attn_k_b.weight", {64, 128, 4}, TensorRole::Matrix, 0, false}, 256,
+                            false, 2).std,
+                  1.0f / std::sqrt(128.0f));
+}
+
+// Fast forging writes random quantized blocks directly: they must dequantize (with the
+// reference dequantizer) to mean ~0 and the requested std, deterministically per row.
+class FastQuant : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(FastQuant, DequantizedStatisticsAndDeterminism) {
+  const GgmlType t = GetParam();
+  ASSERT_TRUE(fast_block_supported(t));
+  const int64_t ncols = 1024, nrows = 64;
+  const float target = 0.03f;
+  const size_t rb = ggml_row_size(t, ncols);
+  std::vector<uint8_t> q(rb * nrows), again(rb);
+  const uint64_t st = tensor_stream(7, "blk.0.ffn_up_exps.weight");
+  for (int64_t r = 0; r < nrows; ++r) fast_quant_row(t, st, r, ncols, target, q.data() + r * rb);
+  fast_quant_row(t, st, 5, ncols, target, again.data());
+  EXPECT_EQ(0, std::memcmp(again.data(), q.data() + 5 * rb, rb));
+  EXPECT_NE(0, std::memcmp(q.data() + 4 * rb, q.data() + 5 * rb, rb));
+  std::vector<float> f(static_cast<size_t>(ncols));
+  double sum = 0, sum2 = 0, worst_row_mean = 0;
+  for (int64_t r = 0; r < nrows; ++r) {
+    quant_traits(t).to_float_ref(q.data() + r * rb, f.data(), ncols);
+    double rs = 0;
+    for (float v : f) {
+      ASSERT_TRUE(std::isfinite(v));
+      sum += v;
+      sum2 += double(v) * v;
+      rs += v;
+    }
+    worst_row_mean = std::max(worst_row_mean, std::fabs(rs / ncols));
+  }
+  const double n = double(ncols) * nrows, mean = sum / n, sd = std::sqrt(sum2 / n - mean * mean);
+  EXPECT_NEAR(sd, target, 0.03 * target) << ggml_type_name(t);
+  EXPECT_LT(std::fabs(mean), 0.01 * target) << ggml_type_name(t);
+  EXPECT_LT(worst_row_mean, 0.15 * target) << ggml_type_name(t);  // ~4 sigma of a 1024-value mean
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, FastQuant,
+                         ::testing::Values(GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0));
