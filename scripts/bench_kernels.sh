@@ -1,11 +1,20 @@
 #!/bin/sh
-# Builds swapmoe_quant in BUILD (default /work/build-quant) and runs the single-thread
-# vec_dot benchmark. Usage: scripts/bench_kernels.sh [build-dir]
+# Builds the kernel libraries in BUILD (default /work/build-kernels) and runs
+#   bench_kernels         single-thread vec_dot GB/s per format and ISA;
+#   bench_kernels_matmul  batched matmul vs per-token matvec (B = 1..512) and the decode
+#                         layer (separate matvec calls vs matvec_multi vs a streaming read).
+# Usage: scripts/bench_kernels.sh [build-dir] [quick|full] [overhead|decode|prefill|shape-substring]
+# SWAPMOE_ISA=avx2|scalar caps the kernels (see util/cpu.h).
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-/work/build-quant}
+build=${1:-/work/build-kernels}
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build "$build" --target swapmoe_quant -j2 > /dev/null
-g++ -std=c++20 -O2 -I"$root/src" "$root/scripts/bench_kernels.cpp" \
-  "$build/libswapmoe_quant.a" "$build/libswapmoe_util.a" -lpthread -o "$build/bench_kernels"
-"$build/bench_kernels"
+cmake --build "$build" --target swapmoe_ops -j2 > /dev/null
+libs="$build/libswapmoe_ops.a $build/libswapmoe_quant.a $build/libswapmoe_util.a -lpthread"
+g++ -std=c++20 -O2 -I"$root/src" "$root/scripts/bench_kernels.cpp" $libs -o "$build/bench_kernels"
+g++ -std=c++20 -O2 -I"$root/src" "$root/scripts/bench_kernels_matmul.cpp" $libs -o "$build/bench_kernels_matmul"
+mode=${2:-full}
+if [ $# -ge 2 ]; then shift 2; else shift $#; fi
+quick=""
+if [ "$mode" = "quick" ]; then quick=quick; else "$build/bench_kernels"; fi
+"$build/bench_kernels_matmul" $quick "$@"
