@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <map>
 
@@ -107,14 +108,16 @@ std::string jinja_title(const std::string& s) {
 std::string replace_all(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
   std::string out;
   if (from.empty()) {
-    auto offs = utf8_offsets(s);
+    // Python inserts `to` before every code point and at the end.
     int64_t n = 0;
-    for (size_t k = 0; k + 1 < offs.size(); ++k) {
+    for (size_t i = 0, len = 0; i < s.size(); i += len) {
+      utf8_decode_at(s, i, &len);
       if (count < 0 || n < count) {
         out += to;
         ++n;
+        check_size(out.size());
       }
-      out.append(s, offs[k], offs[k + 1] - offs[k]);
+      out.append(s, i, len);
     }
     if (count < 0 || n < count) out += to;
     return out;
@@ -126,6 +129,7 @@ std::string replace_all(const std::string& s, const std::string& from, const std
     if (k == std::string::npos) break;
     out.append(s, pos, k - pos);
     out += to;
+    check_size(out.size());
     pos = k + from.size();
     ++n;
   }
@@ -221,6 +225,7 @@ std::string percent_format(const std::string& fmt, const Array& args) {
     }
     if (ai >= args.size()) throw OpError("not enough arguments for format string");
     const Value& v = args[ai++];
+    check_size(out.size());
     if (c == 's') out += to_str(v);
     else if (c == 'r') out += repr(v);
     else if (c == 'd' || c == 'i') out += std::to_string(as_int(v, "%d"));
@@ -267,6 +272,7 @@ std::string brace_format(const std::string& fmt, const CallArgs& a) {
       }
       if (!v) throw OpError("missing argument for format field {" + field + "}");
       out += to_str(*v);
+      check_size(out.size());
       i = e;
     } else {
       out += c;
@@ -344,6 +350,7 @@ Value f_join(Interp&, const Value& v, const CallArgs& a) {
     if (!first) out += sep;
     first = false;
     out += to_str(attr ? attr_path(x, to_str(*attr)) : x);
+    check_size(out.size());
   }
   return Value(out);
 }
@@ -540,6 +547,7 @@ Value f_indent(Interp&, const Value& v, const CallArgs& a) {
     bool indent = is_first ? first : (blank || !strip_chars(line, nullptr, true, true).empty());
     if (indent) out += pad;
     out += line;
+    check_size(out.size());
     if (nl == std::string::npos) break;
     out += '\n';
     pos = nl + 1;
@@ -563,6 +571,7 @@ Value f_wordcount(Interp&, const Value& v, const CallArgs&) {
 Value f_batch(Interp&, const Value& v, const CallArgs& a) {
   int64_t n = as_int(arg_or(a, "linecount", 0, Value(int64_t(1))), "batch size");
   if (n <= 0) throw OpError("batch size must be positive");
+  if (n > int64_t(kMaxString)) throw OpError("batch size too large");
   const Value* fill = a.get("fill_with", 1);
   Array out, cur;
   for (const auto& x : iterate(v)) {
@@ -798,6 +807,7 @@ Value str_method(const std::string& s, const std::string& name, const CallArgs& 
       if (!first) out += s;
       first = false;
       out += need_str(x, "join()");
+      check_size(out.size());
     }
     return Value(out);
   }
@@ -824,7 +834,7 @@ bool is_str_method(const std::string& n) {
 Value list_method(const ArrayP& arr, const std::string& name, const CallArgs& a) {
   if (name == "append") {
     if (a.pos.size() != 1) throw OpError("append() takes one argument");
-    if (arr->size() >= kMaxOutput) throw OpError("list too large");
+    if (arr->size() >= kMaxString) throw OpError("list too large");
     if (value_reaches(a.pos[0], arr.get())) throw OpError("cannot append a list to itself");
     arr->push_back(a.pos[0]);
     return Value(nullptr);
@@ -834,7 +844,7 @@ Value list_method(const ArrayP& arr, const std::string& name, const CallArgs& a)
     Array more = iterate(a.pos[0]);
     for (const auto& x : more)
       if (value_reaches(x, arr.get())) throw OpError("cannot put a list inside itself");
-    if (arr->size() + more.size() >= kMaxOutput) throw OpError("list too large");
+    if (arr->size() + more.size() >= kMaxString) throw OpError("list too large");
     arr->insert(arr->end(), more.begin(), more.end());
     return Value(nullptr);
   }
@@ -995,9 +1005,10 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
   slice_indices(len, start, stop, step, &b, &e);
   std::string s;
   Array out;
-  for (int64_t k = b; step > 0 ? k < e : k > e; k += step) {
+  for (int64_t k = b; step > 0 ? k < e : k > e;) {
     if (obj.is_string()) s.append(obj.s(), offs[size_t(k)], offs[size_t(k) + 1] - offs[size_t(k)]);
     else out.push_back((*obj.a())[size_t(k)]);
+    if (__builtin_add_overflow(k, step, &k)) break;  // a huge step: past the end anyway
   }
   if (obj.is_string()) return Value(s);
   return make_array(std::move(out));

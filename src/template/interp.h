@@ -88,8 +88,8 @@ Array iterate(const Value& v);
 std::string percent_format(const std::string& fmt, const Array& args);
 
 // Limits that keep rendering bounded on hostile templates (steps and output size are in
-// RenderOptions). kMaxOutput also caps single strings/lists built by * and append.
-constexpr size_t kMaxOutput = 64u << 20;
+// RenderOptions, the size of single strings in value.h). kMaxRange caps range() and list
+// repetition.
 constexpr int64_t kMaxRange = 1'000'000;
 constexpr int kMaxCallDepth = 100;
 constexpr int kMaxEvalDepth = 500;  // expression + statement nesting, macros included

@@ -532,12 +532,13 @@ std::string binop_error(const std::string& op, const Value& a, const Value& b) {
 Value repeat(const Value& seq, int64_t n, Interp& in) {
   if (n < 0) n = 0;
   if (seq.is_string()) {
-    if (!seq.s().empty() && uint64_t(n) > kMaxOutput / seq.s().size()) throw OpError("string repetition too large");
+    if (!seq.s().empty() && uint64_t(n) > kMaxString / seq.s().size()) throw OpError("string repetition too large");
     std::string out;
+    out.reserve(seq.s().size() * size_t(n));
     for (int64_t k = 0; k < n; ++k) out += seq.s();
     return Value(std::move(out));
   }
-  if (!seq.a()->empty() && uint64_t(n) > kMaxOutput / seq.a()->size()) throw OpError("list repetition too large");
+  if (!seq.a()->empty() && uint64_t(n) > uint64_t(kMaxRange) / seq.a()->size()) throw OpError("list repetition too large");
   Array out;
   for (int64_t k = 0; k < n; ++k) {
     in.tick();

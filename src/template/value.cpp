@@ -194,6 +194,7 @@ void dump(const Value& v, const JsonStyle& st, int depth, std::string& out) {
         if (k) out += item_sep;
         newline(depth + 1);
         dump(a[k], st, depth + 1, out);
+        check_size(out.size());
       }
       newline(depth);
       out += ']';
@@ -216,6 +217,7 @@ void dump(const Value& v, const JsonStyle& st, int depth, std::string& out) {
         out += json_string(items[k]->first, st.ensure_ascii);
         out += st.key_sep;
         dump(items[k]->second, st, depth + 1, out);
+        check_size(out.size());
       }
       newline(depth);
       out += '}';
@@ -289,6 +291,7 @@ std::string to_str_depth(const Value& v, int depth) {
       for (size_t k = 0; k < a.size(); ++k) {
         if (k) out += ", ";
         out += repr_depth(a[k], depth + 1);
+        check_size(out.size());
       }
       return out + "]";
     }
@@ -300,6 +303,7 @@ std::string to_str_depth(const Value& v, int depth) {
         if (!first) out += ", ";
         first = false;
         out += str_repr(kv.first) + ": " + repr_depth(kv.second, depth + 1);
+        check_size(out.size());
       }
       return out + "}";
     }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
@@ -24,6 +25,14 @@ using ObjectP = std::shared_ptr<Object>;
 using CallableP = std::shared_ptr<Callable>;
 
 struct Undefined {};
+
+// No string or list built while rendering may exceed this (hostile templates could otherwise
+// exhaust memory with replace/join/repetition); exceeding it throws std::length_error, which
+// the renderer reports as a TemplateError.
+constexpr size_t kMaxString = 64u << 20;
+inline void check_size(size_t n) {
+  if (n > kMaxString) throw std::length_error("string or list too large");
+}
 
 struct Value {
   std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string, ArrayP, ObjectP,

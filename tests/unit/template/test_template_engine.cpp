@@ -385,3 +385,16 @@ TEST(TemplateMethods, UnicodeStripSplit) {
   EXPECT_EQ(R("[{{ '\xC2\xA0 y \xC2\xA0' | trim }}]"), "[y]");
 }
 }  // namespace
+
+namespace {
+// Extreme integers and sizes: errors or exact Python results, never UB or memory blow-up.
+TEST(TemplateErrors, ExtremeValues) {
+  EXPECT_EQ(R("{{ [1, 2, 3][1::9223372036854775807] }} {{ 'abc'[::-9223372036854775807 - 1] }}"), "[2] c");
+  EXPECT_EQ(R("{{ (-9223372036854775807 - 1) % -1 }} {{ 5 // -2 }} {{ (-1) ** 1000001 }} {{ 0 ** 99999999999 }}"),
+            "0 -3 -1 0");
+  EXPECT_THROW(R("{{ ('x' * 1000000) | replace('', 'y' * 70) }}"), TemplateError);
+  EXPECT_THROW(R("{{ (['x' * 1000000] * 70) | join }}"), TemplateError);
+  EXPECT_THROW(R("{{ [1] | batch(9223372036854775807, 0) }}"), TemplateError);
+  EXPECT_THROW(R("{{ [0] * 2000000 }}"), TemplateError);
+}
+}  // namespace
