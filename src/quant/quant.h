@@ -28,7 +28,7 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 // runs vec_dot's exact instruction sequence), so batched and per-token paths agree.
 using VecDotMultiFn = void (*)(int64_t n, const void* w, const void* a, size_t a_stride, int na, float* out,
                                size_t out_stride);
-constexpr int kVecDotMultiMax = 4;
+constexpr int kVecDotMultiMax = 8;
 
 struct QuantTraits {
   GgmlType type;

@@ -205,7 +205,11 @@ void wide_multi_q8_0(int64_t n, const void* w, const void* a, size_t as, float* 
     case 1: return fn<1>(n, w, a, a_stride, out, out_stride);      \
     case 2: return fn<2>(n, w, a, a_stride, out, out_stride);      \
     case 3: return fn<3>(n, w, a, a_stride, out, out_stride);      \
-    default: return fn<4>(n, w, a, a_stride, out, out_stride);     \
+    case 4: return fn<4>(n, w, a, a_stride, out, out_stride);      \
+    case 5: return fn<5>(n, w, a, a_stride, out, out_stride);      \
+    case 6: return fn<6>(n, w, a, a_stride, out, out_stride);      \
+    case 7: return fn<7>(n, w, a, a_stride, out, out_stride);      \
+    default: return fn<8>(n, w, a, a_stride, out, out_stride);     \
   }
 
 void vec_dot_multi_q6_k_avx512w(int64_t n, const void* w, const void* a, size_t a_stride, int na, float* out,
