@@ -2,6 +2,7 @@
 // semantics. Scoping follows Jinja: a for loop and a macro call open a scope ({% set %}
 // inside them does not leak out, which is why templates use namespace()), if/else does not.
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -120,6 +121,11 @@ void Interp::append(std::string& out, const std::string& s, const Stmt& at) {
 }
 
 std::string Interp::run(const Program& prog, const Value& context) {
+  struct LimitScope {
+    size_t saved = tl_size_limit;
+    ~LimitScope() { tl_size_limit = saved; }
+  } limit_scope;
+  tl_size_limit = std::min(kMaxString, opts_.max_output_bytes);
   globals_ = make_globals();
   auto root = std::make_shared<Scope>();
   root->parent = globals_;
@@ -532,7 +538,7 @@ std::string binop_error(const std::string& op, const Value& a, const Value& b) {
 Value repeat(const Value& seq, int64_t n, Interp& in) {
   if (n < 0) n = 0;
   if (seq.is_string()) {
-    if (!seq.s().empty() && uint64_t(n) > kMaxString / seq.s().size()) throw OpError("string repetition too large");
+    if (!seq.s().empty() && uint64_t(n) > tl_size_limit / seq.s().size()) throw OpError("string repetition too large");
     std::string out;
     out.reserve(seq.s().size() * size_t(n));
     for (int64_t k = 0; k < n; ++k) out += seq.s();
@@ -552,9 +558,6 @@ Value Interp::eval_binary(const Expr& e, const Value& a0, const Value& b0) {
   const std::string& op = e.name;
   // No single string or list may outgrow the output limit (doubling in a loop would
   // otherwise exhaust memory long before the step limit).
-  auto check_size = [this](size_t n) {
-    if (n > opts_.max_output_bytes) throw OpError("string or list too large");
-  };
   if (op == "~") {
     std::string x = to_str(a0), y = to_str(b0);
     check_size(x.size() + y.size());

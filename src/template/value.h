@@ -29,9 +29,11 @@ struct Undefined {};
 // No string or list built while rendering may exceed this (hostile templates could otherwise
 // exhaust memory with replace/join/repetition); exceeding it throws std::length_error, which
 // the renderer reports as a TemplateError.
+// The renderer lowers the limit to RenderOptions::max_output_bytes for the thread that renders.
 constexpr size_t kMaxString = 64u << 20;
+inline thread_local size_t tl_size_limit = kMaxString;
 inline void check_size(size_t n) {
-  if (n > kMaxString) throw std::length_error("string or list too large");
+  if (n > tl_size_limit) throw std::length_error("string or list too large");
 }
 
 struct Value {

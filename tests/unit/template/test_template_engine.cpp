@@ -392,8 +392,14 @@ TEST(TemplateErrors, ExtremeValues) {
   EXPECT_EQ(R("{{ [1, 2, 3][1::9223372036854775807] }} {{ 'abc'[::-9223372036854775807 - 1] }}"), "[2] c");
   EXPECT_EQ(R("{{ (-9223372036854775807 - 1) % -1 }} {{ 5 // -2 }} {{ (-1) ** 1000001 }} {{ 0 ** 99999999999 }}"),
             "0 -3 -1 0");
-  EXPECT_THROW(R("{{ ('x' * 1000000) | replace('', 'y' * 70) }}"), TemplateError);
-  EXPECT_THROW(R("{{ (['x' * 1000000] * 70) | join }}"), TemplateError);
+  swapmoe::RenderOptions small;
+  small.max_output_bytes = 1000;  // also caps every string or list built while rendering
+  auto limited = [&](const std::string& t) { return swapmoe::render_chat_template(t, json::object(), small); };
+  EXPECT_THROW(limited("{{ ('x' * 100) | replace('', 'y' * 10) }}"), TemplateError);
+  EXPECT_THROW(limited("{{ (['x' * 100] * 11) | join }}"), TemplateError);
+  EXPECT_THROW(limited("{{ (['x' * 100] * 11) | tojson }}"), TemplateError);
+  EXPECT_THROW(limited("{{ ('x\n' * 100) | indent(20) }}"), TemplateError);
+  EXPECT_EQ(limited("{{ ('x' * 100) | replace('x', 'yy') | length }}"), "200");
   EXPECT_THROW(R("{{ [1] | batch(9223372036854775807, 0) }}"), TemplateError);
   EXPECT_THROW(R("{{ [0] * 2000000 }}"), TemplateError);
 }
