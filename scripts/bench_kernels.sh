@@ -18,3 +18,10 @@ if [ $# -ge 2 ]; then shift 2; else shift $#; fi
 quick=""
 if [ "$mode" = "quick" ]; then quick=quick; else "$build/bench_kernels"; fi
 "$build/bench_kernels_matmul" $quick "$@"
+# llama.cpp comparison: ggml's CPU libraries from node-llama-cpp's npm package, when
+# present (GGML_LIB_DIR overrides the path; GGML_CPU_VARIANT picks the libggml-cpu-*.so).
+ggml_dir=${GGML_LIB_DIR:-/tmp/nlc/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64}
+if [ -f "$ggml_dir/libggml-base.so" ]; then
+  g++ -std=c++20 -O2 -I"$root/src" "$root/scripts/bench_kernels_ggml.cpp" $libs -ldl -o "$build/bench_kernels_ggml"
+  "$build/bench_kernels_ggml" "$ggml_dir" "${GGML_CPU_VARIANT:-zen4}" 1 2
+fi
