@@ -14,9 +14,16 @@
 //   messages: [{role, content, tool_calls?, tool_call_id?, reasoning_content?, ...}, ...]
 //   add_generation_prompt: bool, bos_token / eos_token: strings, tools: [...] (OpenAI format),
 //   plus any extra kwargs the template reads (enable_thinking, reasoning_effort, ...).
+//   transformers passes tools=None when there are none; omitting "tools" renders the same
+//   for the nine templates under tests/data/templates (checked with Jinja2).
 // Key order: Python dicts keep insertion order and templates print them in that order (tool
 // schemas through tojson, for example). nlohmann::ordered_json keeps it; nlohmann::json sorts
 // keys alphabetically. Both are accepted; prefer ordered_json for tools and tool-call arguments.
+//
+// Known differences from Jinja2: undefined values stay lenient even when dereferenced or
+// called with filters (Jinja raises on `undefined.attr`), integers are 64-bit (overflow
+// becomes float), tuples are lists, upper()/lower()/title() change ASCII letters only,
+// {% include/extends/import %} and recursive loops are not supported.
 //
 // Errors: parse and render errors throw TemplateError (a swapmoe::Error) whose what() names
 // the line and column in the template. raise_exception("msg") in a template throws a
@@ -61,7 +68,9 @@ struct RenderOptions {
   // Bounds that keep a hostile template from running forever or exhausting memory; exceeding
   // them throws TemplateError. Real chat templates need a few thousand steps per request.
   uint64_t max_steps = 10'000'000;       // loop iterations + filter/range items
-  size_t max_output_bytes = 64u << 20;   // rendered text
+  // Rendered text; also caps every single string or list built while rendering (at most
+  // 64 MiB whatever this says).
+  size_t max_output_bytes = 64u << 20;
 };
 
 namespace tmpl {

@@ -1,6 +1,6 @@
 // Unit tests of the template language: expressions, filters, tests, methods, statements,
 // whitespace rules and errors. Expected values were worked out from Python/Jinja semantics,
-// then every single-line `EXPECT_EQ(R("..."), "...")` without a context (94 of them) was
+// then every single-line `EXPECT_EQ(R("..."), "...")` without a context (96 of them) was
 // rendered with python3-jinja2 3.1.6 configured like transformers (trim_blocks,
 // lstrip_blocks, loopcontrols, json.dumps tojson): all agree except four deliberate
 // differences, marked "differs from Jinja" below: undefined names render as "" even when
