@@ -123,7 +123,10 @@ test('abuse: concurrent valid, malformed and disconnecting clients', { timeout: 
     const after = await (await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: chatReq() })).json();
     assert.equal(after.choices[0].message.content, text0, 'same answer after the abuse');
     const rss1 = m.swapmoe_resident_memory_bytes;
-    assert.ok(rss1 < rss0 + 64 * 1024 * 1024, `memory grew from ${rss0} to ${rss1}`);
+    // Sanitizer builds keep freed memory in quarantine; they may set a larger slack.
+    const slackMiB = Number(process.env.SWAPMOE_RSS_SLACK_MB ?? 64);
+    console.log(`resident memory: ${(rss0 / 2 ** 20).toFixed(1)} MiB before, ${(rss1 / 2 ** 20).toFixed(1)} MiB after`);
+    assert.ok(rss1 < rss0 + slackMiB * 2 ** 20, `memory grew from ${rss0} to ${rss1}`);
   } finally {
     const r = await srv.stop();
     assert.equal(r.code, 0, 'clean exit:\n' + srv.log());
