@@ -49,6 +49,7 @@ float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a) {
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
     const __m512i sc512 = _mm512_zextsi256_si512(sc16);
     __m512i sumi = _mm512_setzero_si512();
+    #pragma GCC unroll 8
     for (int h = 0; h < 2; ++h) {
       // ql[64h .. 64h+63] = low nibbles of chunks (0,1) and, shifted, of chunks (2,3);
       // qh[32h ..] holds the high bit pairs: (qh, qh >> 2) for chunks (0,1), >> 4 for (2,3).
@@ -122,6 +123,7 @@ void wide_multi_q6_k(int64_t n, const void* w, const void* a, size_t as, float* 
   const __m512i m2 = _mm512_set1_epi8(3);
   __m512 acc[NA];
   __m256 acc_off[NA];
+  #pragma GCC unroll 8
   for (int r = 0; r < NA; ++r) {
     acc[r] = _mm512_setzero_ps();
     acc_off[r] = _mm256_setzero_ps();
@@ -131,6 +133,7 @@ void wide_multi_q6_k(int64_t n, const void* w, const void* a, size_t as, float* 
     const __m512i sc512 = _mm512_zextsi256_si512(sc16);
     const __m256i off16 = _mm256_slli_epi16(sc16, 5);
     __m512i u[4], s[4];
+    #pragma GCC unroll 8
     for (int h = 0; h < 2; ++h) {
       const __m512i l = _mm512_loadu_si512(x[i].ql + 64 * h);
       const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
@@ -142,9 +145,11 @@ void wide_multi_q6_k(int64_t n, const void* w, const void* a, size_t as, float* 
       s[2 * h + 1] = spread4(sc512, 8 * h + 4);
     }
     const float dx = h2f(x[i].d);
+    #pragma GCC unroll 8
     for (int r = 0; r < NA; ++r) {
       const BlockQ8_K* y = act_row<BlockQ8_K>(a, as, r) + i;
       __m512i sumi = _mm512_setzero_si512();
+      #pragma GCC unroll 8
       for (int h = 0; h < 2; ++h) {
         const int8_t* q8 = y->qs + 128 * h;
         const __m512i p01 = _mm512_maddubs_epi16(u[2 * h], _mm512_loadu_si512(q8));
@@ -158,6 +163,7 @@ void wide_multi_q6_k(int64_t n, const void* w, const void* a, size_t as, float* 
       acc_off[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(off), acc_off[r]);
     }
   }
+  #pragma GCC unroll 8
   for (int r = 0; r < NA; ++r) {
     __m128 q = _mm_add_ps(_mm256_extractf128_ps(acc_off[r], 1), _mm256_castps256_ps128(acc_off[r]));
     q = _mm_add_ps(q, _mm_movehl_ps(q, q));
@@ -175,6 +181,7 @@ void wide_multi_q8_0(int64_t n, const void* w, const void* a, size_t as, float* 
                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1);
   };
   __m512 acc[NA];
+  #pragma GCC unroll 8
   for (int r = 0; r < NA; ++r) acc[r] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
@@ -182,6 +189,7 @@ void wide_multi_q8_0(int64_t n, const void* w, const void* a, size_t as, float* 
     const __mmask64 neg = _mm512_movepi8_mask(qx);
     const __m512i ax = _mm512_abs_epi8(qx);
     const float dx0 = h2f(x[i].d), dx1 = h2f(x[i + 1].d);
+    #pragma GCC unroll 8
     for (int r = 0; r < NA; ++r) {
       const BlockQ8_0* y = act_row<BlockQ8_0>(a, as, r) + i;
       const __m512i qy = load2(y);
@@ -191,6 +199,7 @@ void wide_multi_q8_0(int64_t n, const void* w, const void* a, size_t as, float* 
       acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);
     }
   }
+  #pragma GCC unroll 8
   for (int r = 0; r < NA; ++r) {
     float sum = hsum512(acc[r]);
     if (i < nb) sum += vec_dot_q8_0_avx512(QK8_0, x + i, act_row<BlockQ8_0>(a, as, r) + i);
