@@ -71,9 +71,11 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_option("--rope-orig-ctx", s.yarn_orig_ctx, "rope.scaling.original_context_length (default --ctx)");
   app.add_option("--yarn-log-mul", s.yarn_log_mul,
                  "YaRN attention log multiplier as llama.cpp applies it (deepseek2 files store it x 0.1)");
-  app.add_flag("--fast{1},--exact{0}", s.fast,
-               "--fast: write random valid quantized blocks for the expert tensors (disk speed); --exact: run the "
-               "reference quantizer on every tensor. Default: fast for files over 1 GiB");
+  // Two plain flags (an int flag would be reset by CLI11 when neither is given).
+  app.add_flag_callback("--fast", [&s] { s.fast = 1; },
+                        "Write random valid quantized blocks for the expert tensors (disk speed; default for files over 1 GiB)");
+  app.add_flag_callback("--exact", [&s] { s.fast = 0; },
+                        "Run the reference quantizer on every tensor, whatever the file size");
   app.add_flag("--tied", s.tied, "No output.weight: logits use token_embd");
   app.add_flag("--sparse-experts", s.sparse_experts,
                "Leave expert tensors as holes (zeros): huge test files that take little disk and time");
