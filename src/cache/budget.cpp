@@ -13,36 +13,39 @@ namespace swapmoe {
 // ---- Sizes ---------------------------------------------------------------------------
 
 uint64_t parse_size(const std::string& text) {
+  // The one size parser of swapmoe (cli/size_parse.h forwards here).
   size_t i = 0;
-  auto bad = [&]() -> uint64_t { fail("invalid size '", text, "': expected a number with an optional K/M/G/T suffix, e.g. 6G or 1.5GiB"); };
   while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  const size_t b = i;
-  bool digits = false, dot = false;
+  const size_t num_begin = i;
+  bool seen_digit = false, seen_dot = false;
   for (; i < text.size(); ++i) {
     const char c = text[i];
-    if (std::isdigit(static_cast<unsigned char>(c))) digits = true;
-    else if (c == '.' && !dot) dot = true;
+    if (std::isdigit(static_cast<unsigned char>(c))) seen_digit = true;
+    else if (c == '.' && !seen_dot) seen_dot = true;
     else break;
   }
-  if (!digits) return bad();
-  const double v = std::strtod(text.substr(b, i - b).c_str(), nullptr);
+  if (!seen_digit) fail("invalid size '", text, "': expected a number with an optional K/M/G/T suffix, e.g. 6G or 1.5GiB");
+  const double value = std::strtod(text.substr(num_begin, i - num_begin).c_str(), nullptr);
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
   std::string unit;
-  for (; i < text.size(); ++i)
-    if (!std::isspace(static_cast<unsigned char>(text[i]))) unit += static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
+  for (; i < text.size(); ++i) unit += static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
+  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.back()))) unit.pop_back();
   double mult = 1;
   if (!unit.empty() && unit != "B") {
     const std::string rest = unit.substr(1);
-    if (rest != "" && rest != "B" && rest != "IB") return bad();
+    if (rest != "" && rest != "B" && rest != "I" && rest != "IB")
+      fail("invalid size '", text, "': unknown unit '", unit, "' (use K, M, G or T)");
     switch (unit[0]) {
       case 'K': mult = 1024.0; break;
       case 'M': mult = 1024.0 * 1024; break;
       case 'G': mult = 1024.0 * 1024 * 1024; break;
       case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
-      default: return bad();
+      default: fail("invalid size '", text, "': unknown unit '", unit, "' (use K, M, G or T)");
     }
   }
-  const double bytes = std::floor(v * mult);
-  if (!(bytes < 1.8e19)) fail("invalid size '", text, "': too large");
+  const double bytes = std::floor(value * mult);
+  if (!(bytes < 18446744073709551616.0)) fail("invalid size '", text, "': too large");
+  if (seen_dot && mult == 1 && bytes != value) fail("invalid size '", text, "': a byte count must be whole");
   return static_cast<uint64_t>(bytes);
 }
 

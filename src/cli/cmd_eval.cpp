@@ -75,6 +75,11 @@ void eval(const EvalOptions& o) {
   ModelOptions mo = o.model.to_options();
   mo.n_ctx = std::max<int64_t>(ctx, 2);
   auto model = Model::load(o.model.path, mo);
+  if (static_cast<int64_t>(ids.size()) > model->n_ctx()) {  // --mem may have reduced the context
+    std::fprintf(stderr, "swapmoe: text truncated from %zu to the context of %lld tokens\n", ids.size(),
+                 static_cast<long long>(model->n_ctx()));
+    ids.resize(static_cast<size_t>(model->n_ctx()));
+  }
   const int n_vocab = static_cast<int>(model->config().n_vocab);
   for (int32_t id : ids)
     if (id < 0 || id >= n_vocab) fail("token id ", id, " is outside the model's vocabulary of ", n_vocab);
@@ -84,14 +89,18 @@ void eval(const EvalOptions& o) {
   for (size_t i = 0; i + 1 < ids.size(); ++i) {
     const float* logits = model->forward(ids[i], static_cast<int64_t>(i));
     sum += token_nll(logits, n_vocab, ids[i + 1]);
+    print_progress(*model, o.model, static_cast<int64_t>(i + 1),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  end_progress(o.model);
   const auto n = static_cast<int64_t>(ids.size() - 1);
   const double nll = sum / static_cast<double>(n);
   std::printf("%s\n", eval_result_json(n, nll, std::exp(nll)).c_str());
   std::fflush(stdout);
   std::fprintf(stderr, "swapmoe: evaluated %lld tokens in %.2f s (%.2f tok/s)\n", static_cast<long long>(n), secs,
                secs > 0 ? static_cast<double>(n) / secs : 0.0);
+  print_run_stats(*model, o.model, n, secs);
 }
 
 }  // namespace

@@ -79,8 +79,10 @@ void run(const RunOptions& o) {
     }
     logits = model->forward(id, pos++);
     ++n_decode;
+    print_progress(*model, o.model, n_prompt + n_decode, seconds_since(t_prompt));
   }
   const double decode_s = seconds_since(t_decode);
+  end_progress(o.model);
 
   if (o.print_ids) {
     std::printf("%s\n", ids_to_json(generated).c_str());
@@ -94,6 +96,7 @@ void run(const RunOptions& o) {
   std::fprintf(stderr, "swapmoe: prompt %lld tokens, %.2f tok/s | decode %lld tokens, %.2f tok/s | generated %zu tokens\n",
                static_cast<long long>(n_prompt), rate(n_prompt, prompt_s), static_cast<long long>(n_decode),
                rate(n_decode, decode_s), generated.size());
+  print_run_stats(*model, o.model, n_prompt + n_decode, seconds_since(t_prompt));
 }
 
 }  // namespace

@@ -23,5 +23,7 @@ Command add_info_command(CLI::App& app);
 Command add_quantize_command(CLI::App& app);
 Command add_serve_command(CLI::App& app);
 Command add_chat_command(CLI::App& app);
+Command add_plan_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 
 }  // namespace swapmoe::cli

@@ -4,12 +4,24 @@
 #include <cstdio>
 #include <random>
 
+#include "cache/budget.h"
+#include "model/model_budget.h"
+#include "util/error.h"
+
 namespace swapmoe::cli {
 
 ModelOptions ModelArgs::to_options() const {
   ModelOptions o;
   o.n_threads = threads;
   o.n_ctx = ctx;
+  if (!mem.empty()) {
+    o.mem_budget = parse_size(mem);
+    if (o.mem_budget == 0) fail("--mem 0: give a positive size such as 8G, or leave --mem out for no limit");
+  }
+  o.cache_policy = cache_policy;
+  o.cache_per_layer = cache_layout == "per-layer";
+  o.io_engine = io;
+  o.prefetch = !no_prefetch;
   return o;
 }
 
@@ -18,6 +30,40 @@ void add_model_args(CLI::App* sub, ModelArgs& a) {
   sub->add_option("-t,--threads", a.threads, "Worker threads (default: all cores)")->check(CLI::Range(0, 1 << 30));
   sub->add_option("-c,--ctx", a.ctx, "Context size in tokens (default: min(4096, the model's trained context))")
       ->check(CLI::Range(0, 1 << 30));
+  sub->add_option("--mem", a.mem,
+                  "Memory budget, e.g. 8G: experts are streamed from the file through a cache that fits "
+                  "(default: no limit, every expert resident)");
+  sub->add_option("--cache-policy", a.cache_policy, "Expert cache eviction policy under --mem")
+      ->check(CLI::IsMember({"lru", "lfu", "lru2", "nextuse"}))
+      ->capture_default_str();
+  sub->add_option("--cache-layout", a.cache_layout, "One shared expert pool, or one pool per layer")
+      ->check(CLI::IsMember({"shared", "per-layer"}))
+      ->capture_default_str();
+  sub->add_option("--io", a.io, "Expert read engine under --mem")
+      ->check(CLI::IsMember({"auto", "uring", "pread"}))
+      ->capture_default_str();
+  sub->add_flag("--no-prefetch", a.no_prefetch, "Do not predict and prefetch the next layer's experts");
+  sub->add_flag("--progress", a.progress, "Live status line on stderr (tokens/s and cache figures)");
+}
+
+void print_run_stats(Model& m, const ModelArgs& a, int64_t tokens, double seconds) {
+  if (a.mem.empty()) return;
+  const ExpertRunStats s = expert_run_stats(m);
+  std::fprintf(stderr, "swapmoe: --mem %s, %s: %s\n", a.mem.c_str(), s.cached ? s.engine.c_str() : "resident",
+               format_run_stats(s, tokens, seconds).c_str());
+}
+
+void print_progress(Model& m, const ModelArgs& a, int64_t tokens, double seconds) {
+  if (!a.progress) return;
+  const double tps = seconds > 0 ? static_cast<double>(tokens) / seconds : 0.0;
+  const ExpertRunStats s = expert_run_stats(m);
+  std::fprintf(stderr, "\r\033[K%lld tokens, %.2f tok/s | %s", static_cast<long long>(tokens), tps,
+               format_run_stats(s, tokens, seconds).c_str());
+  std::fflush(stderr);
+}
+
+void end_progress(const ModelArgs& a) {
+  if (a.progress) std::fputc('\n', stderr);
 }
 
 SamplerParams SamplingArgs::to_params() const {

@@ -20,12 +20,29 @@ struct ModelArgs {
   std::string path;
   int threads = 0;   // 0: all cores
   int64_t ctx = 0;   // 0: the command's default (min(4096, trained context) for run)
+  // Memory budget (--mem SIZE; empty: unlimited) and the expert cache's settings.
+  std::string mem;
+  std::string cache_policy = "nextuse";
+  std::string cache_layout = "shared";
+  std::string io = "auto";
+  bool no_prefetch = false;
+  bool progress = false;
 
   ModelOptions to_options() const;
 };
 
-// MODEL (positional, required), --threads, --ctx.
+// MODEL (positional, required), --threads, --ctx, and the budget options
+// --mem, --cache-policy, --cache-layout, --io, --no-prefetch, --progress.
 void add_model_args(CLI::App* sub, ModelArgs& a);
+
+// The expert-cache statistics line at the end of a run (only under --mem), on stderr:
+// hit rate, bytes read per token, read bandwidth, I/O wait per token, prefetch accuracy,
+// peak RSS. `tokens` forward passes took `seconds`.
+void print_run_stats(Model& m, const ModelArgs& a, int64_t tokens, double seconds);
+// The --progress line, rewritten in place with \r (no-op without --progress).
+void print_progress(Model& m, const ModelArgs& a, int64_t tokens, double seconds);
+// Ends the --progress line (newline) before other output on stderr.
+void end_progress(const ModelArgs& a);
 
 struct SamplingArgs {
   float temp = 0.8f;

@@ -7,6 +7,8 @@
 // second one. This keeps two barriers per layer whatever the number of experts, and
 // balances well whether n_used is smaller or larger than the thread count.
 
+#include "model/expert_prefetch.h"
+#include "model/model_budget.h"
 #include "model/model_impl.h"
 #include "ops/activation.h"
 #include "ops/matvec_multi.h"
@@ -78,18 +80,29 @@ void ModelImpl::ffn_block(int il, float* x) {
     matvec_multi({&gj, 1}, pool_);
   }
   experts_->request(il, ids_);
+  // Next-layer prediction (expert_prefetch.h): its reads overlap this layer's compute.
+  // The experts just requested are pinned, so a prefetch never evicts them.
+  if (prefetch_) {
+    prefetch_->on_selected(il, ids_.data(), n_used);
+    try {
+      prefetch_->predict_next(il, x, *experts_, pool_);
+    } catch (...) {
+      cancel_request(*experts_, il);  // unpin what request() pinned
+      throw;
+    }
+  }
+  // Views in selection order whatever order the store delivers them in (model_budget.h),
+  // so each expert's output lands in its own ffn_out_[i] and the sum below is fixed.
+  std::vector<ExpertView> views;
+  acquire_experts(*experts_, il, ids_, views);
   std::vector<FfnItem> items;
   items.reserve(n_used + 1);
-  size_t acquired = 0;  // every expert acquired is released, also when a later step throws
   try {
-    for (; acquired < n_used; ++acquired) {
-      const ExpertView ev = experts_->acquire(il, ids_[acquired]);
-      items.push_back({ev.gate, ev.up, ev.down});
-    }
+    for (const ExpertView& ev : views) items.push_back({ev.gate, ev.up, ev.down});
     if (L.has_shexp) items.push_back({L.gate_shexp, L.up_shexp, L.down_shexp});
     run_ffn_items(items);
   } catch (...) {
-    for (size_t i = 0; i < acquired; ++i) experts_->release(il, ids_[i]);
+    for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);
     throw;
   }
   for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);

@@ -1,9 +1,12 @@
 // Model::load and the construction of ModelImpl: open, configure, bind, read, allocate.
 
 #include <algorithm>
+#include <optional>
 
 #include "model/arch.h"
+#include "model/expert_prefetch.h"
 #include "model/expert_store_resident.h"
+#include "model/model_budget.h"
 #include "model/model_impl.h"
 #include "util/error.h"
 
@@ -25,15 +28,32 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
     fail(f.path(), ": olmoe with grouped-query attention is not supported (k norm spans n_embd)");
   if (opts.n_ctx < 0) fail("n_ctx must not be negative, got ", opts.n_ctx);
   n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(4096, cfg_.n_ctx_train);
+  // Under a memory budget the plan is made from the header alone, so a budget that is
+  // too small is refused before any weight is read (model_budget.h).
+  std::optional<BudgetPlan> plan;
+  if (opts.mem_budget > 0) {
+    plan = plan_model_budget(cfg_, f, opts, n_ctx_, pool_.size());
+    n_ctx_ = plan->n_ctx;
+  }
 
   tok_ = Tokenizer::from_gguf(f);
   if (tok_->n_vocab() != cfg_.n_vocab)
     fail(f.path(), ": tokenizer has ", tok_->n_vocab(), " tokens but token_embd.weight has ", cfg_.n_vocab, " rows");
   w_ = ModelWeights::bind(f, cfg_);
-  experts_ = std::make_unique<ResidentExpertStore>(f, cfg_, w_->experts);
+  experts_ = make_expert_store(f, cfg_, w_->experts, opts, plan ? &*plan : nullptr);
+  // Under a budget the dense weights now live in owned memory and the experts are read
+  // with O_DIRECT: the file's cached pages would only count against the budget.
+  if (plan) drop_file_cache(f.fd());
 
   rope_ = rope_params(cfg_);
   router_ = router_params(cfg_);
+  // Prefetch needs room beyond the pinned experts of the running layer: at least twice
+  // n_expert_used slots per pool, else a guess could only be dropped.
+  if (plan && opts.prefetch && cfg_.n_expert_used > 0) {
+    const int64_t per_pool = opts.cache_per_layer ? plan->n_slots / std::max<int64_t>(1, static_cast<int64_t>(plan->layers.size()))
+                                                  : plan->n_slots;
+    if (per_pool >= 2 * cfg_.n_expert_used) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_);
+  }
 
   const int64_t E = cfg_.n_embd;
   const int64_t qdim = cfg_.n_head * cfg_.head_dim_k;

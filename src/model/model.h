@@ -19,6 +19,16 @@ class ExpertStore;
 struct ModelOptions {
   int n_threads = 0;   // 0: all cores
   int64_t n_ctx = 0;   // 0: min(4096, trained context)
+  // Memory budget (model_budget.h): 0 = unlimited, every expert resident. Otherwise the
+  // experts live in an SSD-backed ExpertCache sized by plan_budget, and the context may
+  // be reduced (said on stderr) so that the KV cache fits.
+  uint64_t mem_budget = 0;
+  // Defaults measured on the Mixtral routing trace (tests/unit/cache, TraceReplay.Table):
+  // nextuse in one shared pool has the best hit rate at 2, 4 and 6 slots of 8 per layer.
+  std::string cache_policy = "nextuse";  // lru | lfu | lru2 | nextuse
+  bool cache_per_layer = false;          // per-layer pools (quotas) instead of one shared pool
+  std::string io_engine = "auto";      // auto | uring | pread
+  bool prefetch = true;                // predict layer l+1's experts while layer l runs
 };
 
 class Model {

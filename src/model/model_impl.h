@@ -18,6 +18,8 @@
 
 namespace swapmoe {
 
+class ExpertPrefetcher;  // model/expert_prefetch.h
+
 // One gated FFN (an expert, a shared expert, or a dense FFN): down(silu(gate x) * up x).
 struct FfnItem {
   MatrixRef gate, up, down;
@@ -44,6 +46,8 @@ class ModelImpl : public Model {
   void set_expert_store(std::unique_ptr<ExpertStore> s) { experts_ = std::move(s); }
   // The experts the last forward() chose, per layer (n_expert_used ids each; empty for dense layers).
   const std::vector<std::vector<int32_t>>& last_routing() const { return routing_; }
+  // Next-layer expert prediction (null when prefetch is off; model/expert_prefetch.h).
+  ExpertPrefetcher* prefetcher() const { return prefetch_.get(); }
 
  private:
   // x: residual stream [n_embd]; each adds its block's output to x.
@@ -57,6 +61,7 @@ class ModelImpl : public Model {
   std::unique_ptr<Tokenizer> tok_;
   std::unique_ptr<ModelWeights> w_;
   std::unique_ptr<ExpertStore> experts_;
+  std::unique_ptr<ExpertPrefetcher> prefetch_;
   ThreadPool pool_;
   KvCache kv_;                       // standard attention
   MlaParams mla_;                    // deepseek2 only

@@ -1,0 +1,49 @@
+#pragma once
+// Prefetch of the next layer's experts. While layer l's MoE block runs, layer l+1's
+// router is applied to the residual stream as it enters layer l's FFN (x after layer l's
+// attention, before its FFN), normalised with layer l+1's ffn_norm (RMSNorm, the same
+// epsilon): logits = W_gate_inp[l+1] rmsnorm(x) * ffn_norm[l+1], then the same top-k
+// selection as the real router (selection bias included). The residual stream changes
+// little between adjacent layers, so this guesses most of layer l+1's experts, and the
+// reads overlap layer l's expert compute and layer l+1's attention.
+//
+// The guess only decides what is read early; the real selection at layer l+1 is made
+// from the real state, so prefetching never changes the output.
+
+#include <cstdint>
+#include <vector>
+
+#include "model/act_cache.h"
+#include "model/config.h"
+#include "model/expert_store.h"
+#include "model/router.h"
+#include "model/weights.h"
+#include "util/thread_pool.h"
+
+namespace swapmoe {
+
+class ExpertPrefetcher {
+ public:
+  ExpertPrefetcher(const ModelConfig& cfg, const ModelWeights& w, const RouterParams& router);
+
+  // Layer `il` chose `ids`: scores the guess made for it (if any).
+  void on_selected(int il, const int32_t* ids, size_t n);
+  // Predicts the next MoE layer's experts from x (layer il's FFN input, [n_embd]) and
+  // asks the store to prefetch them. No-op after the last MoE layer.
+  void predict_next(int il, const float* x, ExpertStore& store, ThreadPool& pool);
+
+  uint64_t predicted() const { return predicted_; }
+  uint64_t actual() const { return actual_; }
+  void reset_stats() { predicted_ = actual_ = 0; }
+
+ private:
+  const ModelConfig& cfg_;
+  const ModelWeights& w_;
+  RouterParams router_;
+  ActCache act_;
+  std::vector<float> xn_, logits_, weights_;
+  std::vector<std::vector<int32_t>> guess_;  // per layer: the last prediction (empty: none)
+  uint64_t predicted_ = 0, actual_ = 0;
+};
+
+}  // namespace swapmoe

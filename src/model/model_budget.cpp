@@ -1,0 +1,162 @@
+#include "model/model_budget.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include "io/direct_file.h"
+#include "model/expert_prefetch.h"
+#include "model/expert_store_resident.h"
+#include "model/model_impl.h"
+#include "util/error.h"
+
+namespace swapmoe {
+
+BudgetPlan plan_model_budget(const ModelConfig& cfg, const GgufFile& f, const ModelOptions& opts, int64_t n_ctx,
+                             int n_threads) {
+  BudgetRequest req;
+  req.budget = opts.mem_budget;
+  req.n_ctx = n_ctx;
+  req.n_threads = n_threads;
+  req.per_layer = opts.cache_per_layer;
+  // The I/O alignment of the file as the cache will open it (O_DIRECT granularity).
+  req.alignment = io::DirectFile::open(f.path()).alignment();
+  BudgetPlan plan = plan_budget(cfg, f, req);
+  if (plan.ctx_reduced)
+    std::fprintf(stderr, "swapmoe: --mem %s: context reduced from %lld to %lld tokens so that the KV cache fits\n",
+                 format_bytes(plan.budget).c_str(), static_cast<long long>(plan.n_ctx_requested),
+                 static_cast<long long>(plan.n_ctx));
+  return plan;
+}
+
+namespace {
+
+io::EngineKind engine_kind(const std::string& name) {
+  if (name == "auto") return io::EngineKind::Auto;
+  if (name == "uring") return io::EngineKind::Uring;
+  if (name == "pread") return io::EngineKind::PreadPool;
+  fail("unknown I/O engine '", name, "' (expected auto, uring or pread)");
+}
+
+}  // namespace
+
+std::unique_ptr<ExpertStore> make_expert_store(const GgufFile& f, const ModelConfig& cfg,
+                                               const std::vector<ExpertTensors>& tensors, const ModelOptions& opts,
+                                               const BudgetPlan* plan) {
+  if (opts.mem_budget == 0) return std::make_unique<ResidentExpertStore>(f, cfg, tensors);
+  if (!plan) fail("make_expert_store: a memory budget needs a plan");
+  ExpertCacheOptions co;
+  co.cache_bytes = plan->cache_bytes;
+  co.per_layer = opts.cache_per_layer;
+  co.policy = opts.cache_policy;
+  co.engine.kind = engine_kind(opts.io_engine);
+  return std::make_unique<ExpertCache>(f.path(), cfg, tensors, co);
+}
+
+void drop_file_cache(int fd) {
+  if (fd >= 0) (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+void acquire_experts(ExpertStore& store, int layer, std::span<const int32_t> ids, std::vector<ExpertView>& views) {
+  views.assign(ids.size(), ExpertView{});
+  std::vector<bool> got(ids.size(), false);
+  auto* streaming = dynamic_cast<StreamingExpertStore*>(&store);
+  try {
+    if (streaming) {
+      for (size_t n = 0; n < ids.size(); ++n) {
+        std::optional<AcquiredExpert> a = streaming->acquire_any(layer);
+        if (!a) fail("expert store: layer ", layer, " handed out ", n, " of ", ids.size(), " requested experts");
+        const auto it = std::find(ids.begin(), ids.end(), a->expert);
+        const auto i = static_cast<size_t>(it - ids.begin());
+        if (it == ids.end() || got[i]) {
+          store.release(layer, a->expert);
+          fail("expert store: layer ", layer, " handed out expert ", a->expert, " which was not requested");
+        }
+        views[i] = a->view;
+        got[i] = true;
+      }
+    } else {
+      for (size_t i = 0; i < ids.size(); ++i) {
+        views[i] = store.acquire(layer, ids[i]);
+        got[i] = true;
+      }
+    }
+  } catch (...) {
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (got[i]) store.release(layer, ids[i]);
+    cancel_request(store, layer);
+    throw;
+  }
+}
+
+void cancel_request(ExpertStore& store, int layer) {
+  if (auto* cache = dynamic_cast<ExpertCache*>(&store)) cache->cancel(layer);
+}
+
+ExpertRunStats expert_run_stats(Model& m) {
+  ExpertRunStats s;
+  auto* impl = dynamic_cast<ModelImpl*>(&m);
+  if (!impl) return s;
+  if (auto* cache = dynamic_cast<ExpertCache*>(&impl->experts())) {
+    s.cached = true;
+    s.cache = cache->stats();
+    s.n_slots = cache->n_slots();
+    s.slot_bytes = cache->slot_bytes();
+    s.engine = cache->engine_name();
+    s.direct_io = cache->direct_io();
+  }
+  if (const ExpertPrefetcher* p = impl->prefetcher()) {
+    s.prefetch = true;
+    s.predicted = p->predicted();
+    s.actual = p->actual();
+  }
+  return s;
+}
+
+void reset_expert_run_stats(Model& m) {
+  auto* impl = dynamic_cast<ModelImpl*>(&m);
+  if (!impl) return;
+  if (auto* cache = dynamic_cast<ExpertCache*>(&impl->experts())) cache->reset_stats();
+  if (ExpertPrefetcher* p = impl->prefetcher()) p->reset_stats();
+}
+
+uint64_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      unsigned long long kb = 0;
+      if (std::sscanf(line.c_str() + 6, "%llu", &kb) == 1) return static_cast<uint64_t>(kb) * 1024;
+    }
+  }
+  return 0;
+}
+
+std::string format_run_stats(const ExpertRunStats& s, int64_t tokens, double seconds) {
+  const double t = tokens > 0 ? static_cast<double>(tokens) : 1.0;
+  char buf[512];
+  if (!s.cached) {
+    std::snprintf(buf, sizeof buf, "experts resident | peak RSS %s", format_bytes(peak_rss_bytes()).c_str());
+    return buf;
+  }
+  const ExpertCacheStats& c = s.cache;
+  const double bw = seconds > 0 ? static_cast<double>(c.bytes_read) / seconds : 0.0;
+  std::string pf = "off";
+  if (s.prefetch) {
+    char p[64];
+    std::snprintf(p, sizeof p, "%.1f%%", 100.0 * s.prefetch_accuracy());
+    pf = p;
+  }
+  std::snprintf(buf, sizeof buf,
+                "hit rate %.1f%% | read %s/token | read bandwidth %s/s | I/O wait %.2f ms/token | prefetch accuracy %s"
+                " | peak RSS %s",
+                100.0 * c.hit_rate(), format_bytes(static_cast<uint64_t>(static_cast<double>(c.bytes_read) / t)).c_str(),
+                format_bytes(static_cast<uint64_t>(bw)).c_str(), 1000.0 * c.blocked_seconds / t, pf.c_str(),
+                format_bytes(peak_rss_bytes()).c_str());
+  return buf;
+}
+
+}  // namespace swapmoe
