@@ -30,3 +30,5 @@ T=$ROOT/models/fortunes-moe-test.txt
 echo "== swapmoe vs llama.cpp: held-out perplexity (8 pieces of one window) and greedy ids"
 (cd "$ROOT/tests/conformance" && [ -d node_modules ] || npm ci)
 $PY "$ROOT/tools/train/engine_check.py" "$M" "$T" --swapmoe "$SWAPMOE" --json "$WORK/engine_check.json"
+echo "== bpe.py vs swapmoe vs llama.cpp tokenization of the whole held-out text"
+$PY "$ROOT/tools/train/tokenizer_check.py" "$M" "$T" --merges "$WORK/merges.json" --swapmoe "$SWAPMOE"

@@ -123,11 +123,11 @@ class Tokenizer:
         """Applies merges to one pre-token, lowest rank first (llama.cpp and GPT-2 order)."""
         syms = list(word)
         while len(syms) > 1:
-            best, bi = None, -1
+            best = None
             for i in range(len(syms) - 1):
                 r = self.rank.get((syms[i], syms[i + 1]))
                 if r is not None and (best is None or r < best):
-                    best, bi = r, i
+                    best = r
             if best is None:
                 break
             a, b = self.merges[best]
