@@ -99,7 +99,10 @@ ForgeResult forge_model(const ForgeSpec& spec) {
     const InitRule rule = init_rule(s, cfg.n_embd, logits, cfg.n_layer, !cfg.has_output);
     const uint64_t stream = tensor_stream(spec.seed, s.name);
     const int64_t ncols = s.ne[0];
-    const bool direct = fast && s.role == TensorRole::Experts && fast_block_supported(type);
+    // Fast mode covers every block-quantized tensor of a supported type: the experts are
+    // most of the bytes, but the reference k-quant search on token_embd, output and the
+    // attention matrices of a 30B model alone takes minutes.
+    const bool direct = fast && fast_block_supported(type);
     int64_t nrows = 1;
     for (size_t d = 1; d < s.ne.size(); ++d) nrows *= s.ne[d];
     const size_t row_bytes = ggml_row_size(type, ncols);
@@ -113,7 +116,8 @@ ForgeResult forge_model(const ForgeSpec& spec) {
         buf.resize(static_cast<size_t>(ncols));
         if (direct) {
           for (int64_t r = a; r < b; ++r)
-            fast_quant_row(type, stream, r0 + r, ncols, rule.std, chunk.data() + static_cast<size_t>(r) * row_bytes);
+            fast_quant_row(type, stream, r0 + r, ncols, row_std(stream, rule, r0 + r),
+                           chunk.data() + static_cast<size_t>(r) * row_bytes);
           return;
         }
         for (int64_t r = a; r < b; ++r) {

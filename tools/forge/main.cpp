@@ -73,7 +73,7 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
                  "YaRN attention log multiplier as llama.cpp applies it (deepseek2 files store it x 0.1)");
   // Two plain flags (an int flag would be reset by CLI11 when neither is given).
   app.add_flag_callback("--fast", [&s] { s.fast = 1; },
-                        "Write random valid quantized blocks for the expert tensors (disk speed; default for files over 1 GiB)");
+                        "Write random valid quantized blocks (Q4_K/Q5_K/Q6_K/Q8_0) directly instead of quantizing float weights: disk speed; default for files over 1 GiB");
   app.add_flag_callback("--exact", [&s] { s.fast = 0; },
                         "Run the reference quantizer on every tensor, whatever the file size");
   app.add_flag("--tied", s.tied, "No output.weight: logits use token_embd");

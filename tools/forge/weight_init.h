@@ -105,14 +105,20 @@ inline InitRule init_rule(const TensorSpec& s, int64_t n_embd, bool logits_tenso
   return r;
 }
 
-// Fills out[ncols] with row `row` of a tensor whose stream is `stream`.
-inline void generate_row(uint64_t stream, const InitRule& rule, int64_t row, int64_t ncols, float* out) {
+// The standard deviation of row `row` (rule.std times the row's log-normal scale, if any).
+inline float row_std(uint64_t stream, const InitRule& rule, int64_t row) {
   float scale = rule.std;
   if (rule.row_lognormal != 0) {
     // A second stream (stream ^ constant) keeps the row scales independent of the values.
     const float z = normalish(splitmix64((stream ^ 0xA5A5A5A5A5A5A5A5ull) + static_cast<uint64_t>(row)));
     scale *= std::exp(rule.row_lognormal * z);
   }
+  return scale;
+}
+
+// Fills out[ncols] with row `row` of a tensor whose stream is `stream`.
+inline void generate_row(uint64_t stream, const InitRule& rule, int64_t row, int64_t ncols, float* out) {
+  const float scale = row_std(stream, rule, row);
   const uint64_t base = stream + static_cast<uint64_t>(row) * static_cast<uint64_t>(ncols);
   for (int64_t i = 0; i < ncols; ++i) out[i] = rule.mean + scale * normalish(splitmix64(base + static_cast<uint64_t>(i)));
 }
