@@ -99,11 +99,10 @@ nlohmann::ordered_json chat_message_to_json(const ChatMessage& m) {
   return j;
 }
 
-std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
+std::string apply_chat_template(const ChatTemplate& tmpl, const std::vector<ChatMessage>& msgs,
                                 bool add_generation_prompt, const std::string& bos,
                                 const std::string& eos, const nlohmann::ordered_json& extra,
                                 const RenderOptions& opts) {
-  if (tmpl.empty()) return plain_chat_format(msgs, add_generation_prompt);
   nlohmann::ordered_json ctx = nlohmann::ordered_json::object();
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   for (const auto& m : msgs) messages.push_back(chat_message_to_json(m));
@@ -115,7 +114,15 @@ std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatM
     for (auto it = extra.begin(); it != extra.end(); ++it) ctx[it.key()] = it.value();
   else if (!extra.is_null())
     throw TemplateError("apply_chat_template: extra must be a JSON object", 0, 0);
-  return ChatTemplate::parse(tmpl).render(ctx, opts);
+  return tmpl.render(ctx, opts);
+}
+
+std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatMessage>& msgs,
+                                bool add_generation_prompt, const std::string& bos,
+                                const std::string& eos, const nlohmann::ordered_json& extra,
+                                const RenderOptions& opts) {
+  if (tmpl.empty()) return plain_chat_format(msgs, add_generation_prompt);
+  return apply_chat_template(ChatTemplate::parse(tmpl), msgs, add_generation_prompt, bos, eos, extra, opts);
 }
 
 std::string plain_chat_format(const std::vector<ChatMessage>& msgs, bool add_generation_prompt) {

@@ -125,6 +125,14 @@ std::string apply_chat_template(const std::string& tmpl, const std::vector<ChatM
                                 const nlohmann::ordered_json& extra = nullptr,
                                 const RenderOptions& opts = {});
 
+// The same with a template parsed once (parse costs ~0.3-1 ms for real templates, a render
+// of a short chat ~0.05-0.15 ms): what a server should call per request.
+std::string apply_chat_template(const ChatTemplate& tmpl, const std::vector<ChatMessage>& msgs,
+                                bool add_generation_prompt, const std::string& bos,
+                                const std::string& eos,
+                                const nlohmann::ordered_json& extra = nullptr,
+                                const RenderOptions& opts = {});
+
 // Fallback for models without a chat template: no special tokens, no BOS, one paragraph
 // per message, e.g. "System: Be brief.\n\nUser: Hi\n\nAssistant: Hello\n\n" followed by
 // "Assistant:" when add_generation_prompt is set. Roles are capitalised ("tool" -> "Tool").

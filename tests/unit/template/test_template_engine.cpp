@@ -336,6 +336,9 @@ TEST(ChatHelpers, ApplyChatTemplate) {
   msgs[1].reasoning_content = "think";
   auto j = swapmoe::chat_message_to_json(msgs[1]);
   EXPECT_EQ(j.dump(), R"({"role":"assistant","content":"Hello","reasoning_content":"think","thinking":"think"})");
+  // The parse-once overload renders the same.
+  EXPECT_EQ(swapmoe::apply_chat_template(ChatTemplate::parse(tmpl), msgs, false, "<s>", "</s>"),
+            swapmoe::apply_chat_template(tmpl, msgs, false, "<s>", "</s>"));
   // No template: the plain fallback.
   EXPECT_EQ(swapmoe::apply_chat_template("", msgs, true, "<s>", "</s>"),
             "User: Hi\n\nAssistant: Hello\n\nTool: ok\n\nAssistant:");
