@@ -33,7 +33,7 @@ bench_prompt_file "$model" "$PROMPT_TOKENS" "$pfile"
 have_mem=0
 "$SWAPMOE" run --help 2>&1 | grep -q -- '--mem' && have_mem=1
 have_bench=0
-"$SWAPMOE" bench --help > /dev/null 2>&1 && have_bench=1
+"$SWAPMOE" --help 2>&1 | grep -Eq "^ +bench( |$)" && have_bench=1
 
 echo "# bench_budget: $name ($(du -h --apparent-size "$model" | cut -f1) file, $(du -h "$model" | cut -f1) on disk)," \
      "limit $LIMIT, swapmoe --mem $MEM, R=$R threads=$THREADS prompt=$PROMPT_TOKENS generate=$N, logs $logs"
