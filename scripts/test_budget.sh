@@ -76,7 +76,7 @@ big="$work/big.gguf"
 if "$forge" --arch qwen3moe --type Q8_0 --layers 4 --embd 512 --expert-ff 1024 --experts 64 --experts-used 4 \
     --vocab "$spm" --seed 5 -t "$threads" -o "$big" > /dev/null 2> "$work/forge.err"; then
   size=$(stat -c %s "$big")
-  mem=$(budget_for "$big" 0.1)
+  mem=$(budget_for "$big" 0.05)
   limit=$(awk -v m="$mem" 'BEGIN { printf "%.0f\n", m * 1.05 }')
   echo "big model: $size bytes, budget $mem bytes ($(awk -v s="$size" -v m="$mem" 'BEGIN { printf "%.2f", s / m }')x), cgroup limit $limit"
   [ "$size" -ge $((3 * mem)) ] || echo "note: the model is less than 3x the budget (overhead dominates tiny budgets)"

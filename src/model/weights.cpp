@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <fcntl.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -126,6 +128,9 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
     b.ne = t->ne;
     b.bytes = AlignedBuffer(t->nbytes);
     f.read_at(t->offset, b.bytes.data(), t->nbytes);
+    // The bytes now live in owned memory; the file's cached pages would only be counted a
+    // second time against a --mem budget (and a memory cgroup), so drop them at once.
+    if (f.fd() >= 0) (void)posix_fadvise(f.fd(), static_cast<off_t>(t->offset), static_cast<off_t>(t->nbytes), POSIX_FADV_DONTNEED);
     w->bytes_ += t->nbytes;
     w->tensors_.emplace(s.name, std::move(b));
   }
