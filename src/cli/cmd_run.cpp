@@ -36,7 +36,8 @@ double seconds_since(Clock::time_point t0) {
 double rate(int64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; }
 
 void run(const RunOptions& o) {
-  auto model = Model::load(o.model.path, o.model.to_options());
+  const std::string path = o.model.path.empty() ? default_model_path() : o.model.path;
+  auto model = Model::load(path, o.model.to_options());
   const Tokenizer& tok = model->tokenizer();
   const std::vector<int32_t> prompt = tok.encode(o.prompt, /*add_special=*/true, /*parse_special=*/true);
   if (prompt.empty()) fail("the prompt tokenized to nothing (and the vocabulary adds no BOS); nothing to condition on");
@@ -104,7 +105,7 @@ void run(const RunOptions& o) {
 Command add_run_command(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* sub = app.add_subcommand("run", "Generate text from a prompt");
-  add_model_args(sub, o->model);
+  add_model_args(sub, o->model, /*model_optional=*/true);
   sub->add_option("-p,--prompt", o->prompt, "Prompt text (special tokens such as <|im_start|> are recognised)")->required();
   sub->add_option("-n,--n-predict", o->n_predict, "Number of tokens to generate")
       ->capture_default_str()

@@ -2,7 +2,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <random>
+#include <unistd.h>
 
 #include "cache/budget.h"
 #include "model/model_budget.h"
@@ -21,12 +23,33 @@ ModelOptions ModelArgs::to_options() const {
   o.cache_policy = cache_policy;
   o.cache_per_layer = cache_layout == "per-layer";
   o.io_engine = io;
-  o.prefetch = !no_prefetch;
+  o.prefetch = prefetch && !no_prefetch;
   return o;
 }
 
-void add_model_args(CLI::App* sub, ModelArgs& a) {
-  sub->add_option("MODEL", a.path, "GGUF model file")->required();
+std::string default_model_path() {
+  namespace fs = std::filesystem;
+  // The demo model ships in models/. Look beside the executable first (build/swapmoe ->
+  // models/ next to build/), so a moved checkout still finds it, then where it was built.
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path p = exe.parent_path().parent_path() / "models" / kDefaultModelFile;
+    if (fs::exists(p, ec)) return p.string();
+  }
+#ifdef SWAPMOE_SOURCE_DIR
+  const fs::path p = fs::path(SWAPMOE_SOURCE_DIR) / "models" / kDefaultModelFile;
+  if (fs::exists(p, ec)) return p.string();
+#endif
+  fail("no MODEL given and the default model models/", kDefaultModelFile, " was not found");
+}
+
+void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional) {
+  if (model_optional)
+    sub->add_option("MODEL", a.path,
+                    std::string("GGUF model file (default: the demo model models/") + kDefaultModelFile + ")");
+  else
+    sub->add_option("MODEL", a.path, "GGUF model file")->required();
   sub->add_option("-t,--threads", a.threads, "Worker threads (default: all cores)")->check(CLI::Range(0, 1 << 30));
   sub->add_option("-c,--ctx", a.ctx, "Context size in tokens (default: min(4096, the model's trained context))")
       ->check(CLI::Range(0, 1 << 30));
@@ -42,7 +65,10 @@ void add_model_args(CLI::App* sub, ModelArgs& a) {
   sub->add_option("--io", a.io, "Expert read engine under --mem")
       ->check(CLI::IsMember({"auto", "uring", "pread"}))
       ->capture_default_str();
-  sub->add_flag("--no-prefetch", a.no_prefetch, "Do not predict and prefetch the next layer's experts");
+  // Prefetch is off by default: on forged models at tight budgets it read ~30% more per
+  // token and was not faster (see README, "Memory budget"); --prefetch turns it on.
+  sub->add_flag("--prefetch", a.prefetch, "Predict the next layer's experts with its router and read them early");
+  sub->add_flag("--no-prefetch", a.no_prefetch, "Do not prefetch (the default)");
   sub->add_flag("--progress", a.progress, "Live status line on stderr (tokens/s and cache figures)");
 }
 

@@ -25,6 +25,7 @@ struct ModelArgs {
   std::string cache_policy = "nextuse";
   std::string cache_layout = "shared";
   std::string io = "auto";
+  bool prefetch = false;
   bool no_prefetch = false;
   bool progress = false;
 
@@ -33,7 +34,12 @@ struct ModelArgs {
 
 // MODEL (positional, required), --threads, --ctx, and the budget options
 // --mem, --cache-policy, --cache-layout, --io, --no-prefetch, --progress.
-void add_model_args(CLI::App* sub, ModelArgs& a);
+// With model_optional, MODEL may be left out and default_model_path() is used.
+void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional = false);
+
+// The project's own demo model (issue: a small trained MoE model), the default of `run`.
+inline constexpr const char* kDefaultModelFile = "fortunes-moe.gguf";
+std::string default_model_path();
 
 // The expert-cache statistics line at the end of a run (only under --mem), on stderr:
 // hit rate, bytes read per token, read bandwidth, I/O wait per token, prefetch accuracy,
