@@ -67,7 +67,7 @@ function usage(msg) {
   process.exit(2);
 }
 
-const VALUED = new Set(["swapmoe", "forge", "work", "threads", "only", "vocab-dir", "tie-eps", "n", "max-tokens"]);
+const VALUED = new Set(["swapmoe", "forge", "work", "threads", "only", "vocab-dir", "tie-eps", "tie-eps-quant", "n", "max-tokens"]);
 const BOOL = new Set(["self-test", "skip-tokenizer", "skip-models"]);
 const opt = {};
 {
@@ -93,6 +93,11 @@ const threads = Number(opt.threads ?? 2);
 const nGreedy = Number(opt.n ?? 16);
 const maxTokens = Number(opt["max-tokens"] ?? 128);
 const tieEps = Number(opt["tie-eps"] ?? 0.002);
+// Quantized weights: llama.cpp's CPU build runs repacked Q4_K/Q8_0 kernels whose results differ
+// from ours in the last bits (F32 models agree to 0.000% in nll, Q8_0/Q4_K_M to 0.01-0.25%), so
+// a greedy step whose top-2 gap is a few hundredths of a nat can flip. Such a divergence is
+// accepted (printed TIE@k, never silently) below this gap; anything wider still fails.
+const tieEpsQuant = Number(opt["tie-eps-quant"] ?? 0.03);
 const only = opt.only ? new RegExp(opt.only) : null;
 const work = path.resolve(opt.work);
 fs.mkdirSync(work, { recursive: true });
@@ -281,7 +286,7 @@ function forge(variant, type, out) {
     vocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
 }
 
-function greedyVerdict(refRes, otherRes) {
+function greedyVerdict(refRes, otherRes, eps) {
   if (!refRes.ok) return { ok: false, text: "ERROR", detail: refRes.error };
   if (!otherRes.ok) return { ok: false, text: "ERROR", detail: otherRes.error };
   const a = refRes.value.ids;
@@ -291,7 +296,7 @@ function greedyVerdict(refRes, otherRes) {
   while (k < Math.min(a.length, b.length) && a[k] === b[k]) k++;
   const margin = refRes.value.margins?.[k];
   const detail = `first diff at ${k}: ref=${JSON.stringify(a)} got=${JSON.stringify(b)} ref top-2 gap=${margin}`;
-  if (b.length === a.length && k < a.length && margin !== undefined && margin < tieEps) {
+  if (b.length === a.length && k < a.length && margin !== undefined && margin < eps) {
     return { ok: true, text: `TIE@${k}`, detail };
   }
   return { ok: false, text: `DIFF@${k}`, detail };
@@ -318,7 +323,8 @@ function modelsPart() {
         continue;
       }
       const size = (fs.statSync(file).size / 1048576).toFixed(1) + "M";
-      const g = greedyVerdict(ref.greedy(file, PROMPT, nGreedy), other.greedy(file, PROMPT, nGreedy));
+      const g = greedyVerdict(ref.greedy(file, PROMPT, nGreedy), other.greedy(file, PROMPT, nGreedy),
+                              t.type === "F32" ? tieEps : tieEpsQuant);
       const re = ref.eval(file, EVAL_TEXT, maxTokens);
       const oe = other.eval(file, EVAL_TEXT, maxTokens);
       let pplRef = "-", pplOther = "-", rel = "-", evalOk = false;
