@@ -1,6 +1,7 @@
 // The budget accountant on a tiny model whose byte counts are worked out by hand below.
 // The GGUF is written sparse (no tensor data) since only the layout matters.
 
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include "cache/budget.h"
@@ -27,7 +28,7 @@ constexpr uint64_t kDense = 88208, kPerExpert = 6528, kExpertsTotal = 104448, kK
 class BudgetModel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    path_ = std::string(SWAPMOE_BUILD_DIR) + "/test_budget.gguf";
+    path_ = std::string(SWAPMOE_BUILD_DIR) + "/test_budget." + std::to_string(::getpid()) + ".gguf";
     GgufWriter w;
     w.set_str("general.architecture", "qwen3moe");
     w.add_tensor_info("token_embd.weight", GgmlType::F32, {64, 100});

@@ -3,6 +3,7 @@
 // independently with GgufFile::read_at) and describe the matrix like the resident store.
 // Tensor sizes are chosen so that expert slices start at unaligned offsets.
 
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -25,7 +26,7 @@ constexpr int kExperts = 6;
 class CacheFile : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    path_ = std::string(SWAPMOE_BUILD_DIR) + "/test_expert_cache.gguf";
+    path_ = std::string(SWAPMOE_BUILD_DIR) + "/test_expert_cache." + std::to_string(::getpid()) + ".gguf";
     GgufWriter w;
     w.set_str("general.architecture", "test");
     // Layer 0 is dense (no expert tensors); layers 1 and 2 have experts. Slice sizes:
@@ -264,7 +265,7 @@ TEST_F(CacheFile, ReadFailureBecomesErrorAndIsRetried) {
       FAIL() << "expected Error";
     } catch (const Error& e) {
       const std::string m = e.what();
-      EXPECT_NE(m.find("test_expert_cache.gguf"), std::string::npos) << m;
+      EXPECT_NE(m.find("test_expert_cache."), std::string::npos) << m;
       EXPECT_NE(m.find("layer 2 expert 3 (ffn_up_exps)"), std::string::npos) << m;
       EXPECT_NE(m.find("offset"), std::string::npos) << m;
     }

@@ -27,7 +27,7 @@ namespace {
 class IoFile : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    path_ = std::string(SWAPMOE_BUILD_DIR) + "/test_io_data.bin";
+    path_ = std::string(SWAPMOE_BUILD_DIR) + "/test_io_data." + std::to_string(::getpid()) + ".bin";
     std::mt19937_64 rng(1234);
     bytes_.resize((3u << 20) + 1234);
     for (auto& b : bytes_) b = static_cast<uint8_t>(rng());
@@ -113,7 +113,7 @@ TEST_F(IoFile, BufferedModeAndErrors) {
     f.read_range(bytes_.size() - 10, 11, buf);
     FAIL() << "expected Error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("test_io_data.bin"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find(path_), std::string::npos);
   }
   AlignedBuffer small(4096, 4096);
   EXPECT_THROW(f.read_range(100, 8000, small), Error);  // buffer too small
@@ -230,7 +230,7 @@ TEST_F(IoFile, FaultInjectionFailsExactlyTheNthReadWithoutHanging) {
       if (i == 2) {
         EXPECT_EQ(seen[i].error, EIO);
         const std::string msg = read_error_message(seen[i], path_, "layer 3 expert 17");
-        EXPECT_NE(msg.find("test_io_data.bin"), std::string::npos) << msg;
+        EXPECT_NE(msg.find(path_), std::string::npos) << msg;
         EXPECT_NE(msg.find("layer 3 expert 17"), std::string::npos) << msg;
         EXPECT_NE(msg.find(cat("offset ", 2 * 4 * a)), std::string::npos) << msg;
       } else {
