@@ -22,19 +22,6 @@ namespace {
 
 using namespace testing_quant;
 
-struct Matrix {
-  GgmlType type;
-  int64_t rows, cols;
-  std::vector<uint8_t> bytes;
-  MatrixRef ref() const { return MatrixRef{type, cols, rows, bytes.data()}; }
-};
-
-Matrix make_matrix(GgmlType t, int64_t rows, int64_t cols, uint32_t seed) {
-  Matrix m{t, rows, cols, {}};
-  m.bytes = quantize(t, gaussian(rows * cols, seed, 0.05f));
-  return m;
-}
-
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
 const std::vector<GgmlType>& multi_types() {

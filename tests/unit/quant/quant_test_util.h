@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "ops/matvec.h"
 #include "quant/quant.h"
 #include "util/cpu.h"
 #include "util/ggml_type.h"
@@ -60,6 +61,21 @@ inline const std::vector<GgmlType>& weight_types() {
                                        GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
                                        GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
   return t;
+}
+
+// A random weight matrix of type t (rows x cols), owning its bytes; shared by the matvec
+// and matmul tests.
+struct Matrix {
+  GgmlType type;
+  int64_t rows, cols;
+  std::vector<uint8_t> bytes;
+  MatrixRef ref() const { return MatrixRef{type, cols, rows, bytes.data()}; }
+};
+
+inline Matrix make_matrix(GgmlType t, int64_t rows, int64_t cols, uint32_t seed) {
+  Matrix m{t, rows, cols, {}};
+  m.bytes = quantize(t, gaussian(rows * cols, seed, 0.05f));
+  return m;
 }
 
 }  // namespace swapmoe::testing_quant

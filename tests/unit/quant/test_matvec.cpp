@@ -14,19 +14,6 @@ namespace {
 
 using namespace testing_quant;
 
-struct Matrix {
-  GgmlType type;
-  int64_t rows, cols;
-  std::vector<uint8_t> bytes;
-  MatrixRef ref() const { return MatrixRef{type, cols, rows, bytes.data()}; }
-};
-
-Matrix make_matrix(GgmlType t, int64_t rows, int64_t cols, uint32_t seed) {
-  Matrix m{t, rows, cols, {}};
-  m.bytes = quantize(t, gaussian(rows * cols, seed, 0.05f));
-  return m;
-}
-
 TEST(Matvec, MatchesFloatReferenceForAllThreadCounts) {
   const int64_t rows = 67, cols = 512;  // 67: not a multiple of the row grain
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
