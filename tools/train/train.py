@@ -138,9 +138,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--n-ctx", type=int, default=256)
-    ap.add_argument("--n-embd", type=int, default=128)
+    ap.add_argument("--n-embd", type=int, default=192)
     ap.add_argument("--n-layer", type=int, default=4)
-    ap.add_argument("--n-expert", type=int, default=32)
+    ap.add_argument("--n-expert", type=int, default=64)
     ap.add_argument("--n-expert-used", type=int, default=2)
     ap.add_argument("--n-ff-exp", type=int, default=128)
     ap.add_argument("--stop-after", type=int, default=0,
