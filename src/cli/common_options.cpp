@@ -23,7 +23,16 @@ ModelOptions ModelArgs::to_options() const {
   o.cache_policy = cache_policy;
   o.cache_per_layer = cache_layout == "per-layer";
   o.io_engine = io;
-  o.prefetch = prefetch && !no_prefetch;
+  o.policy = policy;
+  o.exactness = exactness;
+  o.swap_rate = swap_rate;
+  o.profile_path = profile;
+  // SwapMoE chooses among resident experts only, so next-layer prefetch has nothing to do.
+  o.prefetch = prefetch && !no_prefetch && policy != "swapmoe";
+  if (policy != "swapmoe" && (!profile.empty()))
+    fail("--profile is used by --policy swapmoe only");
+  if (policy == "swapmoe" && mem.empty())
+    std::fprintf(stderr, "swapmoe: --policy swapmoe without --mem: every expert is resident, output is exact\n");
   return o;
 }
 
@@ -70,6 +79,21 @@ void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional) {
   sub->add_flag("--prefetch", a.prefetch, "Predict the next layer's experts with its router and read them early");
   sub->add_flag("--no-prefetch", a.no_prefetch, "Do not prefetch (the default)");
   sub->add_flag("--progress", a.progress, "Live status line on stderr (tokens/s and cache figures)");
+  sub->add_option("--policy", a.policy,
+                  "Expert policy under --mem: exact (read missing experts, wait for them) or swapmoe (route "
+                  "only to resident experts, swap them in the background; see docs/swapmoe.md)")
+      ->check(CLI::IsMember({"exact", "swapmoe"}))
+      ->capture_default_str();
+  sub->add_option("--exactness", a.exactness,
+                  "swapmoe: a missing chosen expert with normalised gate weight >= T is read synchronously, "
+                  "below T it is masked (0 = exact output, 1 = pure SwapMoE)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--swap-rate", a.swap_rate, "swapmoe: background expert loads per token, all layers together")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  sub->add_option("--profile", a.profile,
+                  "swapmoe: routing profile from `swapmoe profile` (per-layer slot shares, initial experts)");
 }
 
 void print_run_stats(Model& m, const ModelArgs& a, int64_t tokens, double seconds) {

@@ -28,12 +28,19 @@ struct ModelArgs {
   bool prefetch = false;
   bool no_prefetch = false;
   bool progress = false;
+  // Expert policy (docs/swapmoe.md): --policy exact|swapmoe, --exactness T, --swap-rate R,
+  // --profile FILE (see ModelOptions).
+  std::string policy = "exact";
+  double exactness = 1.0;
+  double swap_rate = 1.0;
+  std::string profile;
 
   ModelOptions to_options() const;
 };
 
 // MODEL (positional, required), --threads, --ctx, and the budget options
-// --mem, --cache-policy, --cache-layout, --io, --no-prefetch, --progress.
+// --mem, --cache-policy, --cache-layout, --io, --no-prefetch, --progress, and the expert
+// policy --policy, --exactness, --swap-rate, --profile.
 // With model_optional, MODEL may be left out and default_model_path() is used.
 void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional = false);
 

@@ -3,10 +3,20 @@
 // (all resident here; an SSD-backed cache under a memory budget later). The forward pass
 // asks for "expert e of layer l" and receives views into memory it does not own, valid
 // until it releases them.
+//
+// Per MoE layer and token the forward pass calls, in this order:
+//   route(l, ...)      which experts, with which weights (the store may restrict the
+//                      choice to experts it holds: SwapMoE masked gating)
+//   request(l, ids)    hint: these will be acquired now
+//   acquire(l, e) / release(l, e) for each chosen e.
+// A batched caller may route several tokens of layer l before acquiring; every expert
+// that route() returned stays acquirable until it is released or route() is called for
+// another layer.
 
 #include <cstdint>
 #include <span>
 
+#include "model/router.h"
 #include "ops/matvec.h"
 
 namespace swapmoe {
@@ -21,6 +31,13 @@ struct ExpertView {
 class ExpertStore {
  public:
   virtual ~ExpertStore() = default;
+  // Expert selection for one token of `layer`: router logits [n_expert] -> ids[n_used],
+  // weights[n_used]. The default is the model's own selection (select_experts, every
+  // expert eligible); SwapMoeStore masks out experts it does not hold.
+  virtual void route(int layer, const RouterParams& p, const float* logits, int32_t* ids, float* weights) {
+    (void)layer;
+    select_experts(p, logits, ids, weights);
+  }
   // Hint that these experts of `layer` are about to be used (a store may start reads).
   virtual void request(int layer, std::span<const int32_t> experts) { (void)layer; (void)experts; }
   // Hint that these experts of `layer` will probably be needed soon (prefetch).

@@ -6,7 +6,20 @@
 // (matvec_multi spreads their rows over the threads), then all down products under a
 // second one. This keeps two barriers per layer whatever the number of experts, and
 // balances well whether n_used is smaller or larger than the thread count.
+//
+// Under a memory budget (a StreamingExpertStore, i.e. the SSD-backed ExpertCache) the
+// chosen experts are computed in groups as their reads complete: every expert already in
+// memory forms the first group (with the shared expert), computed while the missing ones
+// load; each later group is whatever finished reading meanwhile. Each expert's output
+// goes to its own ffn_out_[i] (i = its position in the selection) and is computed by the
+// same kernels on the same activation whatever group it is in, and the weighted sum below
+// runs in selection order, so the layer's output is bit-identical to the resident store's.
+// A resident store takes the one-group path (two barriers per layer).
 
+#include <algorithm>
+#include <numeric>
+
+#include "cache/expert_cache.h"
 #include "model/expert_prefetch.h"
 #include "model/model_budget.h"
 #include "model/model_impl.h"
@@ -14,17 +27,32 @@
 #include "ops/matvec_multi.h"
 #include "ops/norm.h"
 #include "quant/quant.h"
+#include "util/error.h"
 
 namespace swapmoe {
 
 void ModelImpl::run_ffn_items(const std::vector<FfnItem>& items) {
+  // Identity destinations; n_used + 1 at most, so a small fixed table suffices.
+  static constexpr size_t kIdentity[] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                         16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+  if (items.size() <= std::size(kIdentity)) {
+    run_ffn_items(items, std::span<const size_t>(kIdentity, items.size()));
+    return;
+  }
+  std::vector<size_t> out(items.size());
+  std::iota(out.begin(), out.end(), size_t{0});
+  run_ffn_items(items, out);
+}
+
+void ModelImpl::run_ffn_items(std::span<const FfnItem> items, std::span<const size_t> out) {
   const size_t n = items.size();
+  const size_t n_out = n ? *std::max_element(out.begin(), out.end()) + 1 : 0;
   if (ffn_gate_.size() < n) {
     ffn_gate_.resize(n);
     ffn_up_.resize(n);
-    ffn_out_.resize(n);
     ffn_act_.resize(n);
   }
+  if (ffn_out_.size() < n_out) ffn_out_.resize(n_out);
   std::vector<MatvecJob> jobs;
   jobs.reserve(2 * n);
   // Phase 1: gate = G x, up = U x for every item (x already in act_).
@@ -44,10 +72,59 @@ void ModelImpl::run_ffn_items(const std::vector<FfnItem>& items) {
   // Phase 3: out = D h.
   jobs.clear();
   for (size_t i = 0; i < n; ++i) {
-    ffn_out_[i].resize(items[i].down.rows);
-    jobs.push_back({items[i].down, &ffn_act_[i], ffn_out_[i].data()});
+    std::vector<float>& o = ffn_out_[out[i]];
+    o.resize(items[i].down.rows);
+    jobs.push_back({items[i].down, &ffn_act_[i], o.data()});
   }
   matvec_multi(jobs, pool_);
+}
+
+void ModelImpl::run_streamed_experts(int il, StreamingExpertStore& store) {
+  const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
+  const size_t n_used = ids_.size();
+  std::vector<AcquiredExpert> group;
+  std::vector<FfnItem> items;
+  std::vector<size_t> out;
+  std::vector<bool> got(n_used, false);
+  size_t n_got = 0;
+  bool shexp_pending = L.has_shexp;
+  try {
+    while (n_got < n_used) {
+      group.clear();
+      if (store.acquire_ready(il, group) == 0)
+        fail("expert store: layer ", il, " handed out ", n_got, " of ", n_used, " requested experts");
+      items.clear();
+      out.clear();
+      for (const AcquiredExpert& a : group) {
+        const auto it = std::find(ids_.begin(), ids_.end(), a.expert);
+        const auto i = static_cast<size_t>(it - ids_.begin());
+        if (it == ids_.end() || got[i]) fail("expert store: layer ", il, " handed out expert ", a.expert, " which was not requested");
+        got[i] = true;
+        items.push_back({a.view.gate, a.view.up, a.view.down});
+        out.push_back(i);
+      }
+      n_got += group.size();
+      // The shared expert is resident: compute it with the first group, under I/O.
+      if (shexp_pending) {
+        items.push_back({L.gate_shexp, L.up_shexp, L.down_shexp});
+        out.push_back(n_used);
+        shexp_pending = false;
+      }
+      run_ffn_items(items, out);
+      if (n_got < n_used) experts_early_ += group.size();  // others are still being read
+      // Release as soon as computed, so the slots become evictable for the reads that follow.
+      for (AcquiredExpert& a : group) {
+        const int32_t e = a.expert;
+        a.expert = -1;
+        store.release(il, e);
+      }
+    }
+  } catch (...) {
+    for (const AcquiredExpert& a : group)
+      if (a.expert >= 0) store.release(il, a.expert);
+    cancel_request(store, il);  // unpins what request() pinned and nobody acquired
+    throw;
+  }
 }
 
 void ModelImpl::ffn_block(int il, float* x) {
@@ -69,7 +146,7 @@ void ModelImpl::ffn_block(int il, float* x) {
   matvec_multi({&rj, 1}, pool_);
   RouterParams rp = router_;
   if (!L.exp_probs_b.empty()) rp.probs_bias = L.exp_probs_b.data();
-  select_experts(rp, router_logits_.data(), ids_.data(), expert_w_.data());
+  experts_->route(il, rp, router_logits_.data(), ids_.data(), expert_w_.data());
   const size_t n_used = ids_.size();
   routed.assign(ids_.begin(), ids_.end());
 
@@ -91,21 +168,25 @@ void ModelImpl::ffn_block(int il, float* x) {
       throw;
     }
   }
-  // Views in selection order whatever order the store delivers them in (model_budget.h),
-  // so each expert's output lands in its own ffn_out_[i] and the sum below is fixed.
-  std::vector<ExpertView> views;
-  acquire_experts(*experts_, il, ids_, views);
-  std::vector<FfnItem> items;
-  items.reserve(n_used + 1);
-  try {
-    for (const ExpertView& ev : views) items.push_back({ev.gate, ev.up, ev.down});
-    if (L.has_shexp) items.push_back({L.gate_shexp, L.up_shexp, L.down_shexp});
-    run_ffn_items(items);
-  } catch (...) {
+  if (auto* streaming = dynamic_cast<StreamingExpertStore*>(experts_.get())) {
+    run_streamed_experts(il, *streaming);
+  } else {
+    // Every expert at hand: one group, two barriers. Views in selection order
+    // (model_budget.h), so each expert's output lands in its own ffn_out_[i].
+    std::vector<ExpertView> views;
+    acquire_experts(*experts_, il, ids_, views);
+    std::vector<FfnItem> items;
+    items.reserve(n_used + 1);
+    try {
+      for (const ExpertView& ev : views) items.push_back({ev.gate, ev.up, ev.down});
+      if (L.has_shexp) items.push_back({L.gate_shexp, L.up_shexp, L.down_shexp});
+      run_ffn_items(items);
+    } catch (...) {
+      for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);
+      throw;
+    }
     for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);
-    throw;
   }
-  for (size_t i = 0; i < n_used; ++i) experts_->release(il, ids_[i]);
 
   // moe_out = sum_i w_i * out_i, added in selection order like llama.cpp's view adds.
   float* acc = proj_.data();

@@ -29,6 +29,22 @@ struct ModelOptions {
   bool cache_per_layer = false;          // per-layer pools (quotas) instead of one shared pool
   std::string io_engine = "auto";      // auto | uring | pread
   bool prefetch = true;                // predict layer l+1's experts while layer l runs
+  // Expert policy (docs/swapmoe.md). "exact": every chosen expert is computed, missing ones
+  // are read from the file and decoding waits for them. "swapmoe" (needs --mem): each MoE
+  // layer keeps a set of resident experts and routing is restricted to them (masked
+  // gating); the sets change by background reads that decoding never waits for.
+  std::string policy = "exact";  // exact | swapmoe
+  // τ in [0, 1], used by swapmoe: a missing expert that the unmasked routing chose, with a
+  // gate weight (normalised over the chosen experts, so in [0, 1]) >= τ, is read
+  // synchronously as exact mode does; below τ it is masked. 0 = exact output, 1 = pure
+  // SwapMoE (nothing is ever read synchronously, even a weight of exactly 1). Default: pure.
+  double exactness = 1.0;
+  // swapmoe: background expert loads per token, summed over all layers (an amortised
+  // budget: unused allowance accumulates up to max(1, swap_rate) loads). 0 = never swap.
+  double swap_rate = 1.0;
+  // swapmoe: a routing profile written by `swapmoe profile` (per-layer slot shares and the
+  // initial resident sets); empty = even split, initial sets adapt online.
+  std::string profile_path;
 };
 
 class Model {

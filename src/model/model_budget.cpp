@@ -46,7 +46,10 @@ io::EngineKind engine_kind(const std::string& name) {
 std::unique_ptr<ExpertStore> make_expert_store(const GgufFile& f, const ModelConfig& cfg,
                                                const std::vector<ExpertTensors>& tensors, const ModelOptions& opts,
                                                const BudgetPlan* plan) {
+  if (opts.policy != "exact" && opts.policy != "swapmoe")
+    fail("unknown expert policy '", opts.policy, "' (expected exact or swapmoe)");
   if (opts.mem_budget == 0) return std::make_unique<ResidentExpertStore>(f, cfg, tensors);
+  if (opts.policy == "swapmoe") fail("--policy swapmoe: not implemented yet");
   if (!plan) fail("make_expert_store: a memory budget needs a plan");
   ExpertCacheOptions co;
   co.cache_bytes = plan->cache_bytes;
