@@ -38,13 +38,6 @@ const float* ModelImpl::forward(int32_t token, int64_t pos) {
   return logits_.data();
 }
 
-const float* ModelImpl::forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) {
-  if (tokens.empty()) fail("forward_batch: no tokens");
-  const float* out = nullptr;
-  for (size_t i = 0; i < tokens.size(); ++i) out = forward(tokens[i], pos0 + static_cast<int64_t>(i));
-  return out;
-}
-
 // Standard multi-head attention with grouped KV heads:
 //   q = Wq xn (+bq), k = Wk xn (+bk), v = Wv xn (+bv)        [n_head*hd], [n_head_kv*hd] x2
 //   qwen3moe: rmsnorm per head of q and k; olmoe: rmsnorm over all of q and of k

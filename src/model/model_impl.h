@@ -20,6 +20,8 @@ namespace swapmoe {
 
 class ExpertPrefetcher;  // model/expert_prefetch.h
 
+struct BatchScratch;  // model/forward_batch.h (batched prefill)
+
 // One gated FFN (an expert, a shared expert, or a dense FFN): down(silu(gate x) * up x).
 struct FfnItem {
   MatrixRef gate, up, down;
@@ -80,6 +82,19 @@ class ModelImpl : public Model {
   std::vector<std::vector<float>> ffn_gate_, ffn_up_, ffn_out_;
   std::vector<QuantizedActivation> ffn_act_;
   std::vector<std::vector<int32_t>> routing_;
+
+  // Batched prefill (forward_batch.cpp, moe_batch.cpp; see forward_batch.h). Each works
+  // on batch_->x, the residual stream of the chunk's n tokens at positions pos0, ...
+  void forward_chunk(const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits);
+  void attention_batch(int il, int64_t n, int64_t pos0);
+  void mla_attention_batch(int il, int64_t n, int64_t pos0);
+  void ffn_batch(int il, int64_t n);
+  // Routes the n tokens of layer il (input in batch_->acts), runs each chosen expert once
+  // over its tokens, adds the weighted sums in selection order to batch_->x.
+  void moe_batch(int il, int64_t n);
+  // out [n][E] = down(silu(gate xn) * up xn) for xn in batch_->acts.
+  void dense_ffn_batch(const FfnItem& f, int64_t n, float* out);
+  std::shared_ptr<BatchScratch> batch_;  // created on first use
 };
 
 }  // namespace swapmoe

@@ -1,6 +1,7 @@
 #include "ops/attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -33,35 +34,70 @@ void f32_to_f16_row(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = fp32_to_fp16(src[i]);
 }
 
+namespace {
+
+// One query head over n_pos cached positions: the body shared by attention_f16 and
+// attention_f16_causal, so that the per-token and the batched paths run the same
+// instructions and agree bit for bit. qh and p are scratch of head_dim_k and n_pos floats.
+void attend_head(const float* q, const uint16_t* k, int64_t k_stride, const uint16_t* v, int64_t v_stride,
+                 int64_t n_pos, const AttentionShape& s, float scale, int64_t h, float* out, float* qh, float* p) {
+  const int64_t group = s.n_head / s.n_head_kv;
+  const int64_t kvh = h / group;
+  // The query is rounded to F16, as ggml converts it for the F16 K cache.
+  for (int64_t d = 0; d < s.head_dim_k; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[h * s.head_dim_k + d]));
+  const uint16_t* kh = k + kvh * s.head_dim_k;
+  float mx = -INFINITY;
+  for (int64_t t = 0; t < n_pos; ++t) {
+    p[t] = dot_f16_f32(kh + t * k_stride, qh, s.head_dim_k) * scale;
+    mx = std::max(mx, p[t]);
+  }
+  double sum = 0.0;
+  for (int64_t t = 0; t < n_pos; ++t) {
+    p[t] = std::exp(p[t] - mx);
+    sum += static_cast<double>(p[t]);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  float* o = out + h * s.head_dim_v;
+  std::fill(o, o + s.head_dim_v, 0.0f);
+  const uint16_t* vh = v + kvh * s.head_dim_v;
+  for (int64_t t = 0; t < n_pos; ++t) {
+    // Probabilities are rounded to F16 for the product with the F16 V cache.
+    const float pt = fp16_to_fp32(fp32_to_fp16(p[t] * inv));
+    axpy_f16(pt, vh + t * v_stride, o, s.head_dim_v);
+  }
+}
+
+}  // namespace
+
 void attention_f16(const float* q, const uint16_t* k, int64_t k_stride, const uint16_t* v, int64_t v_stride,
                    int64_t n_pos, const AttentionShape& s, float scale, float* out, ThreadPool& pool) {
-  const int64_t group = s.n_head / s.n_head_kv;
   pool.parallel_for(s.n_head, [&](int64_t h0, int64_t h1, int) {
     std::vector<float> qh(s.head_dim_k);
     std::vector<float> p(n_pos);
-    for (int64_t h = h0; h < h1; ++h) {
-      const int64_t kvh = h / group;
-      // The query is rounded to F16, as ggml converts it for the F16 K cache.
-      for (int64_t d = 0; d < s.head_dim_k; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[h * s.head_dim_k + d]));
-      const uint16_t* kh = k + kvh * s.head_dim_k;
-      float mx = -INFINITY;
-      for (int64_t t = 0; t < n_pos; ++t) {
-        p[t] = dot_f16_f32(kh + t * k_stride, qh.data(), s.head_dim_k) * scale;
-        mx = std::max(mx, p[t]);
-      }
-      double sum = 0.0;
-      for (int64_t t = 0; t < n_pos; ++t) {
-        p[t] = std::exp(p[t] - mx);
-        sum += static_cast<double>(p[t]);
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      float* o = out + h * s.head_dim_v;
-      std::fill(o, o + s.head_dim_v, 0.0f);
-      const uint16_t* vh = v + kvh * s.head_dim_v;
-      for (int64_t t = 0; t < n_pos; ++t) {
-        // Probabilities are rounded to F16 for the product with the F16 V cache.
-        const float pt = fp16_to_fp32(fp32_to_fp16(p[t] * inv));
-        axpy_f16(pt, vh + t * v_stride, o, s.head_dim_v);
+    for (int64_t h = h0; h < h1; ++h) attend_head(q, k, k_stride, v, v_stride, n_pos, s, scale, h, out, qh.data(), p.data());
+  });
+}
+
+void attention_f16_causal(const float* q, int64_t q_stride, int64_t n_tok, int64_t pos0, const uint16_t* k,
+                          int64_t k_stride, const uint16_t* v, int64_t v_stride, const AttentionShape& s, float scale,
+                          float* out, int64_t out_stride, ThreadPool& pool) {
+  if (n_tok <= 0) return;
+  // Work items are (token, head) pairs; a later token attends to more positions, so the
+  // items are handed out dynamically in small runs instead of one contiguous range per
+  // thread (which would give the last thread all the long rows).
+  const int64_t n_items = n_tok * s.n_head;
+  const int64_t run = std::max<int64_t>(1, s.n_head / 4);
+  std::atomic<int64_t> next{0};
+  pool.run_on_all([&](int, int) {
+    std::vector<float> qh(static_cast<size_t>(s.head_dim_k));
+    std::vector<float> p(static_cast<size_t>(pos0 + n_tok));
+    for (;;) {
+      const int64_t i0 = next.fetch_add(run, std::memory_order_relaxed);
+      if (i0 >= n_items) break;
+      for (int64_t i = i0; i < std::min(n_items, i0 + run); ++i) {
+        const int64_t t = i / s.n_head, h = i % s.n_head;
+        attend_head(q + t * q_stride, k, k_stride, v, v_stride, pos0 + t + 1, s, scale, h, out + t * out_stride,
+                    qh.data(), p.data());
       }
     }
   });

@@ -30,6 +30,14 @@ struct AttentionShape {
 void attention_f16(const float* q, const uint16_t* k, int64_t k_stride, const uint16_t* v, int64_t v_stride,
                    int64_t n_pos, const AttentionShape& s, float scale, float* out, ThreadPool& pool);
 
+// Causal attention of n_tok query tokens at positions pos0, pos0+1, ...: token i attends
+// to positions [0, pos0 + i] (their K/V rows must already be stored). Query row i is at
+// q + i * q_stride, its output at out + i * out_stride. Each (token, head) is computed
+// exactly as attention_f16 computes that head for that token alone (bitwise equal).
+void attention_f16_causal(const float* q, int64_t q_stride, int64_t n_tok, int64_t pos0, const uint16_t* k,
+                          int64_t k_stride, const uint16_t* v, int64_t v_stride, const AttentionShape& s, float scale,
+                          float* out, int64_t out_stride, ThreadPool& pool);
+
 // Plain kernels (dispatch to AVX2+F16C when the CPU has it).
 // sum_i f16(a[i]) * b[i] with b already F16-representable floats.
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);

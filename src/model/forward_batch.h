@@ -1,0 +1,72 @@
+#pragma once
+// Scratch and helpers of the batched prefill (forward_batch.cpp, moe_batch.cpp).
+//
+// A prompt is evaluated in chunks of up to prefill_chunk_tokens() tokens. Within a chunk
+// every layer runs its products as matrix-matrix products over all tokens of the chunk
+// (ops/matmul.h), attention runs per token over the KV cache, and each MoE expert that
+// any token of the chunk chose runs once over the tokens that chose it. Every token's
+// logits and KV rows are bitwise equal to those of the per-token forward().
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "ops/matmul.h"
+
+namespace swapmoe {
+
+// rows x n activations converted once per vec_dot_type and shared by every matrix that
+// multiplies them (q/k/v, the router, all experts), like ActCache for one token.
+class BatchActs {
+ public:
+  // Forgets earlier conversions; x [rows][n] must stay valid and unchanged while in use.
+  void reset(const float* x, int64_t rows, int64_t n, ThreadPool* pool) {
+    x_ = x;
+    rows_ = rows;
+    n_ = n;
+    pool_ = pool;
+    for (auto& s : slots_) s.used = false;
+  }
+  const QuantizedActivations& get(GgmlType weight_type);
+
+ private:
+  struct Slot {
+    bool used = false;
+    QuantizedActivations qa;
+  };
+  const float* x_ = nullptr;
+  int64_t rows_ = 0, n_ = 0;
+  ThreadPool* pool_ = nullptr;
+  std::array<Slot, 6> slots_;
+};
+
+// Buffers of one chunk; vectors grow to the largest chunk seen and are then reused.
+// Shapes: T = tokens in the chunk, E = n_embd.
+struct BatchScratch {
+  std::vector<float> x, xn, proj;          // [T][E] residual stream, normed input, block output
+  std::vector<float> q, k, v, attn;        // [T][n_head*hd], [T][n_kv*hd] x2, [T][n_head*hd_v]
+  std::vector<float> qa, kv, qfull, lat, heads;  // MLA: [T][q_lora], [T][R+rot], [T][H][R+rot], [T][H][R], [T][H][hd_v]
+  BatchActs acts;                          // conversions of the current layer input
+  QuantizedActivations down_act;           // dense FFN: converted silu(gate)*up
+  std::vector<float> gate, up, ffn_out;    // dense / shared FFN: [T][ff] x2, [T][E]
+  // MoE
+  std::vector<float> logits, weights, shexp_logit;  // [T][n_expert], [T][n_used], [T]
+  std::vector<int32_t> ids;                         // [T][n_used]
+  std::vector<int64_t> row_of;                      // [T][n_used]: row of (token, slot) in moe_out
+  std::vector<float> moe_gate, moe_up, moe_out;     // [T*n_used][ff_exp] x2, [T*n_used][E]
+  std::vector<QuantizedActivations> exp_in_gate, exp_in_up, exp_in_down;  // per expert of a wave
+};
+
+// Bytes of BatchScratch per token of a chunk (an upper estimate, for chunk sizing and the
+// budget: every buffer above, F32 rows plus converted activation rows).
+uint64_t prefill_bytes_per_token(const ModelConfig& cfg);
+
+// Tokens per chunk: 512 (llama.cpp's default micro-batch) when the scratch is not limited,
+// else as many as `scratch_bytes` allows (at least 1).
+int64_t prefill_chunk_tokens(const ModelConfig& cfg, uint64_t scratch_bytes);
+
+// Scratch allowed to a chunk under a memory budget (--mem): 8 MiB.
+constexpr uint64_t kPrefillBudgetScratch = 8ull << 20;
+
+}  // namespace swapmoe
