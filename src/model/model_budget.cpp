@@ -7,6 +7,7 @@
 #include <fstream>
 #include <optional>
 
+#include "cache/swapmoe_store.h"
 #include "io/direct_file.h"
 #include "model/expert_prefetch.h"
 #include "model/expert_store_resident.h"
@@ -21,7 +22,9 @@ BudgetPlan plan_model_budget(const ModelConfig& cfg, const GgufFile& f, const Mo
   req.budget = opts.mem_budget;
   req.n_ctx = n_ctx;
   req.n_threads = n_threads;
-  req.per_layer = opts.cache_per_layer;
+  // SwapMoE keeps n_expert_used resident experts in every MoE layer: plan its minimum as
+  // per-layer pools do.
+  req.per_layer = opts.cache_per_layer || opts.policy == "swapmoe";
   // The I/O alignment of the file as the cache will open it (O_DIRECT granularity).
   req.alignment = io::DirectFile::open(f.path()).alignment();
   BudgetPlan plan = plan_budget(cfg, f, req);
@@ -49,7 +52,19 @@ std::unique_ptr<ExpertStore> make_expert_store(const GgufFile& f, const ModelCon
   if (opts.policy != "exact" && opts.policy != "swapmoe")
     fail("unknown expert policy '", opts.policy, "' (expected exact or swapmoe)");
   if (opts.mem_budget == 0) return std::make_unique<ResidentExpertStore>(f, cfg, tensors);
-  if (opts.policy == "swapmoe") fail("--policy swapmoe: not implemented yet");
+  if (opts.policy == "swapmoe") {
+    SwapMoeOptions so;
+    so.cache_bytes = plan->cache_bytes;
+    so.exactness = opts.exactness;
+    so.swap_rate = opts.swap_rate;
+    so.engine.kind = engine_kind(opts.io_engine);
+    std::optional<RoutingProfile> profile;
+    if (!opts.profile_path.empty()) {
+      profile = RoutingProfile::load(opts.profile_path);
+      so.profile = &*profile;
+    }
+    return std::make_unique<SwapMoeStore>(f.path(), cfg, tensors, so);
+  }
   if (!plan) fail("make_expert_store: a memory budget needs a plan");
   ExpertCacheOptions co;
   co.cache_bytes = plan->cache_bytes;
@@ -111,6 +126,15 @@ ExpertRunStats expert_run_stats(Model& m) {
     s.engine = cache->engine_name();
     s.direct_io = cache->direct_io();
   }
+  if (auto* sm = dynamic_cast<SwapMoeStore*>(&impl->experts())) {
+    s.cached = true;
+    s.swapmoe = true;
+    s.swap = sm->stats();
+    s.n_slots = sm->n_slots();
+    s.slot_bytes = sm->slot_bytes();
+    s.engine = sm->engine_name();
+    s.direct_io = sm->direct_io();
+  }
   if (const ExpertPrefetcher* p = impl->prefetcher()) {
     s.prefetch = true;
     s.predicted = p->predicted();
@@ -123,6 +147,7 @@ void reset_expert_run_stats(Model& m) {
   auto* impl = dynamic_cast<ModelImpl*>(&m);
   if (!impl) return;
   if (auto* cache = dynamic_cast<ExpertCache*>(&impl->experts())) cache->reset_stats();
+  if (auto* sm = dynamic_cast<SwapMoeStore*>(&impl->experts())) sm->reset_stats();
   if (ExpertPrefetcher* p = impl->prefetcher()) p->reset_stats();
 }
 
@@ -138,6 +163,21 @@ uint64_t peak_rss_bytes() {
   return 0;
 }
 
+std::string format_swapmoe_stats(const SwapMoeStats& w, int64_t tokens) {
+  const double t = tokens > 0 ? static_cast<double>(tokens) : 1.0;
+  const double c = w.chosen ? static_cast<double>(w.chosen) : 1.0;
+  char buf[640];
+  std::snprintf(buf, sizeof buf,
+                "swapmoe: resident %.1f%% of chosen | masked %.1f%% (%llu) | sync loads %.1f%% (%llu) | swaps %llu "
+                "(%s/token) | stall %.2f ms/token | peak RSS %s",
+                100.0 * w.hit_rate(), 100.0 * static_cast<double>(w.masked + w.sync_no_slot) / c,
+                static_cast<unsigned long long>(w.masked + w.sync_no_slot), 100.0 * static_cast<double>(w.sync_loads) / c,
+                static_cast<unsigned long long>(w.sync_loads), static_cast<unsigned long long>(w.swaps_done),
+                format_bytes(static_cast<uint64_t>(static_cast<double>(w.swap_bytes) / t)).c_str(),
+                1000.0 * w.stall_seconds / t, format_bytes(peak_rss_bytes()).c_str());
+  return buf;
+}
+
 std::string format_run_stats(const ExpertRunStats& s, int64_t tokens, double seconds) {
   const double t = tokens > 0 ? static_cast<double>(tokens) : 1.0;
   char buf[512];
@@ -145,6 +185,7 @@ std::string format_run_stats(const ExpertRunStats& s, int64_t tokens, double sec
     std::snprintf(buf, sizeof buf, "experts resident | peak RSS %s", format_bytes(peak_rss_bytes()).c_str());
     return buf;
   }
+  if (s.swapmoe) return format_swapmoe_stats(s.swap, tokens);
   const ExpertCacheStats& c = s.cache;
   const double bw = seconds > 0 ? static_cast<double>(c.bytes_read) / seconds : 0.0;
   std::string pf = "off";

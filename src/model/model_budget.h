@@ -12,6 +12,7 @@
 
 #include "cache/budget.h"
 #include "cache/expert_cache.h"
+#include "cache/swapmoe_store.h"
 #include "model/expert_store.h"
 #include "model/model.h"
 
@@ -55,6 +56,8 @@ struct ExpertRunStats {
   bool prefetch = false;
   uint64_t predicted = 0;       // layer-(l+1) experts chosen that had been predicted
   uint64_t actual = 0;          // layer-(l+1) experts chosen, over layers with a prediction
+  bool swapmoe = false;         // a SwapMoeStore is in use (--policy swapmoe); then `swap`
+  SwapMoeStats swap;            // holds its figures and `cache` is unused
   double prefetch_accuracy() const { return actual ? static_cast<double>(predicted) / static_cast<double>(actual) : 0.0; }
 };
 
@@ -68,5 +71,9 @@ uint64_t peak_rss_bytes();
 // One line of figures: hit rate, bytes read per token, read bandwidth over `seconds`,
 // I/O wait per token, prefetch accuracy, peak RSS. `tokens` = forward passes measured.
 std::string format_run_stats(const ExpertRunStats& s, int64_t tokens, double seconds);
+// The SwapMoE line (format_run_stats under --policy swapmoe): share of the unmasked
+// choices that were resident, masked (below τ, or no slot), read synchronously (>= τ),
+// background swaps completed and their bytes per token, stall (I/O wait) per token.
+std::string format_swapmoe_stats(const SwapMoeStats& s, int64_t tokens);
 
 }  // namespace swapmoe

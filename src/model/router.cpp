@@ -75,6 +75,7 @@ void select_experts(const RouterParams& p, const float* logits, int32_t* ids, fl
   // Scratch reused across calls: one router call per token and layer must not allocate.
   thread_local std::vector<float> probs, sel, group_scores, tmp;
   thread_local std::vector<int32_t> order, group_order;
+  thread_local std::vector<int64_t> group_ok;
   probs.resize(n);
   sel.resize(n);
 
@@ -98,44 +99,48 @@ void select_experts(const RouterParams& p, const float* logits, int32_t* ids, fl
     }
     if (n_ok < k) fail("router: only ", n_ok, " eligible experts, ", k, " needed");
   }
-  // The masked-but-ungrouped scores, for the fallback below.
-  thread_local std::vector<float> sel_flat;
-  const bool grouped = p.n_groups > 1;
-  if (grouped && eligible) sel_flat = sel;
 
-  if (grouped) {
+  if (p.n_groups > 1) {
     const int64_t g = p.n_groups;
     if (n % g != 0 || p.n_groups_used <= 0 || p.n_groups_used > g)
       fail("router: ", g, " expert groups do not fit ", n, " experts / ", p.n_groups_used, " used groups");
     const int64_t per = n / g;
     if (per < 2) fail("router: expert groups need at least 2 experts each (", per, ")");
     group_scores.resize(g);
+    group_ok.resize(g);
     for (int64_t gi = 0; gi < g; ++gi) {
       const float* row = sel.data() + gi * per;
+      int64_t ok = per;
+      if (eligible) ok = std::count_if(eligible + gi * per, eligible + (gi + 1) * per, [](uint8_t v) { return v != 0; });
+      group_ok[gi] = ok;
       argsort_desc(row, per, order);
-      // ggml_sum_rows accumulates in double and stores a float.
-      const double s = static_cast<double>(row[order[0]]) + static_cast<double>(row[order[1]]);
-      group_scores[gi] = static_cast<float>(s);
+      // ggml_sum_rows accumulates in double and stores a float. Under a mask a group with
+      // one eligible expert is scored by that expert alone and one with none is -inf
+      // (without a mask every group has per >= 2 experts, as in llama.cpp).
+      if (ok >= 2) {
+        const double s = static_cast<double>(row[order[0]]) + static_cast<double>(row[order[1]]);
+        group_scores[gi] = static_cast<float>(s);
+      } else {
+        group_scores[gi] = ok == 1 ? row[order[0]] : neg_inf;
+      }
     }
     argsort_desc(group_scores.data(), g, group_order);
-    // Everything outside the chosen groups becomes -inf (ggml_fill + ggml_set_rows).
+    // Keep the n_groups_used best groups; everything outside them becomes -inf (ggml_fill
+    // + ggml_set_rows). Under a mask the kept groups may hold fewer than k eligible
+    // experts (llama.cpp never meets that case): then the next best groups are kept too,
+    // until k eligible experts are in reach. Without a mask this adds nothing.
     tmp.assign(n, neg_inf);
-    for (int64_t j = 0; j < p.n_groups_used; ++j) {
+    int64_t covered = 0;
+    for (int64_t j = 0; j < g; ++j) {
+      if (j >= p.n_groups_used && (!eligible || covered >= k)) break;
       const int64_t gi = group_order[j];
+      covered += group_ok[gi];
       std::copy(sel.begin() + gi * per, sel.begin() + (gi + 1) * per, tmp.begin() + gi * per);
     }
     sel.swap(tmp);
   }
 
   argsort_desc(sel.data(), n, order);
-
-  // With a mask, the chosen groups may hold fewer than k eligible experts; llama.cpp never
-  // meets that case. Rather than hand back a masked expert, drop the group restriction.
-  if (grouped && eligible) {
-    bool ok = true;
-    for (int64_t j = 0; j < k; ++j) ok = ok && sel[order[j]] != neg_inf;
-    if (!ok) argsort_desc(sel_flat.data(), n, order);
-  }
 
   double sum = 0.0;
   for (int64_t j = 0; j < k; ++j) {

@@ -24,7 +24,12 @@ RouterParams router_params(const ModelConfig& cfg);
 
 // logits[n_expert] -> ids[n_used], weights[n_used], computed exactly as llama.cpp's
 // build_moe_ffn does. `eligible` (optional, n_expert bytes) masks experts out of the
-// selection (nullptr: all eligible). `probs_out` (optional, n_expert) receives the
+// selection (nullptr: all eligible; at least n_used must be eligible, else Error). The
+// weights of the chosen experts are normalised as the architecture does (norm_weights,
+// weights_scale), never renormalised over the eligible set. With group-limited routing a
+// group is scored by its eligible experts (top-2 sum; one eligible: its score; none:
+// -inf), and when the n_groups_used best groups hold fewer than n_used eligible experts
+// the next best groups are added until they do. `probs_out` (optional, n_expert) receives the
 // unmasked router probabilities (softmax or sigmoid), for importance tracking.
 void select_experts(const RouterParams& p, const float* logits, int32_t* ids, float* weights,
                     const uint8_t* eligible = nullptr, float* probs_out = nullptr);

@@ -1,0 +1,451 @@
+#include "cache/swapmoe_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+
+#include "cache/expert_cache.h"
+#include "cache/swapmoe_policy.h"
+#include "util/error.h"
+
+namespace swapmoe {
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+const GgufTensorInfo* part_info(const ExpertTensors& t, int p) { return p == 0 ? t.gate : p == 1 ? t.up : t.down; }
+
+}  // namespace
+
+SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
+                           const SwapMoeOptions& opts)
+    : path_(path),
+      n_expert_(cfg.n_expert),
+      n_expert_used_(cfg.n_expert_used),
+      sigmoid_(cfg.gating != GatingFunc::Softmax),
+      exactness_(opts.exactness),
+      swap_rate_(opts.swap_rate),
+      decay_(opts.decay),
+      layers_(tensors.size()) {
+  if (!(opts.exactness >= 0.0 && opts.exactness <= 1.0)) fail("--exactness must lie in [0, 1], got ", opts.exactness);
+  if (!(opts.swap_rate >= 0.0)) fail("--swap-rate must not be negative, got ", opts.swap_rate);
+  if (!(opts.decay >= 0.0 && opts.decay < 1.0)) fail("swapmoe: importance decay must lie in [0, 1), got ", opts.decay);
+  if (n_expert_used_ < 1 || n_expert_used_ > n_expert_) fail(path, ": invalid n_expert_used ", n_expert_used_);
+  file_ = io::DirectFile::open(path, opts.open_mode);
+  const uint64_t a = file_.alignment();
+
+  // Slot layout per layer, as ExpertCache lays it out.
+  std::vector<int> moe_layers;
+  for (size_t l = 0; l < tensors.size(); ++l) {
+    const ExpertTensors& t = tensors[l];
+    if (!t.gate && !t.up && !t.down) continue;
+    if (!t.gate || !t.up || !t.down) fail(path, ": layer ", l, " has an incomplete set of expert tensors");
+    Layer& L = layers_[l];
+    L.moe = true;
+    uint64_t off = 0;
+    for (int p = 0; p < 3; ++p) {
+      const GgufTensorInfo* info = part_info(t, p);
+      if (info->ne.size() != 3 || info->ne[2] != cfg.n_expert)
+        fail(path, ": tensor ", info->name, ": expected 3 dimensions with ", cfg.n_expert, " experts");
+      const uint64_t end = info->offset + info->expert_bytes() * static_cast<uint64_t>(info->ne[2]);
+      if (end > file_.size())
+        fail(path, ": tensor ", info->name, " ends at byte ", end, ", past the end of the file (", file_.size(), " bytes)");
+      L.part[p].info = *info;
+      L.part[p].slot_offset = off;
+      uint64_t longest = 0;
+      for (int64_t e = 0; e < info->ne[2]; ++e)
+        longest = std::max(longest, io::aligned_span(info->expert_offset(e), info->expert_bytes(), a).length);
+      off += longest;
+    }
+    L.slot_of.assign(static_cast<size_t>(n_expert_), -1);
+    L.eligible.assign(static_cast<size_t>(n_expert_), 0);
+    L.importance.assign(static_cast<size_t>(n_expert_), 0.0);
+    moe_layers.push_back(static_cast<int>(l));
+  }
+  if (moe_layers.empty()) fail(path, ": SwapMoE needs at least one layer with experts");
+  first_moe_ = moe_layers.front();
+  slot_bytes_ = ExpertCache::slot_bytes_for(tensors, a);
+
+  // How many slots, and each layer's share.
+  const int64_t n_moe = static_cast<int64_t>(moe_layers.size());
+  int64_t n_slots = opts.n_slots > 0 ? opts.n_slots : static_cast<int64_t>(opts.cache_bytes / slot_bytes_);
+  n_slots = std::min(n_slots, n_moe * n_expert_);
+  if (n_slots < n_moe * n_expert_used_)
+    fail("--policy swapmoe: room for ", n_slots, " expert slots of ", slot_bytes_, " bytes, but each of the ", n_moe,
+         " MoE layers needs ", n_expert_used_, " resident experts (", n_moe * n_expert_used_, " slots, ",
+         static_cast<uint64_t>(n_moe * n_expert_used_) * slot_bytes_, " bytes); raise --mem");
+  std::vector<double> weight(static_cast<size_t>(n_moe), 1.0);
+  if (opts.profile) {
+    opts.profile->check_matches(cfg, "--profile");
+    for (int64_t i = 0; i < n_moe; ++i) {
+      const LayerProfile* lp = opts.profile->find(moe_layers[i]);
+      weight[i] = lp ? static_cast<double>(experts_to_cover(lp->mass, kCoverShare)) : static_cast<double>(n_expert_);
+    }
+  }
+  const std::vector<int64_t> share = apportion_slots(n_slots, weight, n_expert_used_, n_expert_);
+
+  int64_t total = 0;
+  for (int64_t s : share) total += s;
+  slots_.resize(static_cast<size_t>(total));
+  pool_ = io::AlignedBuffer(static_cast<size_t>(slot_bytes_) * static_cast<size_t>(total), a);
+  probs_.resize(static_cast<size_t>(n_expert_));
+  ids_u_.resize(static_cast<size_t>(n_expert_used_));
+  w_u_.resize(static_cast<size_t>(n_expert_used_));
+  engine_ = io::make_read_engine(opts.engine, [this](const io::ReadCompletion& c) { on_read_done(c); });
+
+  // Start-up: the initial resident sets, all reads in flight at once.
+  const double t0 = now_seconds();
+  std::unique_lock<std::mutex> lk(mu_);
+  int next = 0;
+  for (int64_t i = 0; i < n_moe; ++i) {
+    const int l = moe_layers[i];
+    Layer& L = layers_[l];
+    std::vector<int32_t> order(static_cast<size_t>(n_expert_));
+    std::iota(order.begin(), order.end(), 0);
+    if (const LayerProfile* lp = opts.profile ? opts.profile->find(l) : nullptr) {
+      std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return lp->mass[x] > lp->mass[y]; });
+      // Seed the importance with the profile's steady state, mean mass / (1 - γ), so the
+      // first tokens do not swap out what the profile chose.
+      for (int64_t e = 0; e < n_expert_; ++e)
+        L.importance[e] = lp->tokens ? lp->mass[e] / static_cast<double>(lp->tokens) / (1.0 - decay_) : 0.0;
+    }
+    for (int64_t j = 0; j < share[i]; ++j) {
+      L.slots.push_back(next);
+      slots_[next].layer = l;
+      start_load(next, l, order[j], /*sync=*/true);
+      ++next;
+    }
+  }
+  cv_.wait(lk, [&] { return loads_in_flight_ == 0; });
+  for (Slot& s : slots_)
+    if (!s.error.empty()) fail(s.error);
+  stats_.startup_bytes = stats_.sync_bytes;
+  stats_.sync_bytes = 0;
+  stats_.startup_seconds = now_seconds() - t0;
+}
+
+SwapMoeStore::~SwapMoeStore() {
+  // Reads in flight write into pool_ and report to this object: finish them first.
+  engine_.reset();
+}
+
+void SwapMoeStore::check_expert(int layer, int32_t expert) const {
+  if (layer < 0 || static_cast<size_t>(layer) >= layers_.size() || !layers_[layer].moe)
+    fail("swapmoe store: layer ", layer, " has no experts");
+  if (expert < 0 || expert >= n_expert_) fail("swapmoe store: expert ", expert, " out of range [0, ", n_expert_, ")");
+}
+
+void SwapMoeStore::start_load(int slot, int layer, int32_t expert, bool sync) {
+  Layer& L = layers_[layer];
+  Slot& s = slots_[slot];
+  s.expert = expert;
+  s.state = State::Loading;
+  s.sync = sync;
+  s.held = false;
+  s.pins = 0;
+  s.parts_left = 3;
+  s.error.clear();
+  L.slot_of[expert] = slot;
+  L.eligible[expert] = 0;
+  ++loads_in_flight_;
+  uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
+  for (int p = 0; p < 3; ++p) {
+    const GgufTensorInfo& info = L.part[p].info;
+    const uint64_t bytes = info.expert_bytes();
+    const io::AlignedSpan span = file_.aligned_span(info.expert_offset(expert), bytes);
+    s.skip[p] = span.skip;
+    io::ReadRequest r;
+    r.fd = file_.fd();
+    r.offset = span.start;
+    r.len = span.length;
+    r.min_len = span.skip + bytes;
+    r.dst = base + L.part[p].slot_offset;
+    r.tag = static_cast<uint64_t>(slot) * 4 + static_cast<uint64_t>(p);
+    (sync ? stats_.sync_bytes : stats_.swap_bytes) += span.length;
+    engine_->submit(r);
+  }
+}
+
+void SwapMoeStore::on_read_done(const io::ReadCompletion& c) {
+  static const char* const kPart[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+  const int slot = static_cast<int>(c.tag / 4);
+  const int part = static_cast<int>(c.tag % 4);
+  std::lock_guard<std::mutex> lk(mu_);
+  Slot& s = slots_[slot];
+  if (c.error != 0 && s.error.empty())
+    s.error = io::read_error_message(c, path_, cat("layer ", s.layer, " expert ", s.expert, " (", kPart[part], ")"));
+  if (--s.parts_left > 0) return;
+  --loads_in_flight_;
+  Layer& L = layers_[s.layer];
+  if (s.error.empty()) {
+    s.state = State::Ready;
+    L.eligible[s.expert] = 1;
+    if (!s.sync) ++stats_.swaps_done;
+  } else if (!s.sync) {
+    // A failed background swap: nobody waits for it. Forget the expert (it may be tried
+    // again later) and say so once per failure; decoding continues with the others.
+    ++stats_.swap_failures;
+    std::fprintf(stderr, "swapmoe: background swap failed: %s\n", s.error.c_str());
+    L.slot_of[s.expert] = -1;
+    s.expert = -1;
+    s.state = State::Empty;
+    s.error.clear();
+  }
+  // A failed synchronous read stays Loading with `error` set until its waiter empties it.
+  cv_.notify_all();
+}
+
+void SwapMoeStore::evict(int slot) {
+  Slot& s = slots_[slot];
+  if (s.expert >= 0) {
+    Layer& L = layers_[s.layer];
+    L.slot_of[s.expert] = -1;
+    L.eligible[s.expert] = 0;
+  }
+  s.expert = -1;
+  s.state = State::Empty;
+  s.held = false;
+  s.error.clear();
+}
+
+int SwapMoeStore::victim(int layer) const {
+  const Layer& L = layers_[layer];
+  int best = -1;
+  double best_imp = 0.0;
+  for (int sl : L.slots) {
+    const Slot& s = slots_[sl];
+    if (s.state == State::Empty) return sl;
+    if (s.state != State::Ready || s.held || s.pins > 0) continue;
+    const double imp = L.importance[s.expert];
+    if (best < 0 || imp < best_imp) {
+      best = sl;
+      best_imp = imp;
+    }
+  }
+  return best;
+}
+
+bool SwapMoeStore::load_sync(std::unique_lock<std::mutex>& lk, int layer, int32_t expert) {
+  Layer& L = layers_[layer];
+  const double t0 = now_seconds();
+  auto finish = [&](int slot) {
+    cv_.wait(lk, [&] { return slots_[slot].parts_left == 0; });
+    stats_.stall_seconds += now_seconds() - t0;
+    Slot& s = slots_[slot];
+    if (s.state != State::Ready) {
+      const std::string msg = s.error.empty() ? cat("swapmoe store: read of layer ", layer, " expert ", expert, " failed")
+                                              : s.error;
+      evict(slot);
+      throw Error(msg);
+    }
+    s.held = true;
+    return true;
+  };
+  for (;;) {
+    const int cur = L.slot_of[expert];
+    if (cur >= 0) {
+      // Already being read by a background swap: wait for that read (as exact mode would
+      // wait for its own read). A background read that fails empties the slot; retry.
+      slots_[cur].sync = true;
+      (void)finish(cur);
+      return true;
+    }
+    const int v = victim(layer);
+    if (v >= 0) {
+      evict(v);
+      start_load(v, layer, expert, /*sync=*/true);
+      return finish(v);
+    }
+    // No reusable slot now; one that is loading becomes reusable when its read ends.
+    const bool loading = std::any_of(L.slots.begin(), L.slots.end(), [&](int sl) { return slots_[sl].state == State::Loading; });
+    if (!loading) {
+      stats_.stall_seconds += now_seconds() - t0;
+      return false;
+    }
+    const int before = loads_in_flight_;
+    cv_.wait(lk, [&] { return loads_in_flight_ < before || victim(layer) >= 0; });
+  }
+}
+
+void SwapMoeStore::on_token() {
+  ++stats_.tokens;
+  if (swap_rate_ <= 0.0) return;
+  allowance_ = std::min(std::max(1.0, swap_rate_), allowance_ + swap_rate_);
+  while (allowance_ >= 1.0) {
+    // The most valuable swap over all layers: largest importance gap.
+    int best_layer = -1, best_slot = -1;
+    int32_t best_cand = -1;
+    double best_gain = 0.0;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Layer& L = layers_[l];
+      if (!L.moe) continue;
+      int64_t ready = 0;
+      for (int sl : L.slots) ready += slots_[sl].state == State::Ready;
+      const int v = victim(static_cast<int>(l));
+      if (v < 0) continue;
+      const bool empty = slots_[v].state == State::Empty;
+      // The layer must keep n_used eligible experts while the new one loads.
+      if (!empty && ready - 1 < n_expert_used_) continue;
+      int32_t c = -1;
+      for (int64_t e = 0; e < n_expert_; ++e)
+        if (L.slot_of[e] < 0 && (c < 0 || L.importance[e] > L.importance[c])) c = static_cast<int32_t>(e);
+      if (c < 0) continue;
+      const double iv = empty ? 0.0 : L.importance[slots_[v].expert];
+      if (!empty && !swap_worth_it(L.importance[c], iv)) continue;
+      const double gain = L.importance[c] - iv;
+      if (best_layer < 0 || gain > best_gain) {
+        best_layer = static_cast<int>(l);
+        best_slot = v;
+        best_cand = c;
+        best_gain = gain;
+      }
+    }
+    if (best_layer < 0) break;
+    evict(best_slot);
+    start_load(best_slot, best_layer, best_cand, /*sync=*/false);
+    ++stats_.swaps_started;
+    allowance_ -= 1.0;
+  }
+}
+
+void SwapMoeStore::route(int layer, const RouterParams& p, const float* logits, int32_t* ids, float* weights) {
+  std::unique_lock<std::mutex> lk(mu_);
+  check_expert(layer, 0);
+  if (p.n_expert != n_expert_ || p.n_used != n_expert_used_)
+    fail("swapmoe store: router has ", p.n_expert, " experts / ", p.n_used, " used, the store ", n_expert_, " / ",
+         n_expert_used_);
+  Layer& L = layers_[layer];
+  // The previous layer's route() results have been computed: drop their holds.
+  if (held_layer_ != layer) {
+    if (held_layer_ >= 0)
+      for (int sl : layers_[held_layer_].slots) slots_[sl].held = false;
+    held_layer_ = layer;
+  }
+  if (layer == first_moe_) on_token();
+  ++stats_.routes;
+
+  // 1. What the full model would choose, and the unmasked probabilities.
+  select_experts(p, logits, ids_u_.data(), w_u_.data(), nullptr, probs_.data());
+  // 2. Importance.
+  update_importance(L.importance, probs_.data(), sigmoid_, decay_);
+  // 3. The exactness knob for missing experts of the unmasked choice.
+  const int64_t k = n_expert_used_;
+  bool all_resident = true;
+  double wsum = 0.0;
+  for (int64_t j = 0; j < k; ++j) {
+    wsum += static_cast<double>(w_u_[j]);
+    const int sl = L.slot_of[ids_u_[j]];
+    if (L.eligible[ids_u_[j]]) slots_[sl].held = true;  // keep it through the loads below
+  }
+  stats_.chosen += static_cast<uint64_t>(k);
+  for (int64_t j = 0; j < k; ++j) {
+    const int32_t e = ids_u_[j];
+    if (L.eligible[e]) {
+      ++stats_.hits;
+      continue;
+    }
+    const double share = wsum > 0.0 ? static_cast<double>(w_u_[j]) / wsum : 1.0 / static_cast<double>(k);
+    if (exactness_ < 1.0 && share >= exactness_) {
+      if (load_sync(lk, layer, e)) {
+        ++stats_.sync_loads;
+        continue;
+      }
+      ++stats_.sync_no_slot;
+    } else {
+      ++stats_.masked;
+    }
+    all_resident = false;
+  }
+  // 4. Masked selection (or the unmasked one, bit for bit, when nothing is missing).
+  if (all_resident) {
+    std::copy(ids_u_.begin(), ids_u_.end(), ids);
+    std::copy(w_u_.begin(), w_u_.end(), weights);
+  } else {
+    select_experts(p, logits, ids, weights, L.eligible.data(), nullptr);
+  }
+  for (int64_t j = 0; j < k; ++j) slots_[L.slot_of[ids[j]]].held = true;
+}
+
+ExpertView SwapMoeStore::view_of(int slot) const {
+  const Slot& s = slots_[slot];
+  const Layer& L = layers_[s.layer];
+  const uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
+  MatrixRef m[3];
+  for (int p = 0; p < 3; ++p) {
+    const GgufTensorInfo& info = L.part[p].info;
+    m[p].type = info.type;
+    m[p].cols = info.ne[0];
+    m[p].rows = info.ne[1];
+    m[p].data = base + L.part[p].slot_offset + s.skip[p];
+  }
+  return ExpertView{m[0], m[1], m[2]};
+}
+
+ExpertView SwapMoeStore::acquire(int layer, int32_t expert) {
+  std::unique_lock<std::mutex> lk(mu_);
+  check_expert(layer, expert);
+  Layer& L = layers_[layer];
+  if (!L.eligible[expert]) {
+    // Not from route(): read it as exact mode would (counted, it should not happen).
+    ++stats_.acquire_misses;
+    if (!load_sync(lk, layer, expert))
+      fail("swapmoe store: no slot for layer ", layer, " expert ", expert, ": all ", L.slots.size(),
+           " slots of the layer are in use");
+  }
+  const int sl = L.slot_of[expert];
+  ++slots_[sl].pins;
+  return view_of(sl);
+}
+
+void SwapMoeStore::release(int layer, int32_t expert) {
+  std::lock_guard<std::mutex> lk(mu_);
+  check_expert(layer, expert);
+  const int sl = layers_[layer].slot_of[expert];
+  if (sl < 0 || slots_[sl].pins == 0)
+    fail("swapmoe store: release of layer ", layer, " expert ", expert, ", which is not acquired");
+  --slots_[sl].pins;
+  slots_[sl].held = false;
+}
+
+void SwapMoeStore::wait_idle() {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait(lk, [&] { return loads_in_flight_ == 0; });
+}
+
+SwapMoeStats SwapMoeStore::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stats_;
+}
+
+void SwapMoeStore::reset_stats() {
+  std::lock_guard<std::mutex> lk(mu_);
+  const uint64_t b = stats_.startup_bytes;
+  const double t = stats_.startup_seconds;
+  stats_ = SwapMoeStats{};
+  stats_.startup_bytes = b;
+  stats_.startup_seconds = t;
+}
+
+std::vector<int64_t> SwapMoeStore::layer_slots() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<int64_t> r;
+  for (const Layer& L : layers_) r.push_back(static_cast<int64_t>(L.slots.size()));
+  return r;
+}
+
+std::vector<double> SwapMoeStore::importance(int layer) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  check_expert(layer, 0);
+  return layers_[layer].importance;
+}
+
+bool SwapMoeStore::eligible(int layer, int32_t expert) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  check_expert(layer, expert);
+  return layers_[layer].eligible[expert] != 0;
+}
+
+}  // namespace swapmoe

@@ -1,0 +1,181 @@
+#pragma once
+// SwapMoE mode (--policy swapmoe; Kong et al., ACL 2024; docs/swapmoe.md): each MoE layer
+// keeps a fixed number of resident "virtual experts" in slots carved from the --mem
+// budget, routing is restricted to them (masked gating), and the resident sets follow the
+// experts' importance through background reads that decoding never waits for.
+//
+// Per token and MoE layer, route():
+//   1. unmasked selection (select_experts, every expert eligible): the experts the full
+//      model would use, their weights, and the router probabilities of all experts;
+//   2. importance update from those probabilities (swapmoe_policy.h);
+//   3. exactness knob τ: a missing expert of the unmasked choice whose weight, normalised
+//      over the chosen experts (so in [0, 1]), is >= τ is read synchronously into the slot
+//      of the layer's least important unused expert (counted as a "sync load", its wait
+//      as stall); below τ it is masked ("masked"). τ >= 1 never reads;
+//   4. masked selection: select_experts among the experts whose slots are ready, with the
+//      architecture's usual weight normalisation. When every expert of the unmasked choice
+//      is resident the unmasked result is returned as it is, bit for bit.
+// At the start of each token (route() of the first MoE layer) the swap scheduler adds
+// swap_rate to an allowance (capped at max(1, swap_rate)) and, while at least one load is
+// allowed, starts the most valuable swap over all layers: the non-resident expert with the
+// highest importance replaces the layer's least important resident one when
+// swap_worth_it(I_c, I_v). The victim stops being eligible at once (its slot is reused);
+// the new expert becomes eligible when its read completes. A layer swaps only while it
+// keeps n_expert_used eligible experts, so a layer with exactly n_expert_used slots keeps
+// its set (except through τ loads).
+//
+// Slots. Layout as ExpertCache (expert_cache.h): [gate | up | down] aligned supersets,
+// slot_bytes = ExpertCache::slot_bytes_for. n_slots = cache_bytes / slot_bytes (capped at
+// every expert); layers get apportion_slots(n_slots, w, n_expert_used, n_expert) with
+// w = 1 (even split) or, with a profile, w = experts_to_cover(mass, 0.9) of the layer.
+// The initial resident set of a layer is its slots' worth of experts in decreasing profile
+// mass (without a profile: the lowest ids), read at construction ("start-up").
+//
+// Holds and pins: an expert route() returned is "held" until release() or until route()
+// is called for another layer; acquire() pins it until release(). Held, pinned and loading
+// slots are never reused. acquire() of an expert that is not ready (a caller that did not
+// use route()) reads it synchronously, counted in stall and acquire_misses.
+//
+// Thread safety: all public calls may come from any thread; reads complete on the I/O
+// engine's threads.
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cache/swapmoe_profile.h"
+#include "io/direct_file.h"
+#include "io/read_engine.h"
+#include "model/config.h"
+#include "model/expert_store.h"
+#include "model/weights.h"
+
+namespace swapmoe {
+
+struct SwapMoeOptions {
+  int64_t n_slots = 0;          // when > 0, else cache_bytes / slot_bytes
+  uint64_t cache_bytes = 0;
+  double exactness = 1.0;       // τ
+  double swap_rate = 1.0;       // background loads per token, all layers together
+  double decay = 0.99;          // γ of the importance (swapmoe_policy.h)
+  const RoutingProfile* profile = nullptr;  // per-layer shares and initial sets (may be null)
+  io::EngineOptions engine;
+  io::OpenMode open_mode = io::OpenMode::Direct;
+};
+
+struct SwapMoeStats {
+  uint64_t tokens = 0;          // route() calls of the first MoE layer
+  uint64_t routes = 0;          // route() calls (tokens x MoE layers)
+  uint64_t chosen = 0;          // experts of the unmasked choices (routes x n_used)
+  uint64_t hits = 0;            // ... that were resident and ready
+  uint64_t masked = 0;          // ... missing, weight < τ: masked out
+  uint64_t sync_loads = 0;      // ... missing, weight >= τ: read synchronously
+  uint64_t sync_no_slot = 0;    // ... weight >= τ but every slot held/pinned: masked
+  uint64_t swaps_started = 0;
+  uint64_t swaps_done = 0;      // background reads completed (the expert became eligible)
+  uint64_t swap_failures = 0;   // background reads that failed (the slot was emptied)
+  uint64_t swap_bytes = 0;      // bytes read by background swaps
+  uint64_t sync_bytes = 0;      // bytes read synchronously (τ loads, acquire misses)
+  uint64_t acquire_misses = 0;  // acquire() of an expert that was not ready
+  double stall_seconds = 0;     // time route()/acquire() waited for reads after start-up
+  uint64_t startup_bytes = 0;   // the initial resident sets
+  double startup_seconds = 0;
+  double hit_rate() const { return chosen ? static_cast<double>(hits) / static_cast<double>(chosen) : 0.0; }
+};
+
+class SwapMoeStore final : public ExpertStore {
+ public:
+  // Throws Error when the tensors are inconsistent, or when the slots cannot give every
+  // MoE layer n_expert_used of them (with the numbers).
+  SwapMoeStore(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
+               const SwapMoeOptions& opts);
+  ~SwapMoeStore() override;
+
+  void route(int layer, const RouterParams& p, const float* logits, int32_t* ids, float* weights) override;
+  ExpertView acquire(int layer, int32_t expert) override;
+  void release(int layer, int32_t expert) override;
+
+  // Blocks until no read is in flight (tests, benchmarks, shutdown).
+  void wait_idle();
+  SwapMoeStats stats() const;
+  void reset_stats();  // keeps the start-up figures
+  uint64_t slot_bytes() const { return slot_bytes_; }
+  int n_slots() const { return static_cast<int>(slots_.size()); }
+  const char* engine_name() const { return engine_->name(); }
+  bool direct_io() const { return file_.is_direct(); }
+  // Slots of each layer (0 for dense layers), importance and eligibility: for tests/logs.
+  std::vector<int64_t> layer_slots() const;
+  std::vector<double> importance(int layer) const;
+  // Whether the expert is resident and ready (eligible for routing).
+  bool eligible(int layer, int32_t expert) const;
+
+ private:
+  enum class State { Empty, Loading, Ready };
+  struct Part {
+    GgufTensorInfo info;
+    uint64_t slot_offset = 0;
+  };
+  struct Slot {
+    int layer = -1;
+    int32_t expert = -1;
+    State state = State::Empty;
+    bool sync = false;     // a synchronous read: a waiter will look at `error`
+    bool held = false;
+    int pins = 0;
+    int parts_left = 0;
+    std::string error;
+    uint64_t skip[3] = {0, 0, 0};
+  };
+  struct Layer {
+    bool moe = false;
+    Part part[3];
+    std::vector<int> slots;          // indices into slots_
+    std::vector<int> slot_of;        // [n_expert] -> slot or -1
+    std::vector<uint8_t> eligible;   // [n_expert] slot ready
+    std::vector<double> importance;  // [n_expert]
+  };
+
+  void check_expert(int layer, int32_t expert) const;
+  // Starts reading `expert` of `layer` into `slot` (which must be Empty). Caller holds mu_.
+  void start_load(int slot, int layer, int32_t expert, bool sync);
+  void on_read_done(const io::ReadCompletion& c);
+  // Makes slot Empty (the expert it held is no longer resident). Caller holds mu_.
+  void evict(int slot);
+  // The layer's least important reusable slot (Empty first; else Ready, not held, not
+  // pinned), or -1.
+  int victim(int layer) const;
+  // Reads `expert` synchronously (waiting for a background read of it if one runs),
+  // evicting the least important reusable slot. Returns false when no slot can be reused.
+  // Throws Error on I/O failure.
+  bool load_sync(std::unique_lock<std::mutex>& lk, int layer, int32_t expert);
+  void on_token();
+  ExpertView view_of(int slot) const;
+
+  std::string path_;
+  int64_t n_expert_ = 0, n_expert_used_ = 0;
+  int first_moe_ = -1;
+  bool sigmoid_ = false;
+  double exactness_ = 1.0, swap_rate_ = 1.0, decay_ = 0.99, allowance_ = 0.0;
+  std::vector<Layer> layers_;
+  uint64_t slot_bytes_ = 0;
+  io::DirectFile file_;
+  io::AlignedBuffer pool_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Slot> slots_;
+  int loads_in_flight_ = 0;
+  int held_layer_ = -1;  // the layer whose route() results are held
+  SwapMoeStats stats_;
+  // route() scratch (under mu_).
+  std::vector<float> probs_;
+  std::vector<int32_t> ids_u_;
+  std::vector<float> w_u_;
+  std::unique_ptr<io::ReadEngine> engine_;  // last member set up, first torn down
+};
+
+}  // namespace swapmoe
