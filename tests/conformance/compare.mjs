@@ -13,6 +13,9 @@
 //   --tie-eps X        a greedy divergence is accepted only where llama.cpp's top-2 log-prob gap
 //                      at that step is below X (a near-tie that rounding may flip); default 0.002
 //   --n N              greedy tokens (default 16); --max-tokens N eval tokens (default 128)
+//   --real-widths      also run the opt-in cases at real model widths (OPT_IN_VARIANTS: a
+//                      DeepSeek-R1 671B slice, 2.5 GiB; slow, and needs ~6 GB of RAM for both
+//                      engines: run it under the machine's memory lock)
 //
 // Part 1, tokenizer: for every vocab family, each string of the .inp file is tokenized by both
 // engines (no BOS, special-token text parsed) and the ids must be equal; llama.cpp must also
@@ -49,6 +52,17 @@ export const VARIANTS = [
   { name: "ds2-lowq-softmax", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "softmax"] },
   { name: "ds2-lowq-sigmoid", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "sigmoid"] },
 ];
+// Opt-in cases (--real-widths): slices of a real model's forge preset, at its real widths,
+// with fewer layers and experts so that they fit here. Each lists its own types and forge
+// arguments, and its file is deleted after the case (they are big).
+//   r1-slice: DeepSeek-R1 671B Q4_K_M widths (7168 wide, 128 heads, MLA q rank 1536 / kv
+//   rank 512, rope 64, dense FFN 18432, expert FFN 2048, 1 shared expert, sigmoid gating with
+//   bias, 8 groups / 4 used, scale 2.5, YaRN x40, DeepSeek-V3 vocabulary), 1 dense + 2 MoE
+//   layers, 16 routed experts (of 256; 2 per group) with 8 used.
+export const OPT_IN_VARIANTS = [
+  { name: "r1-slice", vocab: "deepseek-v3", types: ["Q4_K_M"], deleteAfter: true,
+    forgeArgs: ["--preset", "deepseek-r1-671b-q4km", "--layers", "3", "--leading-dense", "1", "--experts", "16"] },
+];
 export const TYPES = [
   { type: "F32", pplTol: 0.005 },
   { type: "Q8_0", pplTol: 0.005 },
@@ -68,7 +82,7 @@ function usage(msg) {
 }
 
 const VALUED = new Set(["swapmoe", "forge", "work", "threads", "only", "vocab-dir", "tie-eps", "tie-eps-quant", "n", "max-tokens"]);
-const BOOL = new Set(["self-test", "skip-tokenizer", "skip-models"]);
+const BOOL = new Set(["self-test", "skip-tokenizer", "skip-models", "real-widths"]);
 const opt = {};
 {
   const argv = process.argv.slice(2);
@@ -282,6 +296,10 @@ function forge(variant, type, out) {
     return run(process.execPath, [MINI, out, "--experts", String(variant.experts ?? 0), "--layers", String(LAYERS),
       "--seed", String(SEED)]);
   }
+  if (variant.forgeArgs) {
+    return run(opt.forge, [...variant.forgeArgs, "--type", type, "--vocab", vocabPath(variant.vocab), "--seed", String(SEED),
+      "-o", out]);
+  }
   return run(opt.forge, ["--arch", variant.arch, "--type", type, "--layers", String(LAYERS), "--vocab",
     vocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
 }
@@ -307,9 +325,10 @@ function modelsPart() {
   const details = [];
   const variants = selfTest
     ? [{ name: "mini-dense", arch: "llama", experts: 0, extra: [] }, { name: "mini-moe", arch: "llama", experts: 4, extra: [] }]
-    : VARIANTS;
-  const types = selfTest ? [TYPES[0]] : TYPES;
+    : [...VARIANTS, ...(opt["real-widths"] ? OPT_IN_VARIANTS : [])];
+  const allTypes = selfTest ? [TYPES[0]] : TYPES;
   for (const v of variants) {
+    const types = v.types ? allTypes.filter((t) => v.types.includes(t.type)) : allTypes;
     for (const t of types) {
       const name = `${v.name}-${t.type}`;
       if (only && !only.test(name)) continue;
@@ -344,6 +363,7 @@ function modelsPart() {
       const ok = g.ok && evalOk;
       if (!ok) failures++;
       rows.push([name, size, g.text, pplRef, pplOther, rel, ok ? "PASS" : "FAIL", ((Date.now() - t0) / 1000).toFixed(1) + "s"]);
+      if (v.deleteAfter) fs.rmSync(file, { force: true });
       // A progress line per case, so a long run shows where it is.
       process.stderr.write(`conformance: ${name} ${rows[rows.length - 1].slice(2).join(" ")}\n`);
     }

@@ -13,6 +13,14 @@
 // tokenized by the model's own vocabulary and repeated or cut to exactly N tokens (or the
 // text of --prompt-file), so swapmoe can be given the very same text.
 //
+// For numerical comparisons with swapmoe (issue 2's quantized-model divergences) it can
+// also: take a literal --prompt; feed the prompt one token per llama_decode call
+// (--token-by-token, so llama.cpp runs its matrix-vector kernels instead of its batched
+// GEMM ones, as swapmoe's decode loop does); feed given ids instead of its own argmax
+// (--force-ids, teacher forcing, to compare later steps after a divergence); write every
+// step's logits (--logits-out, float32 rows of n_vocab); and compute the mean negative
+// log-likelihood of a text in one window (--eval FILE, swapmoe eval's definition).
+//
 // The headers come from the llama.cpp git bundle of the same npm package (tag v0.4.0), so
 // the struct layouts match the library; main() additionally checks the default parameter
 // structs the library returns against the values that tag's source sets, which catches a
@@ -20,6 +28,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,6 +59,17 @@ struct Options {
   bool repack = true;
   bool verbose = false;
   bool print_prompt = false;
+  std::string prompt_text;   // --prompt: literal prompt (add_special and parse_special on)
+  bool token_by_token = false;
+  std::string logits_out;
+  std::vector<int> force_ids;
+  std::string eval_file;
+  int max_tokens = 0;  // --eval: 0 = the whole text
+  std::string dump_matmuls;  // --dump-matmuls: weight products of the last prompt token
+  // --flash-attn auto|on|off. llama.cpp's default is auto, which on the CPU means ON; the
+  // conformance reference (llama_ref.mjs) runs with it off, and so must any numerical
+  // comparison with swapmoe (the CPU flash-attention kernel accumulates V in F16).
+  int flash_attn = LLAMA_FLASH_ATTN_TYPE_AUTO;
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -61,6 +82,12 @@ void usage() {
                "usage: llama-driver -m MODEL [--threads N] [--ctx N] [--mmap|--no-mmap] [--no-repack]\n"
                "                    [--n-predict N] [--prompt-tokens N] [--prompt-file F]\n"
                "                    [--backend-dir DIR] [--verbose]\n"
+               "                    [--prompt TEXT] [--token-by-token] [--logits-out F] [--force-ids 1,2,..]\n"
+               "                    [--flash-attn auto|on|off] [--dump-matmuls F]   (with --token-by-token: every weight x activation\n"
+               "                    product of the last prompt token, for swapmoe-probe --check-matmuls)\n"
+               "       llama-driver -m MODEL --eval TEXT_FILE [--max-tokens N] [--token-by-token] [--no-repack]\n"
+               "         prints {\"tokens\",\"nll\",\"ppl\"} of the text in one window (BOS added, no special\n"
+               "         parsing), like swapmoe eval\n"
                "       llama-driver -m MODEL --prompt-tokens N --print-prompt\n"
                "         prints the text of the N-token prompt (without BOS) and exits, so another\n"
                "         engine can be given the same text\n");
@@ -71,6 +98,20 @@ int to_int(const char* flag, const char* v) {
   const long x = std::strtol(v, &end, 10);
   if (end == v || *end != '\0' || x < 0 || x > (1L << 30)) die(std::string("bad value for ") + flag + ": '" + v + "'");
   return static_cast<int>(x);
+}
+
+std::vector<int> to_int_list(const char* v) {
+  std::vector<int> out;
+  std::string s(v);
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t j = s.find(',', i);
+    const std::string item = s.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    out.push_back(to_int("--force-ids", item.c_str()));
+    if (j == std::string::npos) break;
+    i = j + 1;
+  }
+  return out;
 }
 
 Options parse(int argc, char** argv) {
@@ -94,6 +135,20 @@ Options parse(int argc, char** argv) {
     else if (a == "--repack") o.repack = true;
     else if (a == "-v" || a == "--verbose") o.verbose = true;
     else if (a == "--print-prompt") o.print_prompt = true;
+    else if (a == "--prompt") o.prompt_text = next();
+    else if (a == "--token-by-token") o.token_by_token = true;
+    else if (a == "--logits-out") o.logits_out = next();
+    else if (a == "--force-ids") o.force_ids = to_int_list(next());
+    else if (a == "--eval") o.eval_file = next();
+    else if (a == "--max-tokens") o.max_tokens = to_int("--max-tokens", next());
+    else if (a == "--dump-matmuls") o.dump_matmuls = next();
+    else if (a == "--flash-attn") {
+      const std::string v = next();
+      if (v == "auto") o.flash_attn = LLAMA_FLASH_ATTN_TYPE_AUTO;
+      else if (v == "on") o.flash_attn = LLAMA_FLASH_ATTN_TYPE_ENABLED;
+      else if (v == "off") o.flash_attn = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+      else die("--flash-attn must be auto, on or off");
+    }
     else if (a == "-h" || a == "--help") {
       usage();
       std::exit(0);
@@ -107,7 +162,7 @@ Options parse(int argc, char** argv) {
     die("-m MODEL is required");
   }
   if (o.threads < 1) die("--threads must be at least 1");
-  if (o.prompt_tokens == 0 && o.prompt_file.empty()) o.prompt_tokens = 8;
+  if (o.prompt_tokens == 0 && o.prompt_file.empty() && o.prompt_text.empty()) o.prompt_tokens = 8;
   return o;
 }
 
@@ -171,7 +226,9 @@ const char* kPromptText =
 
 std::vector<llama_token> make_prompt(const llama_vocab* vocab, const Options& o) {
   std::string text;
-  if (!o.prompt_file.empty()) {
+  if (!o.prompt_text.empty()) {
+    text = o.prompt_text;
+  } else if (!o.prompt_file.empty()) {
     std::ifstream f(o.prompt_file, std::ios::binary);
     if (!f) die("cannot open --prompt-file " + o.prompt_file);
     std::ostringstream ss;
@@ -196,6 +253,144 @@ std::vector<llama_token> make_prompt(const llama_vocab* vocab, const Options& o)
 }
 
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// --dump-matmuls: while g_dump is open, every MUL_MAT whose first operand is a model weight
+// (name "*.weight") and every MUL_MAT_ID (experts) is written as records
+//   u32 name_len, name, i32 expert (-1: a 2-D weight), u32 K, u32 M, K floats in, M floats out
+// one per token column (per chosen expert for MUL_MAT_ID), in graph order. The inputs are
+// llama.cpp's own F32 activations, so another engine can redo each product on the very same
+// input and compare outputs: a per-kernel check that no logits comparison can give.
+std::FILE* g_dump = nullptr;
+
+float at_f32(const ggml_tensor* t, int64_t i0, int64_t i1, int64_t i2) {
+  const char* p = static_cast<const char*>(t->data) + i0 * t->nb[0] + i1 * t->nb[1] + i2 * t->nb[2];
+  float v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+void dump_record(const char* name, int32_t expert, const ggml_tensor* in, int64_t in1, int64_t in2, const ggml_tensor* out,
+                 int64_t out1, int64_t out2) {
+  const uint32_t len = static_cast<uint32_t>(std::strlen(name));
+  const uint32_t k = static_cast<uint32_t>(in->ne[0]), m = static_cast<uint32_t>(out->ne[0]);
+  std::vector<float> buf;
+  for (uint32_t i = 0; i < k; ++i) buf.push_back(at_f32(in, i, in1, in2));
+  for (uint32_t i = 0; i < m; ++i) buf.push_back(at_f32(out, i, out1, out2));
+  bool ok = std::fwrite(&len, 4, 1, g_dump) == 1 && std::fwrite(name, 1, len, g_dump) == len &&
+            std::fwrite(&expert, 4, 1, g_dump) == 1 && std::fwrite(&k, 4, 1, g_dump) == 1 &&
+            std::fwrite(&m, 4, 1, g_dump) == 1 && std::fwrite(buf.data(), 4, buf.size(), g_dump) == buf.size();
+  if (!ok) die("write error on --dump-matmuls");
+}
+
+bool dump_cb(ggml_tensor* t, bool ask, void*) {
+  const bool mm = t->op == GGML_OP_MUL_MAT || t->op == GGML_OP_MUL_MAT_ID;
+  if (ask) return g_dump != nullptr && mm;
+  if (g_dump == nullptr || !mm) return true;
+  const ggml_tensor* w = t->src[0];
+  const ggml_tensor* x = t->src[1];
+  if (x->type != GGML_TYPE_F32 || t->type != GGML_TYPE_F32) return true;
+  if (t->op == GGML_OP_MUL_MAT) {
+    const size_t n = std::strlen(w->name);
+    if (n < 7 || std::strcmp(w->name + n - 7, ".weight") != 0) return true;  // attention products, not weights
+    for (int64_t c = 0; c < x->ne[1]; ++c) dump_record(w->name, -1, x, c, 0, t, c, 0);
+    return true;
+  }
+  // MUL_MAT_ID: ids [n_used, n_tokens] (I32); x [K, 1 or n_used, n_tokens]; t [M, n_used, n_tokens].
+  const ggml_tensor* ids = t->src[2];
+  for (int64_t tok = 0; tok < t->ne[2]; ++tok)
+    for (int64_t s = 0; s < ids->ne[0]; ++s) {
+      int32_t e;
+      std::memcpy(&e, static_cast<const char*>(ids->data) + s * ids->nb[0] + tok * ids->nb[1], sizeof e);
+      dump_record(w->name, e, x, s % x->ne[1], tok, t, s, tok);
+    }
+  return true;
+}
+
+// ln(p1 / p2) of the two largest logits (the top-2 gap as llama_ref.mjs reports it) and the
+// argmax, ties to the lowest id (as llama_ref.mjs and swapmoe's greedy sampler).
+struct Top2 {
+  int id = 0;
+  double gap = 0.0;
+};
+Top2 top2(const float* logits, int n_vocab) {
+  int best = 0;
+  for (int i = 1; i < n_vocab; ++i)
+    if (logits[i] > logits[best]) best = i;
+  float second = -std::numeric_limits<float>::infinity();
+  for (int i = 0; i < n_vocab; ++i)
+    if (i != best && logits[i] > second) second = logits[i];
+  return {best, static_cast<double>(logits[best]) - static_cast<double>(second)};
+}
+
+double log_sum_exp(const float* logits, int n_vocab) {
+  double mx = logits[0];
+  for (int i = 1; i < n_vocab; ++i) mx = std::max(mx, static_cast<double>(logits[i]));
+  double sum = 0.0;
+  for (int i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - mx);
+  return mx + std::log(sum);
+}
+
+// --eval: the mean negative log-likelihood of the text's tokens 1..n-1, each given all the
+// tokens before it, in one window: one batch (llama.cpp's batched kernels) or, with
+// --token-by-token, one llama_decode per token (its matrix-vector kernels).
+int run_eval(llama_model* model, const Options& o) {
+  const llama_vocab* vocab = llama_model_get_vocab(model);
+  std::ifstream f(o.eval_file, std::ios::binary);
+  if (!f) die("cannot open --eval " + o.eval_file);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  const int32_t max = static_cast<int32_t>(text.size()) + 16;
+  std::vector<llama_token> ids(static_cast<size_t>(max));
+  const int32_t nt = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), ids.data(), max,
+                                    /*add_special=*/true, /*parse_special=*/false);
+  if (nt < 2) die("--eval text has fewer than 2 tokens");
+  ids.resize(static_cast<size_t>(nt));
+  if (o.max_tokens > 0 && static_cast<int>(ids.size()) > o.max_tokens) ids.resize(static_cast<size_t>(o.max_tokens));
+  const int n = static_cast<int>(ids.size());
+
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = static_cast<uint32_t>(o.ctx > 0 ? o.ctx : ((n + 255) / 256) * 256);
+  if (static_cast<int>(cp.n_ctx) < n) die("--ctx is smaller than the --eval text");
+  cp.n_batch = cp.n_ctx;
+  cp.n_ubatch = cp.n_ctx;
+  cp.n_threads = o.threads;
+  cp.n_threads_batch = o.threads;
+  cp.no_perf = true;
+  cp.flash_attn_type = static_cast<llama_flash_attn_type>(o.flash_attn);
+  llama_context* ctx = llama_init_from_model(model, cp);
+  if (ctx == nullptr) die("failed to create a context (rerun with --verbose)");
+  const int n_vocab = llama_vocab_n_tokens(vocab);
+  double sum = 0.0;
+  if (o.token_by_token) {
+    for (int i = 0; i + 1 < n; ++i) {
+      if (llama_decode(ctx, llama_batch_get_one(&ids[static_cast<size_t>(i)], 1)) != 0) die("llama_decode failed");
+      const float* l = llama_get_logits_ith(ctx, -1);
+      sum += log_sum_exp(l, n_vocab) - l[ids[static_cast<size_t>(i + 1)]];
+    }
+  } else {
+    llama_batch b = llama_batch_init(n, 0, 1);
+    for (int i = 0; i < n; ++i) {
+      b.token[i] = ids[static_cast<size_t>(i)];
+      b.pos[i] = i;
+      b.n_seq_id[i] = 1;
+      b.seq_id[i][0] = 0;
+      b.logits[i] = 1;
+    }
+    b.n_tokens = n;
+    if (llama_decode(ctx, b) != 0) die("llama_decode failed on the --eval batch");
+    for (int i = 0; i + 1 < n; ++i) {
+      const float* l = llama_get_logits_ith(ctx, i);
+      sum += log_sum_exp(l, n_vocab) - l[ids[static_cast<size_t>(i + 1)]];
+    }
+    llama_batch_free(b);
+  }
+  const double nll = sum / (n - 1);
+  std::printf("{\"tokens\":%d,\"nll\":%.9f,\"ppl\":%.9g,\"repack\":%s,\"token_by_token\":%s}\n", n - 1, nll,
+              std::exp(nll), o.repack ? "true" : "false", o.token_by_token ? "true" : "false");
+  llama_free(ctx);
+  return 0;
+}
 
 }  // namespace
 
@@ -239,6 +434,12 @@ int main(int argc, char** argv) {
     llama_model_free(model);
     return 0;
   }
+  if (!o.eval_file.empty()) {
+    const int rc = run_eval(model, o);
+    llama_model_free(model);
+    llama_backend_free();
+    return rc;
+  }
 
   llama_context_params cp = llama_context_default_params();
   const int need = n_prompt + o.n_predict + 1;
@@ -247,22 +448,40 @@ int main(int argc, char** argv) {
   cp.n_threads = o.threads;
   cp.n_threads_batch = o.threads;
   cp.no_perf = true;
+  cp.flash_attn_type = static_cast<llama_flash_attn_type>(o.flash_attn);
+  if (!o.dump_matmuls.empty()) {
+    if (!o.token_by_token) die("--dump-matmuls needs --token-by-token");
+    cp.cb_eval = dump_cb;
+    cp.cb_eval_user_data = nullptr;
+  }
   llama_context* ctx = llama_init_from_model(model, cp);
   if (ctx == nullptr) die("failed to create a context (rerun with --verbose)");
   const double load_s = secs(t_load, Clock::now());
 
-  llama_sampler* smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
-  llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
-
-  // Prompt: n_batch-sized calls, like llama.cpp's own tools.
+  // Prompt: n_batch-sized calls, like llama.cpp's own tools (1 with --token-by-token).
   std::vector<llama_token> buf(prompt);
-  const int n_batch = static_cast<int>(llama_n_batch(ctx));
+  const int n_batch = o.token_by_token ? 1 : static_cast<int>(llama_n_batch(ctx));
+  const int n_vocab = llama_vocab_n_tokens(vocab);
+  std::FILE* logits_file = nullptr;
+  if (!o.logits_out.empty()) {
+    logits_file = std::fopen(o.logits_out.c_str(), "wb");
+    if (logits_file == nullptr) die("cannot write --logits-out " + o.logits_out);
+  }
+  std::vector<double> margins;
   const auto t_prompt = Clock::now();
   for (int i = 0; i < n_prompt; i += n_batch) {
     const int n = std::min(n_batch, n_prompt - i);
+    if (!o.dump_matmuls.empty() && i + n == n_prompt) {
+      g_dump = std::fopen(o.dump_matmuls.c_str(), "wb");
+      if (g_dump == nullptr) die("cannot write --dump-matmuls " + o.dump_matmuls);
+    }
     if (llama_decode(ctx, llama_batch_get_one(buf.data() + i, n)) != 0) die("llama_decode failed on the prompt");
   }
   const double prompt_s = secs(t_prompt, Clock::now());
+  if (g_dump != nullptr) {
+    if (std::fclose(g_dump) != 0) die("write error on --dump-matmuls");
+    g_dump = nullptr;
+  }
 
   // Decode: n_predict sampled tokens, n_predict - 1 forward passes after the prompt
   // (the same count swapmoe's `run` reports). End-of-generation does not stop it.
@@ -270,7 +489,15 @@ int main(int argc, char** argv) {
   int n_decode = 0;
   const auto t_decode = Clock::now();
   for (int i = 0; i < o.n_predict; ++i) {
-    llama_token tok = llama_sampler_sample(smpl, ctx, -1);
+    // Greedy: the argmax of the last position's logits (lowest id on a tie), or the
+    // --force-ids token at this step (teacher forcing; "ids" then lists those).
+    const float* logits = llama_get_logits_ith(ctx, -1);
+    const Top2 t = top2(logits, n_vocab);
+    margins.push_back(t.gap);
+    if (logits_file != nullptr &&
+        std::fwrite(logits, sizeof(float), static_cast<size_t>(n_vocab), logits_file) != static_cast<size_t>(n_vocab))
+      die("write error on --logits-out " + o.logits_out);
+    llama_token tok = static_cast<size_t>(i) < o.force_ids.size() ? o.force_ids[static_cast<size_t>(i)] : t.id;
     out.push_back(tok);
     if (i + 1 == o.n_predict) break;
     if (llama_decode(ctx, llama_batch_get_one(&tok, 1)) != 0) die("llama_decode failed while generating");
@@ -291,9 +518,13 @@ int main(int argc, char** argv) {
       cpu_lib.c_str(), load_s, n_prompt, prompt_s, prompt_s > 0 ? n_prompt / prompt_s : 0.0, n_decode, decode_s,
       decode_s > 0 ? n_decode / decode_s : 0.0, static_cast<double>(ru.ru_maxrss) / 1024.0, ru.ru_majflt);
   for (size_t i = 0; i < out.size() && i < 8; ++i) std::printf("%s%d", i ? "," : "", out[i]);
-  std::printf("]}\n");
+  std::printf("],\"ids\":[");
+  for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
+  std::printf("],\"margins\":[");
+  for (size_t i = 0; i < margins.size(); ++i) std::printf("%s%.6g", i ? "," : "", margins[i]);
+  std::printf("],\"token_by_token\":%s}\n", o.token_by_token ? "true" : "false");
+  if (logits_file != nullptr && std::fclose(logits_file) != 0) die("write error on --logits-out " + o.logits_out);
 
-  llama_sampler_free(smpl);
   llama_free(ctx);
   llama_model_free(model);
   llama_backend_free();
