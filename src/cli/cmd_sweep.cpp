@@ -105,12 +105,15 @@ struct ModelFacts {
   BudgetRequest req;
 };
 
-ModelFacts model_facts(const std::string& path, int64_t n_ctx, int n_threads) {
+// per_layer: plan the minimum as per-layer pools do (n_expert_used slots in every MoE
+// layer), which is what --policy swapmoe needs (model_budget.cpp).
+ModelFacts model_facts(const std::string& path, int64_t n_ctx, int n_threads, bool per_layer) {
   auto f = GgufFile::open(path);
   const ModelConfig cfg = config_from_gguf(*f);
   ModelFacts m;
   m.req.n_ctx = n_ctx;
   m.req.n_threads = n_threads;
+  m.req.per_layer = per_layer;
   m.req.alignment = io::DirectFile::open(path).alignment();
   m.measure = measure_model(cfg, *f, m.req);
   for (const LayerExpertBytes& l : m.measure.layers) m.total_experts += l.n_expert;
@@ -170,7 +173,7 @@ void reset_peak_rss() {
 }
 
 struct Point {
-  const Budget* budget;
+  Budget budget;
   std::string policy;
   double exactness;
 };
@@ -192,9 +195,19 @@ void sweep(const SweepOptions& o) {
   const int64_t n_ctx = std::max<int64_t>(window, static_cast<int64_t>(prompt.size()) + o.n_decode);
   const int n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
-  const ModelFacts facts = model_facts(o.path, n_ctx, n_threads);
-  std::vector<Budget> budgets;
-  for (const std::string& m : o.mems) budgets.push_back(resolve_budget(m, o.path, facts));
+  // Budgets are resolved per policy: "min" (and the floor under "P%") differ, because
+  // SwapMoE needs n_expert_used slots in every layer, exact mode only in one shared pool.
+  const ModelFacts facts_exact = model_facts(o.path, n_ctx, n_threads, false);
+  const ModelFacts facts_swapmoe = model_facts(o.path, n_ctx, n_threads, true);
+  auto budget = [&](const std::string& label, const std::string& policy) -> std::optional<Budget> {
+    try {
+      return resolve_budget(label, o.path, policy == "swapmoe" ? facts_swapmoe : facts_exact);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "swapmoe: sweep: --mem %s --policy %s: %s (point skipped)\n", label.c_str(), policy.c_str(),
+                   e.what());
+      return std::nullopt;
+    }
+  };
 
   // The grid: exact points first (the first one writes the reference).
   std::vector<std::string> policies = o.policies;
@@ -202,18 +215,20 @@ void sweep(const SweepOptions& o) {
   const std::vector<double> taus = o.exactness.empty() ? std::vector<double>{ModelOptions{}.exactness} : o.exactness;
   std::vector<Point> points;
   for (const std::string& pol : policies)
-    for (const Budget& b : budgets) {
-      if (pol == "exact") {
-        points.push_back({&b, pol, kNaN});
-        continue;
-      }
-      if (b.bytes == 0) {
+    for (const std::string& label : o.mems) {
+      if (pol != "exact" && label == "resident") {
         std::fprintf(stderr, "swapmoe: sweep: skipping --policy %s at resident (no budget: it is the exact model)\n",
                      pol.c_str());
         continue;
       }
-      for (double t : taus) points.push_back({&b, pol, t});
+      const std::optional<Budget> b = budget(label, pol);
+      if (!b) continue;
+      if (pol == "exact")
+        points.push_back({*b, pol, kNaN});
+      else
+        for (double t : taus) points.push_back({*b, pol, t});
     }
+  if (points.empty()) fail("sweep: no point of the grid fits its budget");
 
   auto base_options = [&](const Budget& b, const std::string& policy, double tau) {
     ModelOptions mo;
@@ -255,9 +270,9 @@ void sweep(const SweepOptions& o) {
   std::unique_ptr<LogitSpill> reference;
   PassResult ref_pass;
   if (std::find(policies.begin(), policies.end(), "exact") == policies.end()) {
-    const Budget* largest = &budgets.front();
-    for (const Budget& b : budgets)
-      if (b.bytes == 0 || (largest->bytes != 0 && b.bytes > largest->bytes)) largest = &b;
+    const Budget* largest = &points.front().budget;
+    for (const Point& p : points)
+      if (largest->bytes != 0 && p.budget.bytes > largest->bytes) largest = &p.budget;
     std::fprintf(stderr, "swapmoe: sweep: exact reference pass at --mem %s\n", largest->label.c_str());
     auto m = load(base_options(*largest, "exact", kNaN));
     reference = std::make_unique<LogitSpill>(static_cast<int>(m->config().n_vocab));
@@ -267,7 +282,7 @@ void sweep(const SweepOptions& o) {
   }
 
   for (const Point& pt : points) {
-    const Budget& b = *pt.budget;
+    const Budget& b = pt.budget;
     reset_peak_rss();
     SweepRow r;
     r.mem_bytes = b.x_bytes;
@@ -309,9 +324,25 @@ void sweep(const SweepOptions& o) {
       r.prefill_tok_s = median(prompt_tps);
       r.decode_tok_s = median(decode_tps);
       const double t = static_cast<double>(std::max<int64_t>(1, d.decode_tokens));
-      r.hit_rate = d.stats.cached ? d.stats.cache.hit_rate() : 1.0;
-      r.read_bytes_per_token = d.stats.cached ? static_cast<double>(d.stats.cache.bytes_read) / t : 0.0;
-      r.stall_ms_per_token = d.stats.cached ? 1000.0 * d.stats.cache.blocked_seconds / t : 0.0;
+      const ExpertRunStats& ds = d.stats;
+      if (ds.swapmoe) {
+        // hit rate = share of the unmasked router's choices that were resident; reads are
+        // background swaps plus synchronous (τ) loads.
+        r.hit_rate = ds.swap.hit_rate();
+        r.read_bytes_per_token = static_cast<double>(ds.swap.swap_bytes + ds.swap.sync_bytes) / t;
+        r.stall_ms_per_token = 1000.0 * ds.swap.stall_seconds / t;
+        r.swap_bytes_per_token = static_cast<double>(ds.swap.swap_bytes) / t;
+        const SwapMoeStats& w = pass.stats.swap;
+        const double chosen = static_cast<double>(std::max<uint64_t>(1, w.chosen));
+        r.masked_share = static_cast<double>(w.masked + w.sync_no_slot) / chosen;
+        r.sync_load_share = static_cast<double>(w.sync_loads) / chosen;
+      } else if (ds.cached) {
+        r.hit_rate = ds.cache.hit_rate();
+        r.read_bytes_per_token = static_cast<double>(ds.cache.bytes_read) / t;
+        r.stall_ms_per_token = 1000.0 * ds.cache.blocked_seconds / t;
+      } else {
+        r.hit_rate = 1.0;
+      }
       m.reset();
       malloc_trim(0);
       r.peak_rss_bytes = peak_rss_bytes();
@@ -325,10 +356,10 @@ void sweep(const SweepOptions& o) {
                    b.label.c_str(), r.kl_mean);
     std::fprintf(stderr,
                  "swapmoe: sweep: --mem %s (%s, %.0f%% of experts) %s: ppl %.4f (x%.4f) KL %.3g/%.3g top-1 %.1f%% | "
-                 "eval %.1f tok/s, decode %.2f tok/s, hit %.1f%%, stall %.2f ms/token\n",
+                 "eval %.1f tok/s, decode %.2f tok/s, hit %.1f%%, stall %.2f ms/token, masked %.1f%%, sync %.1f%%\n",
                  b.label.c_str(), format_bytes(b.x_bytes).c_str(), 100 * b.share, series_name(r).c_str(), r.ppl,
                  r.ppl_ratio, r.kl_mean, r.kl_p99, 100 * r.top1_agreement, r.eval_tok_s, r.decode_tok_s,
-                 100 * r.hit_rate, r.stall_ms_per_token);
+                 100 * r.hit_rate, r.stall_ms_per_token, 100 * r.masked_share, 100 * r.sync_load_share);
     rows.push_back(r);
     save();
   }

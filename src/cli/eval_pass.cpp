@@ -48,6 +48,7 @@ PassResult score_tokens(Model& m, const std::vector<int32_t>& ids, int64_t windo
   PassResult r;
   double sum = 0;
   int64_t done = 0;  // forward passes
+  reset_expert_run_stats(m);
   const auto t0 = Clock::now();
   double compare_s = 0;  // time spent reading the reference and comparing, not the model's
   for (int64_t start = 0; start < n_ids; start += window) {
@@ -76,6 +77,7 @@ PassResult score_tokens(Model& m, const std::vector<int32_t>& ids, int64_t windo
   // reading and comparing is not (it is measurement overhead of the policy pass).
   r.seconds = since(t0) - compare_s;
   r.nll = sum / static_cast<double>(r.tokens);
+  r.stats = expert_run_stats(m);
   if (reference) {
     r.compared = true;
     r.kl_mean = q.kl_mean();

@@ -27,6 +27,7 @@ struct PassResult {
   double tok_s() const { return seconds > 0 ? static_cast<double>(tokens) / seconds : 0.0; }
   bool compared = false;  // a reference was given: the fields below are set
   double kl_mean = 0, kl_p99 = 0, agreement = 0;
+  ExpertRunStats stats;  // expert-store figures of this pass (reset at its start)
 };
 
 // progress(tokens evaluated so far, seconds so far), called after every forward pass.

@@ -15,7 +15,8 @@ const std::vector<std::string> kSweepColumns = {
     "mem_bytes",      "mem_label",     "expert_share",   "n_slots",       "policy",
     "exactness",      "tokens",        "ppl",            "ppl_ratio",     "kl_mean",
     "kl_p99",         "top1_agreement", "eval_tok_s",    "prefill_tok_s", "decode_tok_s",
-    "decode_rel_resident", "hit_rate", "read_bytes_per_token", "stall_ms_per_token", "peak_rss_bytes"};
+    "decode_rel_resident", "hit_rate", "read_bytes_per_token", "stall_ms_per_token", "peak_rss_bytes",
+    "masked_share",   "sync_load_share", "swap_bytes_per_token"};
 
 namespace {
 
@@ -109,7 +110,8 @@ std::string rows_to_csv(const std::vector<SweepRow>& rows) {
                                         fmt(r.kl_p99), fmt(r.top1_agreement), fmt(r.eval_tok_s), fmt(r.prefill_tok_s),
                                         fmt(r.decode_tok_s), fmt(r.decode_rel_resident), fmt(r.hit_rate),
                                         fmt(r.read_bytes_per_token), fmt(r.stall_ms_per_token),
-                                        std::to_string(r.peak_rss_bytes)};
+                                        std::to_string(r.peak_rss_bytes), fmt(r.masked_share),
+                                        fmt(r.sync_load_share), fmt(r.swap_bytes_per_token)};
     for (size_t i = 0; i < f.size(); ++i) o += (i ? "," : "") + f[i];
     o += "\n";
   }
@@ -154,6 +156,9 @@ std::vector<SweepRow> rows_from_csv(const std::string& text) {
     r.read_bytes_per_token = d(17);
     r.stall_ms_per_token = d(18);
     r.peak_rss_bytes = static_cast<uint64_t>(k(19));
+    r.masked_share = d(20);
+    r.sync_load_share = d(21);
+    r.swap_bytes_per_token = d(22);
     rows.push_back(r);
   }
   if (n == 0) fail("sweep CSV: empty");

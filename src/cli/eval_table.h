@@ -33,6 +33,13 @@ struct SweepRow {
   double read_bytes_per_token = 0; // expert bytes read per decoded token
   double stall_ms_per_token = 0;   // time decoding waited for expert reads, per token
   uint64_t peak_rss_bytes = 0;     // of this point (VmHWM reset before it)
+  // SwapMoE only (0 for exact), over the scoring pass: shares of the experts the unmasked
+  // router chose that were masked out (missing, gate weight < τ, or no free slot), and
+  // that were read synchronously (missing, weight >= τ). Per decoded token: bytes read by
+  // background swaps.
+  double masked_share = 0;
+  double sync_load_share = 0;
+  double swap_bytes_per_token = 0;
 };
 
 // Series name of a row: "exact", or "swapmoe τ=0.5".

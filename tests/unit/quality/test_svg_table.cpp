@@ -121,7 +121,7 @@ TEST(SweepTable, CsvColumnsAndRoundTrip) {
   EXPECT_EQ(header,
             "mem_bytes,mem_label,expert_share,n_slots,policy,exactness,tokens,ppl,ppl_ratio,kl_mean,kl_p99,"
             "top1_agreement,eval_tok_s,prefill_tok_s,decode_tok_s,decode_rel_resident,hit_rate,read_bytes_per_token,"
-            "stall_ms_per_token,peak_rss_bytes");
+            "stall_ms_per_token,peak_rss_bytes,masked_share,sync_load_share,swap_bytes_per_token");
   // Every data line has as many fields as the header; the exact rows have an empty τ.
   size_t lines = 0, pos = csv.find('\n') + 1;
   while (pos < csv.size()) {
