@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "cache/budget.h"
 #include "cache/expert_cache.h"
 #include "cache/swapmoe_policy.h"
 #include "util/error.h"
@@ -125,6 +126,11 @@ SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, cons
   stats_.startup_bytes = stats_.sync_bytes;
   stats_.sync_bytes = 0;
   stats_.startup_seconds = now_seconds() - t0;
+  std::string per;
+  for (int64_t x : share) per += cat(per.empty() ? "" : " ", x);
+  std::fprintf(stderr, "swapmoe: --policy swapmoe: %lld expert slots of %s (per MoE layer: %s), %s read at start-up\n",
+               static_cast<long long>(total), format_bytes(slot_bytes_).c_str(), per.c_str(),
+               format_bytes(stats_.startup_bytes).c_str());
 }
 
 SwapMoeStore::~SwapMoeStore() {

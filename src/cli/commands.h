@@ -25,6 +25,7 @@ Command add_serve_command(CLI::App& app);
 Command add_chat_command(CLI::App& app);
 Command add_plan_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_profile_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);
 
 }  // namespace swapmoe::cli
