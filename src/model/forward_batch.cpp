@@ -12,7 +12,12 @@
 #include "model/forward_batch.h"
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
 
 #include "cache/expert_cache.h"
 #include "model/model_impl.h"
@@ -24,6 +29,42 @@
 #include "util/error.h"
 
 namespace swapmoe {
+
+namespace {
+
+std::array<double, static_cast<size_t>(PrefillPhase::kCount)> g_phase_seconds{};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+bool PrefillTimer::enabled() {
+  static const bool on = std::getenv("SWAPMOE_PREFILL_PROFILE") != nullptr;
+  return on;
+}
+
+PrefillTimer::PrefillTimer(PrefillPhase p) : phase_(p) {
+  if (enabled()) start_ns_ = now_ns();
+}
+
+PrefillTimer::~PrefillTimer() {
+  if (enabled()) g_phase_seconds[static_cast<size_t>(phase_)] += 1e-9 * static_cast<double>(now_ns() - start_ns_);
+}
+
+void PrefillTimer::print_and_reset(int64_t tokens, double seconds) {
+  static const char* const names[] = {"norms",    "attn-proj", "rope/kv",  "absorb-kb", "attention", "absorb-vb",
+                                      "attn-out", "router",    "gather",   "gate+up",   "swiglu",    "down",
+                                      "shared",   "combine",   "dense-ffn", "logits"};
+  std::fprintf(stderr, "swapmoe: prefill profile, %lld tokens in %.3f s:", static_cast<long long>(tokens), seconds);
+  for (size_t i = 0; i < g_phase_seconds.size(); ++i) {
+    if (g_phase_seconds[i] > 0) std::fprintf(stderr, " %s %.3f", names[i], g_phase_seconds[i]);
+    g_phase_seconds[i] = 0;
+  }
+  std::fprintf(stderr, "\n");
+}
 
 const QuantizedActivations& BatchActs::get(GgmlType weight_type) {
   const GgmlType vt = quant_traits(weight_type).vec_dot_type;
@@ -82,10 +123,12 @@ const float* ModelImpl::forward_batch(const std::vector<int32_t>& tokens, int64_
   // for it (kPrefillBudgetScratch); resident, chunks of 512 tokens as llama.cpp's ubatch.
   const bool budgeted = dynamic_cast<ExpertCache*>(experts_.get()) != nullptr;
   const int64_t chunk = prefill_chunk_tokens(cfg_, budgeted ? kPrefillBudgetScratch : 0);
+  const int64_t t0 = PrefillTimer::enabled() ? now_ns() : 0;
   for (int64_t b = 0; b < n; b += chunk) {
     const int64_t m = std::min(chunk, n - b);
     forward_chunk(tokens.data() + b, m, pos0 + b, b + m == n);
   }
+  if (PrefillTimer::enabled()) PrefillTimer::print_and_reset(n, 1e-9 * static_cast<double>(now_ns() - t0));
   return logits_.data();
 }
 
@@ -105,6 +148,7 @@ void ModelImpl::forward_chunk(const int32_t* tokens, int64_t n, int64_t pos0, bo
   n_past_ = pos0 + n;
   if (!want_logits) return;
   // Logits of the last token only, exactly as forward() computes them.
+  const PrefillTimer tm(PrefillPhase::Logits);
   const float* x = B.x.data() + (n - 1) * E;
   rmsnorm(x, w_->output_norm.data(), xn_.data(), E, cfg_.rms_eps);
   act_.reset(xn_.data(), E);
@@ -125,13 +169,20 @@ void ModelImpl::attention_batch(int il, int64_t n, int64_t pos0) {
   B.v.resize(rows * static_cast<size_t>(vd));
   B.attn.resize(rows * static_cast<size_t>(ad));
 
-  for (int64_t t = 0; t < n; ++t) rmsnorm(B.x.data() + t * E, L.attn_norm.data(), B.xn.data() + t * E, E, cfg_.rms_eps);
+  {
+    const PrefillTimer tm(PrefillPhase::Norms);
+    for (int64_t t = 0; t < n; ++t)
+      rmsnorm(B.x.data() + t * E, L.attn_norm.data(), B.xn.data() + t * E, E, cfg_.rms_eps);
+  }
+  std::optional<PrefillTimer> tm;
+  tm.emplace(PrefillPhase::AttnProj);
   B.acts.reset(B.xn.data(), n, E, &pool_);
   const MatmulJob qkv[3] = {{L.wq, &B.acts.get(L.wq.type), B.q.data()},
                             {L.wk, &B.acts.get(L.wk.type), B.k.data()},
                             {L.wv, &B.acts.get(L.wv.type), B.v.data()}};
   matmul_multi(qkv, pool_);
 
+  tm.emplace(PrefillPhase::Rope);
   for (int64_t t = 0; t < n; ++t) {
     float* q = B.q.data() + t * qd;
     float* k = B.k.data() + t * kd;
@@ -153,11 +204,13 @@ void ModelImpl::attention_batch(int il, int64_t n, int64_t pos0) {
     kv_.store(il, pos0 + t, k, v);
   }
 
+  tm.emplace(PrefillPhase::Attention);
   const AttentionShape shape{cfg_.n_head, cfg_.n_head_kv, hd, cfg_.head_dim_v};
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   attention_f16_causal(B.q.data(), qd, n, pos0, kv_.k(il), kv_.k_row(), kv_.v(il), kv_.v_row(), shape, scale,
                        B.attn.data(), ad, pool_);
 
+  tm.emplace(PrefillPhase::AttnOut);
   B.acts.reset(B.attn.data(), n, ad, &pool_);
   matmul(L.wo, B.acts.get(L.wo.type), B.proj.data(), pool_);
   float* x = B.x.data();
@@ -209,7 +262,10 @@ void ModelImpl::mla_attention_batch(int il, int64_t n, int64_t pos0) {
   const MlaLayerWeights& w = mla_w_[static_cast<size_t>(il)];
   const MlaParams& p = mla_;
   const int64_t E = cfg_.n_embd;
+  std::optional<PrefillTimer> tm;
+  tm.emplace(PrefillPhase::Norms);
   for (int64_t t = 0; t < n; ++t) rmsnorm(B.x.data() + t * E, L.attn_norm.data(), B.xn.data() + t * E, E, cfg_.rms_eps);
+  tm.emplace(PrefillPhase::AttnProj);
 
   if (mla_cache_.precision() != MlaCache::Precision::F16) {
     // The batched attention mirrors the F16 cache only; the F32 mode goes token by token.
@@ -243,6 +299,7 @@ void ModelImpl::mla_attention_batch(int il, int64_t n, int64_t pos0) {
       matmul_multi(jobs, pool_);
     }
 
+    tm.emplace(PrefillPhase::Rope);
     for (int64_t t = 0; t < n; ++t) {
       float* kv = B.kv.data() + t * dq;
       rope_apply(p.rope, kv + R, 1, p.n_rot, pos0 + t);
@@ -254,8 +311,10 @@ void ModelImpl::mla_attention_batch(int il, int64_t n, int64_t pos0) {
         std::copy(q + h * hk + p.nope, q + (h + 1) * hk, B.qfull.data() + t * H * dq + h * dq + R);
     }
     // qfull[t][h] = [k_b[h] q_nope[t][h] | q_pe[t][h]]
+    tm.emplace(PrefillPhase::AbsorbKb);
     per_head_matmul(w.k_b, R, H, n, B.q.data(), H * hk, hk, B.qfull.data(), H * dq, dq, pool_);
 
+    tm.emplace(PrefillPhase::Attention);
     AttentionShape s;
     s.n_head = H;
     s.n_head_kv = 1;
@@ -264,7 +323,9 @@ void ModelImpl::mla_attention_batch(int il, int64_t n, int64_t pos0) {
     attention_f16_causal(B.qfull.data(), H * dq, n, pos0, mla_cache_.f16(il), dq, mla_cache_.f16(il), dq, s, p.kq_scale,
                          B.lat.data(), H * R, pool_);
 
+    tm.emplace(PrefillPhase::AbsorbVb);
     per_head_matmul(w.v_b, dv, H, n, B.lat.data(), H * R, R, B.heads.data(), H * dv, dv, pool_);
+    tm.emplace(PrefillPhase::AttnOut);
     B.acts.reset(B.heads.data(), n, H * dv, &pool_);
     matmul(w.out, B.acts.get(w.out.type), B.proj.data(), pool_);
   }
@@ -290,13 +351,18 @@ void ModelImpl::ffn_batch(int il, int64_t n) {
   BatchScratch& B = *batch_;
   const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
   const int64_t E = cfg_.n_embd;
-  for (int64_t t = 0; t < n; ++t) rmsnorm(B.x.data() + t * E, L.ffn_norm.data(), B.xn.data() + t * E, E, cfg_.rms_eps);
+  {
+    const PrefillTimer tm(PrefillPhase::Norms);
+    for (int64_t t = 0; t < n; ++t)
+      rmsnorm(B.x.data() + t * E, L.ffn_norm.data(), B.xn.data() + t * E, E, cfg_.rms_eps);
+  }
   B.acts.reset(B.xn.data(), n, E, &pool_);
   if (cfg_.is_moe_layer(il)) {
     moe_batch(il, n);
     return;
   }
   routing_[static_cast<size_t>(il)].clear();
+  const PrefillTimer tm(PrefillPhase::DenseFfn);
   B.ffn_out.resize(static_cast<size_t>(n * E));
   dense_ffn_batch({L.ffn_gate, L.ffn_up, L.ffn_down}, n, B.ffn_out.data());
   float* x = B.x.data();

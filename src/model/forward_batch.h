@@ -66,6 +66,25 @@ uint64_t prefill_bytes_per_token(const ModelConfig& cfg);
 // else as many as `scratch_bytes` allows (at least 1).
 int64_t prefill_chunk_tokens(const ModelConfig& cfg, uint64_t scratch_bytes);
 
+// Wall time per phase of forward_batch, summed over the calls since the last print, for
+// profiling (printed to stderr after each forward_batch when SWAPMOE_PREFILL_PROFILE is
+// set; otherwise nothing is measured).
+enum class PrefillPhase { Norms, AttnProj, Rope, AbsorbKb, Attention, AbsorbVb, AttnOut, Router, Gather, GateUp,
+                          Swiglu, Down, Shared, Combine, DenseFfn, Logits, kCount };
+class PrefillTimer {
+ public:
+  explicit PrefillTimer(PrefillPhase p);
+  ~PrefillTimer();
+  PrefillTimer(const PrefillTimer&) = delete;
+  PrefillTimer& operator=(const PrefillTimer&) = delete;
+  static bool enabled();
+  static void print_and_reset(int64_t tokens, double seconds);
+
+ private:
+  PrefillPhase phase_;
+  int64_t start_ns_ = 0;
+};
+
 // Scratch allowed to a chunk under a memory budget (--mem): 8 MiB.
 constexpr uint64_t kPrefillBudgetScratch = 8ull << 20;
 

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 #include "cache/expert_cache.h"
 #include "model/expert_store_resident.h"
@@ -52,6 +53,8 @@ void ModelImpl::moe_batch(int il, int64_t n) {
   const size_t rows = static_cast<size_t>(n);
 
   // 1. Routing.
+  std::optional<PrefillTimer> tm;
+  tm.emplace(PrefillPhase::Router);
   B.logits.resize(rows * static_cast<size_t>(NE));
   B.ids.resize(rows * static_cast<size_t>(U));
   B.weights.resize(rows * static_cast<size_t>(U));
@@ -99,6 +102,7 @@ void ModelImpl::moe_batch(int il, int64_t n) {
   B.moe_out.resize(pairs * static_cast<size_t>(E));
 
   // 3. Experts, wave by wave.
+  tm.reset();
   const int64_t wave = wave_size(*experts_, cfg_);
   std::vector<ExpertView> views;
   std::vector<MatmulJob> jobs;
@@ -113,6 +117,7 @@ void ModelImpl::moe_batch(int il, int64_t n) {
         B.exp_in_up.resize(nw);
         B.exp_in_down.resize(nw);
       }
+      tm.emplace(PrefillPhase::Gather);
       // Gather each expert's token rows from the layer input, converted once per type.
       // The conversions happen here, outside the parallel region (they use the pool).
       for (size_t j = 0; j < nw; ++j) {
@@ -129,6 +134,7 @@ void ModelImpl::moe_batch(int il, int64_t n) {
           if (ut != gt) gather_activations(B.acts.get(v.up.type), tk, B.exp_in_up[static_cast<size_t>(j)]);
         }
       });
+      tm.emplace(PrefillPhase::GateUp);
       jobs.clear();
       for (size_t j = 0; j < nw; ++j) {
         const size_t e = static_cast<size_t>(ws[j]);
@@ -140,6 +146,7 @@ void ModelImpl::moe_batch(int il, int64_t n) {
         jobs.push_back({v.up, same ? &B.exp_in_gate[j] : &B.exp_in_up[j], B.moe_up.data() + first[e] * ff});
       }
       matmul_multi(jobs, pool_);
+      tm.emplace(PrefillPhase::Swiglu);
       // h = silu(gate) * up per (token, expert) row, converted for the expert's down matrix.
       pool_.parallel_for(static_cast<int64_t>(nw), [&](int64_t j0, int64_t j1, int) {
         for (int64_t j = j0; j < j1; ++j) {
@@ -152,12 +159,14 @@ void ModelImpl::moe_batch(int il, int64_t n) {
                                B.exp_in_down[static_cast<size_t>(j)]);
         }
       });
+      tm.emplace(PrefillPhase::Down);
       jobs.clear();
       for (size_t j = 0; j < nw; ++j) {
         const size_t e = static_cast<size_t>(ws[j]);
         jobs.push_back({views[j].down, &B.exp_in_down[j], B.moe_out.data() + first[e] * E});
       }
       matmul_multi(jobs, pool_);
+      tm.reset();
     } catch (...) {
       for (int32_t e : ws) experts_->release(il, e);
       throw;
@@ -167,11 +176,13 @@ void ModelImpl::moe_batch(int il, int64_t n) {
 
   // The shared expert over all tokens (deepseek2: unweighted; qwen2moe: sigmoid gate).
   if (L.has_shexp) {
+    tm.emplace(PrefillPhase::Shared);
     B.ffn_out.resize(rows * static_cast<size_t>(E));
     dense_ffn_batch({L.gate_shexp, L.up_shexp, L.down_shexp}, n, B.ffn_out.data());
   }
 
   // 4. Combine in selection order, per token, as ffn.cpp does.
+  tm.emplace(PrefillPhase::Combine);
   pool_.parallel_for(n, [&](int64_t t0, int64_t t1, int) {
     std::vector<float> acc(static_cast<size_t>(E));
     for (int64_t t = t0; t < t1; ++t) {
