@@ -14,6 +14,7 @@ set -uo pipefail
 . "$(dirname "$0")/bench_lib.sh"
 
 [ $# -ge 1 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
+LOCK=${LOCK:-}
 R=${R:-3}; THREADS=${THREADS:-2}; PROMPT_TOKENS=${PROMPT_TOKENS:-512}; N=${N:-32}; LLAMA_MODE=${LLAMA_MODE:-default}
 case "$LLAMA_MODE" in
   default) llama_flags=(--mmap) ;;
@@ -21,6 +22,17 @@ case "$LLAMA_MODE" in
   *) bench_die "LLAMA_MODE must be default or no-mmap" ;;
 esac
 bench_find_binaries
+NEED_GIB=${NEED_GIB:-0}
+avail_gib() { awk '/MemAvailable/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo; }
+# Runs "$@" holding $LOCK (when set), if NEED_GIB GiB are available then; rc 99 = skipped.
+locked() {
+  [ -n "$LOCK" ] && { exec 9> "$LOCK"; flock 9; }
+  local rc=0
+  if awk -v a="$(avail_gib)" -v n="$NEED_GIB" 'BEGIN { exit !(a + 0 >= n + 0) }'; then "$@"; rc=$?
+  else echo "skipped: $(avail_gib) GiB available, NEED_GIB=$NEED_GIB" >&2; rc=99; fi
+  [ -n "$LOCK" ] && { flock -u 9; exec 9>&-; }
+  return $rc
+}
 logs=${BENCH_LOG_DIR:-$(mktemp -d /tmp/bench_resident.XXXXXX)}
 mkdir -p "$logs"
 ctx=$(( (PROMPT_TOKENS + N + 256) / 256 * 256 ))
@@ -40,14 +52,14 @@ for model in "$@"; do
     for eng in $order; do
       log=$logs/$name.$eng.$r.log
       if [ "$eng" = swapmoe ]; then
-        "$SWAPMOE" run "$model" -p "$(cat "$pfile")" -n "$N" --temp 0 --threads "$THREADS" --ctx "$ctx" --print-ids \
+        locked "$SWAPMOE" run "$model" -p "$(cat "$pfile")" -n "$N" --temp 0 --threads "$THREADS" --ctx "$ctx" --print-ids \
           > "$log.out" 2> "$log"
         rc=$?
         pp=$(bench_swapmoe_prompt_tps < "$log"); tg=$(bench_swapmoe_decode_tps < "$log")
         pn=$(bench_swapmoe_prompt_n < "$log")
         [ "$rc" = 0 ] && [ -n "$pp" ] && { sm_pp+=("$pp"); sm_tg+=("$tg"); }
       else
-        "$LLAMA_DRIVER" -m "$model" --prompt-file "$pfile" -n "$N" --threads "$THREADS" --ctx "$ctx" \
+        locked "$LLAMA_DRIVER" -m "$model" --prompt-file "$pfile" -n "$N" --threads "$THREADS" --ctx "$ctx" \
           "${llama_flags[@]}" > "$log.out" 2> "$log"
         rc=$?
         pp=$(bench_json prompt_tps < "$log.out"); tg=$(bench_json decode_tps < "$log.out")
@@ -60,11 +72,12 @@ for model in "$@"; do
   done
   mpp=$(bench_median "${sm_pp[@]}"); mtg=$(bench_median "${sm_tg[@]}")
   lpp=$(bench_median "${ll_pp[@]}"); ltg=$(bench_median "${ll_tg[@]}")
-  summary+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$name" "$mpp" "$lpp" "$(bench_ratio "$mpp" "$lpp")" \
-    "$mtg" "$ltg" "$(bench_ratio "$mtg" "$ltg")")")
+  summary+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s |' "$name" "$mpp" "$lpp" "$(bench_ratio "$mpp" "$lpp")" \
+    "$mtg" "$ltg" "$(bench_ratio "$mtg" "$ltg")" "$(cut -d' ' -f1-3 /proc/loadavg)")")
+  echo "$name: prefill ratio $(bench_ratio "$mpp" "$lpp") ($mpp / $lpp tok/s), decode ratio $(bench_ratio "$mtg" "$ltg") ($mtg / $ltg tok/s), medians of ${#sm_pp[@]} / ${#ll_pp[@]} runs"
 done
 echo
-echo "| model | swapmoe prefill tok/s | llama.cpp prefill tok/s | ratio | swapmoe decode tok/s | llama.cpp decode tok/s | ratio |"
-echo "|---|---|---|---|---|---|---|"
+echo "| model | swapmoe prefill tok/s | llama.cpp prefill tok/s | ratio | swapmoe decode tok/s | llama.cpp decode tok/s | ratio | load average |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${summary[@]}"
 echo "(medians of $R runs; ratio = swapmoe / llama.cpp; load average at end $(cut -d' ' -f1-3 /proc/loadavg))"
