@@ -222,11 +222,8 @@ ExpertView ExpertCache::view_of(int slot, int layer) const {
 }
 
 ExpertView ExpertCache::wait_ready(std::unique_lock<std::mutex>& lk, int slot, int layer, int32_t expert) {
-  if (!io_[slot].ready && io_[slot].error.empty()) {
-    const double t0 = now_seconds();
-    cv_.wait(lk, [&] { return io_[slot].ready || !io_[slot].error.empty(); });
-    stats_.blocked_seconds += now_seconds() - t0;
-  }
+  if (!io_[slot].ready && io_[slot].error.empty())
+    block_until(lk, [&] { return io_[slot].ready || !io_[slot].error.empty(); });
   if (!io_[slot].error.empty()) {
     const std::string msg = io_[slot].error;
     res_->unpin(slot);
@@ -244,10 +241,19 @@ void ExpertCache::request(int layer, std::span<const int32_t> experts) {
   const size_t before = w.size();
   res_->begin_step(layer);
   try {
-    for (int32_t e : experts) {
-      if (std::any_of(w.begin(), w.end(), [&](const Wanted& x) { return x.expert == e; })) continue;
-      const int slot = demand_pin(layer, e);
-      w.push_back(Wanted{e, slot});
+    // Resident experts are pinned first, so that a miss earlier in the selection cannot
+    // evict an expert that the same request is about to hit (the nextuse policy ranks the
+    // current layer's keys as the farthest from reuse: a whole sweep away).
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int32_t e : experts) {
+        if (std::any_of(w.begin(), w.end(), [&](const Wanted& x) { return x.expert == e; })) continue;
+        if (pass == 0) {
+          const int found = res_->find(expert_key(layer, e));
+          if (found < 0 || (!io_[found].error.empty() && io_[found].parts_left == 0)) continue;
+        }
+        const int slot = demand_pin(layer, e);
+        w.push_back(Wanted{e, slot});
+      }
     }
   } catch (...) {
     // Leave no pins behind from this call: the caller cannot release what it never got.
@@ -266,8 +272,10 @@ void ExpertCache::prefetch(int layer, std::span<const int32_t> experts) {
     check_expert(layer, e);
     const uint64_t key = expert_key(layer, e);
     if (res_->find(key) >= 0) continue;
+    // Only a free or cold slot (residency.h): a guess must not displace an expert that the
+    // latest visit of its layer used, which at a tight budget is what the sweep needs next.
     uint64_t evicted = Residency::kEmpty;
-    const int slot = res_->allocate(key, false, &evicted);
+    const int slot = res_->allocate(key, false, &evicted, Residency::Victims::Cold);
     if (slot < 0) {
       ++stats_.prefetch_dropped;
       continue;
@@ -304,17 +312,40 @@ std::optional<AcquiredExpert> ExpertCache::acquire_any(int layer) {
     return std::find_if(w.begin(), w.end(), [&](const Wanted& x) { return io_[x.slot].ready || !io_[x.slot].error.empty(); });
   };
   auto it = done();
-  if (it == w.end()) {
-    const double t0 = now_seconds();
-    cv_.wait(lk, [&] { return (it = done()) != w.end(); });
-    stats_.blocked_seconds += now_seconds() - t0;
-  }
+  if (it == w.end()) block_until(lk, [&] { return (it = done()) != w.end(); });
   const Wanted got = *it;
   w.erase(it);
   AcquiredExpert a;
   a.expert = got.expert;
   a.view = wait_ready(lk, got.slot, layer, got.expert);
   return a;
+}
+
+size_t ExpertCache::acquire_ready(int layer, std::vector<AcquiredExpert>& out) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto& w = wanted_[layer];
+  if (w.empty()) return 0;
+  auto done = [&](const Wanted& x) { return io_[x.slot].ready || !io_[x.slot].error.empty(); };
+  if (std::none_of(w.begin(), w.end(), done)) block_until(lk, [&] { return std::any_of(w.begin(), w.end(), done); });
+  // A failed read is reported before anything is handed out, so that an exception never
+  // leaves pins from this call with the caller.
+  for (auto it = w.begin(); it != w.end(); ++it) {
+    if (io_[it->slot].error.empty()) continue;
+    const Wanted bad = *it;
+    w.erase(it);
+    (void)wait_ready(lk, bad.slot, layer, bad.expert);  // throws
+  }
+  size_t n = 0;
+  for (auto it = w.begin(); it != w.end();) {
+    if (io_[it->slot].ready) {
+      out.push_back(AcquiredExpert{it->expert, view_of(it->slot, layer)});
+      it = w.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
 }
 
 void ExpertCache::release(int layer, int32_t expert) {
@@ -344,7 +375,25 @@ bool ExpertCache::resident(int layer, int32_t expert) const {
 
 void ExpertCache::wait_idle() {
   std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] { return loads_in_flight_ == 0; });
+  block_until(lk, [&] { return loads_in_flight_ == 0; }, false);
+}
+
+void ExpertCache::block_until(std::unique_lock<std::mutex>& lk, const std::function<bool()>& ready, bool count) {
+  if (ready()) return;
+  const double t0 = now_seconds();
+  if (!wait_hook_) {
+    cv_.wait(lk, ready);
+  } else {
+    // The hook may be what makes progress (a test holding completions back): call it
+    // each time round, without the lock, since completions take the lock to report.
+    while (!ready()) {
+      lk.unlock();
+      wait_hook_();
+      lk.lock();
+      if (!ready()) cv_.wait_for(lk, std::chrono::milliseconds(1));
+    }
+  }
+  if (count) stats_.blocked_seconds += now_seconds() - t0;
 }
 
 ExpertCacheStats ExpertCache::stats() const {

@@ -14,6 +14,9 @@
 //   cache.request(l, chosen);                 // pins them; starts every missing read at once
 //   while (auto a = cache.acquire_any(l))     // whichever chosen expert is ready first
 //     { compute(a->view); cache.release(l, a->expert); }
+// or, to compute every expert that is ready as one group (model/ffn.cpp):
+//   while (cache.acquire_ready(l, group))     // all ready ones; blocks only if none is
+//     { compute(group); release each; group.clear(); }
 //   cache.prefetch(l + 1, guess);             // optional: never evicts pinned experts
 // or through the plain ExpertStore interface: request, then acquire(l, e) per expert
 // (blocks for that expert only), release(l, e).
@@ -22,12 +25,14 @@
 // released; acquire() of an expert that was not requested pins it on the spot. A pinned
 // or loading slot is never evicted. request() throws Error when the pool has no
 // evictable slot left (the budget accountant sizes pools so that n_expert_used experts of
-// a layer always fit); prefetch() silently drops what does not fit.
+// a layer always fit); prefetch() takes only free or cold slots (cache/residency.h: not
+// used by the latest visit of their layer) and silently drops what does not fit.
 //
 // Thread safety: all public calls may be made from several threads at once; reads
 // complete on I/O threads and wake the waiters.
 
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -88,6 +93,17 @@ class StreamingExpertStore : public ExpertStore {
   // std::nullopt when all requested experts of the layer have been acquired.
   // The expert is pinned until release(layer, expert). Throws Error on I/O failure.
   virtual std::optional<AcquiredExpert> acquire_any(int layer) = 0;
+  // Appends to `out` every requested, not yet acquired expert of the layer that is ready,
+  // in request order; blocks only while none is ready. Returns how many it appended (0
+  // when all requested experts have been acquired). Each is pinned until release().
+  // Throws Error on I/O failure without handing out anything in that call. The default
+  // hands out one at a time through acquire_any().
+  virtual size_t acquire_ready(int layer, std::vector<AcquiredExpert>& out) {
+    std::optional<AcquiredExpert> a = acquire_any(layer);
+    if (!a) return 0;
+    out.push_back(*a);
+    return 1;
+  }
 };
 
 class ExpertCache final : public StreamingExpertStore {
@@ -107,6 +123,7 @@ class ExpertCache final : public StreamingExpertStore {
   void prefetch(int layer, std::span<const int32_t> experts) override;
   ExpertView acquire(int layer, int32_t expert) override;
   std::optional<AcquiredExpert> acquire_any(int layer) override;
+  size_t acquire_ready(int layer, std::vector<AcquiredExpert>& out) override;
   void release(int layer, int32_t expert) override;
   // Unpins the experts of `layer` that request() named and nobody acquired (e.g. when a
   // token is abandoned after an error).
@@ -125,6 +142,11 @@ class ExpertCache final : public StreamingExpertStore {
   bool direct_io() const { return file_.is_direct(); }
   // Whether the expert currently occupies a slot (loaded or loading); for tests and logs.
   bool resident(int layer, int32_t expert) const;
+  // Test-only: called (without the cache's lock) whenever a caller has to wait for a
+  // read (acquire, acquire_any, acquire_ready, wait_idle), again every millisecond while it
+  // waits; e.g. io::release_held_completions, so that held reads complete only once the
+  // consumer has computed everything that was ready. Set before use, from one thread.
+  void set_wait_hook(std::function<void()> fn) { wait_hook_ = std::move(fn); }
 
  private:
   struct Part {
@@ -154,6 +176,9 @@ class ExpertCache final : public StreamingExpertStore {
   void on_read_done(const io::ReadCompletion& c);
   // Finds or loads an expert for a demand access and pins it. Caller holds mu_.
   int demand_pin(int layer, int32_t expert);
+  // Waits (lock held by lk) until ready() is true; adds the wait to blocked_seconds when
+  // `count`. With a wait hook, calls it each time round before waiting.
+  void block_until(std::unique_lock<std::mutex>& lk, const std::function<bool()>& ready, bool count = true);
   // Waits for a pinned slot to be ready; on a failed read unpins, frees it and throws.
   ExpertView wait_ready(std::unique_lock<std::mutex>& lk, int slot, int layer, int32_t expert);
   ExpertView view_of(int slot, int layer) const;
@@ -176,6 +201,7 @@ class ExpertCache final : public StreamingExpertStore {
   int loads_in_flight_ = 0;
   std::unordered_map<int, std::vector<Wanted>> wanted_;  // per layer: requested, not yet acquired
   ExpertCacheStats stats_;
+  std::function<void()> wait_hook_;
   std::unique_ptr<io::ReadEngine> engine_;  // last member set up, first torn down
 };
 

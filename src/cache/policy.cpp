@@ -51,13 +51,43 @@ struct KeyHistory {
   bool provisional = false;
 };
 
-class LfuDecayPolicy final : public CachePolicy {
+// The bookkeeping of LFU and LRU-2: a history per key (kept after eviction, so a key that
+// returns is judged by its past) and the history of the key in each slot. Subclasses say
+// how a use is counted and which candidate to evict.
+class KeyHistoryPolicy : public CachePolicy {
  public:
-  explicit LfuDecayPolicy(double half_life) : half_life_(half_life) {}
-  const char* name() const override { return "lfu"; }
   void on_hit(int slot, uint64_t key) override { access(slot, key, true); }
   void on_insert(int slot, uint64_t key, bool demand) override { access(slot, key, demand); }
   void on_evict(int slot, uint64_t) override { at(slot_hist_, slot) = nullptr; }
+
+ protected:
+  // Counts one use of h at tick `now`; h.last still holds the tick of the previous access.
+  virtual void count_use(KeyHistory& h, uint64_t now) = 0;
+  const KeyHistory& slot_history(int slot) { return *at(slot_hist_, slot); }
+
+ private:
+  void access(int slot, uint64_t key, bool demand) {
+    KeyHistory& h = hist_[key];  // unordered_map: references stay valid as it grows
+    at(slot_hist_, slot) = &h;
+    const uint64_t now = ++tick_;
+    if (demand && h.provisional) {
+      h.provisional = false;  // this use was already counted when the prefetch arrived
+    } else {
+      count_use(h, now);
+      h.provisional = !demand;
+    }
+    h.last = now;
+  }
+
+  uint64_t tick_ = 0;
+  std::unordered_map<uint64_t, KeyHistory> hist_;
+  std::vector<KeyHistory*> slot_hist_;  // the history of the key in each slot
+};
+
+class LfuDecayPolicy final : public KeyHistoryPolicy {
+ public:
+  explicit LfuDecayPolicy(double half_life) : half_life_(half_life) {}
+  const char* name() const override { return "lfu"; }
   int choose_victim(std::span<const int> candidates) override {
     // Compare decayed scores at the current tick in the log domain:
     //   log2(score * 2^-((now - last) / h)) = log2(score) + last / h - now / h,
@@ -66,7 +96,7 @@ class LfuDecayPolicy final : public CachePolicy {
     double best_v = INFINITY;
     uint64_t best_last = UINT64_MAX;
     for (int s : candidates) {
-      const KeyHistory& h = *at(slot_hist_, s);
+      const KeyHistory& h = slot_history(s);
       const double v = std::log2(std::max(h.score, 1e-300)) + static_cast<double>(h.last) / half_life_;
       if (v < best_v || (v == best_v && h.last < best_last)) {
         best_v = v;
@@ -78,36 +108,21 @@ class LfuDecayPolicy final : public CachePolicy {
   }
 
  private:
-  void access(int slot, uint64_t key, bool demand) {
-    KeyHistory& h = hist_[key];  // unordered_map: references stay valid as it grows
-    at(slot_hist_, slot) = &h;
-    const uint64_t now = ++tick_;
-    if (demand && h.provisional) {
-      h.provisional = false;  // this use was already counted when the prefetch arrived
-    } else {
-      h.score = h.score * std::exp2(-static_cast<double>(now - h.last) / half_life_) + 1.0;
-      h.provisional = !demand;
-    }
-    h.last = now;
+  void count_use(KeyHistory& h, uint64_t now) override {
+    h.score = h.score * std::exp2(-static_cast<double>(now - h.last) / half_life_) + 1.0;
   }
 
   double half_life_;
-  uint64_t tick_ = 0;
-  std::unordered_map<uint64_t, KeyHistory> hist_;
-  std::vector<KeyHistory*> slot_hist_;  // the history of the key in each slot
 };
 
-class Lru2Policy final : public CachePolicy {
+class Lru2Policy final : public KeyHistoryPolicy {
  public:
   const char* name() const override { return "lru2"; }
-  void on_hit(int slot, uint64_t key) override { access(slot, key, true); }
-  void on_insert(int slot, uint64_t key, bool demand) override { access(slot, key, demand); }
-  void on_evict(int slot, uint64_t) override { at(slot_hist_, slot) = nullptr; }
   int choose_victim(std::span<const int> candidates) override {
     int best = candidates[0];
     uint64_t best_prev = UINT64_MAX, best_last = UINT64_MAX;
     for (int s : candidates) {
-      const KeyHistory& h = *at(slot_hist_, s);
+      const KeyHistory& h = slot_history(s);
       if (h.prev < best_prev || (h.prev == best_prev && h.last < best_last)) {
         best_prev = h.prev;
         best_last = h.last;
@@ -118,22 +133,7 @@ class Lru2Policy final : public CachePolicy {
   }
 
  private:
-  void access(int slot, uint64_t key, bool demand) {
-    KeyHistory& h = hist_[key];  // unordered_map: references stay valid as it grows
-    at(slot_hist_, slot) = &h;
-    const uint64_t now = ++tick_;
-    if (demand && h.provisional) {
-      h.provisional = false;
-    } else {
-      h.prev = h.last;
-      h.provisional = !demand;
-    }
-    h.last = now;
-  }
-
-  uint64_t tick_ = 0;
-  std::unordered_map<uint64_t, KeyHistory> hist_;
-  std::vector<KeyHistory*> slot_hist_;  // the history of the key in each slot
+  void count_use(KeyHistory& h, uint64_t) override { h.prev = h.last; }
 };
 
 // Estimated next use: approximates Belady's OPT under the model that each layer's routing

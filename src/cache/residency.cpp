@@ -37,9 +37,31 @@ int Residency::find(uint64_t key) const {
   return it == where_.end() ? -1 : it->second;
 }
 
-void Residency::touch(int slot) { policies_[slots_[slot].pool]->on_hit(slot, slots_[slot].key); }
+void Residency::begin_step(int layer) {
+  policies_[pool_of_layer(layer)]->on_step(layer);
+  if (static_cast<size_t>(layer) >= layer_steps_.size()) layer_steps_.resize(static_cast<size_t>(layer) + 1, 0);
+  ++layer_steps_[static_cast<size_t>(layer)];
+}
 
-int Residency::allocate(uint64_t key, bool demand, uint64_t* evicted) {
+namespace {
+uint64_t step_of(const std::vector<uint64_t>& steps, uint64_t key) {
+  const auto l = static_cast<size_t>(key_layer(key));
+  return l < steps.size() ? steps[l] : 0;
+}
+}  // namespace
+
+bool Residency::cold(int slot) const {
+  const Slot& s = slots_[slot];
+  return s.key != kEmpty && s.used_step < step_of(layer_steps_, s.key);
+}
+
+void Residency::touch(int slot) {
+  Slot& s = slots_[slot];
+  s.used_step = step_of(layer_steps_, s.key);
+  policies_[s.pool]->on_hit(slot, s.key);
+}
+
+int Residency::allocate(uint64_t key, bool demand, uint64_t* evicted, Victims victims) {
   const int pool = pool_of_layer(key_layer(key));
   *evicted = kEmpty;
   int s = -1;
@@ -50,7 +72,7 @@ int Residency::allocate(uint64_t key, bool demand, uint64_t* evicted) {
     scratch_.clear();
     for (int i = pool_begin_[pool]; i < pool_begin_[pool] + pool_sizes_[pool]; ++i) {
       const Slot& c = slots_[i];
-      if (c.key != kEmpty && c.pins == 0 && !c.loading) scratch_.push_back(i);
+      if (c.key != kEmpty && c.pins == 0 && !c.loading && (victims == Victims::Any || cold(i))) scratch_.push_back(i);
     }
     if (scratch_.empty()) return -1;
     s = policies_[pool]->choose_victim(scratch_);
@@ -61,6 +83,7 @@ int Residency::allocate(uint64_t key, bool demand, uint64_t* evicted) {
   slots_[s].key = key;
   slots_[s].pins = 0;
   slots_[s].loading = false;
+  slots_[s].used_step = demand ? step_of(layer_steps_, key) : 0;
   where_[key] = s;
   policies_[pool]->on_insert(s, key, demand);
   return s;

@@ -120,18 +120,24 @@ SimResult simulate_trace(const RoutingTrace& t, const SimOptions& o, int seq) {
       for (int l = 0; l < t.n_layer; ++l) {
         held.clear();
         res->begin_step(l);
+        // As ExpertCache::request: the layer's resident experts are pinned before any
+        // miss is placed, so a miss never evicts an expert the same step is about to hit.
+        for (int32_t e : tok[l]) {
+          const int slot = res->find(expert_key(l, e));
+          if (slot < 0) continue;
+          ++r.accesses;
+          ++r.hits;
+          res->touch(slot);
+          res->pin(slot);
+          held.push_back(slot);
+        }
         for (int32_t e : tok[l]) {
           const uint64_t key = expert_key(l, e);
-          int slot = res->find(key);
+          if (res->find(key) >= 0) continue;  // pinned above
           ++r.accesses;
-          if (slot >= 0) {
-            ++r.hits;
-            res->touch(slot);
-          } else {
-            uint64_t evicted = 0;
-            slot = res->allocate(key, true, &evicted);
-            if (slot < 0) fail("simulate_trace: layer ", l, " needs more experts at once than its ", o.slots_per_layer, " slots");
-          }
+          uint64_t evicted = 0;
+          const int slot = res->allocate(key, true, &evicted);
+          if (slot < 0) fail("simulate_trace: layer ", l, " needs more experts at once than its ", o.slots_per_layer, " slots");
           res->pin(slot);
           held.push_back(slot);
         }

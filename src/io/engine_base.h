@@ -31,6 +31,9 @@ struct Chunk {
 
 class EngineBase : public ReadEngine {
  public:
+  // Reports a completion (to the callback or the queue) and counts the request as done.
+  void deliver(const ReadCompletion& c);
+
   size_t poll(std::vector<ReadCompletion>& out) override;
   size_t wait(std::vector<ReadCompletion>& out, size_t min_count) override;
   size_t in_flight() const override;

@@ -1,8 +1,12 @@
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "io/engine_base.h"
 #include "util/error.h"
@@ -40,6 +44,48 @@ bool fault_should_fail() {
   if (target == 0) return false;
   return g_fault_count.fetch_add(1) + 1 == target;
 }
+
+// ---- Completion hold (tests) ---------------------------------------------------------
+
+namespace {
+std::atomic<bool> g_hold{false};
+std::mutex g_hold_mu;
+std::vector<std::pair<detail::EngineBase*, ReadCompletion>> g_held;  // in completion order
+
+// Delivers the held completions of `engine` (all engines when null), newest first.
+size_t deliver_held(detail::EngineBase* engine) {
+  std::vector<std::pair<detail::EngineBase*, ReadCompletion>> mine;
+  {
+    std::lock_guard<std::mutex> lk(g_hold_mu);
+    for (auto it = g_held.begin(); it != g_held.end();) {
+      if (!engine || it->first == engine) {
+        mine.push_back(*it);
+        it = g_held.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto it = mine.rbegin(); it != mine.rend(); ++it) it->first->deliver(it->second);
+  return mine.size();
+}
+
+// True when the completion was kept back.
+bool maybe_hold(detail::EngineBase* engine, const ReadCompletion& c) {
+  if (!g_hold.load()) return false;
+  std::lock_guard<std::mutex> lk(g_hold_mu);
+  if (!g_hold.load()) return false;
+  g_held.emplace_back(engine, c);
+  return true;
+}
+}  // namespace
+
+void hold_completions(bool on) {
+  std::lock_guard<std::mutex> lk(g_hold_mu);  // no completion is held after this returns false
+  g_hold.store(on);
+}
+
+size_t release_held_completions() { return deliver_held(nullptr); }
 
 // ---- Names and messages --------------------------------------------------------------
 
@@ -120,6 +166,10 @@ void EngineBase::finish(Op* op) {
   if (op->fault) c.error = EIO;
   if (c.error == 0 && c.bytes < op->req.min_len) c.error = ENODATA;
   delete op;
+  if (!maybe_hold(this, c)) deliver(c);
+}
+
+void EngineBase::deliver(const ReadCompletion& c) {
   if (fn_) {
     fn_(c);
     std::lock_guard<std::mutex> lk(mu_);
@@ -156,8 +206,14 @@ size_t EngineBase::in_flight() const {
 }
 
 void EngineBase::drain() {
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] { return pending_ == 0; });
+  // Completions kept back by a test's hold would never arrive otherwise. Reads still in
+  // flight may be held after this pass, so look again until none is pending (a 1 ms
+  // poll: only destruction waits here).
+  for (;;) {
+    deliver_held(this);
+    std::unique_lock<std::mutex> lk(mu_);
+    if (cv_.wait_for(lk, std::chrono::milliseconds(1), [&] { return pending_ == 0; })) return;
+  }
 }
 
 }  // namespace detail

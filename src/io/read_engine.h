@@ -96,4 +96,13 @@ void fail_nth_read(uint64_t n);
 // Called by engines once per submitted request; true when this one must fail.
 bool fault_should_fail();
 
+// ---- Test-only completion hold. While held, finished requests of every engine are kept
+// back instead of being delivered (the data is in place, the completion is not reported).
+// release_held_completions() delivers everything kept back so far in REVERSE order of
+// completion, so the consumer sees reads finish out of order and only when the test says;
+// it returns how many it delivered. An engine being destroyed delivers its own held
+// completions first (in the same reverse order), so a forgotten hold cannot hang.
+void hold_completions(bool on);
+size_t release_held_completions();
+
 }  // namespace swapmoe::io

@@ -4,6 +4,7 @@
 // that tests and future stores can reach the pieces; the public API is model.h.
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "gguf/gguf.h"
@@ -18,7 +19,8 @@
 
 namespace swapmoe {
 
-class ExpertPrefetcher;  // model/expert_prefetch.h
+class ExpertPrefetcher;       // model/expert_prefetch.h
+class StreamingExpertStore;  // cache/expert_cache.h
 
 struct BatchScratch;  // model/forward_batch.h (batched prefill)
 
@@ -50,6 +52,9 @@ class ModelImpl : public Model {
   const std::vector<std::vector<int32_t>>& last_routing() const { return routing_; }
   // Next-layer expert prediction (null when prefetch is off; model/expert_prefetch.h).
   ExpertPrefetcher* prefetcher() const { return prefetch_.get(); }
+  // Experts computed while another expert of the same layer was still being read (stream:
+  // compute-as-ready instrumentation; stays 0 with a resident store).
+  uint64_t experts_computed_early() const { return experts_early_; }
 
  private:
   // x: residual stream [n_embd]; each adds its block's output to x.
@@ -57,6 +62,11 @@ class ModelImpl : public Model {
   void ffn_block(int il, float* x);
   // Runs items' FFNs on the activation in act_; outputs into ffn_out_[i] ([n_embd] each).
   void run_ffn_items(const std::vector<FfnItem>& items);
+  // The same with item i's output into ffn_out_[out[i]] (stream: experts in arrival groups).
+  void run_ffn_items(std::span<const FfnItem> items, std::span<const size_t> out);
+  // The MoE experts of a layer from a StreamingExpertStore, group by group as they arrive
+  // (ffn.cpp); outputs into ffn_out_[i] for ids_[i], the shared expert into ffn_out_[n_used].
+  void run_streamed_experts(int il, StreamingExpertStore& store);
 
   std::unique_ptr<GgufFile> file_;
   ModelConfig cfg_;
@@ -82,6 +92,7 @@ class ModelImpl : public Model {
   std::vector<std::vector<float>> ffn_gate_, ffn_up_, ffn_out_;
   std::vector<QuantizedActivation> ffn_act_;
   std::vector<std::vector<int32_t>> routing_;
+  uint64_t experts_early_ = 0;  // stream: see experts_computed_early()
 
   // Batched prefill (forward_batch.cpp, moe_batch.cpp; see forward_batch.h). Each works
   // on batch_->x, the residual stream of the chunk's n tokens at positions pos0, ...

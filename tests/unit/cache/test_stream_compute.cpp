@@ -1,0 +1,184 @@
+// Computing experts as their reads complete (model/ffn.cpp with the SSD-backed
+// ExpertCache). Reads are held back by the I/O layer's test hold (io/read_engine.h) and
+// released, newest first, only when the forward pass has nothing ready left to compute:
+// so within a layer the missing experts arrive strictly after the resident ones were
+// computed, and out of order among themselves. The layer outputs (logits) must be
+// bit-identical to the resident model's, and the model's counter must show experts that
+// were computed while others of their layer were still being read.
+//
+// Also: acquire_ready hands out exactly the ready experts, and prefetches take only free
+// or cold slots.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cache/expert_cache.h"
+#include "cache/residency.h"
+#include "io/read_engine.h"
+#include "model/model.h"
+#include "model/model_impl.h"
+#include "util/error.h"
+
+namespace swapmoe {
+namespace {
+
+const std::string kModel = std::string(SWAPMOE_TEST_DATA) + "/../../models/fortunes-moe.gguf";
+
+std::vector<io::EngineKind> kinds() {
+  std::vector<io::EngineKind> k{io::EngineKind::PreadPool};
+#ifdef SWAPMOE_HAVE_URING
+  k.push_back(io::EngineKind::Uring);
+#endif
+  return k;
+}
+
+struct HoldGuard {
+  HoldGuard() { io::hold_completions(true); }
+  ~HoldGuard() {
+    io::hold_completions(false);
+    io::release_held_completions();
+  }
+};
+
+std::vector<float> logits_of(Model& m, int32_t tok, int64_t pos) {
+  const float* p = m.forward(tok, pos);
+  return std::vector<float>(p, p + m.config().n_vocab);
+}
+
+TEST(StreamCompute, LayerOutputBitIdenticalAndExpertsComputedBeforeReadsFinish) {
+  ModelOptions o;
+  o.n_threads = 2;
+  auto ref = Model::load(kModel, o);
+  const std::vector<int32_t> toks = ref->tokenizer().encode("Der Computer ist ein guter Freund, aber", true, false);
+  ASSERT_GE(toks.size(), 6u);
+  std::vector<std::vector<float>> want;
+  for (size_t i = 0; i < toks.size(); ++i) want.push_back(logits_of(*ref, toks[i], static_cast<int64_t>(i)));
+  EXPECT_EQ(dynamic_cast<ModelImpl*>(ref.get())->experts_computed_early(), 0u);  // resident: one group
+
+  for (io::EngineKind k : kinds()) {
+    SCOPED_TRACE(io::engine_kind_name(k));
+    auto m = Model::load(kModel, o);
+    auto* impl = dynamic_cast<ModelImpl*>(m.get());
+    ASSERT_NE(impl, nullptr);
+    ExpertCacheOptions co;
+    co.n_slots = 6;  // 4 MoE layers x top-2 = 8 a token: hits, misses, mixed layers
+    co.policy = "nextuse";
+    co.engine.kind = k;
+    co.engine.chunk_bytes = 4096;  // many chunks per expert part
+    std::unique_ptr<ExpertCache> cache;
+    try {
+      cache = std::make_unique<ExpertCache>(kModel, m->config(), impl->weights().experts, co);
+    } catch (const Error& e) {
+      if (k == io::EngineKind::Uring) continue;  // io_uring unavailable here
+      throw;
+    }
+    size_t released = 0;
+    cache->set_wait_hook([&] { released += io::release_held_completions(); });
+    ExpertCache* c = cache.get();
+    impl->set_expert_store(std::move(cache));
+    {
+      HoldGuard hold;
+      for (size_t i = 0; i < toks.size(); ++i) {
+        const std::vector<float> got = logits_of(*m, toks[i], static_cast<int64_t>(i));
+        ASSERT_EQ(got.size(), want[i].size());
+        EXPECT_EQ(std::memcmp(got.data(), want[i].data(), got.size() * sizeof(float)), 0) << "token " << i;
+      }
+    }
+    const ExpertCacheStats s = c->stats();
+    EXPECT_GT(s.hits, 0u);
+    EXPECT_GT(s.misses, 0u);
+    // Every miss's completions were held until the forward pass had to wait for them.
+    EXPECT_GE(released, 3 * s.misses);
+    // Experts computed while a read of their layer was still held back: compute did not
+    // wait for the layer's reads. (Gathering all experts first would leave this at 0.)
+    EXPECT_GT(impl->experts_computed_early(), 0u);
+  }
+}
+
+// Caches over the demo model's expert tensors (4 MoE layers of 32 experts, top-2).
+class ReadyFile : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ModelOptions o;
+    o.n_threads = 1;
+    model_ = Model::load(kModel, o).release();
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    model_ = nullptr;
+  }
+  static std::unique_ptr<ExpertCache> make(int64_t slots) {
+    auto* impl = dynamic_cast<ModelImpl*>(model_);
+    ExpertCacheOptions co;
+    co.n_slots = slots;
+    co.policy = "lru";
+    co.engine.kind = io::EngineKind::PreadPool;
+    return std::make_unique<ExpertCache>(kModel, model_->config(), impl->weights().experts, co);
+  }
+  static Model* model_;
+};
+Model* ReadyFile::model_ = nullptr;
+
+TEST_F(ReadyFile, AcquireReadyHandsOutExactlyTheReadyOnesInRequestOrder) {
+  auto c = make(6);
+  c->acquire(0, 3);  // resident and ready
+  c->release(0, 3);
+  c->acquire(0, 9);
+  c->release(0, 9);
+  HoldGuard hold;
+  const int32_t ids[4] = {7, 9, 1, 3};  // 7 and 1 must be read (held back)
+  c->request(0, ids);
+  std::vector<AcquiredExpert> got;
+  ASSERT_EQ(c->acquire_ready(0, got), 2u);  // nothing of 7 or 1 was delivered yet
+  EXPECT_EQ(got[0].expert, 9);
+  EXPECT_EQ(got[1].expert, 3);
+  size_t released = 0;
+  c->set_wait_hook([&] { released += io::release_held_completions(); });
+  std::vector<AcquiredExpert> rest;
+  while (c->acquire_ready(0, rest) > 0) {
+  }
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_GT(released, 0u);
+  for (const AcquiredExpert& a : got) c->release(0, a.expert);
+  for (const AcquiredExpert& a : rest) {
+    EXPECT_TRUE(a.expert == 7 || a.expert == 1);
+    c->release(0, a.expert);
+  }
+  EXPECT_EQ(c->acquire_ready(0, rest), 0u);
+}
+
+TEST_F(ReadyFile, PrefetchTakesOnlyFreeOrColdSlots) {
+  auto c = make(4);
+  // Token 1 at layer 0 uses 0 and 1; layer 1 uses 2 and 3: every slot is warm (used by
+  // the latest visit of its layer).
+  auto step = [&](int layer, std::vector<int32_t> ids) {
+    c->request(layer, ids);
+    std::vector<AcquiredExpert> got;
+    while (c->acquire_ready(layer, got) > 0) {
+    }
+    for (const AcquiredExpert& a : got) c->release(layer, a.expert);
+  };
+  step(0, {0, 1});
+  step(1, {2, 3});
+  const int32_t guess[2] = {4, 5};
+  c->prefetch(1, guess);  // no free slot, nothing cold: both dropped
+  EXPECT_EQ(c->stats().prefetch_dropped, 2u);
+  EXPECT_TRUE(c->resident(0, 0) && c->resident(0, 1) && c->resident(1, 2) && c->resident(1, 3));
+  // Token 2 at layer 0 uses 0 and 6: 1 is now cold (its layer's latest visit did not use it).
+  step(0, {0, 6});  // 6 evicts 1 (lru: the least recent unpinned slot)
+  step(0, {0, 1});  // 1 evicts 2; a third visit of layer 0: 6 is cold now, 0 and 1 warm
+  c->wait_idle();
+  c->prefetch(1, guess);  // may take only 6's slot
+  c->wait_idle();
+  const ExpertCacheStats s = c->stats();
+  EXPECT_EQ(s.prefetch_issued, 1u);
+  EXPECT_EQ(s.prefetch_dropped, 3u);
+  EXPECT_FALSE(c->resident(0, 6));
+  EXPECT_TRUE(c->resident(0, 0) && c->resident(0, 1) && c->resident(1, 3) && c->resident(1, 4));
+}
+
+}  // namespace
+}  // namespace swapmoe
