@@ -123,6 +123,7 @@ SimResult simulate_trace(const RoutingTrace& t, const SimOptions& o, int seq) {
         // As ExpertCache::request: the layer's resident experts are pinned before any
         // miss is placed, so a miss never evicts an expert the same step is about to hit.
         for (int32_t e : tok[l]) {
+          if (!o.pin_hits_first) break;
           const int slot = res->find(expert_key(l, e));
           if (slot < 0) continue;
           ++r.accesses;
@@ -133,11 +134,17 @@ SimResult simulate_trace(const RoutingTrace& t, const SimOptions& o, int seq) {
         }
         for (int32_t e : tok[l]) {
           const uint64_t key = expert_key(l, e);
-          if (res->find(key) >= 0) continue;  // pinned above
+          int slot = res->find(key);
+          if (slot >= 0 && o.pin_hits_first) continue;  // pinned above
           ++r.accesses;
-          uint64_t evicted = 0;
-          const int slot = res->allocate(key, true, &evicted);
-          if (slot < 0) fail("simulate_trace: layer ", l, " needs more experts at once than its ", o.slots_per_layer, " slots");
+          if (slot >= 0) {
+            ++r.hits;
+            res->touch(slot);
+          } else {
+            uint64_t evicted = 0;
+            slot = res->allocate(key, true, &evicted);
+            if (slot < 0) fail("simulate_trace: layer ", l, " needs more experts at once than its ", o.slots_per_layer, " slots");
+          }
           res->pin(slot);
           held.push_back(slot);
         }

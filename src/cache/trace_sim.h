@@ -30,6 +30,9 @@ struct SimOptions {
   int slots_per_layer = 2;   // shared: the pool has slots_per_layer * n_layer slots
   bool reset_per_seq = true; // start every sequence with an empty cache
   double lfu_half_life = 0;  // 0: the policy's default
+  // As ExpertCache::request: a layer's resident experts are pinned before its misses are
+  // placed. false: accesses one after the other (plain LRU semantics, as in shared/README.md).
+  bool pin_hits_first = true;
 };
 
 struct SimResult {
