@@ -130,6 +130,14 @@ ExpertRunStats expert_run_stats(Model& m) {
     s.cached = true;
     s.swapmoe = true;
     s.swap = sm->stats();
+    // The cache figures too, for readers that know only those (bench, server metrics):
+    // a hit is a resident expert of the unmasked choice, a miss one that was not (masked
+    // or read synchronously); reads are swaps plus synchronous reads; blocked = stall.
+    s.cache.hits = s.swap.hits;
+    s.cache.misses = s.swap.chosen - s.swap.hits;
+    s.cache.loads = s.swap.swaps_started + s.swap.sync_loads + s.swap.acquire_misses;
+    s.cache.bytes_read = s.swap.swap_bytes + s.swap.sync_bytes;
+    s.cache.blocked_seconds = s.swap.stall_seconds;
     s.n_slots = sm->n_slots();
     s.slot_bytes = sm->slot_bytes();
     s.engine = sm->engine_name();

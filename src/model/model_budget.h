@@ -57,7 +57,8 @@ struct ExpertRunStats {
   uint64_t predicted = 0;       // layer-(l+1) experts chosen that had been predicted
   uint64_t actual = 0;          // layer-(l+1) experts chosen, over layers with a prediction
   bool swapmoe = false;         // a SwapMoeStore is in use (--policy swapmoe); then `swap`
-  SwapMoeStats swap;            // holds its figures and `cache` is unused
+                                // holds its figures and `cache` a summary of them:
+  SwapMoeStats swap;            // hits/misses of the unmasked choices, swap+sync bytes, stall
   double prefetch_accuracy() const { return actual ? static_cast<double>(predicted) / static_cast<double>(actual) : 0.0; }
 };
 
