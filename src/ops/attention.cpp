@@ -47,10 +47,17 @@ void attend_head(const float* q, const uint16_t* k, int64_t k_stride, const uint
   for (int64_t d = 0; d < s.head_dim_k; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[h * s.head_dim_k + d]));
   const uint16_t* kh = k + kvh * s.head_dim_k;
   float mx = -INFINITY;
-  for (int64_t t = 0; t < n_pos; ++t) {
-    p[t] = dot_f16_f32(kh + t * k_stride, qh, s.head_dim_k) * scale;
-    mx = std::max(mx, p[t]);
+  int64_t t0 = 0;
+  if (use_avx2()) {
+    // Four positions per call: the same per-position results, four independent chains.
+    for (; t0 + 4 <= n_pos; t0 += 4) {
+      float d[4];
+      detail::dot_f16_f32_x4_avx2(kh + t0 * k_stride, k_stride, qh, s.head_dim_k, d);
+      for (int j = 0; j < 4; ++j) p[t0 + j] = d[j] * scale;
+    }
   }
+  for (int64_t t = t0; t < n_pos; ++t) p[t] = dot_f16_f32(kh + t * k_stride, qh, s.head_dim_k) * scale;
+  for (int64_t t = 0; t < n_pos; ++t) mx = std::max(mx, p[t]);
   double sum = 0.0;
   for (int64_t t = 0; t < n_pos; ++t) {
     p[t] = std::exp(p[t] - mx);
@@ -60,10 +67,12 @@ void attend_head(const float* q, const uint16_t* k, int64_t k_stride, const uint
   float* o = out + h * s.head_dim_v;
   std::fill(o, o + s.head_dim_v, 0.0f);
   const uint16_t* vh = v + kvh * s.head_dim_v;
-  for (int64_t t = 0; t < n_pos; ++t) {
-    // Probabilities are rounded to F16 for the product with the F16 V cache.
-    const float pt = fp16_to_fp32(fp32_to_fp16(p[t] * inv));
-    axpy_f16(pt, vh + t * v_stride, o, s.head_dim_v);
+  // Probabilities are rounded to F16 for the product with the F16 V cache.
+  for (int64_t t = 0; t < n_pos; ++t) p[t] = fp16_to_fp32(fp32_to_fp16(p[t] * inv));
+  if (use_avx2()) {
+    detail::weighted_sum_f16_avx2(p, vh, v_stride, n_pos, o, s.head_dim_v);
+  } else {
+    for (int64_t t = 0; t < n_pos; ++t) axpy_f16(p[t], vh + t * v_stride, o, s.head_dim_v);
   }
 }
 
