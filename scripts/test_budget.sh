@@ -2,7 +2,8 @@
 # Memory-budget test of the swapmoe CLI (CTest label "budget"):
 #  1. exactness: for every architecture, a forged model is run with `run --temp 0
 #     --print-ids` and `eval` with and without --mem (budget = the minimum plus 30% of the
-#     experts), and the ids and the printed nll must be identical;
+#     experts; default cache, lru per-layer pools with pread, lfu with prefetch), and the
+#     ids and the printed nll must be identical;
 #  2. a forged model about 3x the budget runs inside scripts/cgroup_run.sh capped at the
 #     budget + 5%, page cache dropped (skipped with a message when no cgroup can be made);
 #  3. faults: an injected read error (SWAPMOE_FAULT_READ) and a truncated copy of the
@@ -48,7 +49,8 @@ for arch in qwen3moe qwen2moe llama olmoe deepseek2; do
     bad "$arch: forge failed: $(head -c 300 "$work/forge.err")"; continue
   fi
   mem=$(budget_for "$m" 0.3) || { bad "$arch: plan failed"; continue; }
-  for mode in "" "--mem $mem" "--mem $mem --no-prefetch --cache-policy lru --cache-layout per-layer --io pread"; do
+  for mode in "" "--mem $mem" "--mem $mem --no-prefetch --cache-policy lru --cache-layout per-layer --io pread" \
+      "--mem $mem --prefetch --cache-policy lfu"; do
     # shellcheck disable=SC2086
     timeout 300 "$swapmoe" run "$m" -p "Once upon a time" -n 24 --temp 0 --print-ids --ctx 256 -t "$threads" $mode \
       > "$work/ids.$arch.${#mode}" 2> "$work/run.err" || bad "$arch run [$mode]: $(tail -c 400 "$work/run.err")"
