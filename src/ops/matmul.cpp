@@ -8,6 +8,8 @@
 #include "ops/matmul.h"
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 
 #include "util/error.h"
 
@@ -62,6 +64,31 @@ void run_block(const QuantTraits& q, const MatrixRef& w, const QuantizedActivati
       }
     }
   }
+}
+
+// Calls fn(b, e) for ranges covering [0, total), handed out dynamically: each thread takes
+// the next chunk of `chunk` items (a multiple of grain) from an atomic counter until none is
+// left. On a machine shared with other work a thread that was descheduled simply takes
+// fewer chunks, instead of making the others wait at the join (a static split waits for
+// the slowest thread). Which thread computes an item does not change its result.
+void dynamic_for(int64_t total, int64_t grain, ThreadPool& pool, const std::function<void(int64_t, int64_t)>& fn) {
+  const int threads = pool.size();
+  if (threads <= 1 || total <= grain) {
+    fn(0, total);
+    return;
+  }
+  // About eight chunks per thread: enough to rebalance, few enough that each chunk still
+  // streams a good run of weight rows.
+  int64_t chunk = (total + 8 * threads - 1) / (8 * threads);
+  chunk = std::max(grain, (chunk + grain - 1) / grain * grain);
+  std::atomic<int64_t> next{0};
+  pool.run_on_all([&](int, int) {
+    for (;;) {
+      const int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (b >= total) break;
+      fn(b, std::min(total, b + chunk));
+    }
+  });
 }
 
 }  // namespace
@@ -119,12 +146,11 @@ void matmul(const MatrixRef& w, const QuantizedActivations& a, float* y, ThreadP
   }
   const int threads = pool.size();
   if (w.rows >= kRowGrain * threads || a.rows < 2 * kVecDotMultiMax) {
-    // Usual case: each thread owns a slice of weight rows and reads it once.
-    pool.parallel_for(w.rows, [&](int64_t b, int64_t e, int) { run_block(q, w, a, y, b, e, 0, a.rows); }, kRowGrain);
+    // Usual case: threads take chunks of weight rows; each chunk is read once for all tokens.
+    dynamic_for(w.rows, kRowGrain, pool, [&](int64_t b, int64_t e) { run_block(q, w, a, y, b, e, 0, a.rows); });
   } else {
-    // Few rows, many tokens (small matrices): split the tokens in groups of 4 instead.
-    pool.parallel_for(a.rows, [&](int64_t b, int64_t e, int) { run_block(q, w, a, y, 0, w.rows, b, e); },
-                      kVecDotMultiMax);
+    // Few rows, many tokens (small matrices): split the tokens in groups instead.
+    dynamic_for(a.rows, kVecDotMultiMax, pool, [&](int64_t b, int64_t e) { run_block(q, w, a, y, 0, w.rows, b, e); });
   }
 }
 
@@ -148,14 +174,14 @@ void matmul_multi(std::span<const MatmulJob> jobs, ThreadPool& pool) {
     start[j + 1] = start[j] + (empty || job.w.cols == 0 ? 0 : job.w.rows);
   }
   const int64_t total = start.back();
-  pool.parallel_for(total, [&](int64_t b, int64_t e, int) {
+  dynamic_for(total, kRowGrain, pool, [&](int64_t b, int64_t e) {
     size_t j = std::upper_bound(start.begin(), start.end(), b) - start.begin() - 1;
     for (; j < jobs.size() && start[j] < e; ++j) {
       const int64_t r0 = std::max(b, start[j]) - start[j];
       const int64_t r1 = std::min(e, start[j + 1]) - start[j];
       if (r0 < r1) run_block(quant_traits(jobs[j].w.type), jobs[j].w, *jobs[j].a, jobs[j].y, r0, r1, 0, jobs[j].a->rows);
     }
-  }, kRowGrain);
+  });
 }
 
 }  // namespace swapmoe
