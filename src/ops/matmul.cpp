@@ -11,6 +11,7 @@
 #include <atomic>
 #include <functional>
 
+#include "ops/dynamic_for.h"
 #include "util/error.h"
 
 namespace swapmoe {
@@ -64,31 +65,6 @@ void run_block(const QuantTraits& q, const MatrixRef& w, const QuantizedActivati
       }
     }
   }
-}
-
-// Calls fn(b, e) for ranges covering [0, total), handed out dynamically: each thread takes
-// the next chunk of `chunk` items (a multiple of grain) from an atomic counter until none is
-// left. On a machine shared with other work a thread that was descheduled simply takes
-// fewer chunks, instead of making the others wait at the join (a static split waits for
-// the slowest thread). Which thread computes an item does not change its result.
-void dynamic_for(int64_t total, int64_t grain, ThreadPool& pool, const std::function<void(int64_t, int64_t)>& fn) {
-  const int threads = pool.size();
-  if (threads <= 1 || total <= grain) {
-    fn(0, total);
-    return;
-  }
-  // About eight chunks per thread: enough to rebalance, few enough that each chunk still
-  // streams a good run of weight rows.
-  int64_t chunk = (total + 8 * threads - 1) / (8 * threads);
-  chunk = std::max(grain, (chunk + grain - 1) / grain * grain);
-  std::atomic<int64_t> next{0};
-  pool.run_on_all([&](int, int) {
-    for (;;) {
-      const int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
-      if (b >= total) break;
-      fn(b, std::min(total, b + chunk));
-    }
-  });
 }
 
 }  // namespace

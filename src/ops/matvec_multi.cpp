@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "ops/dynamic_for.h"
+
 namespace swapmoe {
 
 void matvec_multi(std::span<const MatvecJob> jobs, ThreadPool& pool) {
@@ -10,8 +12,9 @@ void matvec_multi(std::span<const MatvecJob> jobs, ThreadPool& pool) {
   std::vector<int64_t> start(jobs.size() + 1, 0);
   for (size_t j = 0; j < jobs.size(); ++j) start[j + 1] = start[j] + jobs[j].w.rows;
   const int64_t total = start.back();
-  // Grain of 4 rows keeps threads off each other's cache lines in the outputs.
-  pool.parallel_for(total, [&](int64_t b, int64_t e, int) {
+  // Grain of 16 rows keeps threads off each other's cache lines in the outputs; chunks
+  // are handed out dynamically (ops/dynamic_for.h), four per thread.
+  dynamic_for(total, 16, pool, [&](int64_t b, int64_t e) {
     size_t j = std::upper_bound(start.begin(), start.end(), b) - start.begin() - 1;
     for (; j < jobs.size() && start[j] < e; ++j) {
       const int64_t r0 = std::max(b, start[j]) - start[j];
