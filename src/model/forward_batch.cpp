@@ -23,6 +23,7 @@
 #include "model/model_impl.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
+#include "ops/dynamic_for.h"
 #include "ops/matvec_multi.h"
 #include "ops/norm.h"
 #include "quant/quant.h"
@@ -236,7 +237,7 @@ void per_head_matmul(const MatrixRef& m, int64_t rows_per_head, int64_t n_head, 
                      int64_t x_ts, int64_t x_hs, float* y, int64_t y_ts, int64_t y_hs, ThreadPool& pool) {
   const GgmlType vdt = quant_traits(m.type).vec_dot_type;
   const int64_t cols = m.cols;
-  pool.parallel_for(n_head, [&](int64_t h0, int64_t h1, int) {
+  dynamic_for(n_head, 1, pool, [&](int64_t h0, int64_t h1) {
     thread_local std::vector<float> xin, yout;
     thread_local QuantizedActivations a;
     xin.resize(static_cast<size_t>(n_tok * cols));

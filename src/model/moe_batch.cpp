@@ -24,6 +24,7 @@
 #include "model/forward_batch.h"
 #include "model/model_budget.h"
 #include "model/model_impl.h"
+#include "ops/dynamic_for.h"
 #include "ops/activation.h"
 #include "quant/quant.h"
 #include "util/error.h"
@@ -124,7 +125,7 @@ void ModelImpl::moe_batch(int il, int64_t n) {
         B.acts.get(views[j].gate.type);
         B.acts.get(views[j].up.type);
       }
-      pool_.parallel_for(static_cast<int64_t>(nw), [&](int64_t j0, int64_t j1, int) {
+      dynamic_for(static_cast<int64_t>(nw), 1, pool_, [&](int64_t j0, int64_t j1) {
         for (int64_t j = j0; j < j1; ++j) {
           const size_t e = static_cast<size_t>(ws[static_cast<size_t>(j)]);
           const std::span<const int32_t> tk(tokens.data() + first[e], static_cast<size_t>(first[e + 1] - first[e]));
@@ -148,7 +149,7 @@ void ModelImpl::moe_batch(int il, int64_t n) {
       matmul_multi(jobs, pool_);
       tm.emplace(PrefillPhase::Swiglu);
       // h = silu(gate) * up per (token, expert) row, converted for the expert's down matrix.
-      pool_.parallel_for(static_cast<int64_t>(nw), [&](int64_t j0, int64_t j1, int) {
+      dynamic_for(static_cast<int64_t>(nw), 1, pool_, [&](int64_t j0, int64_t j1) {
         for (int64_t j = j0; j < j1; ++j) {
           const size_t e = static_cast<size_t>(ws[static_cast<size_t>(j)]);
           const int64_t cnt = first[e + 1] - first[e];
