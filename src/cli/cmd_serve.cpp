@@ -89,7 +89,10 @@ void serve(ServeOptions& o) {
   } joiner{stopper, mu, finished};
 
   const std::string tmpl = o.template_file.empty() ? std::string() : read_text_file(o.template_file);
-  auto model = Model::load(o.model.path, o.model.to_options());
+  ModelOptions mopts = o.model.to_options();
+  // One model sequence (KV cache) per slot; they share the context (and its memory).
+  mopts.n_sequences = o.cfg.parallel;
+  auto model = Model::load(o.model.path, mopts);
   server::ChatPrompter prompter(*model, tmpl);
   if (!prompter.has_template())
     std::fprintf(stderr, "swapmoe: warning: the model has no chat template (tokenizer.chat_template); "
@@ -104,9 +107,13 @@ void serve(ServeOptions& o) {
     running_engine = &engine;
     running_api = &api;
   }
-  std::fprintf(stderr, "swapmoe: serving %s (context %lld tokens, %d slot%s) on http://%s:%d\n",
-               o.cfg.model_name.c_str(), static_cast<long long>(n_ctx), o.cfg.parallel, o.cfg.parallel == 1 ? "" : "s",
-               o.cfg.host.c_str(), port);
+  if (o.cfg.parallel > 1)
+    std::fprintf(stderr, "swapmoe: serving %s (%d slots, context %lld tokens each: --ctx is shared among the slots) "
+                         "on http://%s:%d\n",
+                 o.cfg.model_name.c_str(), o.cfg.parallel, static_cast<long long>(n_ctx), o.cfg.host.c_str(), port);
+  else
+    std::fprintf(stderr, "swapmoe: serving %s (1 slot, context %lld tokens) on http://%s:%d\n",
+                 o.cfg.model_name.c_str(), static_cast<long long>(n_ctx), o.cfg.host.c_str(), port);
   std::fflush(stderr);
   api.serve();
   {
@@ -128,7 +135,8 @@ Command add_serve_command(CLI::App& app) {
   sub->add_option("--port", o->cfg.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   sub->add_option("--api-key", o->cfg.api_key, "Require 'Authorization: Bearer KEY' on every endpoint but /health");
   sub->add_option("--parallel", o->cfg.parallel,
-                  "Logical request slots; requests are generated one at a time in arrival order (one KV cache)")
+                  "Requests generated at once, each in a slot with its own KV cache; they take turns token by token and "
+                  "share the context (--ctx) and its memory equally")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   sub->add_option("--max-queue", o->max_queue, "Requests allowed to wait; more get HTTP 503")

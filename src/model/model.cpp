@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "model/arch.h"
 #include "model/expert_prefetch.h"
@@ -35,6 +36,17 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
     plan = plan_model_budget(cfg_, f, opts, n_ctx_, pool_.size());
     n_ctx_ = plan->n_ctx;
   }
+  // Sequences share the planned context: each gets an equal part, so N KV caches take
+  // the memory the plan reserved for one cache of n_ctx positions.
+  if (opts.n_sequences < 1 || opts.n_sequences > 4096)
+    fail("n_sequences must be in [1, 4096], got ", opts.n_sequences);
+  if (opts.n_sequences > 1) {
+    const int64_t total = n_ctx_;
+    n_ctx_ = total / opts.n_sequences;
+    if (n_ctx_ < 16)
+      fail("a context of ", total, " tokens split among ", opts.n_sequences, " sequences leaves ", n_ctx_,
+           " tokens each (at least 16 needed): raise --ctx or lower --parallel");
+  }
 
   tok_ = Tokenizer::from_gguf(f);
   if (tok_->n_vocab() != cfg_.n_vocab)
@@ -62,6 +74,9 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
   if (mla) {
     mla_ = mla_params(cfg_);
     mla_cache_ = MlaCache(cfg_.n_layer, n_ctx_, cfg_.kv_lora_rank, cfg_.n_rot);
+    seqs_.resize(static_cast<size_t>(opts.n_sequences));
+    for (size_t s = 1; s < seqs_.size(); ++s)
+      seqs_[s].mla_cache = MlaCache(cfg_.n_layer, n_ctx_, cfg_.kv_lora_rank, cfg_.n_rot);
     mla_w_.resize(cfg_.n_layer);
     for (int il = 0; il < static_cast<int>(cfg_.n_layer); ++il) {
       MlaLayerWeights& m = mla_w_[static_cast<size_t>(il)];
@@ -85,6 +100,8 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
     }
   } else {
     kv_ = KvCache(cfg_.n_layer, n_ctx_, kdim, vdim);
+    seqs_.resize(static_cast<size_t>(opts.n_sequences));
+    for (size_t s = 1; s < seqs_.size(); ++s) seqs_[s].kv = KvCache(cfg_.n_layer, n_ctx_, kdim, vdim);
   }
 
   x_.resize(E);
@@ -102,5 +119,28 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
 }
 
 ModelImpl::~ModelImpl() = default;
+
+void ModelImpl::select_sequence(int s) {
+  if (s < 0 || s >= n_sequences()) fail("sequence ", s, " out of range [0, ", n_sequences(), ")");
+  if (s == seq_) return;
+  // Park the selected state in its placeholder, then take sequence s's out of storage.
+  SequenceState& from = seqs_[static_cast<size_t>(seq_)];
+  std::swap(kv_, from.kv);
+  std::swap(mla_cache_, from.mla_cache);
+  from.n_past = n_past_;
+  SequenceState& to = seqs_[static_cast<size_t>(s)];
+  std::swap(kv_, to.kv);
+  std::swap(mla_cache_, to.mla_cache);
+  n_past_ = to.n_past;
+  to.n_past = 0;
+  seq_ = s;
+}
+
+void ModelImpl::rewind(int64_t n) {
+  if (n < 0 || n > n_past_) fail("rewind to ", n, ": the sequence holds ", n_past_, " tokens");
+  // Rows at positions >= n stay in the cache but are never read: attention covers
+  // positions [0, pos] only, and the next forward overwrites position n.
+  n_past_ = n;
+}
 
 }  // namespace swapmoe

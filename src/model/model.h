@@ -45,6 +45,10 @@ struct ModelOptions {
   // swapmoe: a routing profile written by `swapmoe profile` (per-layer slot shares and the
   // initial resident sets); empty = even split, initial sets adapt online.
   std::string profile_path;
+  // Independent sequences (server slots), each with its own KV cache and position. n_ctx
+  // (and the budget's KV reservation) is the total: each sequence gets n_ctx / n_sequences
+  // positions, so N slots cost the memory of one full-length cache.
+  int n_sequences = 1;
 };
 
 class Model {
@@ -70,6 +74,20 @@ class Model {
 
   // Forgets the KV cache (positions restart at 0).
   virtual void reset() = 0;
+
+  // Sequences (ModelOptions::n_sequences). forward, forward_batch, reset, rewind and
+  // n_past act on the selected sequence (0 after load); each sequence has its own KV cache
+  // and position, so switching between them costs nothing and changes no result. n_ctx()
+  // is the context of one sequence. Not thread-safe: one caller drives the model.
+  virtual int n_sequences() const = 0;
+  virtual int sequence() const = 0;
+  // Throws Error when s is not in [0, n_sequences()).
+  virtual void select_sequence(int s) = 0;
+  // Tokens the selected sequence's KV cache holds (the next position to evaluate).
+  virtual int64_t n_past() const = 0;
+  // Forgets positions >= n of the selected sequence (0 <= n <= n_past()), so that a
+  // prompt sharing only a prefix with what is cached continues from that prefix.
+  virtual void rewind(int64_t n) = 0;
 };
 
 }  // namespace swapmoe

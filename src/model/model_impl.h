@@ -43,6 +43,13 @@ class ModelImpl : public Model {
   const float* forward(int32_t token, int64_t pos) override;
   const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) override;
   void reset() override { n_past_ = 0; }
+  // Sequences (model.h). The selected sequence's state lives in kv_, mla_cache_ and
+  // n_past_ (so the forward passes use those members directly); the others wait in seqs_.
+  int n_sequences() const override { return static_cast<int>(seqs_.size()); }
+  int sequence() const override { return seq_; }
+  void select_sequence(int s) override;
+  int64_t n_past() const override { return n_past_; }
+  void rewind(int64_t n) override;
 
   const ModelWeights& weights() const { return *w_; }
   ExpertStore& experts() { return *experts_; }
@@ -83,6 +90,15 @@ class ModelImpl : public Model {
   RouterParams router_;
   int64_t n_ctx_ = 0;
   int64_t n_past_ = 0;
+  // Per-sequence state of the sequences not selected; seqs_[seq_] is an empty placeholder
+  // while sequence seq_'s state is in kv_ / mla_cache_ / n_past_. Swapping is O(1).
+  struct SequenceState {
+    KvCache kv;
+    MlaCache mla_cache;
+    int64_t n_past = 0;
+  };
+  std::vector<SequenceState> seqs_;
+  int seq_ = 0;
 
   // Scratch, sized once.
   ActCache act_;

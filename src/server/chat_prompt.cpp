@@ -24,13 +24,15 @@ ChatPrompter::ChatPrompter(const Model& model, const std::string& override_templ
     source_ = v->s;
   }
   has_template_ = !source_.empty();
-  if (has_template_) (void)ChatTemplate::parse(source_);  // report syntax errors at startup
+  // Parsed once (syntax errors are reported at startup), rendered per request.
+  if (has_template_) parsed_ = ChatTemplate::parse(source_);
   if (tok_.bos() >= 0) bos_ = tok_.token_text(tok_.bos());
   if (tok_.eos() >= 0) eos_ = tok_.token_text(tok_.eos());
 }
 
 Prompt ChatPrompter::chat(const std::vector<ChatMessage>& msgs, const nlohmann::ordered_json& extra) const {
-  std::string text = apply_chat_template(source_, msgs, /*add_generation_prompt=*/true, bos_, eos_, extra);
+  std::string text = parsed_ ? apply_chat_template(*parsed_, msgs, /*add_generation_prompt=*/true, bos_, eos_, extra)
+                             : plain_chat_format(msgs, /*add_generation_prompt=*/true);
   return tokenize(std::move(text), has_template_);
 }
 

@@ -4,6 +4,7 @@
 // fallback format when the model ships none. Shared by `swapmoe serve` and `swapmoe chat`.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ class ChatPrompter {
 
   const Tokenizer& tok_;
   std::string source_;
+  std::optional<ChatTemplate> parsed_;  // parsed once; rendering is thread-safe
   bool has_template_ = false;
   std::string bos_, eos_;
 };

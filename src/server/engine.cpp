@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include "cache/expert_cache.h"
-#include "model/model_impl.h"
+#include "model/model_budget.h"
 #include "util/error.h"
 
 namespace swapmoe::server {
@@ -15,8 +14,17 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Prompt tokens are evaluated in chunks so that a cancelled request stops within one
-// chunk instead of after a long prompt.
+// chunk instead of after a long prompt, and, while other slots are busy, in smaller chunks
+// so that their next tokens are not held up for long.
 constexpr size_t kPrefillChunk = 64;
+constexpr size_t kPrefillChunkShared = 16;
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
 
 }  // namespace
 
@@ -50,6 +58,8 @@ void Job::finish(GenResult r) {
 
 Engine::Engine(std::unique_ptr<Model> model, int max_queue)
     : model_(std::move(model)), max_queue_(std::max(1, max_queue)) {
+  slots_.resize(static_cast<size_t>(std::max(1, model_->n_sequences())));
+  m_.slots = static_cast<int64_t>(slots_.size());
   snapshot_cache_stats();
   thread_ = std::thread([this] { worker(); });
 }
@@ -60,26 +70,31 @@ Engine::~Engine() {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
     left.swap(queue_);
-    if (current_) current_->cancel();  // the running job ends at its next token
+    m_.queue_depth = 0;
   }
   cv_.notify_all();
+  // The worker finishes the running jobs as cancelled when it sees stop_.
+  if (thread_.joinable()) thread_.join();
   for (auto& j : left) {
     GenResult r;
     r.finish_reason = "cancelled";
     j->finish(r);
   }
-  if (thread_.joinable()) thread_.join();
 }
 
-bool Engine::submit(const std::shared_ptr<Job>& job) {
+bool Engine::submit(const std::shared_ptr<Job>& job) { return submit(std::vector<std::shared_ptr<Job>>{job}); }
+
+bool Engine::submit(const std::vector<std::shared_ptr<Job>>& jobs) {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stop_ || static_cast<int>(queue_.size()) >= max_queue_) {
-      ++m_.requests_rejected;
+    if (stop_ || queue_.size() + jobs.size() > static_cast<size_t>(max_queue_)) {
+      m_.requests_rejected += jobs.size();
       return false;
     }
-    job->submitted = Clock::now();
-    queue_.push_back(job);
+    for (const auto& job : jobs) {
+      job->submitted = Clock::now();
+      queue_.push_back(job);
+    }
     m_.queue_depth = static_cast<int64_t>(queue_.size());
   }
   cv_.notify_all();
@@ -97,136 +112,244 @@ void Engine::forget_cache() {
 }
 
 void Engine::cancel_all() {
-  std::lock_guard<std::mutex> lk(mu_);
-  if (current_) current_->cancel();
-  for (auto& j : queue_) j->cancel();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& slot : slots_)
+      if (slot.job) slot.job->cancel();
+    for (auto& j : queue_) j->cancel();
+  }
+  cv_.notify_all();
 }
 
 void Engine::snapshot_cache_stats() {
-  auto* impl = dynamic_cast<ModelImpl*>(model_.get());
-  auto* cache = impl ? dynamic_cast<ExpertCache*>(&impl->experts()) : nullptr;
-  if (!cache) return;
-  const ExpertCacheStats s = cache->stats();
+  const ExpertRunStats s = expert_run_stats(*model_);
+  if (!s.cached) return;
   std::lock_guard<std::mutex> lk(mu_);
   m_.has_expert_cache = true;
-  m_.cache_hits = s.hits;
-  m_.cache_misses = s.misses;
-  m_.cache_bytes_read = s.bytes_read;
-  m_.cache_loads = s.loads;
-  m_.cache_hit_rate = s.hit_rate();
+  m_.cache_hits = s.cache.hits;
+  m_.cache_misses = s.cache.misses;
+  m_.cache_bytes_read = s.cache.bytes_read;
+  m_.cache_loads = s.cache.loads;
+  m_.cache_hit_rate = s.cache.hit_rate();
+}
+
+int Engine::admit_locked(std::vector<std::shared_ptr<Job>>& dropped) {
+  // A job whose client left while it waited never runs.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if ((*it)->cancelled()) {
+      dropped.push_back(std::move(*it));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (forget_) {
+    for (auto& slot : slots_) slot.forget = true;
+    forget_ = false;
+  }
+  while (!queue_.empty()) {
+    // The free slot whose cache shares the longest prefix with the prompt; on a tie the
+    // least recently used, so that other conversations' caches survive longer.
+    const std::vector<int32_t>& prompt = queue_.front()->request().prompt;
+    int best = -1;
+    size_t best_len = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      const Slot& sl = slots_[i];
+      if (sl.job) continue;
+      const size_t len = sl.forget ? 0 : common_prefix(sl.cached, prompt);
+      if (best < 0 || len > best_len || (len == best_len && sl.last_used < slots_[static_cast<size_t>(best)].last_used)) {
+        best = static_cast<int>(i);
+        best_len = len;
+      }
+    }
+    if (best < 0) break;
+    slots_[static_cast<size_t>(best)].job = std::move(queue_.front());
+    queue_.pop_front();
+  }
+  int busy = 0;
+  for (const auto& slot : slots_) busy += slot.job ? 1 : 0;
+  m_.queue_depth = static_cast<int64_t>(queue_.size());
+  m_.active = busy;
+  return busy;
 }
 
 void Engine::worker() {
   for (;;) {
-    std::shared_ptr<Job> job;
+    std::vector<std::shared_ptr<Job>> dropped;
+    int busy = 0;
+    bool stopping = false;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      m_.queue_depth = static_cast<int64_t>(queue_.size());
-      m_.active = 1;
-      current_ = job;
-      if (forget_) {
-        cached_.clear();
-        forget_ = false;
-      }
+      cv_.wait(lk, [&] {
+        if (stop_ || !queue_.empty()) return true;
+        for (const auto& slot : slots_)
+          if (slot.job) return true;
+        return false;
+      });
+      stopping = stop_;
+      if (!stopping) busy = admit_locked(dropped);
     }
-    run_job(*job);
-    snapshot_cache_stats();
-    std::lock_guard<std::mutex> lk(mu_);
-    m_.active = 0;
-    current_.reset();
+    for (auto& j : dropped) {
+      GenResult r;
+      r.finish_reason = "cancelled";
+      r.prompt_tokens = static_cast<int64_t>(j->request().prompt.size());
+      r.queue_seconds = seconds_since(j->submitted);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        ++m_.requests_total;
+        ++m_.requests_cancelled;
+        m_.prompt_tokens_total += static_cast<uint64_t>(r.prompt_tokens);
+      }
+      j->finish(std::move(r));
+    }
+    if (stopping) {
+      for (size_t i = 0; i < slots_.size(); ++i)
+        if (slots_[i].job) finish(static_cast<int>(i), "cancelled");
+      return;
+    }
+    // One round: every busy slot takes one step, in slot order (round-robin).
+    ++round_;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      Slot& slot = slots_[i];
+      if (!slot.job) continue;
+      const int s = static_cast<int>(i);
+      try {
+        model_->select_sequence(s);
+        if (slot.result.slot != s) start(s);
+        if (slot.job) step(s, busy);
+      } catch (const std::exception& e) {
+        // The sequence's KV cache may be half-written: the slot starts over next time.
+        if (slot.job) finish(s, "error", e.what());
+        slot.cached.clear();
+        slot.forget = true;
+      }
+      slot.last_used = round_;
+    }
   }
 }
 
-void Engine::run_job(Job& job) {
-  const GenRequest& req = job.request();
-  GenResult r;
-  r.queue_seconds = seconds_since(job.submitted);
-  r.prompt_tokens = static_cast<int64_t>(req.prompt.size());
-  OutputFilter filter(req.stop, req.start_in_think, req.split_think);
-  try {
-    if (job.cancelled()) {
-      r.finish_reason = "cancelled";
-    } else {
-      const Tokenizer& tok = model_->tokenizer();
-      const int64_t n_ctx = model_->n_ctx();
-      const auto n_prompt = static_cast<int64_t>(req.prompt.size());
-      if (n_prompt == 0) fail("empty prompt");
-      if (n_prompt > n_ctx) fail("the prompt has ", n_prompt, " tokens; the context holds ", n_ctx);
-
-      // Reuse the KV cache when the prompt extends exactly what it holds.
-      size_t start = 0;
-      if (!cached_.empty() && cached_.size() < req.prompt.size() &&
-          std::equal(cached_.begin(), cached_.end(), req.prompt.begin())) {
-        start = cached_.size();
-      } else {
-        model_->reset();
-        cached_.clear();
-      }
-      const auto t_prompt = Clock::now();
-      const float* logits = nullptr;
-      for (size_t i = start; i < req.prompt.size() && !job.cancelled(); i += kPrefillChunk) {
-        const size_t end = std::min(req.prompt.size(), i + kPrefillChunk);
-        std::vector<int32_t> chunk(req.prompt.begin() + static_cast<std::ptrdiff_t>(i),
-                                   req.prompt.begin() + static_cast<std::ptrdiff_t>(end));
-        logits = model_->forward_batch(chunk, static_cast<int64_t>(i));
-        cached_.insert(cached_.end(), chunk.begin(), chunk.end());
-      }
-      r.prompt_seconds = seconds_since(t_prompt);
-      r.prompt_evaluated = n_prompt - static_cast<int64_t>(start);
-
-      Sampler sampler(req.sampling);
-      const int n_vocab = static_cast<int>(model_->config().n_vocab);
-      int64_t pos = n_prompt;
-      const auto t_decode = Clock::now();
-      while (r.finish_reason.empty()) {
-        if (job.cancelled()) {
-          r.finish_reason = "cancelled";
-          break;
-        }
-        const int32_t id = sampler.sample(logits, n_vocab);
-        if (tok.is_eog(id)) {
-          r.finish_reason = "stop";
-          break;
-        }
-        r.tokens.push_back(id);
-        ++r.completion_tokens;
-        TextDelta d;
-        // Control tokens (<|im_start|> and the like) are markup, not text for the user.
-        if (!tok.is_control(id)) filter.push(tok.token_to_piece(id), d);
-        job.publish(d);
-        if (filter.stopped()) {
-          r.finish_reason = "stop";
-          break;
-        }
-        if (req.max_tokens >= 0 && r.completion_tokens >= req.max_tokens) {
-          r.finish_reason = "length";
-          break;
-        }
-        if (pos >= n_ctx) {
-          r.finish_reason = "length";
-          break;
-        }
-        logits = model_->forward(id, pos++);
-        cached_.push_back(id);
-      }
-      r.decode_seconds = seconds_since(t_decode);
-      TextDelta d;
-      filter.finish(d);
-      job.publish(d);
-    }
-  } catch (const std::exception& e) {
-    // The KV cache may be half-written; start the next job from scratch.
+// Takes the job just admitted to slot s: reuses the cached prefix, sets up sampling.
+void Engine::start(int s) {
+  Slot& slot = slots_[static_cast<size_t>(s)];
+  const GenRequest& req = slot.job->request();
+  slot.result = GenResult{};
+  slot.result.slot = s;
+  slot.result.queue_seconds = seconds_since(slot.job->submitted);
+  slot.result.prompt_tokens = static_cast<int64_t>(req.prompt.size());
+  slot.pending = -1;
+  slot.filter = std::make_unique<OutputFilter>(req.stop, req.start_in_think, req.split_think);
+  slot.sampler = std::make_unique<Sampler>(req.sampling);
+  const auto n_prompt = static_cast<int64_t>(req.prompt.size());
+  if (n_prompt == 0) fail("empty prompt");
+  if (n_prompt > model_->n_ctx()) fail("the prompt has ", n_prompt, " tokens; the context holds ", model_->n_ctx());
+  // Reuse the longest prefix the sequence holds, but evaluate at least the last prompt
+  // token: its logits give the first generated token.
+  size_t keep = 0;
+  if (!slot.forget && static_cast<int64_t>(slot.cached.size()) == model_->n_past())
+    keep = std::min(common_prefix(slot.cached, req.prompt), req.prompt.size() - 1);
+  slot.forget = false;
+  if (keep == 0) {
     model_->reset();
-    cached_.clear();
-    r.finish_reason = "error";
-    r.error = e.what();
+  } else {
+    model_->rewind(static_cast<int64_t>(keep));
   }
+  slot.cached.resize(keep);
+  slot.prefill_next = keep;
+  slot.result.prompt_evaluated = n_prompt - static_cast<int64_t>(keep);
+  slot.t_prompt = Clock::now();
+}
+
+void Engine::step(int s, int busy) {
+  Slot& slot = slots_[static_cast<size_t>(s)];
+  Job& job = *slot.job;
+  if (job.cancelled()) {
+    finish(s, "cancelled");
+    return;
+  }
+  const GenRequest& req = job.request();
+  const int n_vocab = static_cast<int>(model_->config().n_vocab);
+  if (slot.prefill_next < req.prompt.size()) {
+    const size_t chunk_len = busy > 1 ? kPrefillChunkShared : kPrefillChunk;
+    const size_t i = slot.prefill_next;
+    const size_t end = std::min(req.prompt.size(), i + chunk_len);
+    std::vector<int32_t> chunk(req.prompt.begin() + static_cast<std::ptrdiff_t>(i),
+                               req.prompt.begin() + static_cast<std::ptrdiff_t>(end));
+    const float* logits = model_->forward_batch(chunk, static_cast<int64_t>(i));
+    slot.cached.insert(slot.cached.end(), chunk.begin(), chunk.end());
+    slot.prefill_next = end;
+    if (end < req.prompt.size()) return;
+    slot.result.prompt_seconds = seconds_since(slot.t_prompt);
+    slot.t_decode = Clock::now();
+    // The logits are valid until the next forward, which may be another slot's: sample now.
+    if (!accept_token(slot, slot.sampler->sample(logits, n_vocab))) finish(s, slot.result.finish_reason);
+    return;
+  }
+  const auto t0 = Clock::now();
+  const int32_t id = slot.pending;
+  const float* logits = model_->forward(id, static_cast<int64_t>(slot.cached.size()));
+  slot.cached.push_back(id);
+  const int32_t next = slot.sampler->sample(logits, n_vocab);
+  const double dt = seconds_since(t0);
+  if (busy > 1) ++slot.result.shared_steps;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    ++m_.decode_steps_total;
+    if (busy > 1) ++m_.decode_steps_shared;
+    m_.decode_step_seconds += dt;
+  }
+  if (!accept_token(slot, next)) finish(s, slot.result.finish_reason);
+}
+
+bool Engine::accept_token(Slot& slot, int32_t id) {
+  GenResult& r = slot.result;
+  const GenRequest& req = slot.job->request();
+  const Tokenizer& tok = model_->tokenizer();
+  if (tok.is_eog(id)) {
+    r.finish_reason = "stop";
+    return false;
+  }
+  r.tokens.push_back(id);
+  ++r.completion_tokens;
+  TextDelta d;
+  // Control tokens (<|im_start|> and the like) are markup, not text for the user.
+  if (!tok.is_control(id)) slot.filter->push(tok.token_to_piece(id), d);
+  slot.job->publish(d);
+  if (slot.filter->stopped()) {
+    r.finish_reason = "stop";
+    return false;
+  }
+  if (req.max_tokens >= 0 && r.completion_tokens >= req.max_tokens) {
+    r.finish_reason = "length";
+    return false;
+  }
+  // The sampled token goes at position cached.size(); it needs room in the context.
+  if (static_cast<int64_t>(slot.cached.size()) >= model_->n_ctx()) {
+    r.finish_reason = "length";
+    return false;
+  }
+  slot.pending = id;
+  return true;
+}
+
+void Engine::finish(int s, std::string reason, const std::string& error) {
+  Slot& slot = slots_[static_cast<size_t>(s)];
+  GenResult r = std::move(slot.result);
+  r.finish_reason = std::move(reason);
+  r.error = error;
+  r.slot = s;
+  if (r.prompt_tokens == 0) r.prompt_tokens = static_cast<int64_t>(slot.job->request().prompt.size());
+  if (slot.pending >= 0 || r.completion_tokens > 0) r.decode_seconds = seconds_since(slot.t_decode);
+  if (r.finish_reason == "error") r.prompt_evaluated = 0;
+  if (slot.filter) {
+    TextDelta d;
+    slot.filter->finish(d);
+    slot.job->publish(d);
+  }
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    job = std::move(slot.job);
+    slot.job.reset();
     ++m_.requests_total;
     if (r.finish_reason == "cancelled") ++m_.requests_cancelled;
     if (r.finish_reason == "error") ++m_.requests_failed;
@@ -237,8 +360,14 @@ void Engine::run_job(Job& job) {
     m_.prompt_seconds_total += r.prompt_seconds;
     if (r.completion_tokens > 1 && r.decode_seconds > 0)
       m_.last_tokens_per_second = static_cast<double>(r.completion_tokens - 1) / r.decode_seconds;
+    --m_.active;
   }
-  job.finish(std::move(r));
+  slot.result = GenResult{};
+  slot.filter.reset();
+  slot.sampler.reset();
+  slot.pending = -1;
+  snapshot_cache_stats();
+  job->finish(std::move(r));
 }
 
 }  // namespace swapmoe::server

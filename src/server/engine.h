@@ -1,18 +1,25 @@
 #pragma once
-// The generation engine behind `swapmoe serve` and `swapmoe chat`: one Model, one worker
-// thread that owns it, and a FIFO queue of jobs in front of it.
+// The generation engine behind `swapmoe serve` and `swapmoe chat`: one Model with N
+// sequences (ModelOptions::n_sequences, `--parallel N`), one worker thread that owns it,
+// and a FIFO queue of jobs in front of it.
 //
-// Why one request at a time: a Model holds a single KV cache and is not thread-safe.
-// Interleaving requests token by token would need each request's KV state saved and
-// restored (the Model cannot) or recomputed at every switch (quadratic cost), so requests
-// are served strictly in arrival order, each to completion, cancellation or error. That is
-// fair (first come, first served; nobody overtakes) and correct. --parallel N is the
-// number of logical slots reported to clients; it becomes real concurrency when the Model
-// gains per-sequence KV state.
+// Slots: each model sequence is a slot with its own KV cache. A queued job takes a free
+// slot (the one whose cached tokens share the longest prefix with its prompt, else the
+// least recently used); when every slot is busy it waits in the queue, in arrival order.
+// The worker serves the busy slots round-robin, one step each per round: a step is one
+// decode token, or one chunk of prompt tokens (smaller while other slots are busy), so a
+// long prompt or a long answer never holds the others up for more than one step. The
+// model is not thread-safe and evaluates one token (or prompt chunk) at a time, so slots
+// share its speed; what they gain is that no request waits for another to finish.
+// Each sequence's KV cache is separate, so a request's output does not depend on what
+// else runs (tested: identical to running alone).
 //
-// Prefix reuse: the worker remembers which tokens the KV cache holds. When a new prompt
-// begins with exactly those tokens (the next turn of the same conversation), only the new
-// tokens are evaluated.
+// Prefix reuse: each slot remembers which tokens its KV cache holds. A new prompt that
+// shares a prefix with them (the next turn of the same conversation, the same system
+// prompt) evaluates only the rest.
+//
+// Cancellation: a cancelled job (its client disconnected) ends at its next step and frees
+// its slot; a cancelled job still in the queue is dropped at the next round.
 //
 // Threads: submit(), Job's consumer side and metrics() may be called from any thread.
 
@@ -52,6 +59,8 @@ struct GenResult {
   double prompt_seconds = 0;
   double decode_seconds = 0;
   std::vector<int32_t> tokens;   // generated ids (ollama's `context` wants them)
+  int slot = -1;                 // the slot (model sequence) that ran it
+  int64_t shared_steps = 0;      // its decode steps taken while another slot was busy too
 };
 
 // One request's life: the submitter fills `request`, the worker streams text into it,
@@ -97,7 +106,11 @@ struct EngineMetrics {
   double prompt_seconds_total = 0;
   double last_tokens_per_second = 0;  // decode rate of the last finished request
   int64_t queue_depth = 0;          // waiting, not yet started
-  int64_t active = 0;               // being generated (0 or 1)
+  int64_t active = 0;               // being generated (busy slots)
+  int64_t slots = 1;                // model sequences
+  uint64_t decode_steps_total = 0;  // decode tokens evaluated
+  uint64_t decode_steps_shared = 0; // of those, taken while two or more slots were busy
+  double decode_step_seconds = 0;   // time inside decode steps (overlapping requests counted once)
   // Expert cache (zero when the model keeps all experts resident).
   bool has_expert_cache = false;
   uint64_t cache_hits = 0, cache_misses = 0, cache_bytes_read = 0, cache_loads = 0;
@@ -112,19 +125,47 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // The model, for immutable things only (config, tokenizer, file): never forward() it.
+  // The model, for immutable things only (config, tokenizer, file, n_ctx): never forward() it.
   const Model& model() const { return *model_; }
+  int n_slots() const { return static_cast<int>(slots_.size()); }
   // Queues a job; returns false (and counts a rejection) when the queue is full.
   bool submit(const std::shared_ptr<Job>& job);
+  // Queues several jobs at once, all or none, so that free slots start them in the same
+  // round (tests of interleaving rely on it).
+  bool submit(const std::vector<std::shared_ptr<Job>>& jobs);
   EngineMetrics metrics() const;
-  // Makes the next job start from an empty KV cache (swapmoe chat's /reset).
+  // Makes the next jobs start from empty KV caches (swapmoe chat's /reset).
   void forget_cache();
-  // Cancels the running job and every queued one (server shutdown).
+  // Cancels the running jobs and every queued one (server shutdown).
   void cancel_all();
 
  private:
+  // One model sequence and the job it runs. Worker thread only, except `job`, which
+  // cancel_all() reads under mu_.
+  struct Slot {
+    std::shared_ptr<Job> job;
+    std::vector<int32_t> cached;   // tokens the sequence's KV cache holds
+    uint64_t last_used = 0;        // round of its last step (least recently used goes first)
+    bool forget = false;           // start the next job from an empty cache
+    // The running job's state.
+    std::unique_ptr<Sampler> sampler;
+    std::unique_ptr<OutputFilter> filter;
+    GenResult result;
+    size_t prefill_next = 0;       // next prompt index to evaluate
+    int32_t pending = -1;          // sampled token to evaluate at the next step (-1: none)
+    std::chrono::steady_clock::time_point t_prompt, t_decode;
+  };
+
   void worker();
-  void run_job(Job& job);
+  // Moves queued jobs into free slots and drops cancelled queued ones; returns the number
+  // of busy slots. Called with mu_ held.
+  int admit_locked(std::vector<std::shared_ptr<Job>>& dropped);
+  void start(int s);
+  // One step of slot s (selected in the model): a prompt chunk or a decode token.
+  void step(int s, int busy);
+  // Handles a freshly sampled token; returns false when the job is over.
+  bool accept_token(Slot& slot, int32_t id);
+  void finish(int s, std::string reason, const std::string& error = {});
   void snapshot_cache_stats();
 
   std::unique_ptr<Model> model_;
@@ -132,11 +173,11 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
-  std::shared_ptr<Job> current_;
+  std::vector<Slot> slots_;
+  uint64_t round_ = 0;
   bool stop_ = false;
   bool forget_ = false;
   EngineMetrics m_;
-  std::vector<int32_t> cached_;  // tokens the KV cache holds (worker thread only)
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "server/routes.h"
+#include "server/tool_calls.h"
 #include "tokenizer/tokenizer.h"
 
 namespace swapmoe::server {
@@ -113,14 +114,18 @@ void chat_completions(ApiServer::Impl& s, const httplib::Request& req, httplib::
   Common c = parse_common(body, "max_completion_tokens");
   const std::vector<ChatMessage> msgs = parse_messages(body);
   json extra = opt_object(body, "chat_template_kwargs");
+  bool tools = false;
   if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
     if (!t->is_array()) bad_request("'tools' must be an array");
     extra["tools"] = *t;
+    tools = !t->empty();
   }
   if (auto e = opt_string(body, "reasoning_effort")) extra["reasoning_effort"] = *e;
   const json rf = opt_object(body, "response_format");
   if (auto t = opt_string(rf, "type"); t && *t != "text") bad_request("response_format '", *t, "' is not supported");
-  // tool_choice is accepted and ignored: calls are not parsed out of the text yet.
+  // tool_choice is accepted and ignored; with tools offered, <tool_call> blocks in the
+  // reply become tool_calls (tool_calls.h).
+  if (auto tc = body.find("tool_choice"); tc != body.end() && tc->is_string() && *tc == "none") tools = false;
 
   Prompt p = s.prompter.chat(msgs, extra.empty() ? json(nullptr) : extra);
   c.gen.prompt = std::move(p.tokens);
@@ -132,10 +137,19 @@ void chat_completions(ApiServer::Impl& s, const httplib::Request& req, httplib::
   const auto created = static_cast<int64_t>(std::time(nullptr));
   const std::string model = s.cfg.model_name;
   if (!c.stream) {
-    send_when_done(res, job, [id, created, model](const GenResult& r, const TextDelta& all) {
+    send_when_done(res, job, [id, created, model, tools](const GenResult& r, const TextDelta& all) {
       if (r.finish_reason == "error") return dump(error_body(r));
       json msg = {{"role", "assistant"}, {"content", all.content}};
       if (!all.reasoning.empty()) msg["reasoning_content"] = all.reasoning;
+      std::string finish = finish_reason(r);
+      if (tools) {
+        ParsedToolCalls calls = parse_tool_calls(all.content);
+        if (!calls.calls.empty()) {
+          msg["content"] = calls.content.empty() ? json(nullptr) : json(calls.content);
+          msg["tool_calls"] = std::move(calls.calls);
+          finish = "tool_calls";
+        }
+      }
       json out = {{"id", id},
                   {"object", "chat.completion"},
                   {"created", created},
@@ -143,7 +157,7 @@ void chat_completions(ApiServer::Impl& s, const httplib::Request& req, httplib::
                   {"choices", json::array({{{"index", 0},
                                             {"message", msg},
                                             {"logprobs", nullptr},
-                                            {"finish_reason", finish_reason(r)}}})},
+                                            {"finish_reason", finish}}})},
                   {"usage", usage_json(r)}};
       return dump(out);
     });
@@ -161,24 +175,43 @@ void chat_completions(ApiServer::Impl& s, const httplib::Request& req, httplib::
   };
   // The first chunk announces the role, as OpenAI's API does.
   auto first = std::make_shared<bool>(true);
+  // With tools offered, content is held back from the first <tool_call> on.
+  auto calls = tools ? std::make_shared<ToolCallStream>() : nullptr;
   const bool include_usage = c.include_usage;
   send_stream(
       res, job, "text/event-stream",
-      [chunk, first](const TextDelta& d) {
+      [chunk, first, calls](const TextDelta& d) {
         std::string out;
         if (*first) {
           out += sse(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
           *first = false;
         }
         if (!d.reasoning.empty()) out += sse(chunk({{"reasoning_content", d.reasoning}}, nullptr));
-        if (!d.content.empty()) out += sse(chunk({{"content", d.content}}, nullptr));
+        const std::string content = calls ? calls->push(d.content) : d.content;
+        if (!content.empty()) out += sse(chunk({{"content", content}}, nullptr));
         return out;
       },
-      [chunk, first, include_usage, id, created, model](const GenResult& r) {
+      [chunk, first, calls, include_usage, id, created, model](const GenResult& r) {
         std::string out;
         if (r.finish_reason == "error") return sse_error(r) + "data: [DONE]\n\n";
         if (*first) out += sse(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
-        out += sse(chunk(json::object(), finish_reason(r)));
+        std::string finish = finish_reason(r);
+        if (calls) {
+          ParsedToolCalls p = calls->finish();
+          if (!p.content.empty()) out += sse(chunk({{"content", p.content}}, nullptr));
+          if (!p.calls.empty()) {
+            // Each call in one delta, with its index (clients merge deltas by index).
+            json list = json::array();
+            for (size_t i = 0; i < p.calls.size(); ++i) {
+              json c = p.calls[i];
+              c["index"] = i;
+              list.push_back(std::move(c));
+            }
+            out += sse(chunk({{"tool_calls", std::move(list)}}, nullptr));
+            finish = "tool_calls";
+          }
+        }
+        out += sse(chunk(json::object(), finish));
         if (include_usage)
           out += sse({{"id", id},
                       {"object", "chat.completion.chunk"},

@@ -27,7 +27,7 @@ void metric(std::ostringstream& os, const char* name, const char* type, const ch
 
 }  // namespace
 
-std::string metrics_text(const EngineMetrics& m, int parallel, uint64_t http_requests, uint64_t http_errors) {
+std::string metrics_text(const EngineMetrics& m, uint64_t http_requests, uint64_t http_errors) {
   std::ostringstream os;
   os.precision(10);
   metric(os, "swapmoe_tokens_generated_total", "counter", "Tokens generated.", double(m.tokens_generated_total));
@@ -36,9 +36,17 @@ std::string metrics_text(const EngineMetrics& m, int parallel, uint64_t http_req
          double(m.prompt_tokens_evaluated));
   metric(os, "swapmoe_tokens_per_second", "gauge", "Decode rate of the last finished request.",
          m.last_tokens_per_second);
-  metric(os, "swapmoe_decode_tokens_per_second_avg", "gauge", "Tokens generated per second of decoding, overall.",
-         m.decode_seconds_total > 0 ? double(m.tokens_generated_total) / m.decode_seconds_total : 0.0);
-  metric(os, "swapmoe_decode_seconds_total", "counter", "Seconds spent generating.", m.decode_seconds_total);
+  metric(os, "swapmoe_decode_tokens_per_second_avg", "gauge",
+         "Decode tokens per second the engine computes (all slots together), overall.",
+         m.decode_step_seconds > 0 ? double(m.decode_steps_total) / m.decode_step_seconds : 0.0);
+  metric(os, "swapmoe_decode_seconds_total", "counter",
+         "Seconds requests spent generating, summed over requests (concurrent requests overlap).",
+         m.decode_seconds_total);
+  metric(os, "swapmoe_decode_steps_total", "counter", "Decode steps (tokens evaluated after the prompt).",
+         double(m.decode_steps_total));
+  metric(os, "swapmoe_decode_steps_shared_total", "counter",
+         "Decode steps taken while two or more slots were generating (slots interleave token by token).",
+         double(m.decode_steps_shared));
   metric(os, "swapmoe_prompt_seconds_total", "counter", "Seconds spent evaluating prompts.", m.prompt_seconds_total);
   metric(os, "swapmoe_requests_total", "counter", "Generation requests finished (any outcome).", double(m.requests_total));
   metric(os, "swapmoe_requests_cancelled_total", "counter", "Generations cancelled (client disconnected).",
@@ -47,9 +55,10 @@ std::string metrics_text(const EngineMetrics& m, int parallel, uint64_t http_req
          double(m.requests_failed));
   metric(os, "swapmoe_requests_rejected_total", "counter", "Requests refused because the queue was full.",
          double(m.requests_rejected));
-  metric(os, "swapmoe_queue_depth", "gauge", "Requests waiting for the model.", double(m.queue_depth));
-  metric(os, "swapmoe_requests_active", "gauge", "Requests being generated.", double(m.active));
-  metric(os, "swapmoe_slots", "gauge", "Logical slots (--parallel).", double(parallel));
+  metric(os, "swapmoe_queue_depth", "gauge", "Requests waiting for a free slot.", double(m.queue_depth));
+  metric(os, "swapmoe_requests_active", "gauge", "Requests being generated (busy slots).", double(m.active));
+  metric(os, "swapmoe_slots", "gauge", "Slots (--parallel): sequences with their own KV cache.",
+         double(m.slots));
   metric(os, "swapmoe_expert_cache_hit_rate", "gauge", "Expert cache hit rate (1 when all experts are resident).",
          m.has_expert_cache ? m.cache_hit_rate : 1.0);
   metric(os, "swapmoe_expert_cache_hits_total", "counter", "Expert cache hits.", double(m.cache_hits));
@@ -263,11 +272,11 @@ ApiServer::ApiServer(Engine& engine, const ChatPrompter& prompter, ServerConfig 
 
   http.Get("/health", [&s](const httplib::Request&, httplib::Response& res) {
     const EngineMetrics m = s.engine.metrics();
-    send_json(res, {{"status", "ok"}, {"model", s.cfg.model_name}, {"slots", s.cfg.parallel},
+    send_json(res, {{"status", "ok"}, {"model", s.cfg.model_name}, {"slots", s.engine.n_slots()},
                     {"queue_depth", m.queue_depth}, {"active", m.active}});
   });
   http.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_text(s.engine.metrics(), s.cfg.parallel, s.http_requests.load(), s.http_errors.load()),
+    res.set_content(metrics_text(s.engine.metrics(), s.http_requests.load(), s.http_errors.load()),
                     "text/plain; version=0.0.4");
   });
   add_openai_routes(s);

@@ -2,7 +2,7 @@
 // `swapmoe serve`: an HTTP server (cpp-httplib) with OpenAI-compatible endpoints
 // (/v1/chat/completions, /v1/completions, /v1/models), ollama-compatible endpoints
 // (/api/generate, /api/chat, /api/tags, /api/show, /api/version, /api/ps), /health and
-// /metrics (Prometheus text). Generation goes through the Engine's FIFO queue.
+// /metrics (Prometheus text). Generation goes through the Engine's queue and slots.
 //
 // Robustness: every handler validates its input and answers a 4xx JSON error for bad
 // requests; exceptions never escape a handler. A client that disconnects cancels its
@@ -25,7 +25,7 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 11434;                 // 0: any free port (bind() returns it)
   std::string api_key;              // non-empty: required as "Authorization: Bearer KEY"
-  int parallel = 1;                 // logical slots (see engine.h)
+  int parallel = 1;                 // slots; the Engine's model must have this many sequences
   size_t max_body = 8u << 20;       // larger request bodies get 413
   int http_threads = 128;           // connections served at once (idle keep-alives included)
   std::string model_name;           // name reported in /v1/models and /api/tags
@@ -48,6 +48,6 @@ class ApiServer {
 };
 
 // The Prometheus text for /metrics (exposed for tests).
-std::string metrics_text(const EngineMetrics& m, int parallel, uint64_t http_requests, uint64_t http_errors);
+std::string metrics_text(const EngineMetrics& m, uint64_t http_requests, uint64_t http_errors);
 
 }  // namespace swapmoe::server

@@ -1,4 +1,4 @@
-// Abuse: many concurrent clients mixing valid requests, malformed requests and
+// Abuse (with 1, 2 and 4 slots): many concurrent clients mixing valid requests, malformed requests and
 // disconnects. Every bad request must get a 4xx JSON error, valid ones must succeed, the
 // server must not die, and afterwards it must answer exactly as before (same seed, same
 // text), with nothing left queued and its memory back near where it started.
@@ -43,8 +43,10 @@ async function expectJsonError(url, path, body, status) {
 
 const chatReq = (extra = {}) => JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, seed: 1, ...extra });
 
-test('abuse: concurrent valid, malformed and disconnecting clients', { timeout: 240000 }, async () => {
-  const srv = await startServer(['--ctx', '512', '--max-queue', '256']);
+// With one slot, and with several (each its own KV cache, interleaved generation).
+for (const parallel of [1, 2, 4]) {
+test(`abuse (--parallel ${parallel}): concurrent valid, malformed and disconnecting clients`, { timeout: 240000 }, async () => {
+  const srv = await startServer(['--ctx', String(512 * parallel), '--max-queue', '256', '--parallel', String(parallel)]);
   let died = null;
   srv.exited.then((r) => (died = r));
   try {
@@ -132,3 +134,4 @@ test('abuse: concurrent valid, malformed and disconnecting clients', { timeout: 
     assert.equal(r.code, 0, 'clean exit:\n' + srv.log());
   }
 });
+}

@@ -81,15 +81,22 @@ TEST(ApiUtil, Rfc3339) {
 TEST(Metrics, PrometheusText) {
   EngineMetrics m;
   m.tokens_generated_total = 42;
-  m.decode_seconds_total = 2;
+  m.decode_seconds_total = 5;   // summed over overlapping requests: not the engine's rate
+  m.decode_steps_total = 42;
+  m.decode_steps_shared = 30;
+  m.decode_step_seconds = 2;
   m.queue_depth = 3;
+  m.active = 2;
+  m.slots = 4;
   m.has_expert_cache = true;
   m.cache_hit_rate = 0.25;
   m.cache_bytes_read = 1000;
-  const std::string t = metrics_text(m, 4, 10, 2);
+  const std::string t = metrics_text(m, 10, 2);
   EXPECT_NE(t.find("\nswapmoe_tokens_generated_total 42\n"), std::string::npos) << t;
   EXPECT_NE(t.find("\nswapmoe_decode_tokens_per_second_avg 21\n"), std::string::npos);
   EXPECT_NE(t.find("\nswapmoe_queue_depth 3\n"), std::string::npos);
+  EXPECT_NE(t.find("\nswapmoe_requests_active 2\n"), std::string::npos);
+  EXPECT_NE(t.find("\nswapmoe_decode_steps_shared_total 30\n"), std::string::npos);
   EXPECT_NE(t.find("\nswapmoe_expert_cache_hit_rate 0.25\n"), std::string::npos);
   EXPECT_NE(t.find("\nswapmoe_bytes_read_total 1000\n"), std::string::npos);
   EXPECT_NE(t.find("\nswapmoe_slots 4\n"), std::string::npos);

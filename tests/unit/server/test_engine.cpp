@@ -56,10 +56,11 @@ class ServerModel : public ::testing::Test {
     std::remove(plain_path_.c_str());
     std::remove(tmpl_path_.c_str());
   }
-  static std::unique_ptr<Model> load(const std::string& p) {
+  static std::unique_ptr<Model> load(const std::string& p, int n_seq = 1) {
     ModelOptions o;
     o.n_threads = 1;
-    o.n_ctx = 128;
+    o.n_ctx = 128 * n_seq;  // 128 per sequence
+    o.n_sequences = n_seq;
     return Model::load(p, o);
   }
   // Greedy continuation computed directly on a Model: the reference.
@@ -276,4 +277,90 @@ TEST_F(ServerModel, HttpEndpoints) {
   EXPECT_NE(metrics->body.find("swapmoe_requests_total 1\n"), std::string::npos) << metrics->body;
   api.stop();
   t.join();
+}
+
+// Slots: jobs started in the same round run interleaved, one decode token per slot per
+// round, and each produces exactly what it produces alone; a third job waits for a slot.
+TEST_F(ServerModel, SlotsInterleaveAndMatchRunningAlone) {
+  auto ref = load(tmpl_path_);
+  const Tokenizer& tok = ref->tokenizer();
+  const std::vector<std::vector<int32_t>> prompts = {
+      tok.encode("<|im_start|>user\nhello<|endoftext|>\n<|im_start|>assistant\n", false, true),
+      tok.encode("zebra", false, true),
+      tok.encode("<|im_start|>user\nq<|endoftext|>\n", false, true),
+  };
+  const int n[3] = {40, 12, 20};
+  std::vector<std::vector<int32_t>> want;
+  for (size_t i = 0; i < prompts.size(); ++i) want.push_back(greedy(*ref, prompts[i], n[i]));
+
+  Engine e(load(tmpl_path_, 2), 8);
+  EXPECT_EQ(e.n_slots(), 2);
+  std::vector<std::shared_ptr<Job>> jobs;
+  for (size_t i = 0; i < prompts.size(); ++i) jobs.push_back(std::make_shared<Job>(greedy_request(prompts[i], n[i])));
+  ASSERT_TRUE(e.submit(jobs));
+  std::vector<GenResult> res;
+  for (auto& j : jobs) {
+    TextDelta d;
+    while (!j->wait(std::chrono::milliseconds(100), d)) {
+    }
+    res.push_back(j->result());
+  }
+  for (size_t i = 0; i < res.size(); ++i) EXPECT_EQ(res[i].tokens, want[i]) << "job " << i;
+  // Jobs 0 and 1 started together in slots 0 and 1; job 2 waited for the first free slot.
+  EXPECT_EQ(res[0].slot, 0);
+  EXPECT_EQ(res[1].slot, 1);
+  EXPECT_GE(res[2].slot, 0);
+  // Job 1 (the shorter of the first two, if neither ended early) decoded every token
+  // while job 0 was generating too.
+  const GenResult& shorter = res[0].completion_tokens <= res[1].completion_tokens ? res[0] : res[1];
+  if (shorter.completion_tokens > 1) {
+    EXPECT_GE(shorter.shared_steps, shorter.completion_tokens - 1);
+    EXPECT_GT(e.metrics().decode_steps_shared, 0u);
+  }
+  const EngineMetrics m = e.metrics();
+  EXPECT_EQ(m.slots, 2);
+  EXPECT_EQ(m.requests_total, 3u);
+  EXPECT_EQ(m.active, 0);
+  EXPECT_EQ(m.queue_depth, 0);
+
+  // Each slot kept its conversation: the next turn of job 1's conversation reuses its
+  // slot's cache (only the new tokens are computed) and still equals the reference.
+  std::vector<int32_t> next = prompts[1];
+  next.insert(next.end(), want[1].begin(), want[1].end());
+  next.push_back('!');
+  const GenResult r = run(e, greedy_request(next, 5));
+  EXPECT_EQ(r.tokens, greedy(*ref, next, 5));
+  if (res[1].finish_reason == "length" && res[2].slot == 0) {
+    EXPECT_EQ(r.slot, 1);
+    EXPECT_EQ(r.prompt_evaluated, 2);  // the last generated token was never evaluated, and '!'
+  }
+}
+
+TEST_F(ServerModel, CancelledJobFreesItsSlot) {
+  Engine e(load(tmpl_path_, 2), 8);
+  const Tokenizer& tok = e.model().tokenizer();
+  GenRequest g = greedy_request(tok.encode("xyz", false, true), 100000);
+  g.sampling.temp = 1.0f;
+  g.sampling.top_k = 0;
+  g.sampling.top_p = 1;
+  g.sampling.min_p = 0;
+  g.sampling.seed = 3;
+  // Two endless jobs take both slots; cancelling one lets a third job run.
+  auto a = std::make_shared<Job>(g);
+  auto b = std::make_shared<Job>(g);
+  ASSERT_TRUE(e.submit({a, b}));
+  TextDelta d;
+  while (d.empty()) a->wait(std::chrono::milliseconds(50), d);
+  a->cancel();
+  while (!a->wait(std::chrono::milliseconds(50), d)) {
+  }
+  EXPECT_EQ(a->result().finish_reason, "cancelled");
+  const GenResult c = run(e, greedy_request(tok.encode("q", false, true), 4));
+  EXPECT_TRUE(c.finish_reason == "length" || c.finish_reason == "stop");
+  b->cancel();
+  while (!b->wait(std::chrono::milliseconds(50), d)) {
+  }
+  const EngineMetrics m = e.metrics();
+  EXPECT_EQ(m.requests_cancelled, 2u);
+  EXPECT_EQ(m.active, 0);
 }
