@@ -85,7 +85,12 @@ class PrefillTimer {
   int64_t start_ns_ = 0;
 };
 
-// Scratch allowed to a chunk under a memory budget (--mem): 8 MiB.
+// Scratch allowed to a chunk under a memory budget (--mem) whose expert cache has
+// `cache_bytes`: 1/32 of the cache, at least 8 MiB (a few tokens per chunk for the widest
+// models; a 20 GiB DeepSeek-R1 budget allows ~200 tokens).
 constexpr uint64_t kPrefillBudgetScratch = 8ull << 20;
+inline uint64_t prefill_budget_scratch(uint64_t cache_bytes) {
+  return cache_bytes / 32 > kPrefillBudgetScratch ? cache_bytes / 32 : kPrefillBudgetScratch;
+}
 
 }  // namespace swapmoe
