@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -77,6 +78,37 @@ std::string trim(const std::string& s) {
   return s.substr(a, b - a);
 }
 
+std::string trim_ws(const std::string& s) {
+  size_t a = 0, b = s.size();
+  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
+  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
+  return s.substr(a, b - a);
+}
+
+// What of a streamed reply to show now: nothing before its first visible character, and
+// trailing whitespace only once more text follows it.
+class Holdback {
+ public:
+  std::string push(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (std::isspace(static_cast<unsigned char>(c))) {
+        if (started_) ws_ += c;
+      } else {
+        started_ = true;
+        out += ws_;
+        ws_.clear();
+        out += c;
+      }
+    }
+    return out;
+  }
+
+ private:
+  bool started_ = false;
+  std::string ws_;
+};
+
 void print_stats(const server::Engine& engine, int64_t ctx_used) {
   const server::EngineMetrics m = engine.metrics();
   std::printf("tokens generated: %llu, prompt tokens: %llu (%llu computed, the rest reused)\n",
@@ -101,8 +133,11 @@ void chat(const ChatOptions& o) {
   auto model = Model::load(o.model.path, o.model.to_options());
   server::ChatPrompter prompter(*model, tmpl);
   if (!prompter.has_template())
-    std::fprintf(stderr, "swapmoe: warning: the model has no chat template (tokenizer.chat_template); "
-                         "using a plain \"User: ... Assistant:\" format\n");
+    std::fprintf(stderr,
+                 "swapmoe: warning: %s has no chat template (tokenizer.chat_template), so it was probably not "
+                 "trained to chat. Messages are sent as plain \"User: ...\" / \"Assistant:\" text and replies may "
+                 "read like continued text. --chat-template-file FILE supplies a template.\n",
+                 o.model.path.c_str());
   const int64_t n_ctx = model->n_ctx();
   server::Engine engine(std::move(model), 1);
   const SamplerParams base = o.sampling.to_params();
@@ -196,6 +231,10 @@ void chat(const ChatOptions& o) {
     auto job = std::make_shared<server::Job>(std::move(g));
     engine.submit(job);
     std::string content, reasoning;
+    // Whitespace at the start of the reply (the plain format's "Assistant:" is followed by
+    // a space) is not shown; whitespace at the end is held back until more text follows,
+    // so a reply does not end in blank lines before the next prompt.
+    Holdback show_content, show_reasoning;
     bool in_reasoning = false;
     bool done = false;
     while (!done) {
@@ -203,19 +242,25 @@ void chat(const ChatOptions& o) {
       done = job->wait(std::chrono::milliseconds(50), d);
       if (g_interrupted && !job->cancelled()) job->cancel();
       if (!d.reasoning.empty()) {
-        if (!in_reasoning) print(dim);
-        in_reasoning = true;
-        print(d.reasoning);
         reasoning += d.reasoning;
+        const std::string out = show_reasoning.push(d.reasoning);
+        if (!out.empty()) {
+          if (!in_reasoning) print(dim);
+          in_reasoning = true;
+          print(out);
+        }
       }
       if (!d.content.empty()) {
-        if (in_reasoning) {
-          print(plain);
-          print("\n\n");
-          in_reasoning = false;
-        }
-        print(d.content);
         content += d.content;
+        const std::string out = show_content.push(d.content);
+        if (!out.empty()) {
+          if (in_reasoning) {
+            print(plain);
+            print("\n\n");
+            in_reasoning = false;
+          }
+          print(out);
+        }
       }
     }
     if (in_reasoning) print(plain);
@@ -230,8 +275,8 @@ void chat(const ChatOptions& o) {
     }
     ChatMessage reply;
     reply.role = "assistant";
-    reply.content = content;
-    if (!reasoning.empty()) reply.reasoning_content = reasoning;
+    reply.content = trim_ws(content);
+    if (!reasoning.empty()) reply.reasoning_content = trim_ws(reasoning);
     history.push_back(std::move(reply));
     ctx_used = r.prompt_tokens + r.completion_tokens;
   }

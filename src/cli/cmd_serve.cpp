@@ -95,8 +95,11 @@ void serve(ServeOptions& o) {
   auto model = Model::load(o.model.path, mopts);
   server::ChatPrompter prompter(*model, tmpl);
   if (!prompter.has_template())
-    std::fprintf(stderr, "swapmoe: warning: the model has no chat template (tokenizer.chat_template); "
-                         "chat requests use a plain \"User: ... Assistant:\" format\n");
+    std::fprintf(stderr,
+                 "swapmoe: warning: %s has no chat template (tokenizer.chat_template), so it was probably not "
+                 "trained to chat; chat requests are sent as plain \"User: ...\" / \"Assistant:\" text "
+                 "(--chat-template-file FILE supplies a template)\n",
+                 o.model.path.c_str());
   o.cfg.model_name = o.alias.empty() ? model_name(o.model.path) : o.alias;
   const int64_t n_ctx = model->n_ctx();
   server::Engine engine(std::move(model), o.max_queue);
