@@ -6,6 +6,7 @@
 
 #include "gguf/gguf.h"
 #include "server/routes.h"
+#include "server/tool_calls.h"
 #include "tokenizer/tokenizer.h"
 
 namespace swapmoe::server {
@@ -194,9 +195,11 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
   parse_options(opt_object(body, "options"), g);
   json extra = json::object();
   parse_think(body, extra);
+  bool tools = false;
   if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
     if (!t->is_array()) bad_request("'tools' must be an array");
     if (!t->empty()) extra["tools"] = *t;
+    tools = !t->empty();
   }
   auto it = body.find("messages");
   if (it == body.end() || it->is_null()) {
@@ -233,14 +236,26 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
   g.prompt = std::move(p.tokens);
   g.start_in_think = p.start_in_think;
   for (auto& st : s.prompter.chat_stops()) g.stop.push_back(st);
+  // With tools offered, <tool_call> blocks become message.tool_calls (tool_calls.h): text
+  // from the first block on is held back and the calls go into the last message.
+  auto calls = tools ? std::make_shared<ToolCallStream>() : nullptr;
   respond(
       s, res, std::move(g), stream,
-      [](const TextDelta& d) {
-        json msg = {{"role", "assistant"}, {"content", d.content}};
+      [calls](const TextDelta& d) {
+        json msg = {{"role", "assistant"}, {"content", calls ? calls->push(d.content) : d.content}};
         if (!d.reasoning.empty()) msg["thinking"] = d.reasoning;
         return json{{"message", msg}};
       },
-      [](json&, const GenResult&) {});
+      [calls](json& j, const GenResult& r) {
+        if (!calls || r.finish_reason == "error") return;
+        ParsedToolCalls p = calls->finish();
+        json& msg = j["message"];
+        msg["content"] = msg["content"].get<std::string>() + p.content;
+        if (p.calls.empty()) return;
+        json list = json::array();
+        for (const auto& c : p.calls) list.push_back(ollama_tool_call(c));
+        msg["tool_calls"] = std::move(list);
+      });
 }
 
 // Details ollama shows for a model, from the GGUF metadata.

@@ -163,6 +163,27 @@ test('ollama: generate and chat, streaming equals non-streaming', async () => {
   assert.equal(o.choices[0].message.content, c.message.content);
 });
 
+test('tools offered: both APIs answer, streamed text equals non-streamed (tool-call parsing holds back nothing else)', async () => {
+  // A random-weight model does not write <tool_call> blocks; the parser itself is tested in
+  // tests/unit/server/test_tool_calls.cpp. Here: requests with tools go through both
+  // clients, and the streamed content equals the non-streamed content.
+  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+  const req = { model: 'tiny', messages: msgs, tools, max_tokens: 24, seed: 5, temperature: 1 };
+  const a = await openai.chat.completions.create(req);
+  assert.ok(['length', 'stop', 'tool_calls'].includes(a.choices[0].finish_reason));
+  let text = '';
+  for await (const chunk of await openai.chat.completions.create({ ...req, stream: true }))
+    text += chunk.choices[0]?.delta?.content ?? '';
+  assert.equal(text, a.choices[0].message.content ?? '');
+  const opts = { seed: 5, num_predict: 24, temperature: 1 };
+  const c = await ollama.chat({ model: 'tiny', messages: msgs, tools, options: opts });
+  let ctext = '';
+  for await (const part of await ollama.chat({ model: 'tiny', messages: msgs, tools, options: opts, stream: true }))
+    ctext += part.message.content;
+  assert.equal(ctext, c.message.content);
+});
+
 test('ollama: list, show, ps, version; errors', async () => {
   const list = await ollama.list();
   assert.equal(list.models[0].name, 'tiny');
