@@ -13,7 +13,11 @@
 //               n_layer * (kv_lora_rank + n_rot) * 2.
 //   scratch   activations, logits, per-expert FFN buffers, converted activations and
 //             attention scores (an estimate with a 2x margin; see budget.cpp).
-//   overhead  code, allocator slack, tokenizer tables: 64 MiB + 4 x the tokenizer arrays.
+//   overhead  the process itself: the executable and shared libraries as resident when
+//             the plan is made (RssFile from /proc/self/status, once per process), 1 MiB +
+//             3 x the tokenizer metadata of heap (parsed header, tokenizer tables), growth
+//             while running (1.5 MiB + 256 KiB per thread) and a margin of 1/16 + 512 KiB
+//             (budget.cpp, process_overhead).
 //   slot      one expert of the largest MoE layer as the cache stores it (gate + up + down
 //             slices, each rounded out to the I/O alignment; ExpertCache::slot_bytes_for).
 // Minimum budget = dense + KV(ctx) + scratch + overhead + minimum slots x slot, where the
@@ -46,6 +50,10 @@ struct BudgetRequest {
   int n_threads = 1;
   bool per_layer = false;     // per-layer expert pools instead of one shared pool
   uint64_t alignment = 4096;  // direct-I/O alignment of the model file (DirectFile::alignment)
+  // Resident bytes of the executable and shared libraries of the process that will run
+  // the model. 0: this process, measured (RssFile at its first plan); set it when planning
+  // for a process elsewhere, e.g. another machine's.
+  uint64_t process_baseline = 0;
 };
 
 struct LayerExpertBytes {

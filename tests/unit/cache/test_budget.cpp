@@ -124,7 +124,7 @@ TEST_F(BudgetModel, MeasuresTheModelByHand) {
   EXPECT_GE(p.slot_bytes, 3u * 4096);
   EXPECT_EQ(p.min_slots, 2);
   EXPECT_EQ(p.min_budget, kDense + 256000 + p.scratch_bytes + p.overhead_bytes + 2 * p.slot_bytes);
-  EXPECT_GE(p.overhead_bytes, 24u << 20);
+  EXPECT_GE(p.overhead_bytes, 2u << 20);  // resident set at plan time + growth allowances (budget.cpp; test_demo checks the formula)
   // A smaller alignment gives smaller slots.
   r.alignment = 512;
   EXPECT_EQ(measure_model(cfg_, *file_, r).slot_bytes, hand_slot(512));
