@@ -64,6 +64,7 @@ struct SweepOptions {
   int repeat = 1;
   std::string prefix = "sweep";
   bool append = false;
+  bool plot_only = false;
   std::string title;
 };
 
@@ -179,6 +180,15 @@ struct Point {
 };
 
 void sweep(const SweepOptions& o) {
+  if (o.plot_only) {  // redraw PREFIX.svg from PREFIX.csv
+    std::vector<SweepRow> rows = rows_from_csv(read_file(o.prefix + ".csv"));
+    finalize_rows(rows);
+    write_file(o.prefix + ".svg", svg::render(sweep_figure(rows, o.title.empty() ? "swapmoe sweep" : o.title)));
+    std::printf("%s.svg: %zu rows\n", o.prefix.c_str(), rows.size());
+    return;
+  }
+  if (o.mems.empty()) fail("sweep: --mem is required (a list of budgets)");
+  if (o.text_file.empty()) fail("sweep: --text is required");
   // Tokens: the first --max-tokens of the text, BOS included (as eval tokenizes).
   std::vector<int32_t> ids;
   int64_t n_ctx_train = 0;
@@ -375,9 +385,8 @@ Command add_sweep_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "sweep", "Quality and speed over a grid of budgets and policies (PREFIX.csv and PREFIX.svg)");
   sub->add_option("MODEL", o->path, "GGUF model file")->required();
-  sub->add_option("--text", o->text_file, "Text file to score")->required();
+  sub->add_option("--text", o->text_file, "Text file to score (required unless --plot-only)");
   sub->add_option("--mem", o->mems, "Budgets, comma-separated: SIZE (6G), min, P% (of expert bytes), resident")
-      ->required()
       ->delimiter(',');
   sub->add_option("--policy", o->policies, "Expert policies, comma-separated")
       ->delimiter(',')
@@ -410,6 +419,7 @@ Command add_sweep_command(CLI::App& app) {
   sub->add_option("-o,--output", o->prefix, "Output prefix: writes PREFIX.csv and PREFIX.svg")->capture_default_str();
   sub->add_flag("--append", o->append, "Add the points to an existing PREFIX.csv instead of starting a new one");
   sub->add_option("--title", o->title, "Title of the plot");
+  sub->add_flag("--plot-only", o->plot_only, "Only redraw PREFIX.svg from PREFIX.csv (MODEL is not read)");
   return {sub, [o] { sweep(*o); }};
 }
 

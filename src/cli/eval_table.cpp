@@ -174,14 +174,16 @@ svg::Figure sweep_figure(const std::vector<SweepRow>& rows, const std::string& t
 
   // One series per policy/τ, in order of first appearance.
   std::vector<std::string> names;
-  std::map<std::string, std::pair<svg::Series, svg::Series>> by_name;
+  struct Lines {
+    svg::Series ppl, agree, speed;
+  };
+  std::map<std::string, Lines> by_name;
   double resident = kNaN;
   for (const SweepRow& r : rows) {
     const std::string name = series_name(r);
     if (!by_name.count(name)) {
       names.push_back(name);
-      by_name[name].first.name = name;
-      by_name[name].second.name = name;
+      by_name[name].ppl.name = by_name[name].agree.name = by_name[name].speed.name = name;
     }
     const double x = static_cast<double>(r.mem_bytes) / unit;
     // A resident point at the x of a budget point of the same series ("100%") would draw a
@@ -191,22 +193,26 @@ svg::Figure sweep_figure(const std::vector<SweepRow>& rows, const std::string& t
       for (const SweepRow& q : rows) shadowed |= &q != &r && q.mem_label != "resident" && series_name(q) == name &&
                                                 q.mem_bytes == r.mem_bytes;
     if (shadowed) continue;
-    by_name[name].first.points.emplace_back(x, r.ppl_ratio);
-    by_name[name].second.points.emplace_back(x, r.decode_tok_s);
+    by_name[name].ppl.points.emplace_back(x, r.ppl_ratio);
+    by_name[name].agree.points.emplace_back(x, 100.0 * r.top1_agreement);
+    by_name[name].speed.points.emplace_back(x, r.decode_tok_s);
     if (std::isfinite(r.decode_rel_resident) && r.decode_rel_resident > 0 && !std::isfinite(resident))
       resident = r.decode_tok_s / r.decode_rel_resident;
   }
   svg::Panel quality{"quality: perplexity / exact perplexity", x_label, "perplexity ratio", {}, {}, false};
   quality.hlines = {{1.0, "exact"}, {1.03, "+3%"}};
+  quality.y_clip = 2.0;  // a pure-SwapMoE point at a tiny budget can be 10x: shown at the edge
+  svg::Panel agree{"quality: top-1 agreement with exact", x_label, "same argmax (% of tokens)", {}, {{90.0, "90%"}}, false};
   svg::Panel speed{"speed: greedy decode", x_label, "decode tokens/s", {}, {}, true};
   if (std::isfinite(resident)) speed.hlines = {{resident, "resident"}, {0.7 * resident, "70% of resident"}};
   for (const std::string& n : names) {
-    quality.series.push_back(by_name[n].first);
-    speed.series.push_back(by_name[n].second);
+    quality.series.push_back(by_name[n].ppl);
+    agree.series.push_back(by_name[n].agree);
+    speed.series.push_back(by_name[n].speed);
   }
   svg::Figure f;
   f.title = title;
-  f.panels = {quality, speed};
+  f.panels = {quality, agree, speed};
   return f;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The rows of `swapmoe sweep`: one per (budget, policy, τ) point, written as CSV and drawn
-// as an SVG figure (x = budget; left panel perplexity ratio, right panel decode tok/s; one
+// as an SVG figure (x = budget; panels perplexity ratio, top-1 agreement, decode tok/s; one
 // line per policy/τ). The CSV can be read back, so that `sweep --append` adds points to an
 // earlier table (e.g. a resident point measured by a separate run) and redraws the plot.
 
@@ -53,7 +53,8 @@ std::string rows_to_csv(const std::vector<SweepRow>& rows);
 // Parses what rows_to_csv wrote. Throws Error naming the line on a wrong header or row.
 std::vector<SweepRow> rows_from_csv(const std::string& text);
 
-// The figure: title, and both panels from the rows.
+// The figure: perplexity ratio (left; clipped at 2, larger values marked at the edge),
+// top-1 agreement (middle) and decode tok/s (right) against the budget.
 svg::Figure sweep_figure(const std::vector<SweepRow>& rows, const std::string& title);
 
 // Splits a CSV line into fields (double quotes around a field allow commas; "" inside is ").

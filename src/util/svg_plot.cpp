@@ -122,12 +122,14 @@ std::string render(const Figure& f) {
     const Panel& p = f.panels[pi];
     const double ox = pw * static_cast<double>(pi), oy = kTitleHeight;
     const double x0 = ox + kLeft, x1 = ox + pw - kRight, y0 = oy + ph - kBottom, y1 = oy + kTop;
+    const bool clip = std::isfinite(p.y_clip);
+    auto clipped = [&](double y) { return clip ? std::min(y, p.y_clip) : y; };
     Range xr, yr;
     for (const Series& s : p.series)
       for (const auto& [x, y] : s.points)
         if (std::isfinite(x) && std::isfinite(y)) {
           xr.add(x);
-          yr.add(y);
+          yr.add(clipped(y));
         }
     for (const HLine& h : p.hlines) yr.add(h.y);
     if (p.y_from_zero) yr.add(0);
@@ -194,12 +196,24 @@ std::string render(const Figure& f) {
       const size_t ci = static_cast<size_t>(std::find(names.begin(), names.end(), s.name) - names.begin());
       const char* c = series_color(ci);
       std::string coords;
-      for (const auto& [x, y] : pts) coords += num(sx(x)) + "," + num(sy(y)) + " ";
+      for (const auto& [x, y] : pts) coords += num(sx(x)) + "," + num(sy(clipped(y))) + " ";
       coords.pop_back();
       o += "<polyline class=\"series\" fill=\"none\" stroke=\"" + std::string(c) +
            "\" stroke-width=\"2\" points=\"" + coords + "\"><title>" + xml_escape(s.name) + "</title></polyline>\n";
-      for (const auto& [x, y] : pts)
-        o += "<circle cx=\"" + num(sx(x)) + "\" cy=\"" + num(sy(y)) + "\" r=\"3\" fill=\"" + std::string(c) + "\"/>\n";
+      for (const auto& [x, y] : pts) {
+        if (clip && y > p.y_clip) {
+          const double cx = sx(x), cy = sy(p.y_clip);
+          o += "<polygon class=\"clipped\" points=\"" + num(cx - 5) + "," + num(cy + 4) + " " + num(cx + 5) + "," +
+               num(cy + 4) + " " + num(cx) + "," + num(cy - 5) + "\" fill=\"white\" stroke=\"" + std::string(c) +
+               "\" stroke-width=\"1.5\"/>\n";
+          char v[32];
+          std::snprintf(v, sizeof v, "%.3g", y);
+          o += "<text x=\"" + num(cx + 7) + "\" y=\"" + num(cy + 12) + "\" fill=\"" + std::string(c) +
+               "\" font-size=\"11\">" + v + "</text>\n";
+        } else {
+          o += "<circle cx=\"" + num(sx(x)) + "\" cy=\"" + num(sy(y)) + "\" r=\"3\" fill=\"" + std::string(c) + "\"/>\n";
+        }
+      }
     }
     o += "</g>\n";
   }

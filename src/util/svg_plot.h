@@ -8,6 +8,7 @@
 // containing exactly one <polyline class="series"> per series with at least one point.
 // All text is XML-escaped.
 
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,9 @@ struct Panel {
   std::vector<Series> series;
   std::vector<HLine> hlines;
   bool y_from_zero = false;  // include 0 in the y range
+  // Values above y_clip (when finite) are drawn at the top edge as an open triangle with
+  // their value written beside, so that one outlier does not flatten the interesting range.
+  double y_clip = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Figure {

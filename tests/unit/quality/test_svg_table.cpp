@@ -59,6 +59,22 @@ TEST(SvgPlot, WellFormedWithOnePolylinePerSeries) {
     }
 }
 
+TEST(SvgPlot, ValuesAboveTheClipAreMarkedAtTheEdge) {
+  svg::Figure f;
+  svg::Panel p;
+  p.y_clip = 2.0;
+  p.series = {{"a", {{1, 1.0}, {2, 14.0}, {3, 1.5}}}, {"b", {{1, 1.2}, {2, 2.5}}}};
+  f.panels = {p};
+  const std::string doc = svg::render(f);
+  const test::XmlCheck x = check_xml(doc);
+  ASSERT_TRUE(x.ok) << x.error;
+  EXPECT_EQ(x.count("polyline", "series"), 2u);
+  EXPECT_EQ(x.count("polygon", "clipped"), 2u);  // 14.0 and 2.5
+  EXPECT_EQ(x.count("circle"), 3u);              // the three points below the clip
+  EXPECT_NE(doc.find(">14<"), std::string::npos);
+  EXPECT_NE(doc.find(">2.5<"), std::string::npos);
+}
+
 TEST(SvgPlot, EmptyFigureIsStillWellFormed) {
   svg::Figure f;
   f.panels = {svg::Panel{}};
@@ -165,19 +181,19 @@ TEST(SweepTable, FigureHasOneLinePerPolicyAndTau) {
                                      row("100%", 28 << 20, "swapmoe", 1, 190)};
   cli::finalize_rows(rows);
   const svg::Figure f = cli::sweep_figure(rows, "t");
-  ASSERT_EQ(f.panels.size(), 2u);
+  ASSERT_EQ(f.panels.size(), 3u);  // perplexity ratio, top-1 agreement, decode speed
   ASSERT_EQ(f.panels[0].series.size(), 3u);
   EXPECT_EQ(f.panels[0].series[0].name, "exact");
   EXPECT_EQ(f.panels[0].series[1].name, "swapmoe \xcf\x84=1");
   EXPECT_EQ(f.panels[0].series[2].name, "swapmoe \xcf\x84=0.5");
   // The resident point sits at the 100% point's x: it is the reference line, not a point.
   EXPECT_EQ(f.panels[0].series[0].points.size(), 3u);
-  ASSERT_EQ(f.panels[1].hlines.size(), 2u);
-  EXPECT_EQ(f.panels[1].hlines[0].y, 200);
-  EXPECT_EQ(f.panels[1].hlines[1].y, 140);
+  ASSERT_EQ(f.panels[2].hlines.size(), 2u);
+  EXPECT_EQ(f.panels[2].hlines[0].y, 200);
+  EXPECT_EQ(f.panels[2].hlines[1].y, 140);  // 70% of resident
   const test::XmlCheck x = check_xml(svg::render(f));
   ASSERT_TRUE(x.ok) << x.error;
-  EXPECT_EQ(x.count("polyline", "series"), 6u);
+  EXPECT_EQ(x.count("polyline", "series"), 9u);  // 3 series x 3 panels
 }
 
 }  // namespace
