@@ -14,7 +14,7 @@ train/test split from the seed, and prints Markdown tables (also saved as WORK/s
   very same tokens.
 * Routing: for every held-out token and layer, the top-k experts the router picks. Usage
   entropy is the entropy (bits) of the distribution of those picks over the experts (uniform
-  use of 32 experts = 5 bits); top-25% share is the share of picks that go to the busiest quarter
+  use of 64 experts = 6 bits); top-25% share is the share of picks that go to the busiest quarter
   of the experts (uniform = 25%). Both per language and layer: low entropy / high share within
   a language, with different busy experts across languages, is specialisation.
 """
