@@ -135,6 +135,32 @@ expect_error "forge: bad vocab" "$forge" --vocab "$text" -o "$work/y.gguf"
 expect_error "forge: bad width" "$forge" --arch qwen3moe --experts 4 --experts-used 8 --vocab "$spm" -o "$work/y.gguf"
 [ ! -e "$work/x.gguf" ] && [ ! -e "$work/x.gguf.tmp" ] && pass "failed quantize leaves no file" || bad "failed quantize left a file"
 
+# The README's first command: the demo model (the default MODEL) under a --mem budget below
+# the model file's size prints a continuation and the statistics line, and stays inside a
+# memory cgroup of budget + 5% (page cache dropped) where one can be made.
+demo="$root/models/fortunes-moe.gguf"
+demo_mem="${SMOKE_DEMO_MEM:-18M}"
+if [ -f "$demo" ]; then
+  demo_bytes=$(stat -c %s "$demo")
+  mem_bytes=$(awk -v s="$demo_mem" 'BEGIN { m = 1; u = toupper(substr(s, length(s))); if (u == "M") m = 1048576; else if (u == "K") m = 1024; else if (u == "G") m = 1073741824; printf "%.0f\n", s * m }')
+  [ "$mem_bytes" -lt "$demo_bytes" ] && pass "demo: --mem $demo_mem ($mem_bytes bytes) is below the model's $demo_bytes bytes" \
+    || bad "demo: --mem $demo_mem is not below the model's size ($demo_bytes bytes)"
+  expect_ok "demo: README command (default model, --mem $demo_mem)" '[[:alpha:]]{3}' \
+    "$swapmoe" run --mem "$demo_mem" -p "Der Computer" -n 48 --seed 1 -t "$threads"
+  if grep -Eq 'tok/s' "$work/stderr" && grep -Eq 'hit rate [0-9.]+% \| read [0-9.]+ [KMG]?i?B/token' "$work/stderr"; then
+    pass "demo: statistics line ($(grep -Eo 'hit rate [0-9.]+% \| read [^|]*' "$work/stderr" | head -n 1))"
+  else bad "demo: no statistics line (tokens/s, hit rate, bytes read per token): $(tail -n 3 "$work/stderr")"; fi
+  limit=$(awk -v m="$mem_bytes" 'BEGIN { printf "%.0f\n", m * 1.05 }')
+  bash "$root/scripts/cgroup_run.sh" "$limit" -- "$swapmoe" run "$demo" --mem "$demo_mem" -p "Der Computer" -n 48 \
+    --seed 1 -t "$threads" >"$work/stdout" 2>"$work/stderr"
+  rc=$?
+  if [ $rc -eq 77 ]; then echo "skip demo in a cgroup: $(grep -h skip "$work/stderr" | head -n 1)"
+  elif [ $rc -eq 0 ]; then pass "demo: inside a cgroup of budget + 5%: $(grep -h 'cgroup_run:' "$work/stderr" | tail -n 1)"
+  else bad "demo: inside a cgroup of budget + 5%: rc $rc: $(tail -n 3 "$work/stderr")"; fi
+else
+  bad "demo: $demo missing"
+fi
+
 if [ $failures -ne 0 ]; then
   echo "smoke: $failures check(s) failed" >&2
   exit 1
