@@ -15,8 +15,14 @@
 #             token of a zero model routes to the same 8 experts per layer, so after the
 #             prompt a small --mem holds them all and decoding reads nothing. Matrix-vector
 #             work does not depend on the weights' values, so the decode time is the
-#             compute time. A least-squares fit of s/token = c0 + n_dense*t_dense +
-#             n_moe*t_moe over the slices gives the per-layer times.
+#             compute time. Wall time on this shared 2-core machine (load 10-16 while
+#             this was written) says little, so the figure is CPU time: each slice runs
+#             `bench -n N1` and `-n N2` (4 and 28) with non-spinning workers
+#             (SWAPMOE_SPIN_US=0), and (CPU(N2) - CPU(N1)) / (N2 - N1) is the CPU time of
+#             one decode token, loading and prompt cancelling out; fastest of R=3. A
+#             least-squares fit of cpu/token = c0 + n_dense*t_dense + n_moe*t_moe gives the
+#             per-layer times. These budgets stay under 3 GiB, so no memory lock is taken
+#             (the lock was held by long sweeps for 15+ minutes at a time).
 #   POLICIES  `swapmoe bench` on SLICE under each BUDGETS x POLICIES in a cgroup at the budget:
 #             decode tok/s, hit rate, bytes read per token, I/O wait per token (decode only;
 #             the prompt's cold misses are excluded), and bench's own O_DIRECT bandwidth.
@@ -74,32 +80,56 @@ read_mib() {
 if [ "${SKIP_COMPUTE:-0}" != 1 ]; then
   [ -x "$forge" ] || die "no swapmoe-forge at $forge (set FORGE)"
   [ -n "$vocab" ] || die "no ggml-vocab-deepseek-v3.gguf found (set VOCAB)"
+  n1=${N1:-4}; n2=${N2:-28}
   echo
-  echo "## compute per layer (zero-weight slices, every used expert cached, $n tokens)"
-  echo "| slice | dense | MoE | decode tok/s | s/token | hit rate | cgroup peak |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "## compute per layer (zero-weight slices, every used expert cached; CPU time of $n2 - $n1 decode tokens, fastest of R=${R:-3})"
+  echo "| slice | dense | MoE | --mem | CPU s/token | wall s/token (fastest) | hit rate | cgroup peak |"
+  echo "|---|---|---|---|---|---|---|---|"
   fitdata=$out/fit.txt; : > "$fitdata"
-  for shape in "1 1" "3 1" "3 2" "3 4" "1 6"; do
-    set -- $shape; nd=$1; nm=$2
+  # Shapes whose budget stays under 3 GiB (no memory lock needed) plus two bigger ones.
+  for shape in ${SHAPES:-"1,1" "3,1" "1,3" "2,2"}; do
+    nd=${shape%,*}; nm=${shape#*,}
     f=$out/zero-${nd}d${nm}m.gguf
     "$forge" --preset deepseek-r1-671b-q4km --layers $((nd + nm)) --leading-dense "$nd" --sparse-all \
       --vocab "$vocab" -o "$f" 2> "$out/forge-${nd}d${nm}m.err" || die "forge failed: $(tail -1 "$out/forge-${nd}d${nm}m.err")"
-    # dense weights + 8 slots per MoE layer + slack; the plan says what that budget holds.
-    mem=$("$swapmoe" plan "$f" --mem 64G --ctx 256 | awk '/dense weights/ { d = $3 * ($4 == "MiB" ? 1 / 1024 : 1) }
-      END { printf "%.0fG\n", d + 1.5 + 0.5 * '"$nm"' + 0.999 }')
-    name=zero-${nd}d${nm}m
-    if locked "$name" "$mem" "$swapmoe" bench "$f" --mem "$mem" -n "$n" -t "$threads" --ctx 256 -p "$prompt"; then
-      tps=$(sed -n 's/^decode: .* \([0-9.]*\) tok\/s$/\1/p' "$out/$name.out" | head -1)
-      hit=$(sed -n 's/.*hit rate \([0-9.]*\)%.*/\1/p' "$out/$name.out" | head -1)
-      peak=$(sed -n 's/.*peak \([0-9.]* MiB\).*/\1/p' "$out/$name.err" | tail -1)
-      spt=$(awk -v t="$tps" 'BEGIN { printf "%.4f", 1 / t }')
-      echo "$nd $nm $spt" >> "$fitdata"
-      echo "| $name (--mem $mem) | $nd | $nm | $tps | $spt | $hit% | $peak |"
+    # dense weights + 8 slots per MoE layer + 0.35 GiB slack.
+    mem=$("$swapmoe" plan "$f" --mem 64G --ctx 256 | awk -v nm="$nm" '/dense weights/ { d = $3 * ($4 == "MiB" ? 1 / 1024 : 1) }
+      END { printf "%.2fG\n", d + nm * 8 * 27.24 / 1024 + 0.35 }')
+    cpu1=""; cpu2=""; wall=""; hit=""; peak=""
+    for r in $(seq 1 "${R:-3}"); do
+      for nn in $n1 $n2; do
+        name=zero-${nd}d${nm}m-$nn-$r
+        # No spinning workers: CPU time is then the work itself (spin-waiting would add
+        # the waits of a loaded machine to it).
+        if SWAPMOE_SPIN_US=0 "$root/scripts/cgroup_run.sh" --no-drop "$mem" -- /usr/bin/time -f "cpu %U %S" \
+             "$swapmoe" bench "$f" --mem "$mem" -n "$nn" -t "$threads" --ctx 256 -p "$prompt" > "$out/$name.out" 2> "$out/$name.err"; then
+          c=$(awk '/^cpu / { printf "%.3f", $2 + $3 }' "$out/$name.err")
+          if [ "$nn" = "$n1" ]; then cpu1="$cpu1 $c"; else
+            cpu2="$cpu2 $c"
+            tps=$(sed -n 's/^decode: .* \([0-9.]*\) tok\/s$/\1/p' "$out/$name.out" | head -1)
+            wall="$wall $tps"
+            hit=$(sed -n 's/.*hit rate \([0-9.]*\)%.*/\1/p' "$out/$name.out" | head -1)
+            peak=$(sed -n 's/.*peak \([0-9.]* MiB\).*/\1/p' "$out/$name.err" | tail -1)
+          fi
+        else
+          echo "  ($name failed, see $out/$name.err)"
+        fi
+      done
+    done
+    min() { printf '%s\n' "$@" | sort -g | head -1; }
+    max() { printf '%s\n' "$@" | sort -g | tail -1; }
+    if [ -n "$cpu1" ] && [ -n "$cpu2" ]; then
+      # shellcheck disable=SC2086
+      cpt=$(awk -v a="$(min $cpu1)" -v b="$(min $cpu2)" -v n=$((n2 - n1)) 'BEGIN { printf "%.4f", (b - a) / n }')
+      # shellcheck disable=SC2086
+      wpt=$(awk -v t="$(max $wall)" 'BEGIN { printf "%.4f", 1 / t }')
+      echo "$nd $nm $cpt" >> "$fitdata"
+      echo "| zero-${nd}d${nm}m | $nd | $nm | $mem | $cpt | $wpt | $hit% | $peak |"
     fi
     rm -f "$f"
   done
-  # Least squares for s = c0 + nd*td + nm*tm (normal equations, 3x3, Cramer's rule).
-  awk '{ x1 = 1; x2 = $1; x3 = $2; y = $3
+  # Least squares for cpu = c0 + nd*td + nm*tm (normal equations, 3x3, Cramer's rule).
+  awk -v threads="$threads" '{ x1 = 1; x2 = $1; x3 = $2; y = $3
          a11 += x1*x1; a12 += x1*x2; a13 += x1*x3; a22 += x2*x2; a23 += x2*x3; a33 += x3*x3
          b1 += x1*y; b2 += x2*y; b3 += x3*y; k++ }
     function det(p,q,r,s,t,u,v,w,z) { return p*(t*z-u*w) - q*(s*z-u*v) + r*(s*w-t*v) }
@@ -109,9 +139,9 @@ if [ "${SKIP_COMPUTE:-0}" != 1 ]; then
       c0 = det(b1,a12,a13, b2,a22,a23, b3,a23,a33) / D
       td = det(a11,b1,a13, a12,b2,a23, a13,b3,a33) / D
       tm = det(a11,a12,b1, a12,a22,b2, a13,a23,b3) / D
-      printf "\nfit: per token %.1f ms fixed (embedding, output 129280 x 7168, sampling) + %.1f ms per dense layer + %.1f ms per MoE layer (8 routed + 1 shared expert)\n", 1000*c0, 1000*td, 1000*tm
-      printf "full R1 (3 dense + 58 MoE layers), everything in memory: %.2f s/token = %.3f tok/s compute bound at %s threads\n", c0 + 3*td + 58*tm, 1/(c0 + 3*td + 58*tm), "'"$threads"'"
-      for (i = 1; i <= k; i++) {}
+      full = c0 + 3*td + 58*tm
+      printf "\nfit (CPU seconds per token): %.1f ms fixed (output 129280 x 7168, embedding row, sampling) + %.1f ms per dense layer + %.1f ms per MoE layer (8 routed + 1 shared expert)\n", 1000*c0, 1000*td, 1000*tm
+      printf "full R1 (3 dense + 58 MoE layers), every used expert in memory: %.2f CPU s/token; at %d threads with perfect scaling %.2f s/token = %.3f tok/s\n", full, threads, full/threads, threads/full
     }' "$fitdata"
 fi
 
