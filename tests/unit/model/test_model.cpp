@@ -31,9 +31,18 @@ struct TempFile {
   ~TempFile() { std::remove(path.c_str()); }
 };
 
+// Thread count and context; every expert resident.
+ModelOptions opts(int threads, int64_t ctx = 0) {
+  ModelOptions o;
+  o.n_threads = threads;
+  o.n_ctx = ctx;
+  return o;
+}
+ModelOptions one_thread() { return opts(1); }
+
 std::string load_error(const std::string& path) {
   try {
-    Model::load(path, ModelOptions{1, 0});
+    Model::load(path, one_thread());
   } catch (const Error& e) {
     return e.what();
   }
@@ -106,14 +115,14 @@ TEST(ModelLoad, ExtraTensorIsIgnored) {
   TinyOptions o;
   o.add_extra = true;
   write_tiny_model(f.path, tiny_config(Arch::Llama), o);
-  EXPECT_NO_THROW(Model::load(f.path, ModelOptions{1, 0}));
+  EXPECT_NO_THROW(Model::load(f.path, one_thread()));
 }
 
 TEST(ModelForward, DeterministicAndResettable) {
   TempFile f("det");
   write_tiny_model(f.path, tiny_config(Arch::Qwen3Moe), TinyOptions{});
-  auto a = Model::load(f.path, ModelOptions{1, 0});
-  auto b = Model::load(f.path, ModelOptions{1, 0});
+  auto a = Model::load(f.path, one_thread());
+  auto b = Model::load(f.path, one_thread());
   const std::vector<float> la = run(*a, kTokens);
   EXPECT_EQ(la, run(*b, kTokens));
   EXPECT_EQ(la, run(*a, kTokens));  // after reset
@@ -125,9 +134,9 @@ TEST(ModelForward, ThreadCountDoesNotChangeLogits) {
     TinyOptions o;
     o.matrix_type = t;
     write_tiny_model(f.path, tiny_config(t == GgmlType::F32 ? Arch::Deepseek2 : Arch::Qwen2Moe), o);
-    auto one = Model::load(f.path, ModelOptions{1, 0});
-    auto two = Model::load(f.path, ModelOptions{2, 0});
-    auto three = Model::load(f.path, ModelOptions{3, 0});
+    auto one = Model::load(f.path, one_thread());
+    auto two = Model::load(f.path, opts(2));
+    auto three = Model::load(f.path, opts(3));
     const std::vector<float> l1 = run(*one, kTokens);
     EXPECT_EQ(l1, run(*two, kTokens)) << ggml_type_name(t);
     EXPECT_EQ(l1, run(*three, kTokens)) << ggml_type_name(t);
@@ -137,7 +146,7 @@ TEST(ModelForward, ThreadCountDoesNotChangeLogits) {
 TEST(ModelForward, ContextFullAndBadPositionThrow) {
   TempFile f("ctx");
   write_tiny_model(f.path, tiny_config(Arch::Olmoe), TinyOptions{});
-  auto m = Model::load(f.path, ModelOptions{1, 3});
+  auto m = Model::load(f.path, opts(1, 3));
   EXPECT_EQ(m->n_ctx(), 3);
   EXPECT_THROW(m->forward(1, 1), Error);  // position must follow the cache
   m->forward(1, 0);
@@ -176,7 +185,7 @@ TEST_P(ModelVsReference, LogitsAgree) {
   o.tie_output = rc.tie;
   o.seed = 7 + static_cast<uint32_t>(rc.arch);
   write_tiny_model(f.path, tiny_config(rc.arch, 64, rc.variant), o);
-  auto m = Model::load(f.path, ModelOptions{2, 0});
+  auto m = Model::load(f.path, opts(2));
   test::ReferenceModel ref(f.path);
   const std::vector<float> got = run(*m, kTokens);
   std::vector<double> want;
@@ -227,7 +236,7 @@ TEST(ModelForward, ExpertStoreCallsAreBalancedAndRoutingIsReported) {
   TempFile f("store");
   const ModelConfig cfg = tiny_config(Arch::Deepseek2);
   write_tiny_model(f.path, cfg, TinyOptions{});
-  auto m = Model::load(f.path, ModelOptions{2, 0});
+  auto m = Model::load(f.path, opts(2));
   auto* impl = dynamic_cast<ModelImpl*>(m.get());
   ASSERT_NE(impl, nullptr);
   const std::vector<float> before = run(*m, kTokens);
