@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <random>
 #include <string>
@@ -132,7 +134,18 @@ std::vector<uint8_t> random_matrix(GgmlType t, int64_t rows, int64_t cols, uint3
   return bytes;
 }
 
+// BENCH_CPU_TIME=1: process CPU time instead of wall time. On a shared, overloaded machine
+// wall time mostly measures the scheduler; CPU time (meaningful with one thread, where
+// nothing spins) compares the kernels themselves.
 double ms_of(const std::function<void()>& f) {
+  static const bool cpu = std::getenv("BENCH_CPU_TIME") != nullptr;
+  if (cpu) {
+    timespec a{}, b{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    f();
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    return 1e3 * static_cast<double>(b.tv_sec - a.tv_sec) + 1e-6 * static_cast<double>(b.tv_nsec - a.tv_nsec);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   f();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
