@@ -7,7 +7,8 @@
 
 namespace swapmoe {
 
-void update_importance(std::vector<double>& importance, const float* probs, bool normalise, double gamma) {
+void update_importance(std::vector<double>& importance, const float* probs, const int32_t* chosen, int64_t k,
+                       bool normalise, double gamma) {
   const size_t n = importance.size();
   double scale = 1.0;
   if (normalise) {
@@ -15,7 +16,11 @@ void update_importance(std::vector<double>& importance, const float* probs, bool
     for (size_t e = 0; e < n; ++e) sum += static_cast<double>(probs[e]);
     scale = sum > 0.0 ? 1.0 / sum : 0.0;
   }
-  for (size_t e = 0; e < n; ++e) importance[e] = gamma * importance[e] + scale * static_cast<double>(probs[e]);
+  for (size_t e = 0; e < n; ++e) importance[e] *= gamma;
+  for (int64_t j = 0; j < k; ++j) {
+    const auto e = static_cast<size_t>(chosen[j]);
+    if (e < n) importance[e] += scale * static_cast<double>(probs[e]);
+  }
 }
 
 std::vector<int64_t> apportion_slots(int64_t total, const std::vector<double>& weight, int64_t lo, int64_t hi) {

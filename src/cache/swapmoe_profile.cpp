@@ -44,10 +44,14 @@ void RoutingProfile::add(int layer, const float* probs, const int32_t* ids) {
     L->layer = layer;
     L->counts.assign(static_cast<size_t>(n_expert), 0);
     L->mass.assign(static_cast<size_t>(n_expert), 0.0);
+    L->chosen_mass.assign(static_cast<size_t>(n_expert), 0.0);
   }
   ++L->tokens;
   for (int64_t e = 0; e < n_expert; ++e) L->mass[e] += static_cast<double>(probs[e]);
-  for (int64_t j = 0; j < n_expert_used; ++j) ++L->counts[ids[j]];
+  for (int64_t j = 0; j < n_expert_used; ++j) {
+    ++L->counts[ids[j]];
+    L->chosen_mass[ids[j]] += static_cast<double>(probs[ids[j]]);
+  }
   L->token_entropy_sum += entropy_of(probs, n_expert);
 }
 
@@ -72,9 +76,10 @@ nlohmann::json RoutingProfile::to_json() const {
     l["tokens"] = L.tokens;
     l["counts"] = L.counts;
     l["mass"] = L.mass;
+    l["chosen_mass"] = L.chosen_mass;
     l["entropy"] = L.entropy();
     l["token_entropy"] = L.token_entropy();
-    l["cover90"] = experts_to_cover(L.mass, kCoverShare);
+    l["cover90"] = experts_to_cover(L.chosen_mass, kCoverShare);
     ls.push_back(std::move(l));
   }
   j["layers"] = std::move(ls);
@@ -99,12 +104,15 @@ RoutingProfile RoutingProfile::from_json(const nlohmann::json& j, const std::str
       L.tokens = l.at("tokens").get<uint64_t>();
       L.counts = l.at("counts").get<std::vector<uint64_t>>();
       L.mass = l.at("mass").get<std::vector<double>>();
+      L.chosen_mass = l.at("chosen_mass").get<std::vector<double>>();
       L.token_entropy_sum = l.value("token_entropy", 0.0) * static_cast<double>(L.tokens);
-      if (static_cast<int64_t>(L.counts.size()) != p.n_expert || static_cast<int64_t>(L.mass.size()) != p.n_expert)
-        fail(what, ": layer ", L.layer, " has ", L.counts.size(), " counts and ", L.mass.size(), " masses, expected ",
-             p.n_expert);
-      for (double m : L.mass)
-        if (!(m >= 0.0) || !std::isfinite(m)) fail(what, ": layer ", L.layer, " has a negative or non-finite mass");
+      if (static_cast<int64_t>(L.counts.size()) != p.n_expert || static_cast<int64_t>(L.mass.size()) != p.n_expert ||
+          static_cast<int64_t>(L.chosen_mass.size()) != p.n_expert)
+        fail(what, ": layer ", L.layer, " has ", L.counts.size(), " counts, ", L.mass.size(), " masses and ",
+             L.chosen_mass.size(), " chosen masses, expected ", p.n_expert);
+      for (const std::vector<double>* v : {&L.mass, &L.chosen_mass})
+        for (double m : *v)
+          if (!(m >= 0.0) || !std::isfinite(m)) fail(what, ": layer ", L.layer, " has a negative or non-finite mass");
       if (p.find(L.layer)) fail(what, ": layer ", L.layer, " appears twice");
       p.layers.push_back(std::move(L));
     }

@@ -6,13 +6,15 @@
 //   counts[e]  how often e was among the chosen n_used experts
 //   mass[e]    the summed router probability of e (softmax probability; for sigmoid
 //              gating the sigmoid score normalised over the layer, as in importance)
+//   chosen_mass[e]  the same, summed only over the tokens whose selection chose e (the
+//              quantity importance accumulates; slot shares and initial sets use it)
 //   entropy    of the layer's mean routing distribution mass / tokens (nats), and the
 //              mean per-token entropy (a layer whose tokens are each sharp but disagree
 //              has a low mean per-token entropy and a high mean-distribution entropy)
-//   cover90    experts_to_cover(mass, 0.9): how many experts hold 90% of the mass.
+//   cover90    experts_to_cover(chosen_mass, 0.9): how many experts hold 90% of it.
 // JSON layout:
 //   {"format":"swapmoe-profile","version":1,"arch":"qwen3moe","n_expert":32,"n_expert_used":2,
-//    "tokens":T,"layers":[{"layer":0,"tokens":T,"counts":[...],"mass":[...],"entropy":h,
+//    "tokens":T,"layers":[{"layer":0,"tokens":T,"counts":[...],"mass":[...],"chosen_mass":[...],"entropy":h,
 //    "token_entropy":h_t,"cover90":c}, ...]}
 
 #include <cstdint>
@@ -32,6 +34,7 @@ struct LayerProfile {
   uint64_t tokens = 0;
   std::vector<uint64_t> counts;  // [n_expert]
   std::vector<double> mass;      // [n_expert]
+  std::vector<double> chosen_mass;  // [n_expert] probability of e summed over the tokens that chose e
   double token_entropy_sum = 0;  // sum over tokens of the per-token routing entropy
   double entropy() const;        // of mass / sum(mass), nats
   double token_entropy() const { return tokens ? token_entropy_sum / static_cast<double>(tokens) : 0.0; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 
@@ -83,12 +84,20 @@ SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, cons
     opts.profile->check_matches(cfg, "--profile");
     for (int64_t i = 0; i < n_moe; ++i) {
       const LayerProfile* lp = opts.profile->find(moe_layers[i]);
-      weight[i] = lp ? static_cast<double>(experts_to_cover(lp->mass, kCoverShare)) : static_cast<double>(n_expert_);
+      weight[i] = lp ? static_cast<double>(experts_to_cover(lp->chosen_mass, kCoverShare)) : static_cast<double>(n_expert_);
     }
   }
-  const std::vector<int64_t> share = apportion_slots(n_slots, weight, n_expert_used_, n_expert_);
+  // Staging slots for background swaps (see the header), when the budget has room for them.
+  // As many as swaps may start in one token (ceil(swap_rate), 1 to 8); none without swaps.
+  const int64_t want_staging =
+      swap_rate_ > 0.0 ? std::clamp<int64_t>(static_cast<int64_t>(std::ceil(swap_rate_)), 1, 8) : 0;
+  // When every expert fits there is nothing to swap.
+  const int64_t n_staging =
+      n_slots == n_moe * n_expert_ ? 0 : std::min<int64_t>(want_staging, n_slots - n_moe * n_expert_used_);
+  staging_slots_ = n_staging;
+  const std::vector<int64_t> share = apportion_slots(n_slots - n_staging, weight, n_expert_used_, n_expert_);
 
-  int64_t total = 0;
+  int64_t total = n_staging;
   for (int64_t s : share) total += s;
   slots_.resize(static_cast<size_t>(total));
   pool_ = io::AlignedBuffer(static_cast<size_t>(slot_bytes_) * static_cast<size_t>(total), a);
@@ -107,11 +116,12 @@ SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, cons
     std::vector<int32_t> order(static_cast<size_t>(n_expert_));
     std::iota(order.begin(), order.end(), 0);
     if (const LayerProfile* lp = opts.profile ? opts.profile->find(l) : nullptr) {
-      std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return lp->mass[x] > lp->mass[y]; });
-      // Seed the importance with the profile's steady state, mean mass / (1 - γ), so the
-      // first tokens do not swap out what the profile chose.
+      const std::vector<double>& m = lp->chosen_mass;
+      std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) { return m[x] > m[y]; });
+      // Seed the importance with the profile's steady state, chosen mass per token / (1 - γ),
+      // so the first tokens do not swap out what the profile chose.
       for (int64_t e = 0; e < n_expert_; ++e)
-        L.importance[e] = lp->tokens ? lp->mass[e] / static_cast<double>(lp->tokens) / (1.0 - decay_) : 0.0;
+        L.importance[e] = lp->tokens ? m[e] / static_cast<double>(lp->tokens) / (1.0 - decay_) : 0.0;
     }
     for (int64_t j = 0; j < share[i]; ++j) {
       L.slots.push_back(next);
@@ -120,6 +130,7 @@ SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, cons
       ++next;
     }
   }
+  for (int64_t j = 0; j < n_staging; ++j) staging_.push_back(next++);
   cv_.wait(lk, [&] { return loads_in_flight_ == 0; });
   for (Slot& s : slots_)
     if (!s.error.empty()) fail(s.error);
@@ -128,9 +139,11 @@ SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, cons
   stats_.startup_seconds = now_seconds() - t0;
   std::string per;
   for (int64_t x : share) per += cat(per.empty() ? "" : " ", x);
-  std::fprintf(stderr, "swapmoe: --policy swapmoe: %lld expert slots of %s (per MoE layer: %s), %s read at start-up\n",
+  std::fprintf(stderr,
+               "swapmoe: --policy swapmoe: %lld expert slots of %s (per MoE layer: %s; %lld for staging swaps), %s read "
+               "at start-up\n",
                static_cast<long long>(total), format_bytes(slot_bytes_).c_str(), per.c_str(),
-               format_bytes(stats_.startup_bytes).c_str());
+               static_cast<long long>(n_staging), format_bytes(stats_.startup_bytes).c_str());
 }
 
 SwapMoeStore::~SwapMoeStore() {
@@ -152,6 +165,9 @@ void SwapMoeStore::start_load(int slot, int layer, int32_t expert, bool sync) {
   s.sync = sync;
   s.held = false;
   s.pins = 0;
+  s.retire = -1;
+  s.doomed = false;
+  s.retiring = false;
   s.parts_left = 3;
   s.error.clear();
   L.slot_of[expert] = slot;
@@ -186,19 +202,31 @@ void SwapMoeStore::on_read_done(const io::ReadCompletion& c) {
   if (--s.parts_left > 0) return;
   --loads_in_flight_;
   Layer& L = layers_[s.layer];
+  const int retire = s.retire;
+  s.retire = -1;
   if (s.error.empty()) {
     s.state = State::Ready;
     L.eligible[s.expert] = 1;
     if (!s.sync) ++stats_.swaps_done;
-  } else if (!s.sync) {
-    // A failed background swap: nobody waits for it. Forget the expert (it may be tried
-    // again later) and say so once per failure; decoding continues with the others.
-    ++stats_.swap_failures;
-    std::fprintf(stderr, "swapmoe: background swap failed: %s\n", s.error.c_str());
-    L.slot_of[s.expert] = -1;
-    s.expert = -1;
-    s.state = State::Empty;
-    s.error.clear();
+    if (retire >= 0) {
+      // The staged swap is complete: the victim leaves the eligible set now and its slot
+      // is freed once the token that may be using it lets go.
+      Slot& v = slots_[retire];
+      v.doomed = false;
+      v.retiring = true;
+      L.eligible[v.expert] = 0;
+      try_retire(retire);
+    }
+  } else {
+    if (retire >= 0) slots_[retire].doomed = false;  // the victim stays
+    if (!s.sync) {
+      // A failed background swap: nobody waits for it. Forget the expert (it may be tried
+      // again later) and say so once per failure; decoding continues with the others.
+      ++stats_.swap_failures;
+      std::fprintf(stderr, "swapmoe: background swap failed: %s\n", s.error.c_str());
+      evict(slot);
+      if (retire >= 0) to_staging(slot);
+    }
   }
   // A failed synchronous read stays Loading with `error` set until its waiter empties it.
   cv_.notify_all();
@@ -214,7 +242,25 @@ void SwapMoeStore::evict(int slot) {
   s.expert = -1;
   s.state = State::Empty;
   s.held = false;
+  s.doomed = false;
+  s.retiring = false;
+  s.retire = -1;
   s.error.clear();
+}
+
+void SwapMoeStore::to_staging(int slot) {
+  Slot& s = slots_[slot];
+  std::vector<int>& ls = layers_[s.layer].slots;
+  ls.erase(std::find(ls.begin(), ls.end(), slot));
+  s.layer = -1;
+  staging_.push_back(slot);
+}
+
+void SwapMoeStore::try_retire(int slot) {
+  Slot& s = slots_[slot];
+  if (!s.retiring || s.held || s.pins > 0) return;
+  evict(slot);
+  to_staging(slot);
 }
 
 int SwapMoeStore::victim(int layer) const {
@@ -224,7 +270,7 @@ int SwapMoeStore::victim(int layer) const {
   for (int sl : L.slots) {
     const Slot& s = slots_[sl];
     if (s.state == State::Empty) return sl;
-    if (s.state != State::Ready || s.held || s.pins > 0) continue;
+    if (s.state != State::Ready || s.held || s.pins > 0 || s.doomed || s.retiring) continue;
     const double imp = L.importance[s.expert];
     if (best < 0 || imp < best_imp) {
       best = sl;
@@ -293,8 +339,10 @@ void SwapMoeStore::on_token() {
       const int v = victim(static_cast<int>(l));
       if (v < 0) continue;
       const bool empty = slots_[v].state == State::Empty;
-      // The layer must keep n_used eligible experts while the new one loads.
-      if (!empty && ready - 1 < n_expert_used_) continue;
+      // Unstaged (no staging slots at all), the layer must keep n_used eligible experts
+      // while the new one loads.
+      if (!empty && staging_slots_ == 0 && ready - 1 < n_expert_used_) continue;
+      if (!empty && staging_slots_ > 0 && staging_.empty()) continue;
       int32_t c = -1;
       for (int64_t e = 0; e < n_expert_; ++e)
         if (L.slot_of[e] < 0 && (c < 0 || L.importance[e] > L.importance[c])) c = static_cast<int32_t>(e);
@@ -310,8 +358,18 @@ void SwapMoeStore::on_token() {
       }
     }
     if (best_layer < 0) break;
-    evict(best_slot);
-    start_load(best_slot, best_layer, best_cand, /*sync=*/false);
+    if (slots_[best_slot].state == State::Empty || staging_slots_ == 0) {
+      evict(best_slot);
+      start_load(best_slot, best_layer, best_cand, /*sync=*/false);
+    } else {
+      const int st = staging_.back();
+      staging_.pop_back();
+      slots_[st].layer = best_layer;
+      layers_[best_layer].slots.push_back(st);
+      slots_[best_slot].doomed = true;
+      start_load(st, best_layer, best_cand, /*sync=*/false);
+      slots_[st].retire = best_slot;
+    }
     ++stats_.swaps_started;
     allowance_ -= 1.0;
   }
@@ -327,7 +385,10 @@ void SwapMoeStore::route(int layer, const RouterParams& p, const float* logits, 
   // The previous layer's route() results have been computed: drop their holds.
   if (held_layer_ != layer) {
     if (held_layer_ >= 0)
-      for (int sl : layers_[held_layer_].slots) slots_[sl].held = false;
+      for (int sl : std::vector<int>(layers_[held_layer_].slots)) {
+        slots_[sl].held = false;
+        try_retire(sl);
+      }
     held_layer_ = layer;
   }
   if (layer == first_moe_) on_token();
@@ -336,20 +397,26 @@ void SwapMoeStore::route(int layer, const RouterParams& p, const float* logits, 
   // 1. What the full model would choose, and the unmasked probabilities.
   select_experts(p, logits, ids_u_.data(), w_u_.data(), nullptr, probs_.data());
   // 2. Importance.
-  update_importance(L.importance, probs_.data(), sigmoid_, decay_);
+  update_importance(L.importance, probs_.data(), ids_u_.data(), n_expert_used_, sigmoid_, decay_);
   // 3. The exactness knob for missing experts of the unmasked choice.
   const int64_t k = n_expert_used_;
   bool all_resident = true;
   double wsum = 0.0;
+  // Resident and ready: eligible, or retiring (a staged swap replaced it) while held. A
+  // retiring expert of the unmasked choice is still computable: its bytes stay until the
+  // token releases it.
+  auto ready = [&](int32_t e) {
+    const int sl = L.slot_of[e];
+    return sl >= 0 && slots_[sl].state == State::Ready;
+  };
   for (int64_t j = 0; j < k; ++j) {
     wsum += static_cast<double>(w_u_[j]);
-    const int sl = L.slot_of[ids_u_[j]];
-    if (L.eligible[ids_u_[j]]) slots_[sl].held = true;  // keep it through the loads below
+    if (L.eligible[ids_u_[j]]) slots_[L.slot_of[ids_u_[j]]].held = true;  // keep it through the loads below
   }
   stats_.chosen += static_cast<uint64_t>(k);
   for (int64_t j = 0; j < k; ++j) {
     const int32_t e = ids_u_[j];
-    if (L.eligible[e]) {
+    if (ready(e)) {
       ++stats_.hits;
       continue;
     }
@@ -365,14 +432,22 @@ void SwapMoeStore::route(int layer, const RouterParams& p, const float* logits, 
     }
     all_resident = false;
   }
-  // 4. Masked selection (or the unmasked one, bit for bit, when nothing is missing).
+  // 4. Masked selection (or the unmasked one, bit for bit, when nothing is missing). A
+  // load above may have waited, letting a staged swap retire an expert counted as a hit.
+  for (int64_t j = 0; j < k && all_resident; ++j) all_resident = ready(ids_u_[j]);
   if (all_resident) {
     std::copy(ids_u_.begin(), ids_u_.end(), ids);
     std::copy(w_u_.begin(), w_u_.end(), weights);
   } else {
     select_experts(p, logits, ids, weights, L.eligible.data(), nullptr);
   }
-  for (int64_t j = 0; j < k; ++j) slots_[L.slot_of[ids[j]]].held = true;
+  for (int64_t j = 0; j < k; ++j) {
+    // The invariant masked gating rests on, checked where it can be: under the lock, every
+    // expert handed out is resident and ready now (eligible, or of a fully resident
+    // unmasked choice), and held from here on so that its slot is not reused.
+    if (!ready(ids[j])) fail("swapmoe store: layer ", layer, " routed to expert ", ids[j], ", which is not resident");
+    slots_[L.slot_of[ids[j]]].held = true;
+  }
 }
 
 ExpertView SwapMoeStore::view_of(int slot) const {
@@ -394,7 +469,10 @@ ExpertView SwapMoeStore::acquire(int layer, int32_t expert) {
   std::unique_lock<std::mutex> lk(mu_);
   check_expert(layer, expert);
   Layer& L = layers_[layer];
-  if (!L.eligible[expert]) {
+  // Resident and ready (a retiring expert that route() chose before its replacement
+  // arrived is still here until released).
+  const int have = L.slot_of[expert];
+  if (have < 0 || slots_[have].state != State::Ready) {
     // Not from route(): read it as exact mode would (counted, it should not happen).
     ++stats_.acquire_misses;
     if (!load_sync(lk, layer, expert))
@@ -414,6 +492,7 @@ void SwapMoeStore::release(int layer, int32_t expert) {
     fail("swapmoe store: release of layer ", layer, " expert ", expert, ", which is not acquired");
   --slots_[sl].pins;
   slots_[sl].held = false;
+  try_retire(sl);
 }
 
 void SwapMoeStore::wait_idle() {
@@ -452,6 +531,13 @@ bool SwapMoeStore::eligible(int layer, int32_t expert) const {
   std::lock_guard<std::mutex> lk(mu_);
   check_expert(layer, expert);
   return layers_[layer].eligible[expert] != 0;
+}
+
+bool SwapMoeStore::resident(int layer, int32_t expert) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  check_expert(layer, expert);
+  const int sl = layers_[layer].slot_of[expert];
+  return sl >= 0 && slots_[sl].state == State::Ready;
 }
 
 }  // namespace swapmoe

@@ -19,17 +19,22 @@
 // swap_rate to an allowance (capped at max(1, swap_rate)) and, while at least one load is
 // allowed, starts the most valuable swap over all layers: the non-resident expert with the
 // highest importance replaces the layer's least important resident one when
-// swap_worth_it(I_c, I_v). The victim stops being eligible at once (its slot is reused);
-// the new expert becomes eligible when its read completes. A layer swaps only while it
-// keeps n_expert_used eligible experts, so a layer with exactly n_expert_used slots keeps
-// its set (except through τ loads).
+// swap_worth_it(I_c, I_v). Swaps are staged: a few slots (ceil(swap_rate), 1 to 8, taken
+// from the budget when it has room beyond n_expert_used per layer) belong to no layer; the new expert is
+// read into one of them while the victim stays eligible, and when the read completes the
+// new expert becomes eligible, the victim stops being eligible, and the victim's slot
+// (once the token using it releases it) becomes a staging slot. So a swap never shrinks a
+// layer's eligible set. Without a free staging slot no swap starts; with no staging slots
+// at all (a budget of exactly n_expert_used per layer) the victim's slot is read into
+// directly, the victim becoming ineligible at once, and only while the layer keeps
+// n_expert_used eligible experts.
 //
 // Slots. Layout as ExpertCache (expert_cache.h): [gate | up | down] aligned supersets,
 // slot_bytes = ExpertCache::slot_bytes_for. n_slots = cache_bytes / slot_bytes (capped at
 // every expert); layers get apportion_slots(n_slots, w, n_expert_used, n_expert) with
-// w = 1 (even split) or, with a profile, w = experts_to_cover(mass, 0.9) of the layer.
-// The initial resident set of a layer is its slots' worth of experts in decreasing profile
-// mass (without a profile: the lowest ids), read at construction ("start-up").
+// w = 1 (even split) or, with a profile, w = experts_to_cover(chosen_mass, 0.9) of the
+// layer. The initial resident set of a layer is its slots' worth of experts in decreasing
+// profile chosen mass (without a profile: the lowest ids), read at construction ("start-up").
 //
 // Holds and pins: an expert route() returned is "held" until release() or until route()
 // is called for another layer; acquire() pins it until release(). Held, pinned and loading
@@ -61,7 +66,7 @@ struct SwapMoeOptions {
   uint64_t cache_bytes = 0;
   double exactness = 1.0;       // τ
   double swap_rate = 1.0;       // background loads per token, all layers together
-  double decay = 0.99;          // γ of the importance (swapmoe_policy.h)
+  double decay = 0.95;          // γ of the importance (swapmoe_policy.h kImportanceDecay)
   const RoutingProfile* profile = nullptr;  // per-layer shares and initial sets (may be null)
   io::EngineOptions engine;
   io::OpenMode open_mode = io::OpenMode::Direct;
@@ -112,6 +117,9 @@ class SwapMoeStore final : public ExpertStore {
   std::vector<double> importance(int layer) const;
   // Whether the expert is resident and ready (eligible for routing).
   bool eligible(int layer, int32_t expert) const;
+  // Whether the expert's bytes are in a slot and ready (eligible, or retiring after a swap
+  // but still held by the token that chose it).
+  bool resident(int layer, int32_t expert) const;
 
  private:
   enum class State { Empty, Loading, Ready };
@@ -126,6 +134,9 @@ class SwapMoeStore final : public ExpertStore {
     bool sync = false;     // a synchronous read: a waiter will look at `error`
     bool held = false;
     int pins = 0;
+    int retire = -1;        // a staged swap: the slot whose expert this read replaces
+    bool doomed = false;    // chosen as the victim of a staged swap in flight
+    bool retiring = false;  // replaced: no longer eligible, freed once unheld and unpinned
     int parts_left = 0;
     std::string error;
     uint64_t skip[3] = {0, 0, 0};
@@ -153,13 +164,17 @@ class SwapMoeStore final : public ExpertStore {
   // Throws Error on I/O failure.
   bool load_sync(std::unique_lock<std::mutex>& lk, int layer, int32_t expert);
   void on_token();
+  // Frees a retiring slot once nothing uses it (back to the staging list). Caller holds mu_.
+  void try_retire(int slot);
+  // Detaches an Empty slot from its layer and puts it on the staging list.
+  void to_staging(int slot);
   ExpertView view_of(int slot) const;
 
   std::string path_;
   int64_t n_expert_ = 0, n_expert_used_ = 0;
   int first_moe_ = -1;
   bool sigmoid_ = false;
-  double exactness_ = 1.0, swap_rate_ = 1.0, decay_ = 0.99, allowance_ = 0.0;
+  double exactness_ = 1.0, swap_rate_ = 1.0, decay_ = 0.95, allowance_ = 0.0;
   std::vector<Layer> layers_;
   uint64_t slot_bytes_ = 0;
   io::DirectFile file_;
@@ -170,6 +185,8 @@ class SwapMoeStore final : public ExpertStore {
   std::vector<Slot> slots_;
   int loads_in_flight_ = 0;
   int held_layer_ = -1;  // the layer whose route() results are held
+  std::vector<int> staging_;  // free slots that belong to no layer (staged swaps read into them)
+  int64_t staging_slots_ = 0; // how many slots were set aside for staging
   SwapMoeStats stats_;
   // route() scratch (under mu_).
   std::vector<float> probs_;

@@ -78,8 +78,8 @@ void profile(const ProfileOptions& o) {
   std::fprintf(stderr, "swapmoe: profiled %zu tokens in %.2f s (%.1f tok/s), %zu MoE layers -> %s\n", ids.size(), secs,
                secs > 0 ? static_cast<double>(ids.size()) / secs : 0.0, p.layers.size(), o.out.c_str());
   for (const LayerProfile& L : p.layers)
-    std::fprintf(stderr, "  layer %3d: entropy %.3f nats (per token %.3f), %lld of %lld experts hold 90%% of the mass\n",
-                 L.layer, L.entropy(), L.token_entropy(), static_cast<long long>(experts_to_cover(L.mass, kCoverShare)),
+    std::fprintf(stderr, "  layer %3d: entropy %.3f nats (per token %.3f), %lld of %lld experts hold 90%% of the chosen mass\n",
+                 L.layer, L.entropy(), L.token_entropy(), static_cast<long long>(experts_to_cover(L.chosen_mass, kCoverShare)),
                  static_cast<long long>(cfg.n_expert));
 }
 

@@ -13,30 +13,36 @@
 namespace swapmoe {
 namespace {
 
-TEST(SwapMoeImportance, DecayedSumOfProbabilityMass) {
-  // Three tokens over three experts, γ = 0.5: I = 0.25 p1 + 0.5 p2 + p3 by hand.
-  const std::vector<std::vector<float>> p = {{0.5f, 0.25f, 0.25f}, {0.0f, 1.0f, 0.0f}, {0.125f, 0.125f, 0.75f}};
-  std::vector<double> I(3, 0.0);
-  for (const auto& row : p) update_importance(I, row.data(), false, 0.5);
+TEST(SwapMoeImportance, DecayedSumOfChosenProbabilityMass) {
+  // Three tokens over four experts, top-2, γ = 0.5. Only the chosen experts receive their
+  // probability: I = 0.25 m1 + 0.5 m2 + m3 with m_t = p_t[e] if e was chosen at t, else 0.
+  const std::vector<std::vector<float>> p = {
+      {0.5f, 0.25f, 0.125f, 0.125f}, {0.0f, 0.75f, 0.25f, 0.0f}, {0.125f, 0.125f, 0.125f, 0.625f}};
+  const std::vector<std::vector<int32_t>> chosen = {{0, 1}, {1, 2}, {3, 0}};
+  std::vector<double> I(4, 0.0);
+  for (size_t t = 0; t < p.size(); ++t) update_importance(I, p[t].data(), chosen[t].data(), 2, false, 0.5);
   EXPECT_DOUBLE_EQ(I[0], 0.25 * 0.5 + 0.5 * 0.0 + 0.125);
-  EXPECT_DOUBLE_EQ(I[1], 0.25 * 0.25 + 0.5 * 1.0 + 0.125);
-  EXPECT_DOUBLE_EQ(I[2], 0.25 * 0.25 + 0.5 * 0.0 + 0.75);
+  EXPECT_DOUBLE_EQ(I[1], 0.25 * 0.25 + 0.5 * 0.75 + 0.0);
+  EXPECT_DOUBLE_EQ(I[2], 0.25 * 0.0 + 0.5 * 0.25 + 0.0);   // p 0.125 at t=1 but not chosen
+  EXPECT_DOUBLE_EQ(I[3], 0.25 * 0.0 + 0.5 * 0.0 + 0.625);
 }
 
-TEST(SwapMoeImportance, SigmoidScoresAreNormalisedToUnitMass) {
-  // Sigmoid gating: scores 0.8, 0.6, 0.2 (sum 1.6) add 0.5, 0.375, 0.125 each token.
+TEST(SwapMoeImportance, SigmoidScoresAreNormalisedOverTheLayer) {
+  // Sigmoid gating: scores 0.8, 0.6, 0.2 (sum 1.6); experts 0 and 2 chosen.
   const std::vector<float> s = {0.8f, 0.6f, 0.2f};
+  const std::vector<int32_t> chosen = {0, 2};
   std::vector<double> I = {1.0, 2.0, 3.0};
-  update_importance(I, s.data(), true, 0.9);
+  update_importance(I, s.data(), chosen.data(), 2, true, 0.9);
   EXPECT_NEAR(I[0], 0.9 * 1.0 + 0.8 / 1.6, 1e-7);
-  EXPECT_NEAR(I[1], 0.9 * 2.0 + 0.6 / 1.6, 1e-7);
+  EXPECT_NEAR(I[1], 0.9 * 2.0, 1e-12);
   EXPECT_NEAR(I[2], 0.9 * 3.0 + 0.2 / 1.6, 1e-7);
 }
 
 TEST(SwapMoeImportance, SteadyStateIsPOverOneMinusGamma) {
   const std::vector<float> p = {0.7f, 0.3f};
+  const std::vector<int32_t> chosen = {0, 1};
   std::vector<double> I(2, 0.0);
-  for (int t = 0; t < 5000; ++t) update_importance(I, p.data(), false, kImportanceDecay);
+  for (int t = 0; t < 5000; ++t) update_importance(I, p.data(), chosen.data(), 2, false, kImportanceDecay);
   EXPECT_NEAR(I[0], 0.7 / (1.0 - kImportanceDecay), 1e-4);
   EXPECT_NEAR(I[1], 0.3 / (1.0 - kImportanceDecay), 1e-4);
 }
