@@ -36,27 +36,15 @@ void f32_to_f16_row(const float* src, uint16_t* dst, int64_t n) {
 
 namespace {
 
-// One query head over n_pos cached positions: the body shared by attention_f16 and
-// attention_f16_causal, so that the per-token and the batched paths run the same
-// instructions and agree bit for bit. qh and p are scratch of head_dim_k and n_pos floats.
-void attend_head(const float* q, const uint16_t* k, int64_t k_stride, const uint16_t* v, int64_t v_stride,
-                 int64_t n_pos, const AttentionShape& s, float scale, int64_t h, float* out, float* qh, float* p) {
-  const int64_t group = s.n_head / s.n_head_kv;
-  const int64_t kvh = h / group;
-  // The query is rounded to F16, as ggml converts it for the F16 K cache.
-  for (int64_t d = 0; d < s.head_dim_k; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[h * s.head_dim_k + d]));
-  const uint16_t* kh = k + kvh * s.head_dim_k;
+bool use_avx512() {
+  static const bool v = best_isa() >= Isa::Avx512;
+  return v;
+}
+
+// Scores -> probabilities, in place: softmax (max, exp, sum in double, float reciprocal)
+// and the F16 rounding of each probability for the product with the F16 V cache.
+void probabilities(float* p, int64_t n_pos) {
   float mx = -INFINITY;
-  int64_t t0 = 0;
-  if (use_avx2()) {
-    // Four positions per call: the same per-position results, four independent chains.
-    for (; t0 + 4 <= n_pos; t0 += 4) {
-      float d[4];
-      detail::dot_f16_f32_x4_avx2(kh + t0 * k_stride, k_stride, qh, s.head_dim_k, d);
-      for (int j = 0; j < 4; ++j) p[t0 + j] = d[j] * scale;
-    }
-  }
-  for (int64_t t = t0; t < n_pos; ++t) p[t] = dot_f16_f32(kh + t * k_stride, qh, s.head_dim_k) * scale;
   for (int64_t t = 0; t < n_pos; ++t) mx = std::max(mx, p[t]);
   double sum = 0.0;
   for (int64_t t = 0; t < n_pos; ++t) {
@@ -64,12 +52,60 @@ void attend_head(const float* q, const uint16_t* k, int64_t k_stride, const uint
     sum += static_cast<double>(p[t]);
   }
   const float inv = static_cast<float>(1.0 / sum);
-  float* o = out + h * s.head_dim_v;
-  std::fill(o, o + s.head_dim_v, 0.0f);
-  const uint16_t* vh = v + kvh * s.head_dim_v;
-  // Probabilities are rounded to F16 for the product with the F16 V cache.
   for (int64_t t = 0; t < n_pos; ++t) p[t] = fp16_to_fp32(fp32_to_fp16(p[t] * inv));
-  if (use_avx2()) {
+}
+
+// Heads per unit of work: 4 when four consecutive heads share a KV head and the AVX-512
+// four-head kernels apply, else 1.
+int64_t heads_per_unit(const AttentionShape& s) {
+  const int64_t group = s.n_head / s.n_head_kv;
+  return use_avx512() && group % 4 == 0 && s.head_dim_k % 8 == 0 ? 4 : 1;
+}
+
+// Query heads [h0, h0 + nh) (nh = 1, or 4 sharing one KV head) over n_pos cached
+// positions: the body shared by attention_f16 and attention_f16_causal, so that the
+// per-token and the batched paths run the same instructions and agree bit for bit. Every
+// kernel variant gives each (head, position) exactly the single-head AVX2 kernel's value.
+// qh and p are scratch of nh * head_dim_k and nh * n_pos floats.
+void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uint16_t* v, int64_t v_stride,
+                  int64_t n_pos, const AttentionShape& s, float scale, int64_t h0, int64_t nh, float* out, float* qh,
+                  float* p) {
+  const int64_t group = s.n_head / s.n_head_kv;
+  const int64_t kvh = h0 / group;
+  const int64_t dk = s.head_dim_k;
+  // The query is rounded to F16, as ggml converts it for the F16 K cache.
+  for (int64_t j = 0; j < nh; ++j)
+    for (int64_t d = 0; d < dk; ++d) qh[j * dk + d] = fp16_to_fp32(fp32_to_fp16(q[(h0 + j) * dk + d]));
+  const uint16_t* kh = k + kvh * dk;
+  int64_t t0 = 0;
+  if (nh == 4) {
+    // Four heads x two positions per call: each converted K vector serves four heads.
+    for (; t0 + 2 <= n_pos; t0 += 2) {
+      float d[8];
+      detail::dot_f16_f32_h4p2_avx512(kh + t0 * k_stride, k_stride, qh, dk, dk, d);
+      for (int j = 0; j < 4; ++j) {
+        p[j * n_pos + t0] = d[2 * j] * scale;
+        p[j * n_pos + t0 + 1] = d[2 * j + 1] * scale;
+      }
+    }
+  } else if (use_avx2()) {
+    // Four positions per call: the same per-position results, four independent chains.
+    for (; t0 + 4 <= n_pos; t0 += 4) {
+      float d[4];
+      detail::dot_f16_f32_x4_avx2(kh + t0 * k_stride, k_stride, qh, dk, d);
+      for (int j = 0; j < 4; ++j) p[t0 + j] = d[j] * scale;
+    }
+  }
+  for (int64_t j = 0; j < nh; ++j) {
+    for (int64_t t = t0; t < n_pos; ++t) p[j * n_pos + t] = dot_f16_f32(kh + t * k_stride, qh + j * dk, dk) * scale;
+    probabilities(p + j * n_pos, n_pos);
+  }
+  float* o = out + h0 * s.head_dim_v;
+  std::fill(o, o + nh * s.head_dim_v, 0.0f);
+  const uint16_t* vh = v + kvh * s.head_dim_v;
+  if (nh == 4) {
+    detail::weighted_sum_f16_h4_avx512(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
+  } else if (use_avx2()) {
     detail::weighted_sum_f16_avx2(p, vh, v_stride, n_pos, o, s.head_dim_v);
   } else {
     for (int64_t t = 0; t < n_pos; ++t) axpy_f16(p[t], vh + t * v_stride, o, s.head_dim_v);
@@ -80,10 +116,12 @@ void attend_head(const float* q, const uint16_t* k, int64_t k_stride, const uint
 
 void attention_f16(const float* q, const uint16_t* k, int64_t k_stride, const uint16_t* v, int64_t v_stride,
                    int64_t n_pos, const AttentionShape& s, float scale, float* out, ThreadPool& pool) {
-  pool.parallel_for(s.n_head, [&](int64_t h0, int64_t h1, int) {
-    std::vector<float> qh(s.head_dim_k);
-    std::vector<float> p(n_pos);
-    for (int64_t h = h0; h < h1; ++h) attend_head(q, k, k_stride, v, v_stride, n_pos, s, scale, h, out, qh.data(), p.data());
+  const int64_t nh = heads_per_unit(s);
+  pool.parallel_for(s.n_head / nh, [&](int64_t u0, int64_t u1, int) {
+    std::vector<float> qh(static_cast<size_t>(nh * s.head_dim_k));
+    std::vector<float> p(static_cast<size_t>(nh * n_pos));
+    for (int64_t u = u0; u < u1; ++u)
+      attend_heads(q, k, k_stride, v, v_stride, n_pos, s, scale, u * nh, nh, out, qh.data(), p.data());
   });
 }
 
@@ -94,19 +132,21 @@ void attention_f16_causal(const float* q, int64_t q_stride, int64_t n_tok, int64
   // Work items are (token, head) pairs; a later token attends to more positions, so the
   // items are handed out dynamically in small runs instead of one contiguous range per
   // thread (which would give the last thread all the long rows).
-  const int64_t n_items = n_tok * s.n_head;
-  const int64_t run = std::max<int64_t>(1, s.n_head / 4);
+  const int64_t nh = heads_per_unit(s);
+  const int64_t units = s.n_head / nh;
+  const int64_t n_items = n_tok * units;
+  const int64_t run = std::max<int64_t>(1, units / 4);
   std::atomic<int64_t> next{0};
   pool.run_on_all([&](int, int) {
-    std::vector<float> qh(static_cast<size_t>(s.head_dim_k));
-    std::vector<float> p(static_cast<size_t>(pos0 + n_tok));
+    std::vector<float> qh(static_cast<size_t>(nh * s.head_dim_k));
+    std::vector<float> p(static_cast<size_t>(nh * (pos0 + n_tok)));
     for (;;) {
       const int64_t i0 = next.fetch_add(run, std::memory_order_relaxed);
       if (i0 >= n_items) break;
       for (int64_t i = i0; i < std::min(n_items, i0 + run); ++i) {
-        const int64_t t = i / s.n_head, h = i % s.n_head;
-        attend_head(q + t * q_stride, k, k_stride, v, v_stride, pos0 + t + 1, s, scale, h, out + t * out_stride,
-                    qh.data(), p.data());
+        const int64_t t = i / units, u = i % units;
+        attend_heads(q + t * q_stride, k, k_stride, v, v_stride, pos0 + t + 1, s, scale, u * nh, nh,
+                     out + t * out_stride, qh.data(), p.data());
       }
     }
   });

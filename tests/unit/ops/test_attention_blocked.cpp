@@ -64,7 +64,8 @@ Data make(int64_t n_head, int64_t n_kv, int64_t dk, int64_t dv, int64_t n_pos, i
 
 TEST(AttentionBlocked, BitwiseEqualToThePlainLoop) {
   ThreadPool pool(2);
-  const int64_t shapes[][4] = {{4, 2, 16, 16}, {4, 4, 40, 24}, {8, 2, 128, 128}, {16, 1, 576, 512}, {3, 1, 12, 5}};
+  const int64_t shapes[][4] = {{4, 2, 16, 16},  {4, 4, 40, 24},    {8, 2, 128, 128}, {16, 1, 576, 512},
+                                {3, 1, 12, 5},   {8, 2, 36, 20},    {8, 1, 64, 72}};
   for (const auto& sh : shapes) {
     for (int64_t n_pos : {1, 3, 4, 5, 8, 37}) {
       const Data d = make(sh[0], sh[1], sh[2], sh[3], n_pos, 1, static_cast<uint32_t>(n_pos * 7 + sh[2]));
