@@ -13,11 +13,12 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Prompt tokens are evaluated in chunks so that a cancelled request stops within one
-// chunk instead of after a long prompt, and, while other slots are busy, in smaller chunks
-// so that their next tokens are not held up for long.
-constexpr size_t kPrefillChunk = 64;
-constexpr size_t kPrefillChunkShared = 16;
+// Prompt tokens are evaluated in chunks (forward_batch computes a chunk as a batch) so
+// that a cancelled request stops within one chunk instead of after a long prompt, and,
+// while other slots are busy, in smaller chunks so that their next tokens are not held up
+// for long.
+constexpr size_t kPrefillChunk = 256;
+constexpr size_t kPrefillChunkShared = 32;
 
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
   const size_t n = std::min(a.size(), b.size());
