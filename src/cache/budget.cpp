@@ -112,8 +112,11 @@ uint64_t read_rss_file() {
 // (heap, stacks) depends on what the command did before planning (eval has read and
 // tokenized its text, a server may hold other state), and a plan must come out the same in
 // `swapmoe plan` as in the `run` it is made for; it is modelled instead (process_overhead).
+// The figure is rounded up to a whole MiB: RssFile moves by a few hundred KiB between runs,
+// and unrounded it gave the same command 24, 25 or 26 expert slots (and so different hit
+// rates) from one run to the next. Rounded, repeated runs plan the same pool.
 uint64_t mapped_files_baseline() {
-  static const uint64_t rss = read_rss_file();
+  static const uint64_t rss = (read_rss_file() + kMiB - 1) / kMiB * kMiB;
   return rss;
 }
 
