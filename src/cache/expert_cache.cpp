@@ -329,11 +329,11 @@ size_t ExpertCache::acquire_ready(int layer, std::vector<AcquiredExpert>& out) {
   if (std::none_of(w.begin(), w.end(), done)) block_until(lk, [&] { return std::any_of(w.begin(), w.end(), done); });
   // A failed read is reported before anything is handed out, so that an exception never
   // leaves pins from this call with the caller.
-  for (auto it = w.begin(); it != w.end(); ++it) {
-    if (io_[it->slot].error.empty()) continue;
-    const Wanted bad = *it;
-    w.erase(it);
-    (void)wait_ready(lk, bad.slot, layer, bad.expert);  // throws
+  const auto failed = std::find_if(w.begin(), w.end(), [&](const Wanted& x) { return !io_[x.slot].error.empty(); });
+  if (failed != w.end()) {
+    const Wanted bad = *failed;
+    w.erase(failed);
+    (void)wait_ready(lk, bad.slot, layer, bad.expert);  // unpins, frees the slot and throws
   }
   size_t n = 0;
   for (auto it = w.begin(); it != w.end();) {
