@@ -130,14 +130,15 @@ void print_stats(const server::Engine& engine, int64_t ctx_used) {
 
 void chat(const ChatOptions& o) {
   const std::string tmpl = o.template_file.empty() ? std::string() : read_text_file(o.template_file);
-  auto model = Model::load(o.model.path, o.model.to_options());
+  const std::string path = o.model.path.empty() ? default_model_path() : o.model.path;
+  auto model = Model::load(path, o.model.to_options());
   server::ChatPrompter prompter(*model, tmpl);
   if (!prompter.has_template())
     std::fprintf(stderr,
                  "swapmoe: warning: %s has no chat template (tokenizer.chat_template), so it was probably not "
                  "trained to chat. Messages are sent as plain \"User: ...\" / \"Assistant:\" text and replies may "
                  "read like continued text. --chat-template-file FILE supplies a template.\n",
-                 o.model.path.c_str());
+                 path.c_str());
   const int64_t n_ctx = model->n_ctx();
   server::Engine engine(std::move(model), 1);
   const SamplerParams base = o.sampling.to_params();
@@ -287,7 +288,7 @@ void chat(const ChatOptions& o) {
 Command add_chat_command(CLI::App& app) {
   auto o = std::make_shared<ChatOptions>();
   CLI::App* sub = app.add_subcommand("chat", "Chat with a model in the terminal");
-  add_model_args(sub, o->model);
+  add_model_args(sub, o->model, /*model_optional=*/true);
   add_sampling_args(sub, o->sampling);
   sub->add_option("-n,--n-predict", o->n_predict, "Longest reply in tokens (-1: until the context is full)")
       ->capture_default_str()
