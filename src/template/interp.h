@@ -61,6 +61,9 @@ class Interp {
   Value eval_binary(const Expr& e, const Value& a, const Value& b);
   Value eval_compare(const Expr& e, const ScopeP& scope);
   void append(std::string& out, const std::string& s, const Stmt& at);
+  // Applies a {% filter %} / {% set x | f %} chain to v: `top` is the last filter, each
+  // filter's `a` the one before it, so they run from the innermost outwards.
+  Value apply_filter_chain(const Expr* top, Value v, const ScopeP& scope);
   [[noreturn]] void fail_at(int line, int col, const std::string& msg);
 
   RenderOptions opts_;

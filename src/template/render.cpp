@@ -114,6 +114,24 @@ void Interp::tick(const Expr* at) {
 
 void Interp::fail_at(int line, int col, const std::string& msg) { throw TemplateError(msg, line, col); }
 
+Value Interp::apply_filter_chain(const Expr* top, Value v, const ScopeP& scope) {
+  std::vector<const Expr*> chain;
+  for (const Expr* f = top; f; f = f->a.get()) chain.push_back(f);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    CallArgs args;
+    for (const auto& x : (*it)->items) args.pos.push_back(eval(*x, scope));
+    for (const auto& kv : (*it)->kwargs) args.kw.emplace_back(kv.first, eval(*kv.second, scope));
+    try {
+      v = apply_filter(*this, (*it)->name, v, args);
+    } catch (const TemplateError&) {
+      throw;
+    } catch (const std::exception& ex) {
+      fail_at((*it)->line, (*it)->col, ex.what());
+    }
+  }
+  return v;
+}
+
 void Interp::append(std::string& out, const std::string& s, const Stmt& at) {
   total_out_ += s.size();
   if (total_out_ > opts_.max_output_bytes) fail_at(at.line, at.col, "template output too large");
@@ -171,23 +189,7 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, const ScopeP& scope, std::string& 
       std::string captured;
       exec(s.body, scope, captured);
       Value v(std::move(captured));
-      if (s.expr) {
-        // The filter chain is nested with the last filter outermost; apply the first first.
-        std::vector<const Expr*> chain;
-        for (const Expr* f = s.expr.get(); f; f = f->a.get()) chain.push_back(f);
-        for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-          CallArgs args;
-          for (const auto& x : (*it)->items) args.pos.push_back(eval(*x, scope));
-          for (const auto& kv : (*it)->kwargs) args.kw.emplace_back(kv.first, eval(*kv.second, scope));
-          try {
-            v = apply_filter(*this, (*it)->name, v, args);
-          } catch (const TemplateError&) {
-            throw;
-          } catch (const std::exception& ex) {
-            fail_at((*it)->line, (*it)->col, ex.what());
-          }
-        }
-      }
+      if (s.expr) v = apply_filter_chain(s.expr.get(), std::move(v), scope);
       scope->vars[s.targets[0]] = std::move(v);
       break;
     }
@@ -214,21 +216,7 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, const ScopeP& scope, std::string& 
     case SK::FilterBlock: {
       std::string captured;
       exec(s.body, scope, captured);
-      Value v(std::move(captured));
-      std::vector<const Expr*> chain;
-      for (const Expr* f = s.expr.get(); f; f = f->a.get()) chain.push_back(f);
-      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-        CallArgs args;
-        for (const auto& x : (*it)->items) args.pos.push_back(eval(*x, scope));
-        for (const auto& kv : (*it)->kwargs) args.kw.emplace_back(kv.first, eval(*kv.second, scope));
-        try {
-          v = apply_filter(*this, (*it)->name, v, args);
-        } catch (const TemplateError&) {
-          throw;
-        } catch (const std::exception& ex) {
-          fail_at((*it)->line, (*it)->col, ex.what());
-        }
-      }
+      const Value v = apply_filter_chain(s.expr.get(), Value(std::move(captured)), scope);
       append(out, to_str(v), s);
       break;
     }

@@ -237,6 +237,9 @@ TEST(TemplateWhitespace, TrimAndLstrip) {
   EXPECT_EQ(R("text\n\n"), "text\n");
   EXPECT_EQ(R("a\r\nb"), "a\nb");
   EXPECT_EQ(R("{% filter upper %}abc{% endfilter %}"), "ABC");
+  // Chains run left to right, in both block forms.
+  EXPECT_EQ(R("{% filter upper | replace('A', 'x') %}abc{% endfilter %}"), "xBC");
+  EXPECT_EQ(R("{% set b | upper | replace('B', '-') %}abc{% endset %}{{ b }}"), "A-C");
   EXPECT_EQ(R("{% generation %}kept{% endgeneration %}"), "kept");  // differs from Jinja
   EXPECT_EQ(R("{{ {'a': {'b': 1}} }}"), "{'a': {'b': 1}}");  // }} inside a dict literal
 }
