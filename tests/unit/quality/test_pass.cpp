@@ -49,12 +49,14 @@ uint64_t budget_for_share(double share) {
   return m.dense_bytes + m.kv_bytes + m.scratch_bytes + m.overhead_bytes + static_cast<uint64_t>(slots) * m.slot_bytes;
 }
 
-std::unique_ptr<Model> load(uint64_t budget) {
+std::unique_ptr<Model> load(uint64_t budget, const std::string& policy = "exact", double exactness = 1.0) {
   ModelOptions o;
   o.n_threads = 1;
   o.n_ctx = kCtx;
   o.mem_budget = budget;
   o.prefetch = false;
+  o.policy = policy;
+  o.exactness = exactness;
   return Model::load(kModel, o);
 }
 
@@ -114,6 +116,48 @@ TEST(ScorePass, DecodeMeasurementCountsOnlyTheDecodedTokens) {
   EXPECT_EQ(d.stats.cache.hits + d.stats.cache.misses, static_cast<uint64_t>(12 * cfg.n_layer * cfg.n_expert_used));
   EXPECT_THROW(measure_decode(*m, {}, 4), Error);
   EXPECT_THROW(measure_decode(*m, ids, static_cast<int>(kCtx)), Error);
+}
+
+TEST(ScorePass, SwapMoeIsExactWithEveryExpertAndMeasurablyNotWithAQuarter) {
+  // The quality measurement on the policy it exists for: with a budget that holds every
+  // expert SwapMoE masks nothing, so the comparison must give exactly KL 0; with a quarter
+  // of the experts, pure SwapMoE masks, and the numbers must show it (the demo model's
+  // routing is flat, see docs/swapmoe-results.md), while τ = 0 reads every missing expert
+  // and is exact again.
+  const std::vector<int32_t> ids = demo_tokens(64);
+  std::unique_ptr<LogitSpill> spill;
+  PassResult ref;
+  {
+    auto exact = load(0);
+    spill = std::make_unique<LogitSpill>(static_cast<int>(exact->config().n_vocab));
+    ref = score_tokens(*exact, ids, kCtx, spill.get(), nullptr);
+  }
+  {
+    auto all = load(budget_for_share(1.0), "swapmoe");
+    const PassResult r = score_tokens(*all, ids, kCtx, nullptr, spill.get());
+    EXPECT_EQ(r.kl_mean, 0.0);
+    EXPECT_EQ(r.agreement, 1.0);
+    EXPECT_EQ(r.nll, ref.nll);
+    ASSERT_TRUE(r.stats.swapmoe);
+    EXPECT_EQ(r.stats.swap.masked, 0u);
+  }
+  {
+    auto quarter = load(budget_for_share(0.25), "swapmoe", 1.0);
+    const PassResult r = score_tokens(*quarter, ids, kCtx, nullptr, spill.get());
+    ASSERT_TRUE(r.stats.swapmoe);
+    EXPECT_GT(r.stats.swap.masked, 0u);
+    EXPECT_GT(r.kl_mean, 0.01);
+    EXPECT_GT(r.kl_p99, r.kl_mean);
+    EXPECT_LT(r.agreement, 1.0);
+    EXPECT_GT(ppl_ratio(r.nll, ref.nll), 1.0);
+  }
+  {
+    auto tau0 = load(budget_for_share(0.25), "swapmoe", 0.0);
+    const PassResult r = score_tokens(*tau0, ids, kCtx, nullptr, spill.get());
+    EXPECT_EQ(r.kl_mean, 0.0);
+    EXPECT_EQ(r.agreement, 1.0);
+    EXPECT_GT(r.stats.swap.sync_loads, 0u);
+  }
 }
 
 }  // namespace
