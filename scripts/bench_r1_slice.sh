@@ -155,15 +155,19 @@ bench_row() {  # NAME BUDGET LABEL
   local name=$1 mem=$2 label=$3
   local tps hit mib wait bw bound peak
   tps=$(sed -n 's/^decode: .* \([0-9.]*\) tok\/s$/\1/p' "$out/$name.out" | head -1)
-  hit=$(sed -n 's/.*hit rate \([0-9.]*\)%.*/\1/p' "$out/$name.out" | head -1)
+  hit=$(sed -n 's/.*hit rate \([0-9.]*\)%.*/\1/p' "$out/$name.out" | head -1)%
+  # SwapMoE's stats line has no hit rate: the resident and masked shares of the choice instead.
+  grep -q "experts: swapmoe:" "$out/$name.out" &&
+    hit=$(sed -n 's/.*resident \([0-9.]*%\) of chosen | masked \([0-9.]*%\).*/resident \1, masked \2/p' "$out/$name.out" | head -1)
   mib=$(read_mib < "$out/$name.out")
+  [ -n "$mib" ] || mib=$(sed -n 's/.*swaps [0-9]* (\([0-9.]* [KMG]*i*B\)\/token).*/\1 swaps/p' "$out/$name.out" | head -1)
   wait=$(sed -n 's/.*I\/O wait \([0-9.]*\) ms\/token.*/\1/p' "$out/$name.out" | head -1)
   bw=$(sed -n 's/.*missed at \([0-9.]* [KMG]*i*B\)\/s disk.*/\1/p' "$out/$name.out" | head -1)
   slots=$(sed -n 's/^cache: \([0-9]*\) slots.*/\1/p' "$out/$name.out" | head -1)
   peak=$(sed -n 's/.*peak \([0-9.]* MiB\).*/\1/p' "$out/$name.err" | tail -1)
   local comp
   comp=$(awk -v t="$tps" -v w="$wait" 'BEGIN { if (t > 0) printf "%.0f", 1000 / t - w; else print "-" }')
-  echo "| $label | $mem | ${slots:-?} | $tps | $hit% | $mib | $wait | $comp | ${bw:--} | $peak |"
+  echo "| $label | $mem | ${slots:-?} | $tps | $hit | $mib | $wait | $comp | ${bw:--} | $peak |"
 }
 
 if [ "${SKIP_POLICIES:-0}" != 1 ] || [ "${SKIP_SWAPMOE:-0}" != 1 ]; then
