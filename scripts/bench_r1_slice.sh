@@ -31,7 +31,7 @@
 #
 # Environment: SWAPMOE (binary; default build/swapmoe), FORGE (swapmoe-forge; default next to
 # SWAPMOE), BUILD (build dir with libswapmoe_io.a for bench_io; default dirname of SWAPMOE),
-# N (decode tokens, 24), THREADS (2), BUDGETS ("3G 4G 6G"), POLICIES ("lru lfu nextuse"),
+# N (decode tokens, 24), THREADS (2), BUDGETS ("3G 3.6G 4.4G 6G": the 24/40/64 GB cache fractions), POLICIES ("lru lfu nextuse"),
 # VOCAB (ggml-vocab-deepseek-v3.gguf), OUT (log directory; default /tmp/bench_r1_slice.$$).
 # Big runs hold the machine-wide memory lock (/work/big/.memlock) one at a time.
 set -u
@@ -42,7 +42,7 @@ forge=${FORGE:-$(dirname "$swapmoe")/swapmoe-forge}
 build=${BUILD:-$(dirname "$swapmoe")}
 n=${N:-24}
 threads=${THREADS:-2}
-budgets=${BUDGETS:-"3G 4G 6G"}
+budgets=${BUDGETS:-"3G 3.6G 4.4G 6G"}
 policies=${POLICIES:-"lru lfu nextuse"}
 vocab=${VOCAB:-}
 out=${OUT:-/tmp/bench_r1_slice.$$}
