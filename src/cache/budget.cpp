@@ -88,6 +88,10 @@ constexpr int64_t kMinCtx = 256;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
+// The smallest prefill chunk a budget reserves room for: a small model's whole 512-token
+// chunk can be a large part of a tight budget (6.5 MiB on the 21.5 MiB demo model).
+constexpr uint64_t kPrefillMinTokens = 16;
+
 // RssFile of this process from /proc/self/status (resident file-backed pages: the
 // executable and its shared libraries), or 0 where it cannot be read.
 uint64_t read_rss_file() {
@@ -156,6 +160,33 @@ uint64_t process_overhead(const BudgetRequest& req, uint64_t tokenizer_meta_byte
 bool is_expert_tensor(const std::string& name) {
   int part = 0;
   return expert_tensor_layer(name, &part) >= 0;
+}
+
+uint64_t prefill_bytes_per_token(const ModelConfig& c) {
+  const int64_t E = c.n_embd;
+  // Dense FFN rows: leading dense layers (or a dense model), the qwen2moe shared expert,
+  // deepseek2's shared experts.
+  const bool dense_layers = c.n_expert == 0 || c.n_layer_dense_lead > 0;
+  const int64_t ff_dense = std::max({dense_layers ? c.n_ff : 0, c.n_ff_shexp, c.n_ff_exp * c.n_expert_shared});
+  const int64_t used = std::max<int64_t>(c.n_expert_used, 1);
+  int64_t floats = 4 * E                                             // x, xn, proj, ffn_out
+                   + 2 * ff_dense                                    // gate, up
+                   + c.n_expert + 3 * used + 1                       // logits, weights, ids/rows, shexp
+                   + used * (2 * c.n_ff_exp + E);                    // moe_gate, moe_up, moe_out
+  int64_t widest = std::max({E, ff_dense, c.n_ff_exp});
+  if (c.arch == Arch::Deepseek2) {
+    const int64_t dq = c.kv_lora_rank + c.n_rot;
+    floats += c.q_lora_rank + dq + c.n_head * (c.head_dim_k_mla + dq + c.kv_lora_rank + c.head_dim_v_mla);
+    widest = std::max({widest, c.q_lora_rank, c.n_head * c.head_dim_v_mla});
+  } else {
+    floats += c.n_head * (c.head_dim_k + c.head_dim_v) + c.n_head_kv * (c.head_dim_k + c.head_dim_v);  // q, attn, k, v
+    widest = std::max(widest, c.n_head * c.head_dim_v);
+  }
+  // Converted rows, at 4 bytes per element (F32 weights convert to F32; the quantized
+  // vec_dot_types take ~1.1): the layer input in up to two types, the gathered rows of
+  // every (token, expert) pair for gate/up and for down, the dense FFN's down input.
+  const int64_t converted = 4 * (2 * widest + used * (E + c.n_ff_exp) + ff_dense);
+  return static_cast<uint64_t>(4 * floats + converted);
 }
 
 // ---- Measuring -----------------------------------------------------------------------
@@ -231,7 +262,12 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
   // Exact mode needs n_expert_used experts of one layer pinned at once.
   const int64_t n_moe = static_cast<int64_t>(p.layers.size());
   p.min_slots = n_moe == 0 ? 0 : (req.per_layer ? n_moe * cfg.n_expert_used : cfg.n_expert_used);
-  p.min_budget = p.dense_bytes + p.kv_bytes + p.scratch_bytes + p.overhead_bytes + static_cast<uint64_t>(p.min_slots) * p.slot_bytes;
+  // Batched prefill: room for a kPrefillMinTokens chunk; plan_budget adds more from the
+  // expert cache's share.
+  p.prefill_bytes_per_token = prefill_bytes_per_token(cfg);
+  p.prefill_bytes = kPrefillMinTokens * p.prefill_bytes_per_token;
+  p.min_budget = p.dense_bytes + p.kv_bytes + p.scratch_bytes + p.prefill_bytes + p.overhead_bytes +
+                 static_cast<uint64_t>(p.min_slots) * p.slot_bytes;
   return p;
 }
 
@@ -241,14 +277,14 @@ BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRe
   BudgetPlan p = measure_model(cfg, f, req);
   p.budget = req.budget;
   const uint64_t min_experts = static_cast<uint64_t>(p.min_slots) * p.slot_bytes;
-  const uint64_t fixed = p.dense_bytes + p.scratch_bytes + p.overhead_bytes + min_experts;
+  const uint64_t fixed = p.dense_bytes + p.scratch_bytes + p.prefill_bytes + p.overhead_bytes + min_experts;
   const int64_t min_ctx = std::min(kMinCtx, req.n_ctx);
 
   if (req.budget < fixed + p.kv_bytes_per_token * static_cast<uint64_t>(min_ctx)) {
     std::string experts = cat("experts ", gib(min_experts), " = ", p.min_slots, " slots of ", format_bytes(p.slot_bytes));
     if (req.per_layer) experts += cat(" (", cfg.n_expert_used, " per layer x ", p.layers.size(), " layers; a shared pool needs fewer)");
     fail("--mem ", gib(req.budget), " is too small for this model: needs at least ", gib(p.min_budget), " (dense ",
-         gib(p.dense_bytes), ", KV ", gib(p.kv_bytes), " for ", req.n_ctx, " tokens, scratch ", gib(p.scratch_bytes),
+         gib(p.dense_bytes), ", KV ", gib(p.kv_bytes), " for ", req.n_ctx, " tokens, scratch ", gib(p.scratch_bytes + p.prefill_bytes),
          ", overhead ", gib(p.overhead_bytes), ", ", experts, ")",
          min_ctx < req.n_ctx ? cat("; even with a ", min_ctx, "-token context: ",
                                                            gib(fixed + p.kv_bytes_per_token * static_cast<uint64_t>(min_ctx)))
@@ -270,8 +306,18 @@ BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRe
   }
 
   // Everything else is expert cache.
-  const uint64_t rest = p.dense_bytes + p.kv_bytes + p.scratch_bytes + p.overhead_bytes;
+  const uint64_t rest = p.dense_bytes + p.kv_bytes + p.scratch_bytes + p.prefill_bytes + p.overhead_bytes;
   p.cache_bytes = req.budget - rest;
+  // A bigger prefill chunk reads each expert once for more prompt tokens: 1/32 of the
+  // expert share, up to a whole chunk, never below the minimum slots.
+  {
+    const uint64_t most = kPrefillMaxChunk * p.prefill_bytes_per_token;
+    const uint64_t want = std::min(most, std::max(p.prefill_bytes, (p.cache_bytes + p.prefill_bytes) / 32));
+    const uint64_t spare = p.cache_bytes > min_experts ? p.cache_bytes - min_experts : 0;
+    const uint64_t extra = std::min(want - p.prefill_bytes, spare);
+    p.prefill_bytes += extra;
+    p.cache_bytes -= extra;
+  }
   const int64_t n_moe = static_cast<int64_t>(p.layers.size());
   int64_t total_experts = 0;
   for (const auto& L : p.layers) total_experts += L.n_expert;
@@ -308,6 +354,9 @@ std::string plan_to_text(const BudgetPlan& p) {
   line("KV cache", cat(format_bytes(p.kv_bytes), " (", p.n_ctx, " tokens x ", format_bytes(p.kv_bytes_per_token), ")",
                        p.ctx_reduced ? cat(", reduced from ", p.n_ctx_requested) : std::string()));
   line("scratch", format_bytes(p.scratch_bytes));
+  line("prefill scratch", cat(format_bytes(p.prefill_bytes), " (",
+                              p.prefill_bytes_per_token ? std::min<uint64_t>(kPrefillMaxChunk, p.prefill_bytes / p.prefill_bytes_per_token) : 0,
+                              "-token chunks)"));
   line("overhead", format_bytes(p.overhead_bytes));
   uint64_t lo = UINT64_MAX, hi = 0;
   for (const auto& L : p.layers) {
@@ -339,6 +388,8 @@ nlohmann::json plan_to_json(const BudgetPlan& p) {
   j["ctx_reduced"] = p.ctx_reduced;
   j["kv_bytes"] = p.kv_bytes;
   j["scratch_bytes"] = p.scratch_bytes;
+  j["prefill_bytes"] = p.prefill_bytes;
+  j["prefill_bytes_per_token"] = p.prefill_bytes_per_token;
   j["overhead_bytes"] = p.overhead_bytes;
   j["expert_bytes_total"] = p.expert_bytes_total;
   j["slot_bytes"] = p.slot_bytes;

@@ -13,6 +13,10 @@
 //               n_layer * (kv_lora_rank + n_rot) * 2.
 //   scratch   activations, logits, per-expert FFN buffers, converted activations and
 //             attention scores (an estimate with a 2x margin; see budget.cpp).
+//   prefill   the batched prompt's chunk buffers (src/model/forward_batch.h), sized so a
+//             chunk of prefill_bytes / prefill_bytes_per_token(cfg) tokens fits: at least
+//             16 tokens; beyond that 1/32 of what is left for experts, at most a 512-token
+//             chunk. Bigger chunks load each expert once for more prompt tokens.
 //   overhead  the process itself: the executable and shared libraries as resident when
 //             the plan is made (RssFile from /proc/self/status, once per process), 1 MiB +
 //             3 x the tokenizer metadata of heap (parsed header, tokenizer tables), growth
@@ -20,7 +24,7 @@
 //             (budget.cpp, process_overhead).
 //   slot      one expert of the largest MoE layer as the cache stores it (gate + up + down
 //             slices, each rounded out to the I/O alignment; ExpertCache::slot_bytes_for).
-// Minimum budget = dense + KV(ctx) + scratch + overhead + minimum slots x slot, where the
+// Minimum budget = dense + KV(ctx) + scratch + minimum prefill + overhead + minimum slots x slot, where the
 // minimum slots are what exact computation of one layer needs: n_expert_used pinned
 // experts (shared pool), or n_expert_used in every layer's pool (per-layer quotas).
 // The expert cache gets everything else. If the KV cache for the requested context does
@@ -71,6 +75,8 @@ struct BudgetPlan {
   bool ctx_reduced = false;
   uint64_t kv_bytes = 0;           // for n_ctx
   uint64_t scratch_bytes = 0;
+  uint64_t prefill_bytes_per_token = 0;  // batched-prefill scratch per prompt token
+  uint64_t prefill_bytes = 0;            // reserved for one prefill chunk (minimum in measure_model)
   uint64_t overhead_bytes = 0;
   std::vector<LayerExpertBytes> layers;  // MoE layers only
   uint64_t expert_bytes_total = 0;       // all experts of all layers, exact
@@ -87,6 +93,12 @@ struct BudgetPlan {
   double worst_read_bytes_per_token = 0;
   std::vector<std::string> notes;  // e.g. why n_ctx was reduced
 };
+
+// Bytes of batched-prefill scratch per token of a chunk (an upper estimate of every buffer
+// of forward_batch's BatchScratch: F32 rows plus converted activation rows).
+uint64_t prefill_bytes_per_token(const ModelConfig& cfg);
+// The largest prefill chunk, in tokens (llama.cpp's default micro-batch).
+constexpr int64_t kPrefillMaxChunk = 512;
 
 // Computes the plan. Throws Error with the exact breakdown when the budget is below the
 // minimum even at the smallest context, e.g.

@@ -80,35 +80,8 @@ const QuantizedActivations& BatchActs::get(GgmlType weight_type) {
   fail("internal: more than ", slots_.size(), " activation types in one layer");
 }
 
-uint64_t prefill_bytes_per_token(const ModelConfig& c) {
-  const int64_t E = c.n_embd;
-  // Dense FFN rows: leading dense layers (or a dense model), the qwen2moe shared expert,
-  // deepseek2's shared experts.
-  const bool dense_layers = c.n_expert == 0 || c.n_layer_dense_lead > 0;
-  const int64_t ff_dense = std::max({dense_layers ? c.n_ff : 0, c.n_ff_shexp, c.n_ff_exp * c.n_expert_shared});
-  const int64_t used = std::max<int64_t>(c.n_expert_used, 1);
-  int64_t floats = 4 * E                                             // x, xn, proj, ffn_out
-                   + 2 * ff_dense                                    // gate, up
-                   + c.n_expert + 3 * used + 1                       // logits, weights, ids/rows, shexp
-                   + used * (2 * c.n_ff_exp + E);                    // moe_gate, moe_up, moe_out
-  int64_t widest = std::max({E, ff_dense, c.n_ff_exp});
-  if (c.arch == Arch::Deepseek2) {
-    const int64_t dq = c.kv_lora_rank + c.n_rot;
-    floats += c.q_lora_rank + dq + c.n_head * (c.head_dim_k_mla + dq + c.kv_lora_rank + c.head_dim_v_mla);
-    widest = std::max({widest, c.q_lora_rank, c.n_head * c.head_dim_v_mla});
-  } else {
-    floats += c.n_head * (c.head_dim_k + c.head_dim_v) + c.n_head_kv * (c.head_dim_k + c.head_dim_v);  // q, attn, k, v
-    widest = std::max(widest, c.n_head * c.head_dim_v);
-  }
-  // Converted rows, at 4 bytes per element (F32 weights convert to F32; the quantized
-  // vec_dot_types take ~1.1): the layer input in up to two types, the gathered rows of
-  // every (token, expert) pair for gate/up and for down, the dense FFN's down input.
-  const int64_t converted = 4 * (2 * widest + used * (E + c.n_ff_exp) + ff_dense);
-  return static_cast<uint64_t>(4 * floats + converted);
-}
-
 int64_t prefill_chunk_tokens(const ModelConfig& cfg, uint64_t scratch_bytes) {
-  constexpr int64_t kMax = 512;
+  constexpr int64_t kMax = kPrefillMaxChunk;
   if (scratch_bytes == 0) return kMax;
   const uint64_t per = std::max<uint64_t>(1, prefill_bytes_per_token(cfg));
   return std::clamp<int64_t>(static_cast<int64_t>(scratch_bytes / per), 1, kMax);
@@ -126,9 +99,8 @@ const float* ModelImpl::forward_batch(const std::vector<int32_t>& tokens, int64_
 
   if (!batch_) batch_ = std::make_shared<BatchScratch>();
   // Resident, chunks of 512 tokens as llama.cpp's ubatch. Under a memory budget the
-  // chunk's scratch is bounded by prefill_budget_scratch (forward_batch.h).
-  const auto* cache = dynamic_cast<const ExpertCache*>(experts_.get());
-  const int64_t chunk = prefill_chunk_tokens(cfg_, cache ? prefill_budget_scratch(cache->pool_bytes()) : 0);
+  // chunk's scratch is what the plan reserved for it (BudgetPlan::prefill_bytes).
+  const int64_t chunk = prefill_chunk_tokens(cfg_, prefill_scratch_);
   const int64_t t0 = PrefillTimer::enabled() ? now_ns() : 0;
   for (int64_t b = 0; b < n; b += chunk) {
     const int64_t m = std::min(chunk, n - b);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cache/budget.h"
 #include "model/config.h"
 #include "ops/matmul.h"
 
@@ -58,9 +59,8 @@ struct BatchScratch {
   std::vector<QuantizedActivations> exp_in_gate, exp_in_up, exp_in_down;  // per expert of a wave
 };
 
-// Bytes of BatchScratch per token of a chunk (an upper estimate, for chunk sizing and the
-// budget: every buffer above, F32 rows plus converted activation rows).
-uint64_t prefill_bytes_per_token(const ModelConfig& cfg);
+// prefill_bytes_per_token(cfg) (cache/budget.h) estimates BatchScratch per token of a
+// chunk, for chunk sizing and the budget: every buffer above must stay inside it.
 
 // Tokens per chunk: 512 (llama.cpp's default micro-batch) when the scratch is not limited,
 // else as many as `scratch_bytes` allows (at least 1).
@@ -84,13 +84,5 @@ class PrefillTimer {
   PrefillPhase phase_;
   int64_t start_ns_ = 0;
 };
-
-// Scratch allowed to a chunk under a memory budget (--mem) whose expert cache has
-// `cache_bytes`: 1/32 of the cache, at least 8 MiB (a few tokens per chunk for the widest
-// models; a 20 GiB DeepSeek-R1 budget allows ~200 tokens).
-constexpr uint64_t kPrefillBudgetScratch = 8ull << 20;
-inline uint64_t prefill_budget_scratch(uint64_t cache_bytes) {
-  return cache_bytes / 32 > kPrefillBudgetScratch ? cache_bytes / 32 : kPrefillBudgetScratch;
-}
 
 }  // namespace swapmoe

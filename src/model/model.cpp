@@ -35,6 +35,7 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
   if (opts.mem_budget > 0) {
     plan = plan_model_budget(cfg_, f, opts, n_ctx_, pool_.size());
     n_ctx_ = plan->n_ctx;
+    prefill_scratch_ = plan->prefill_bytes;
   }
   // Sequences share the planned context: each gets an equal part, so N KV caches take
   // the memory the plan reserved for one cache of n_ctx positions.

@@ -122,6 +122,9 @@ class ModelImpl : public Model {
   // out [n][E] = down(silu(gate xn) * up xn) for xn in batch_->acts.
   void dense_ffn_batch(const FfnItem& f, int64_t n, float* out);
   std::shared_ptr<BatchScratch> batch_;  // created on first use
+  // Bytes a prefill chunk may use: the plan's BudgetPlan::prefill_bytes under --mem, 0
+  // (whole 512-token chunks) without a budget.
+  uint64_t prefill_scratch_ = 0;
 };
 
 }  // namespace swapmoe

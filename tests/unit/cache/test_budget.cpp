@@ -123,7 +123,10 @@ TEST_F(BudgetModel, MeasuresTheModelByHand) {
   EXPECT_EQ(p.slot_bytes, hand_slot(4096));
   EXPECT_GE(p.slot_bytes, 3u * 4096);
   EXPECT_EQ(p.min_slots, 2);
-  EXPECT_EQ(p.min_budget, kDense + 256000 + p.scratch_bytes + p.overhead_bytes + 2 * p.slot_bytes);
+  EXPECT_EQ(p.min_budget, kDense + 256000 + p.scratch_bytes + p.prefill_bytes + p.overhead_bytes + 2 * p.slot_bytes);
+  // The minimum prefill chunk is 16 tokens.
+  EXPECT_EQ(p.prefill_bytes_per_token, prefill_bytes_per_token(cfg_));
+  EXPECT_EQ(p.prefill_bytes, 16 * p.prefill_bytes_per_token);
   EXPECT_GE(p.overhead_bytes, 2u << 20);  // resident set at plan time + growth allowances (budget.cpp; test_demo checks the formula)
   // A smaller alignment gives smaller slots.
   r.alignment = 512;
@@ -147,7 +150,7 @@ TEST_F(BudgetModel, CacheGetsTheRest) {
   BudgetRequest r;
   r.n_ctx = 4096;
   const BudgetPlan m = measure_model(cfg_, *file_, r);
-  const uint64_t base = m.dense_bytes + m.scratch_bytes + m.overhead_bytes + 4096 * kKvPerTok;
+  const uint64_t base = m.dense_bytes + m.scratch_bytes + m.prefill_bytes + m.overhead_bytes + 4096 * kKvPerTok;
   r.budget = base + 5 * m.slot_bytes + 100;
   const BudgetPlan p = plan_budget(cfg_, *file_, r);
   EXPECT_FALSE(p.ctx_reduced);
@@ -181,11 +184,41 @@ TEST_F(BudgetModel, CacheGetsTheRest) {
   EXPECT_NE(text.find("5 slots"), std::string::npos) << text;
 }
 
+// The batched prefill's chunk buffers are part of the budget: at least 16 tokens, then 1/32 of
+// the expert share, at most a 512-token chunk, and never at the expense of the minimum slots.
+TEST_F(BudgetModel, PrefillScratchComesFromTheBudget) {
+  ModelConfig c = cfg_;
+  c.n_embd = 4096;  // widen the activations only: the file's tensors are measured as they are
+  c.n_ff = 16384;
+  BudgetRequest r;
+  r.n_ctx = 256;
+  const BudgetPlan m = measure_model(c, *file_, r);
+  const uint64_t per = prefill_bytes_per_token(c);
+  ASSERT_GT(per, 64u * 1024);
+  EXPECT_EQ(m.prefill_bytes, 16 * per);
+  const uint64_t base = m.dense_bytes + m.scratch_bytes + m.overhead_bytes + m.kv_bytes;
+  // At the minimum: the minimum prefill and the minimum slots.
+  r.budget = m.min_budget;
+  BudgetPlan p = plan_budget(c, *file_, r);
+  EXPECT_EQ(p.prefill_bytes, m.prefill_bytes);
+  EXPECT_EQ(p.n_slots, 2);
+  // 1 GiB for prefill + experts: 1/32 of it goes to prefill.
+  r.budget = base + (1ull << 30);
+  p = plan_budget(c, *file_, r);
+  EXPECT_EQ(p.prefill_bytes, std::min<uint64_t>(kPrefillMaxChunk * per, (1ull << 30) / 32));
+  // Plenty: capped at a whole chunk.
+  r.budget = base + (64ull << 30);
+  p = plan_budget(c, *file_, r);
+  EXPECT_EQ(p.prefill_bytes, kPrefillMaxChunk * per);
+  EXPECT_EQ(plan_to_json(p)["prefill_bytes"].get<uint64_t>(), p.prefill_bytes);
+  EXPECT_NE(plan_to_text(p).find("512-token chunks"), std::string::npos) << plan_to_text(p);
+}
+
 TEST_F(BudgetModel, ReducesContextThenRefuses) {
   BudgetRequest r;
   r.n_ctx = 4096;
   const BudgetPlan m = measure_model(cfg_, *file_, r);
-  const uint64_t fixed = m.dense_bytes + m.scratch_bytes + m.overhead_bytes + 2 * m.slot_bytes;
+  const uint64_t fixed = m.dense_bytes + m.scratch_bytes + m.prefill_bytes + m.overhead_bytes + 2 * m.slot_bytes;
   // Room for 1000 tokens of KV next to the minimum: the context drops to 768.
   r.budget = fixed + 1000 * kKvPerTok;
   const BudgetPlan p = plan_budget(cfg_, *file_, r);
