@@ -27,6 +27,28 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 
+// ggml's hsum_float_8 order: high half + low half, then pairs, then the last two.
+inline float hsum256(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// Two consecutive Q8_0 blocks' 32 quants each, as one 512-bit vector.
+inline __m512i load2_q8_0(const swapmoe::quant::BlockQ8_0* b) {
+  return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1);
+}
+
+// acc += d_x d_y * (x . y) for one block, at 256 bits (the odd last block).
+inline __m256 fma_q8_0_block(const swapmoe::quant::BlockQ8_0* x, const swapmoe::quant::BlockQ8_0* y, __m256 acc) {
+  const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs));
+  const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->qs));
+  const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(qx), _mm256_sign_epi8(qy, qx));
+  return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)), _mm256_cvtepi32_ps(p), acc);
+}
+
 // Lane k (0..31) of the result takes int16 element idx[k] of v: used to spread four
 // per-16 scales over 8 lanes each.
 inline __m512i spread4(__m512i v, int first) {
@@ -78,29 +100,29 @@ float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a) {
   return hsum512(acc) - _mm_cvtss_f32(r);
 }
 
+// Q8_0 keeps llama.cpp's summation order: one 8-lane float accumulator that takes each
+// block's scaled products in block order, then an 8-lane horizontal sum. Only the integer
+// dot of two blocks runs at 512 bits (exact, so the order there does not matter). Summing
+// even and odd blocks in separate halves was a few ulps off ggml's kernels, and Q8_0
+// activation rounding in the next layer amplified that into visible logit differences
+// (olmoe Q8_0 flipped a near-tie greedy token against llama.cpp; tests/conformance/README.md).
 float vec_dot_q8_0_avx512w(int64_t n, const void* w, const void* a) {
   const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
   const int64_t nb = n / QK8_0;
-  __m512 acc = _mm512_setzero_ps();
-  auto load2 = [](const BlockQ8_0* b) {
-    return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1);
-  };
+  __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    const __m512i qx = load2(x + i), qy = load2(y + i);
+    const __m512i qx = load2_q8_0(x + i), qy = load2_q8_0(y + i);
     // No sign_epi8 at 512 bits: |x| and y negated where x < 0 (x = 0 contributes 0 anyway).
     const __mmask64 neg = _mm512_movepi8_mask(qx);
     const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
-    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qx), sy);
-    const __m512 d = _mm512_insertf32x8(_mm512_set1_ps(h2f(x[i].d) * h2f(y[i].d)),
-                                        _mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)), 1);
-    acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qx), sy));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), _mm512_castps512_ps256(p), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)), _mm512_extractf32x8_ps(p, 1), acc);
   }
-  float sum = hsum512(acc);
-  if (i < nb) sum += vec_dot_q8_0_avx512(QK8_0, x + i, y + i);  // odd block count
-  return sum;
+  if (i < nb) acc = fma_q8_0_block(x + i, y + i, acc);  // odd block count
+  return hsum256(acc);
 }
 
 // ------------------------------------------------------------------ multi-row versions
@@ -176,34 +198,29 @@ template <int NA>
 void wide_multi_q8_0(int64_t n, const void* w, const void* a, size_t as, float* out, size_t os) {
   const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
   const int64_t nb = n / QK8_0;
-  auto load2 = [](const BlockQ8_0* b) {
-    return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs))),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1);
-  };
-  __m512 acc[NA];
+  __m256 acc[NA];
   #pragma GCC unroll 8
-  for (int r = 0; r < NA; ++r) acc[r] = _mm512_setzero_ps();
+  for (int r = 0; r < NA; ++r) acc[r] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    const __m512i qx = load2(x + i);
+    const __m512i qx = load2_q8_0(x + i);
     const __mmask64 neg = _mm512_movepi8_mask(qx);
     const __m512i ax = _mm512_abs_epi8(qx);
     const float dx0 = h2f(x[i].d), dx1 = h2f(x[i + 1].d);
     #pragma GCC unroll 8
     for (int r = 0; r < NA; ++r) {
       const BlockQ8_0* y = act_row<BlockQ8_0>(a, as, r) + i;
-      const __m512i qy = load2(y);
+      const __m512i qy = load2_q8_0(y);
       const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
-      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy);
-      const __m512 d = _mm512_insertf32x8(_mm512_set1_ps(dx0 * h2f(y[0].d)), _mm256_set1_ps(dx1 * h2f(y[1].d)), 1);
-      acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);
+      const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx0 * h2f(y[0].d)), _mm512_castps512_ps256(p), acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx1 * h2f(y[1].d)), _mm512_extractf32x8_ps(p, 1), acc[r]);
     }
   }
   #pragma GCC unroll 8
   for (int r = 0; r < NA; ++r) {
-    float sum = hsum512(acc[r]);
-    if (i < nb) sum += vec_dot_q8_0_avx512(QK8_0, x + i, act_row<BlockQ8_0>(a, as, r) + i);
-    out[static_cast<size_t>(r) * os] = sum;
+    if (i < nb) acc[r] = fma_q8_0_block(x + i, act_row<BlockQ8_0>(a, as, r) + i, acc[r]);
+    out[static_cast<size_t>(r) * os] = hsum256(acc[r]);
   }
 }
 
