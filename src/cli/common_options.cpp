@@ -28,7 +28,7 @@ ModelOptions ModelArgs::to_options() const {
   o.swap_rate = swap_rate;
   o.profile_path = profile;
   // SwapMoE chooses among resident experts only, so next-layer prefetch has nothing to do.
-  o.prefetch = prefetch && !no_prefetch && policy != "swapmoe";
+  o.prefetch = !no_prefetch && policy != "swapmoe";
   if (policy != "swapmoe" && (!profile.empty()))
     fail("--profile is used by --policy swapmoe only");
   if (policy == "swapmoe" && mem.empty())
@@ -74,10 +74,10 @@ void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional) {
   sub->add_option("--io", a.io, "Expert read engine under --mem")
       ->check(CLI::IsMember({"auto", "uring", "pread"}))
       ->capture_default_str();
-  // Prefetch is off by default: on forged models at tight budgets it read ~30% more per
-  // token and was not faster (see README, "Memory budget"); --prefetch turns it on.
-  sub->add_flag("--prefetch", a.prefetch, "Predict the next layer's experts with its router and read them early");
-  sub->add_flag("--no-prefetch", a.no_prefetch, "Do not prefetch (the default)");
+  // Prefetch is on by default: since it takes only free or cold slots it was as fast or
+  // faster at every budget measured (docs/benchmarks.md, memory budget, session 2).
+  sub->add_flag("--prefetch", a.prefetch, "Predict the next layer's experts with its router and read them early (the default)");
+  sub->add_flag("--no-prefetch", a.no_prefetch, "Do not prefetch");
   sub->add_flag("--progress", a.progress, "Live status line on stderr (tokens/s and cache figures)");
   sub->add_option("--policy", a.policy,
                   "Expert policy under --mem: exact (read missing experts, wait for them) or swapmoe (route "

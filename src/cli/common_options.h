@@ -25,7 +25,7 @@ struct ModelArgs {
   std::string cache_policy = "nextuse";
   std::string cache_layout = "shared";
   std::string io = "auto";
-  bool prefetch = false;
+  bool prefetch = false;     // --prefetch: accepted for clarity; prefetch is on unless --no-prefetch
   bool no_prefetch = false;
   bool progress = false;
   // Expert policy (docs/swapmoe.md): --policy exact|swapmoe, --exactness T, --swap-rate R,
