@@ -101,6 +101,8 @@ class SwapMoeStore final : public ExpertStore {
   ~SwapMoeStore() override;
 
   void route(int layer, const RouterParams& p, const float* logits, int32_t* ids, float* weights) override;
+  // τ < 1 may read chosen experts synchronously, which needs a free slot per token.
+  bool batch_routing() const override { return exactness_ >= 1.0; }
   ExpertView acquire(int layer, int32_t expert) override;
   void release(int layer, int32_t expert) override;
 

@@ -38,6 +38,12 @@ class ExpertStore {
     (void)layer;
     select_experts(p, logits, ids, weights);
   }
+  // Whether a batched caller (forward_batch) may route every token of a chunk through a
+  // layer before computing any of them. A store that may have to read a missing expert
+  // synchronously into a slot (SwapMoE with the exactness knob below 1) says no: with a
+  // chunk's routed experts all held, no slot may be free, and the read would have to be
+  // masked instead. The prompt then runs token by token.
+  virtual bool batch_routing() const { return true; }
   // Hint that these experts of `layer` are about to be used (a store may start reads).
   virtual void request(int layer, std::span<const int32_t> experts) { (void)layer; (void)experts; }
   // Hint that these experts of `layer` will probably be needed soon (prefetch).

@@ -96,6 +96,11 @@ const float* ModelImpl::forward_batch(const std::vector<int32_t>& tokens, int64_
   if (pos0 + n > n_ctx_)
     fail("context full: position ", pos0 + n - 1, " needs more than the ", n_ctx_, "-token context");
   if (n == 1) return forward(tokens[0], pos0);
+  if (!experts_->batch_routing()) {
+    const float* out = nullptr;
+    for (int64_t i = 0; i < n; ++i) out = forward(tokens[static_cast<size_t>(i)], pos0 + i);
+    return out;
+  }
 
   if (!batch_) batch_ = std::make_shared<BatchScratch>();
   // Resident, chunks of 512 tokens as llama.cpp's ubatch. Under a memory budget the

@@ -140,6 +140,30 @@ TEST_P(SwapMoeArch, ExactnessZeroIsExact) {
   EXPECT_EQ(st.hits + st.sync_loads, st.chosen);
 }
 
+// τ = 0 through forward_batch (a prompt): still exact. The batched path would route the
+// whole chunk first and find no slot for a synchronous read, so the store asks for token-
+// by-token evaluation (ExpertStore::batch_routing).
+TEST_P(SwapMoeArch, ExactnessZeroIsExactForABatchedPrompt) {
+  Forged f(GetParam(), "tau0b");
+  const auto toks = tokens(48, 258, 13);
+  auto ref = load_plain(f.path);
+  const float* l = ref->forward_batch(toks, 0);
+  const std::vector<float> want(l, l + ref->config().n_vocab);
+  auto m = load_plain(f.path);
+  SwapMoeOptions so;
+  so.n_slots = n_moe(m->config()) * (m->config().n_expert_used + 1);
+  so.exactness = 0.0;
+  SwapMoeStore* s = install(*m, so);
+  EXPECT_FALSE(s->batch_routing());
+  l = m->forward_batch(toks, 0);
+  ASSERT_EQ(0, std::memcmp(want.data(), l, want.size() * sizeof(float)));
+  const SwapMoeStats st = s->stats();
+  EXPECT_EQ(st.masked + st.sync_no_slot, 0u);
+  EXPECT_GT(st.sync_loads, 0u);
+  so.exactness = 1.0;
+  EXPECT_TRUE(install(*m, so)->batch_routing());
+}
+
 // An ExpertStore decorator that checks that what route() returns, and each expert at
 // acquire, is resident in the SwapMoeStore (so a masked expert is never computed).
 class Checker final : public ExpertStore {
