@@ -25,8 +25,6 @@ namespace {
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
-
 // ggml's hsum_float_8 order: high half + low half, then pairs, then the last two.
 inline float hsum256(__m256 v) {
   __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
@@ -58,15 +56,29 @@ inline __m512i spread4(__m512i v, int first) {
   return _mm512_permutexvar_epi16(idx, v);
 }
 
+// acc += d * (ggml's 8 int32 lanes of one Q6_K block). sumi's 16 lanes hold, per 64
+// elements, lane j = bytes 4j..4j+3: the low 8 lanes come from even 32-element chunks and
+// the high 8 from odd ones, so low + high is exactly ggml's 256-bit sumi (lane L sums the
+// elements with (e % 32) / 4 == L). The -32 offset is subtracted there in int32, as ggml
+// does, so each block costs one 8-lane FMA, in block order.
+inline __m256 fma_q6_k_block(float d, __m512i sumi, __m256i off16, const int16_t* bsums, __m256 acc) {
+  const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
+  const __m256i off = _mm256_madd_epi16(off16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)));
+  return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(s8, off)), acc);
+}
+
 }  // namespace
 
+// Q6_K in llama.cpp's order (ggml_vec_dot_q6_K_q8_K, AVX2 path): the unpacking and the
+// integer dots run at 512 bits (exact, so their order is free), the float part is ggml's:
+// one 8-lane accumulator, one FMA per block, hsum_float_8. Keeping a 16-lane float
+// accumulator and the offsets in a second one was a few ulps off.
 float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a) {
   const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i m2 = _mm512_set1_epi8(3);
-  __m512 acc = _mm512_setzero_ps();
-  __m256 acc_off = _mm256_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
     const __m512i sc512 = _mm512_zextsi256_si512(sc16);
@@ -87,17 +99,10 @@ float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a) {
       sumi = _mm512_dpwssd_epi32(sumi, p01, spread4(sc512, 8 * h));
       sumi = _mm512_dpwssd_epi32(sumi, p23, spread4(sc512, 8 * h + 4));
     }
-    const float d = h2f(x[i].d) * y[i].d;
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-    // u = level + 32: subtract 32 * scale * bsum per 16 elements.
-    const __m256i off = _mm256_madd_epi16(_mm256_slli_epi16(sc16, 5),
-                                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)));
-    acc_off = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(off), acc_off);
+    // u = level + 32: 32 * scale * bsum per 16 elements comes off in fma_q6_k_block.
+    acc = fma_q6_k_block(y[i].d * h2f(x[i].d), sumi, _mm256_slli_epi16(sc16, 5), y[i].bsums, acc);
   }
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(acc_off, 1), _mm256_castps256_ps128(acc_off));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return hsum512(acc) - _mm_cvtss_f32(r);
+  return hsum256(acc);
 }
 
 // Q8_0 keeps llama.cpp's summation order: one 8-lane float accumulator that takes each
@@ -143,13 +148,9 @@ void wide_multi_q6_k(int64_t n, const void* w, const void* a, size_t as, float* 
   const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i m2 = _mm512_set1_epi8(3);
-  __m512 acc[NA];
-  __m256 acc_off[NA];
+  __m256 acc[NA];
   #pragma GCC unroll 8
-  for (int r = 0; r < NA; ++r) {
-    acc[r] = _mm512_setzero_ps();
-    acc_off[r] = _mm256_setzero_ps();
-  }
+  for (int r = 0; r < NA; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
     const __m512i sc512 = _mm512_zextsi256_si512(sc16);
@@ -179,19 +180,11 @@ void wide_multi_q6_k(int64_t n, const void* w, const void* a, size_t as, float* 
         sumi = _mm512_dpwssd_epi32(sumi, p01, s[2 * h]);
         sumi = _mm512_dpwssd_epi32(sumi, p23, s[2 * h + 1]);
       }
-      const float d = dx * y->d;
-      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc[r]);
-      const __m256i off = _mm256_madd_epi16(off16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y->bsums)));
-      acc_off[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(off), acc_off[r]);
+      acc[r] = fma_q6_k_block(y->d * dx, sumi, off16, y->bsums, acc[r]);
     }
   }
   #pragma GCC unroll 8
-  for (int r = 0; r < NA; ++r) {
-    __m128 q = _mm_add_ps(_mm256_extractf128_ps(acc_off[r], 1), _mm256_castps256_ps128(acc_off[r]));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    out[static_cast<size_t>(r) * os] = hsum512(acc[r]) - _mm_cvtss_f32(q);
-  }
+  for (int r = 0; r < NA; ++r) out[static_cast<size_t>(r) * os] = hsum256(acc[r]);
 }
 
 template <int NA>
