@@ -139,7 +139,7 @@ expect_error "forge: bad width" "$forge" --arch qwen3moe --experts 4 --experts-u
 # the model file's size prints a continuation and the statistics line, and stays inside a
 # memory cgroup of budget + 5% (page cache dropped) where one can be made.
 demo="$root/models/fortunes-moe.gguf"
-demo_mem="${SMOKE_DEMO_MEM:-18M}"
+demo_mem="${SMOKE_DEMO_MEM:-20M}"
 if [ -f "$demo" ]; then
   demo_bytes=$(stat -c %s "$demo")
   mem_bytes=$(awk -v s="$demo_mem" 'BEGIN { m = 1; u = toupper(substr(s, length(s))); if (u == "M") m = 1048576; else if (u == "K") m = 1024; else if (u == "G") m = 1073741824; printf "%.0f\n", s * m }')
