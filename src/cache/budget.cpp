@@ -343,6 +343,16 @@ BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRe
   return p;
 }
 
+uint64_t budget_for_slots(const BudgetPlan& m, int64_t slots) {
+  const uint64_t cache = static_cast<uint64_t>(std::max(slots, m.min_slots)) * m.slot_bytes;
+  // plan_budget gives the prefill buffers P = (cache + P) / 32 (within [minimum, a whole
+  // chunk]), i.e. P = cache / 31. Half a slot of slack absorbs the rounding, and stays
+  // below one more slot.
+  const uint64_t most = kPrefillMaxChunk * m.prefill_bytes_per_token;
+  const uint64_t prefill = std::min(most, std::max(m.prefill_bytes, (cache + 30) / 31));
+  return m.dense_bytes + m.kv_bytes + m.scratch_bytes + m.overhead_bytes + prefill + cache + m.slot_bytes / 2;
+}
+
 // ---- Reports -------------------------------------------------------------------------
 
 std::string plan_to_text(const BudgetPlan& p) {

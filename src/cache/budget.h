@@ -107,6 +107,11 @@ constexpr int64_t kPrefillMaxChunk = 512;
 //    = 2 slots of 1.11 GiB)".
 BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req);
 
+// The smallest budget whose plan gives `slots` expert slots, for a plan `m` from
+// measure_model (same request otherwise): the fixed parts, the cache, and the prefill
+// chunk buffers that plan_budget takes from the expert share (1/32 of it, within limits).
+uint64_t budget_for_slots(const BudgetPlan& m, int64_t slots);
+
 // Bytes the plan's pieces need, without a budget (for `swapmoe info`-style reports and
 // for plan_budget itself). budget, cache_bytes and n_slots are left 0.
 BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req);

@@ -125,7 +125,7 @@ ModelFacts model_facts(const std::string& path, int64_t n_ctx, int n_threads, bo
 Budget resolve_budget(const std::string& label, const std::string& path, const ModelFacts& m) {
   Budget b;
   b.label = label;
-  const uint64_t all = m.fixed + static_cast<uint64_t>(m.total_experts) * m.measure.slot_bytes;
+  const uint64_t all = budget_for_slots(m.measure, m.total_experts);
   if (label == "resident") {
     b.bytes = 0;
     b.x_bytes = all;
@@ -143,7 +143,7 @@ Budget resolve_budget(const std::string& label, const std::string& path, const M
       fail("--mem ", label, ": a share of expert bytes must be in (0%, 100%]");
     auto slots = static_cast<int64_t>(std::ceil(pct / 100.0 * static_cast<double>(m.total_experts) - 1e-9));
     slots = std::max(slots, m.measure.min_slots);
-    b.bytes = m.fixed + static_cast<uint64_t>(slots) * m.measure.slot_bytes;
+    b.bytes = budget_for_slots(m.measure, slots);
   } else {
     b.bytes = parse_size(label);
     if (b.bytes == 0) fail("--mem 0: give a positive size, min, P% or resident");

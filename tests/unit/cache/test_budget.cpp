@@ -214,6 +214,25 @@ TEST_F(BudgetModel, PrefillScratchComesFromTheBudget) {
   EXPECT_NE(plan_to_text(p).find("512-token chunks"), std::string::npos) << plan_to_text(p);
 }
 
+// budget_for_slots is the inverse of plan_budget's slot count, prefill buffers included.
+TEST_F(BudgetModel, BudgetForSlotsGivesExactlyThoseSlots) {
+  for (int64_t embd : {int64_t{0}, int64_t{4096}}) {
+    ModelConfig c = cfg_;
+    if (embd) {
+      c.n_embd = embd;  // big prefill rows: the 1/32 rule is active
+      c.n_ff = 16384;
+    }
+    BudgetRequest r;
+    r.n_ctx = 256;
+    const BudgetPlan m = measure_model(c, *file_, r);
+    for (int64_t slots : {2, 3, 5, 9, 15}) {
+      r.budget = budget_for_slots(m, slots);
+      const BudgetPlan p = plan_budget(c, *file_, r);
+      EXPECT_EQ(p.n_slots, slots) << "embd " << embd << " slots " << slots;
+    }
+  }
+}
+
 TEST_F(BudgetModel, ReducesContextThenRefuses) {
   BudgetRequest r;
   r.n_ctx = 4096;

@@ -46,7 +46,7 @@ uint64_t budget_for_share(double share) {
   int64_t total = 0;
   for (const auto& l : m.layers) total += l.n_expert;
   const auto slots = std::max<int64_t>(m.min_slots, static_cast<int64_t>(std::ceil(share * static_cast<double>(total))));
-  return m.dense_bytes + m.kv_bytes + m.scratch_bytes + m.overhead_bytes + static_cast<uint64_t>(slots) * m.slot_bytes;
+  return budget_for_slots(m, slots);
 }
 
 std::unique_ptr<Model> load(uint64_t budget, const std::string& policy = "exact", double exactness = 1.0) {
