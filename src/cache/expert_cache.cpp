@@ -14,7 +14,6 @@ double now_seconds() {
 
 const char* const kPartName[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
 
-const GgufTensorInfo* part_info(const ExpertTensors& t, int p) { return p == 0 ? t.gate : p == 1 ? t.up : t.down; }
 
 }  // namespace
 
@@ -24,7 +23,7 @@ uint64_t ExpertCache::slot_bytes_for(const std::vector<ExpertTensors>& tensors, 
     if (!t.gate || !t.up || !t.down) continue;
     uint64_t sum = 0;
     for (int p = 0; p < 3; ++p) {
-      const GgufTensorInfo* info = part_info(t, p);
+      const GgufTensorInfo* info = expert_part_info(t, p);
       uint64_t longest = 0;
       // The superset length depends on where each slice starts relative to the
       // alignment, so take the longest over all experts of the tensor.
@@ -43,31 +42,11 @@ ExpertCache::ExpertCache(const std::string& path, const ModelConfig& cfg, const 
   file_ = io::DirectFile::open(path, opts.open_mode);
   const uint64_t a = file_.alignment();
 
-  // Copy and check the tensor infos; lay out the parts of a slot per layer.
+  // Check the tensor infos and lay out the parts of a slot per layer (cache/slot_layout.h).
+  layers_ = layout_expert_slots(path, cfg, tensors, file_.size(), a);
   std::vector<int> moe_layers;
-  for (size_t l = 0; l < tensors.size(); ++l) {
-    const ExpertTensors& t = tensors[l];
-    if (!t.gate && !t.up && !t.down) continue;
-    if (!t.gate || !t.up || !t.down) fail(path, ": layer ", l, " has an incomplete set of expert tensors");
-    Layer& L = layers_[l];
-    L.moe = true;
-    uint64_t off = 0;
-    for (int p = 0; p < 3; ++p) {
-      const GgufTensorInfo* info = part_info(t, p);
-      if (info->ne.size() != 3 || info->ne[2] != cfg.n_expert)
-        fail(path, ": tensor ", info->name, ": expected 3 dimensions with ", cfg.n_expert, " experts");
-      const uint64_t end = info->offset + info->expert_bytes() * static_cast<uint64_t>(info->ne[2]);
-      if (end > file_.size())
-        fail(path, ": tensor ", info->name, " ends at byte ", end, ", past the end of the file (", file_.size(), " bytes)");
-      L.part[p].info = *info;
-      L.part[p].slot_offset = off;
-      uint64_t longest = 0;
-      for (int64_t e = 0; e < info->ne[2]; ++e)
-        longest = std::max(longest, io::aligned_span(info->expert_offset(e), info->expert_bytes(), a).length);
-      off += longest;
-    }
-    moe_layers.push_back(static_cast<int>(l));
-  }
+  for (size_t l = 0; l < layers_.size(); ++l)
+    if (layers_[l].moe) moe_layers.push_back(static_cast<int>(l));
   if (moe_layers.empty()) fail(path, ": the expert cache needs at least one layer with experts");
   if (n_expert_used_ < 1 || n_expert_used_ > n_expert_) fail(path, ": invalid n_expert_used ", n_expert_used_);
   slot_bytes_ = slot_bytes_for(tensors, a);

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "cache/residency.h"
+#include "cache/slot_layout.h"
 #include "io/direct_file.h"
 #include "io/read_engine.h"
 #include "model/config.h"
@@ -149,14 +150,7 @@ class ExpertCache final : public StreamingExpertStore {
   void set_wait_hook(std::function<void()> fn) { wait_hook_ = std::move(fn); }
 
  private:
-  struct Part {
-    GgufTensorInfo info;       // copy of the tensor's info (type, ne, offset)
-    uint64_t slot_offset = 0;  // where this part's superset starts in a slot
-  };
-  struct Layer {
-    bool moe = false;
-    Part part[3];  // gate, up, down
-  };
+  using Layer = SlotLayout;  // cache/slot_layout.h
   struct SlotIo {
     int parts_left = 0;
     bool ready = false;

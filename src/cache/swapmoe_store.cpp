@@ -18,7 +18,6 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-const GgufTensorInfo* part_info(const ExpertTensors& t, int p) { return p == 0 ? t.gate : p == 1 ? t.up : t.down; }
 
 }  // namespace
 
@@ -39,29 +38,13 @@ SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, cons
   file_ = io::DirectFile::open(path, opts.open_mode);
   const uint64_t a = file_.alignment();
 
-  // Slot layout per layer, as ExpertCache lays it out.
+  // Slot layout per layer, the same as ExpertCache's (cache/slot_layout.h).
+  const std::vector<SlotLayout> layout = layout_expert_slots(path, cfg, tensors, file_.size(), a);
   std::vector<int> moe_layers;
   for (size_t l = 0; l < tensors.size(); ++l) {
-    const ExpertTensors& t = tensors[l];
-    if (!t.gate && !t.up && !t.down) continue;
-    if (!t.gate || !t.up || !t.down) fail(path, ": layer ", l, " has an incomplete set of expert tensors");
+    if (!layout[l].moe) continue;
     Layer& L = layers_[l];
-    L.moe = true;
-    uint64_t off = 0;
-    for (int p = 0; p < 3; ++p) {
-      const GgufTensorInfo* info = part_info(t, p);
-      if (info->ne.size() != 3 || info->ne[2] != cfg.n_expert)
-        fail(path, ": tensor ", info->name, ": expected 3 dimensions with ", cfg.n_expert, " experts");
-      const uint64_t end = info->offset + info->expert_bytes() * static_cast<uint64_t>(info->ne[2]);
-      if (end > file_.size())
-        fail(path, ": tensor ", info->name, " ends at byte ", end, ", past the end of the file (", file_.size(), " bytes)");
-      L.part[p].info = *info;
-      L.part[p].slot_offset = off;
-      uint64_t longest = 0;
-      for (int64_t e = 0; e < info->ne[2]; ++e)
-        longest = std::max(longest, io::aligned_span(info->expert_offset(e), info->expert_bytes(), a).length);
-      off += longest;
-    }
+    static_cast<SlotLayout&>(L) = layout[l];
     L.slot_of.assign(static_cast<size_t>(n_expert_), -1);
     L.eligible.assign(static_cast<size_t>(n_expert_), 0);
     L.importance.assign(static_cast<size_t>(n_expert_), 0.0);

@@ -52,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/slot_layout.h"
 #include "cache/swapmoe_profile.h"
 #include "io/direct_file.h"
 #include "io/read_engine.h"
@@ -125,10 +126,6 @@ class SwapMoeStore final : public ExpertStore {
 
  private:
   enum class State { Empty, Loading, Ready };
-  struct Part {
-    GgufTensorInfo info;
-    uint64_t slot_offset = 0;
-  };
   struct Slot {
     int layer = -1;
     int32_t expert = -1;
@@ -143,9 +140,7 @@ class SwapMoeStore final : public ExpertStore {
     std::string error;
     uint64_t skip[3] = {0, 0, 0};
   };
-  struct Layer {
-    bool moe = false;
-    Part part[3];
+  struct Layer : SlotLayout {  // moe, part[3]: cache/slot_layout.h
     std::vector<int> slots;          // indices into slots_
     std::vector<int> slot_of;        // [n_expert] -> slot or -1
     std::vector<uint8_t> eligible;   // [n_expert] slot ready

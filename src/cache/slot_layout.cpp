@@ -1,0 +1,41 @@
+#include "cache/slot_layout.h"
+
+#include <algorithm>
+
+#include "io/direct_file.h"
+#include "util/error.h"
+
+namespace swapmoe {
+
+const GgufTensorInfo* expert_part_info(const ExpertTensors& t, int p) { return p == 0 ? t.gate : p == 1 ? t.up : t.down; }
+
+std::vector<SlotLayout> layout_expert_slots(const std::string& path, const ModelConfig& cfg,
+                                            const std::vector<ExpertTensors>& tensors, uint64_t file_size,
+                                            uint64_t alignment) {
+  std::vector<SlotLayout> out(tensors.size());
+  for (size_t l = 0; l < tensors.size(); ++l) {
+    const ExpertTensors& t = tensors[l];
+    if (!t.gate && !t.up && !t.down) continue;
+    if (!t.gate || !t.up || !t.down) fail(path, ": layer ", l, " has an incomplete set of expert tensors");
+    SlotLayout& L = out[l];
+    L.moe = true;
+    uint64_t off = 0;
+    for (int p = 0; p < 3; ++p) {
+      const GgufTensorInfo* info = expert_part_info(t, p);
+      if (info->ne.size() != 3 || info->ne[2] != cfg.n_expert)
+        fail(path, ": tensor ", info->name, ": expected 3 dimensions with ", cfg.n_expert, " experts");
+      const uint64_t end = info->offset + info->expert_bytes() * static_cast<uint64_t>(info->ne[2]);
+      if (end > file_size)
+        fail(path, ": tensor ", info->name, " ends at byte ", end, ", past the end of the file (", file_size, " bytes)");
+      L.part[p].info = *info;
+      L.part[p].slot_offset = off;
+      uint64_t longest = 0;
+      for (int64_t e = 0; e < info->ne[2]; ++e)
+        longest = std::max(longest, io::aligned_span(info->expert_offset(e), info->expert_bytes(), alignment).length);
+      off += longest;
+    }
+  }
+  return out;
+}
+
+}  // namespace swapmoe

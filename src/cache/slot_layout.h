@@ -1,0 +1,39 @@
+#pragma once
+// Where one expert's weights go inside a cache slot, shared by the exact-mode ExpertCache
+// and the SwapMoE store so that both read the same bytes into the same places:
+//   [gate superset | up superset | down superset]
+// Each part is the aligned superset (io::aligned_span) of the expert's slice of that
+// tensor; a part's room is the longest superset over all experts of the tensor, because
+// the superset length depends on where each slice starts relative to the alignment.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace swapmoe {
+
+struct SlotPart {
+  GgufTensorInfo info;       // copy of the tensor's info (type, ne, offset)
+  uint64_t slot_offset = 0;  // where this part's superset starts in a slot
+};
+
+struct SlotLayout {
+  bool moe = false;  // false for a layer without experts
+  SlotPart part[3];  // gate, up, down
+};
+
+// tensors[p] of an ExpertTensors: 0 gate, 1 up, 2 down.
+const GgufTensorInfo* expert_part_info(const ExpertTensors& t, int p);
+
+// Lays out every layer's parts after checking its expert tensors against the file: all
+// three present, 3-D with cfg.n_expert experts, inside the file. Throws Error naming the
+// file and tensor. Index = layer.
+std::vector<SlotLayout> layout_expert_slots(const std::string& path, const ModelConfig& cfg,
+                                            const std::vector<ExpertTensors>& tensors, uint64_t file_size,
+                                            uint64_t alignment);
+
+}  // namespace swapmoe
