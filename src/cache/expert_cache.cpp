@@ -12,7 +12,6 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-const char* const kPartName[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
 
 
 }  // namespace
@@ -92,7 +91,7 @@ void ExpertCache::check_expert(int layer, int32_t expert) const {
 }
 
 std::string ExpertCache::describe(uint64_t key, int part) const {
-  return cat("layer ", key_layer(key), " expert ", key_expert(key), " (", kPartName[part], ")");
+  return cat("layer ", key_layer(key), " expert ", key_expert(key), " (", kExpertPartName[part], ")");
 }
 
 void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
@@ -106,21 +105,7 @@ void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
   ++loads_in_flight_;
   ++stats_.loads;
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
-  for (int p = 0; p < 3; ++p) {
-    const GgufTensorInfo& info = L.part[p].info;
-    const uint64_t bytes = info.expert_bytes();
-    const io::AlignedSpan span = file_.aligned_span(info.expert_offset(key_expert(key)), bytes);
-    s.skip[p] = span.skip;
-    io::ReadRequest r;
-    r.fd = file_.fd();
-    r.offset = span.start;
-    r.len = span.length;
-    r.min_len = span.skip + bytes;
-    r.dst = base + L.part[p].slot_offset;
-    r.tag = static_cast<uint64_t>(slot) * 4 + static_cast<uint64_t>(p);
-    stats_.bytes_read += span.length;
-    engine_->submit(r);
-  }
+  stats_.bytes_read += submit_expert_reads(L, file_, key_expert(key), base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
 }
 
 void ExpertCache::on_read_done(const io::ReadCompletion& c) {
@@ -188,16 +173,7 @@ int ExpertCache::demand_pin(int layer, int32_t expert) {
 
 ExpertView ExpertCache::view_of(int slot, int layer) const {
   const Layer& L = layers_[layer];
-  const uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
-  MatrixRef m[3];
-  for (int p = 0; p < 3; ++p) {
-    const GgufTensorInfo& info = L.part[p].info;
-    m[p].type = info.type;
-    m[p].cols = info.ne[0];
-    m[p].rows = info.ne[1];
-    m[p].data = base + L.part[p].slot_offset + io_[slot].skip[p];
-  }
-  return ExpertView{m[0], m[1], m[2]};
+  return slot_view(L, pool_.data() + static_cast<size_t>(slot) * slot_bytes_, io_[slot].skip);
 }
 
 ExpertView ExpertCache::wait_ready(std::unique_lock<std::mutex>& lk, int slot, int layer, int32_t expert) {

@@ -7,6 +7,8 @@
 
 namespace swapmoe {
 
+const char* const kExpertPartName[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+
 const GgufTensorInfo* expert_part_info(const ExpertTensors& t, int p) { return p == 0 ? t.gate : p == 1 ? t.up : t.down; }
 
 std::vector<SlotLayout> layout_expert_slots(const std::string& path, const ModelConfig& cfg,
@@ -36,6 +38,39 @@ std::vector<SlotLayout> layout_expert_slots(const std::string& path, const Model
     }
   }
   return out;
+}
+
+uint64_t submit_expert_reads(const SlotLayout& L, const io::DirectFile& file, int32_t expert, uint8_t* slot_base,
+                             uint64_t tag_base, uint64_t skip[3], io::ReadEngine& engine) {
+  uint64_t total = 0;
+  for (int p = 0; p < 3; ++p) {
+    const GgufTensorInfo& info = L.part[p].info;
+    const uint64_t bytes = info.expert_bytes();
+    const io::AlignedSpan span = file.aligned_span(info.expert_offset(expert), bytes);
+    skip[p] = span.skip;
+    io::ReadRequest r;
+    r.fd = file.fd();
+    r.offset = span.start;
+    r.len = span.length;
+    r.min_len = span.skip + bytes;
+    r.dst = slot_base + L.part[p].slot_offset;
+    r.tag = tag_base + static_cast<uint64_t>(p);
+    total += span.length;
+    engine.submit(r);
+  }
+  return total;
+}
+
+ExpertView slot_view(const SlotLayout& L, const uint8_t* slot_base, const uint64_t skip[3]) {
+  MatrixRef m[3];
+  for (int p = 0; p < 3; ++p) {
+    const GgufTensorInfo& info = L.part[p].info;
+    m[p].type = info.type;
+    m[p].cols = info.ne[0];
+    m[p].rows = info.ne[1];
+    m[p].data = slot_base + L.part[p].slot_offset + skip[p];
+  }
+  return ExpertView{m[0], m[1], m[2]};
 }
 
 }  // namespace swapmoe

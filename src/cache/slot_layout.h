@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "io/direct_file.h"
+#include "io/read_engine.h"
+#include "model/expert_store.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -26,6 +29,9 @@ struct SlotLayout {
   SlotPart part[3];  // gate, up, down
 };
 
+// Tensor-name stems of the parts, for error messages.
+extern const char* const kExpertPartName[3];
+
 // tensors[p] of an ExpertTensors: 0 gate, 1 up, 2 down.
 const GgufTensorInfo* expert_part_info(const ExpertTensors& t, int p);
 
@@ -35,5 +41,14 @@ const GgufTensorInfo* expert_part_info(const ExpertTensors& t, int p);
 std::vector<SlotLayout> layout_expert_slots(const std::string& path, const ModelConfig& cfg,
                                             const std::vector<ExpertTensors>& tensors, uint64_t file_size,
                                             uint64_t alignment);
+
+// Submits the three reads that fill a slot at `slot_base` with `expert` of layer L: each part's
+// aligned superset, tagged tag_base + part. skip[p] receives where the part's bytes start
+// inside its superset. Returns the bytes requested.
+uint64_t submit_expert_reads(const SlotLayout& L, const io::DirectFile& file, int32_t expert, uint8_t* slot_base,
+                             uint64_t tag_base, uint64_t skip[3], io::ReadEngine& engine);
+
+// The expert's three matrices inside a filled slot (skip as submit_expert_reads set it).
+ExpertView slot_view(const SlotLayout& L, const uint8_t* slot_base, const uint64_t skip[3]);
 
 }  // namespace swapmoe

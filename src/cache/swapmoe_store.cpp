@@ -157,31 +157,17 @@ void SwapMoeStore::start_load(int slot, int layer, int32_t expert, bool sync) {
   L.eligible[expert] = 0;
   ++loads_in_flight_;
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
-  for (int p = 0; p < 3; ++p) {
-    const GgufTensorInfo& info = L.part[p].info;
-    const uint64_t bytes = info.expert_bytes();
-    const io::AlignedSpan span = file_.aligned_span(info.expert_offset(expert), bytes);
-    s.skip[p] = span.skip;
-    io::ReadRequest r;
-    r.fd = file_.fd();
-    r.offset = span.start;
-    r.len = span.length;
-    r.min_len = span.skip + bytes;
-    r.dst = base + L.part[p].slot_offset;
-    r.tag = static_cast<uint64_t>(slot) * 4 + static_cast<uint64_t>(p);
-    (sync ? stats_.sync_bytes : stats_.swap_bytes) += span.length;
-    engine_->submit(r);
-  }
+  (sync ? stats_.sync_bytes : stats_.swap_bytes) +=
+      submit_expert_reads(L, file_, expert, base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
 }
 
 void SwapMoeStore::on_read_done(const io::ReadCompletion& c) {
-  static const char* const kPart[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
   const int slot = static_cast<int>(c.tag / 4);
   const int part = static_cast<int>(c.tag % 4);
   std::lock_guard<std::mutex> lk(mu_);
   Slot& s = slots_[slot];
   if (c.error != 0 && s.error.empty())
-    s.error = io::read_error_message(c, path_, cat("layer ", s.layer, " expert ", s.expert, " (", kPart[part], ")"));
+    s.error = io::read_error_message(c, path_, cat("layer ", s.layer, " expert ", s.expert, " (", kExpertPartName[part], ")"));
   if (--s.parts_left > 0) return;
   --loads_in_flight_;
   Layer& L = layers_[s.layer];
@@ -436,16 +422,7 @@ void SwapMoeStore::route(int layer, const RouterParams& p, const float* logits, 
 ExpertView SwapMoeStore::view_of(int slot) const {
   const Slot& s = slots_[slot];
   const Layer& L = layers_[s.layer];
-  const uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
-  MatrixRef m[3];
-  for (int p = 0; p < 3; ++p) {
-    const GgufTensorInfo& info = L.part[p].info;
-    m[p].type = info.type;
-    m[p].cols = info.ne[0];
-    m[p].rows = info.ne[1];
-    m[p].data = base + L.part[p].slot_offset + s.skip[p];
-  }
-  return ExpertView{m[0], m[1], m[2]};
+  return slot_view(L, pool_.data() + static_cast<size_t>(slot) * slot_bytes_, s.skip);
 }
 
 ExpertView SwapMoeStore::acquire(int layer, int32_t expert) {
