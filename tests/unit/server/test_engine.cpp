@@ -360,7 +360,13 @@ TEST_F(ServerModel, CancelledJobFreesItsSlot) {
   b->cancel();
   while (!b->wait(std::chrono::milliseconds(50), d)) {
   }
+  // b samples at temperature 1 in a 128-token context, so on a slow machine it can
+  // fill its context ("length") or sample end-of-generation ("stop") before the cancel
+  // arrives; only a cancel that found it running counts as cancelled.
+  const std::string& b_reason = b->result().finish_reason;
+  EXPECT_TRUE(b_reason == "cancelled" || b_reason == "length" || b_reason == "stop") << b_reason;
   const EngineMetrics m = e.metrics();
-  EXPECT_EQ(m.requests_cancelled, 2u);
+  EXPECT_EQ(m.requests_cancelled, b_reason == "cancelled" ? 2u : 1u);
+  EXPECT_EQ(m.requests_total, 3u);
   EXPECT_EQ(m.active, 0);
 }
