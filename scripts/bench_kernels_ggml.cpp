@@ -167,7 +167,9 @@ struct GgmlCase {
   GgmlCase(const Api& a, void* repack_buft, GgmlType t, int64_t rows, int64_t cols, int64_t batch,
            const std::vector<uint8_t>& w, const std::vector<float>& x, void* tp, int threads)
       : api(a) {
-    ctx = api.init({size_t{64} << 20, nullptr, false});
+    // Room for the weights (plain case), the activations, the output and graph overhead.
+    const size_t need = w.size() + (x.size() + static_cast<size_t>(batch * rows)) * sizeof(float);
+    ctx = api.init({need + (size_t{16} << 20), nullptr, false});
     void* wt;
     if (repack_buft) {
       wctx = api.init({size_t{1} << 20, nullptr, true});
@@ -214,15 +216,35 @@ int main(int argc, char** argv) {
   const Shape shapes[] = {{"qwen3 gate/up 768x2048", GgmlType::Q4_K, 768, 2048},
                           {"qwen3 down 2048x768", GgmlType::Q6_K, 2048, 768},
                           {"dsv3 gate/up 2048x7168", GgmlType::Q4_K, 2048, 7168},
-                          {"dsv3 down 7168x2048", GgmlType::Q6_K, 7168, 2048}};
+                          {"dsv3 down 7168x2048", GgmlType::Q6_K, 7168, 2048},
+                          {"dsv3 attn_out 7168x16384", GgmlType::Q4_K, 7168, 16384},
+                          {"dsv3 q_b 24576x1536", GgmlType::Q4_K, 24576, 1536}};
+  // SHAPE=substring picks shapes; BATCHES="8 512" picks batch sizes (default 1 8 32 128 512).
+  const char* shape_filter = std::getenv("SHAPE");
+  std::vector<int64_t> batches;
+  if (const char* b = std::getenv("BATCHES")) {
+    for (char* e = nullptr;; b = e) {
+      const long long v = std::strtoll(b, &e, 10);
+      if (e == b) break;
+      batches.push_back(v);
+    }
+  }
+  if (batches.empty()) batches = {1, 8, 32, 128, 512};
   for (int threads : thread_counts) {
     GTpParams tpp = api.tp_params_default(threads);
+    // ggml's workers poll for new work for tens of milliseconds after each graph (poll 50);
+    // in an alternating benchmark they would spin through our turn and take our cores
+    // (measured: our 2-thread Q4_K product at B=32 ran at 1.0x its 1-thread speed instead
+    // of 2.0x). GGML_POLL=0 (default here) lets them sleep at once; it costs ggml one
+    // wake-up per graph, which matters only for B=1.
+    tpp.poll = static_cast<uint32_t>(std::getenv("GGML_POLL") ? std::atoi(std::getenv("GGML_POLL")) : 0);
     void* tp = api.threadpool_new(&tpp);
     ThreadPool pool(threads);
     for (const Shape& s : shapes) {
+      if (shape_filter && !std::strstr(s.name, shape_filter)) continue;
       const auto w = random_matrix(s.type, s.rows, s.cols, 1);
       const MatrixRef m{s.type, s.cols, s.rows, w.data()};
-      for (int64_t batch : {1, 8, 32, 128, 512}) {
+      for (int64_t batch : batches) {
         std::mt19937 rng(2);
         std::normal_distribution<float> nd;
         std::vector<float> x(static_cast<size_t>(batch * s.cols));
@@ -231,10 +253,12 @@ int main(int argc, char** argv) {
         const bool use_repack = repack && s.type == GgmlType::Q4_K;
         GgmlCase* rp = use_repack ? new GgmlCase(api, repack, s.type, s.rows, s.cols, batch, w, x, tp, threads) : nullptr;
         QuantizedActivations a;
-        std::vector<float> y(batch * s.rows);
+        std::vector<float> ybuf(batch * s.rows + 16);
+        float* yal = ybuf.data() + ((64 - reinterpret_cast<uintptr_t>(ybuf.data()) % 64) % 64) / sizeof(float);
+        if (std::getenv("MISALIGN")) yal += 4;
         auto ours = [&] {
           quantize_activations(x.data(), batch, s.cols, quant_traits(s.type).vec_dot_type, a, &pool);
-          matmul(m, a, y.data(), pool);
+          matmul(m, a, yal, pool);
         };
         const double one = ms_of(ours);
         const int reps = std::clamp(static_cast<int>(150.0 / std::max(one, 1e-3)), 5, 51);
