@@ -42,8 +42,18 @@ std::vector<uint8_t> random_matrix(GgmlType t, int64_t rows, int64_t cols, uint3
     const uint32_t v = rng();
     std::memcpy(bytes.data() + i, &v, 4);
   }
+  if (t == GgmlType::F32) {
+    // Random bits would include NaNs and denormals; use small normal values instead.
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+      const float f = nd(rng);
+      std::memcpy(bytes.data() + i, &f, 4);
+    }
+    return bytes;
+  }
   std::vector<size_t> offs;
-  if (t == GgmlType::Q8_0) offs = {0};
+  if (t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q5_0) offs = {0};
+  if (t == GgmlType::Q4_1 || t == GgmlType::Q5_1) offs = {0, 2};
   if (t == GgmlType::Q4_K || t == GgmlType::Q5_K) offs = {0, 2};
   if (t == GgmlType::Q6_K) offs = {208};
   const int64_t blocks = rows * cols / info.block_size;
@@ -225,6 +235,10 @@ int main(int argc, char** argv) {
       {"dsv3 down 7168x2048", GgmlType::Q6_K, 7168, 2048},
       {"q8_0 2048x2048", GgmlType::Q8_0, 2048, 2048},
       {"q5_k 2048x2048", GgmlType::Q5_K, 2048, 2048},
+      // DeepSeek-V3 MLA absorption (attn_k_b, one head: 512 rows x 128) and router
+      // (ffn_gate_inp, F32 256 x 7168): small matrices that took the vec_dot fallback.
+      {"dsv3 absorb-kb 512x128", GgmlType::Q5_0, 512, 128},
+      {"dsv3 router 256x7168", GgmlType::F32, 256, 7168},
   };
   for (int threads : {1, 2})
     for (const Shape& s : shapes)

@@ -71,7 +71,7 @@ SWAPMOE_DECLARE_SIMD(avx512)
 float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_avx512w(int64_t n, const void* w, const void* a);
 
-// Multi-row dot products (simd_multi.inc, quant_wide_avx512.cpp): signature of VecDotMultiFn.
+// Multi-row dot products (simd_multi.inc, simd_multi_legacy.inc, quant_wide_avx512.cpp): signature of VecDotMultiFn.
 #define SWAPMOE_DECLARE_MULTI(t, v)                                                                     \
   void vec_dot_multi_##t##_##v(int64_t n, const void* w, const void* a, size_t a_stride, int na, float* out, \
                                size_t out_stride);
@@ -83,6 +83,17 @@ SWAPMOE_DECLARE_MULTI(q4_k, avx512)
 SWAPMOE_DECLARE_MULTI(q5_k, avx512)
 SWAPMOE_DECLARE_MULTI(q6_k, avx512w)
 SWAPMOE_DECLARE_MULTI(q8_0, avx512w)
+// F32 and the 32-element legacy formats (simd_multi_legacy.inc), both ISAs.
+SWAPMOE_DECLARE_MULTI(f32, avx2)
+SWAPMOE_DECLARE_MULTI(q4_0, avx2)
+SWAPMOE_DECLARE_MULTI(q4_1, avx2)
+SWAPMOE_DECLARE_MULTI(q5_0, avx2)
+SWAPMOE_DECLARE_MULTI(q5_1, avx2)
+SWAPMOE_DECLARE_MULTI(f32, avx512)
+SWAPMOE_DECLARE_MULTI(q4_0, avx512)
+SWAPMOE_DECLARE_MULTI(q4_1, avx512)
+SWAPMOE_DECLARE_MULTI(q5_0, avx512)
+SWAPMOE_DECLARE_MULTI(q5_1, avx512)
 #undef SWAPMOE_DECLARE_MULTI
 
 #undef SWAPMOE_DECLARE_SIMD

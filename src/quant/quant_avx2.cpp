@@ -6,3 +6,4 @@
 #define SMQ_VNNI 0
 #include "quant/simd_kernels.inc"
 #include "quant/simd_multi.inc"
+#include "quant/simd_multi_legacy.inc"

@@ -25,7 +25,8 @@ using namespace testing_quant;
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
 const std::vector<GgmlType>& multi_types() {
-  static const std::vector<GgmlType> t{GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0};
+  static const std::vector<GgmlType> t{GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F32,
+                                       GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1};
   return t;
 }
 
@@ -83,7 +84,7 @@ TEST(Matmul, BitwiseEqualToPerTokenMatvecAndCloseToFloat) {
   const int64_t rows = 37, cols = 512;  // 37: not a multiple of the row grain or chunk
   ThreadPool pool1(1), pool2(2), pool3(3);
   for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q5_K, GgmlType::Q4_0, GgmlType::Q3_K,
-                     GgmlType::F16, GgmlType::F32}) {
+                     GgmlType::F16, GgmlType::F32, GgmlType::Q5_0}) {
     const Matrix m = make_matrix(t, rows, cols, 200 + static_cast<uint32_t>(t));
     const GgmlType at = quant_traits(t).vec_dot_type;
     for (int64_t tokens : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}, int64_t{33}}) {
@@ -112,6 +113,28 @@ TEST(Matmul, BitwiseEqualToPerTokenMatvecAndCloseToFloat) {
           }
           EXPECT_NEAR(want[tok * rows + r], s, 1e-5 * mag + 1e-30) << ggml_type_name(t);
         }
+      }
+    }
+  }
+}
+
+// Q4_1 / Q5_1: bitwise only. Their Q8_1 activations carry d * sum(q) rounded to fp16, so
+// the float-reference tolerance above does not hold for them (nor for their matvec).
+TEST(Matmul, BitwiseEqualToPerTokenMatvecQ8_1Types) {
+  const int64_t rows = 37, cols = 512;
+  ThreadPool pool1(1), pool2(2);
+  for (GgmlType t : {GgmlType::Q4_1, GgmlType::Q5_1}) {
+    const Matrix m = make_matrix(t, rows, cols, 400 + static_cast<uint32_t>(t));
+    for (int64_t tokens : {int64_t{1}, int64_t{7}, int64_t{9}, int64_t{33}}) {
+      const auto x = gaussian(tokens * cols, 500 + static_cast<uint32_t>(tokens));
+      const auto want = per_token(m, x, tokens, pool1);
+      QuantizedActivations a;
+      quantize_activations(x.data(), tokens, cols, quant_traits(t).vec_dot_type, a, &pool2);
+      for (ThreadPool* pool : {&pool1, &pool2}) {
+        std::vector<float> y(tokens * rows, NAN);
+        matmul(m.ref(), a, y.data(), *pool);
+        for (int64_t i = 0; i < tokens * rows; ++i)
+          ASSERT_TRUE(same_bits(y[i], want[i])) << ggml_type_name(t) << " tokens=" << tokens << " i=" << i;
       }
     }
   }
