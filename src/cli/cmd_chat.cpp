@@ -12,9 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
@@ -22,6 +20,7 @@
 #include "server/chat_prompt.h"
 #include "server/engine.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace swapmoe::cli {
 
@@ -38,14 +37,6 @@ struct ChatOptions {
 volatile std::sig_atomic_t g_interrupted = 0;
 
 void on_sigint(int) { g_interrupted = 1; }
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("cannot read ", path);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
-}
 
 // Reads one line from stdin without its newline. Returns false at end of input. A Ctrl-C
 // while waiting for input gives an empty line (the prompt is shown again).
@@ -129,7 +120,7 @@ void print_stats(const server::Engine& engine, int64_t ctx_used) {
 }
 
 void chat(const ChatOptions& o) {
-  const std::string tmpl = o.template_file.empty() ? std::string() : read_text_file(o.template_file);
+  const std::string tmpl = o.template_file.empty() ? std::string() : read_whole_file(o.template_file, "the chat template");
   const std::string path = o.model.path.empty() ? default_model_path() : o.model.path;
   auto model = Model::load(path, o.model.to_options());
   server::ChatPrompter prompter(*model, tmpl);

@@ -18,9 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
@@ -30,6 +28,7 @@
 #include "model/arch.h"
 #include "model/model.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace swapmoe::cli {
 
@@ -42,15 +41,6 @@ struct EvalOptions {
   bool parse_special = false;
   std::string reference;   // "" or "exact"
 };
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open the text file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail(path, ": read error");
-  return ss.str();
-}
 
 // Loads the model and shortens ids to its context (--mem may have reduced it).
 std::unique_ptr<Model> load_for(const EvalOptions& o, const ModelOptions& mo, std::vector<int32_t>& ids) {
@@ -75,7 +65,7 @@ PassResult run_pass(const EvalOptions& o, Model& m, const std::vector<int32_t>& 
 }
 
 void eval(const EvalOptions& o) {
-  const std::string text = read_file(o.text_file);
+  const std::string text = read_whole_file(o.text_file, "the text file");
   // Tokenize from the header alone, so the context can be sized before the weights load.
   std::vector<int32_t> ids;
   int64_t n_ctx_train = 0;

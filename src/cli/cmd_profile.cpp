@@ -11,9 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "cache/swapmoe_policy.h"
 #include "cache/swapmoe_profile.h"
@@ -22,6 +20,7 @@
 #include "model/model_budget.h"
 #include "model/model_impl.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace swapmoe::cli {
 
@@ -35,10 +34,7 @@ struct ProfileOptions {
 };
 
 void profile(const ProfileOptions& o) {
-  std::ifstream in(o.text_file, std::ios::binary);
-  if (!in) fail(o.text_file, ": cannot open the text file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  const std::string text = read_whole_file(o.text_file, "the text file");
 
   ModelOptions mo = o.model.to_options();
   mo.policy = "exact";
@@ -48,7 +44,7 @@ void profile(const ProfileOptions& o) {
   const ModelConfig& cfg = model->config();
   if (cfg.n_expert <= 0) fail(o.model.path, ": the model has no experts to profile");
 
-  std::vector<int32_t> ids = model->tokenizer().encode(ss.str(), /*add_special=*/true, /*parse_special=*/false);
+  std::vector<int32_t> ids = model->tokenizer().encode(text, /*add_special=*/true, /*parse_special=*/false);
   if (o.max_tokens > 0 && static_cast<int64_t>(ids.size()) > o.max_tokens) ids.resize(static_cast<size_t>(o.max_tokens));
   if (ids.empty()) fail(o.text_file, ": no tokens to profile");
 

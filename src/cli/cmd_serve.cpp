@@ -6,11 +6,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <pthread.h>
-#include <sstream>
 #include <thread>
 
 #include "cli/commands.h"
@@ -18,6 +16,7 @@
 #include "model/model.h"
 #include "server/server.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace swapmoe::cli {
 
@@ -30,14 +29,6 @@ struct ServeOptions {
   std::string template_file;
   int max_queue = 64;
 };
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("cannot read ", path);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
-}
 
 // The name clients see: --alias, else the file name without directory and ".gguf".
 std::string model_name(const std::string& path) {
@@ -88,7 +79,7 @@ void serve(ServeOptions& o) {
     }
   } joiner{stopper, mu, finished};
 
-  const std::string tmpl = o.template_file.empty() ? std::string() : read_text_file(o.template_file);
+  const std::string tmpl = o.template_file.empty() ? std::string() : read_whole_file(o.template_file, "the chat template");
   ModelOptions mopts = o.model.to_options();
   // One model sequence (KV cache) per slot; they share the context (and its memory).
   mopts.n_sequences = o.cfg.parallel;

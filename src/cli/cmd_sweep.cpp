@@ -27,7 +27,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "cache/budget.h"
@@ -41,6 +40,7 @@
 #include "model/model.h"
 #include "model/model_budget.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace swapmoe::cli {
 
@@ -69,15 +69,6 @@ struct SweepOptions {
 };
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open the file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail(path, ": read error");
-  return ss.str();
-}
 
 void write_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
@@ -181,7 +172,7 @@ struct Point {
 
 void sweep(const SweepOptions& o) {
   if (o.plot_only) {  // redraw PREFIX.svg from PREFIX.csv
-    std::vector<SweepRow> rows = rows_from_csv(read_file(o.prefix + ".csv"));
+    std::vector<SweepRow> rows = rows_from_csv(read_whole_file(o.prefix + ".csv", "the sweep CSV"));
     finalize_rows(rows);
     write_file(o.prefix + ".svg", svg::render(sweep_figure(rows, o.title.empty() ? "swapmoe sweep" : o.title)));
     std::printf("%s.svg: %zu rows\n", o.prefix.c_str(), rows.size());
@@ -195,7 +186,7 @@ void sweep(const SweepOptions& o) {
   {
     auto f = GgufFile::open(o.path);
     n_ctx_train = config_from_gguf(*f).n_ctx_train;
-    ids = Tokenizer::from_gguf(*f)->encode(read_file(o.text_file), true, false);
+    ids = Tokenizer::from_gguf(*f)->encode(read_whole_file(o.text_file, "the text file"), true, false);
   }
   if (o.max_tokens > 0 && static_cast<int64_t>(ids.size()) > o.max_tokens) ids.resize(o.max_tokens);
   const auto n_ids = static_cast<int64_t>(ids.size());
@@ -265,7 +256,7 @@ void sweep(const SweepOptions& o) {
   std::vector<SweepRow> rows;
   if (o.append) {
     std::ifstream probe(o.prefix + ".csv");
-    if (probe) rows = rows_from_csv(read_file(o.prefix + ".csv"));
+    if (probe) rows = rows_from_csv(read_whole_file(o.prefix + ".csv", "the sweep CSV"));
   }
   const std::string title =
       !o.title.empty() ? o.title

@@ -1,0 +1,21 @@
+#include "util/text_file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace swapmoe {
+
+std::string read_whole_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open ", what, " (", std::strerror(errno), ")");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) fail(path, ": read error in ", what);
+  return ss.str();
+}
+
+}  // namespace swapmoe
