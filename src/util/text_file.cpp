@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +13,9 @@ namespace swapmoe {
 std::string read_whole_file(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open ", what, " (", std::strerror(errno), ")");
+  // A directory opens fine on Linux and then reads as nothing; say what it is instead.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, not ", what);
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) fail(path, ": read error in ", what);
