@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cmath>
 #include <vector>
 
@@ -74,12 +75,27 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
   const int64_t kvh = h0 / group;
   const int64_t dk = s.head_dim_k;
   // The query is rounded to F16, as ggml converts it for the F16 K cache.
-  for (int64_t j = 0; j < nh; ++j)
-    for (int64_t d = 0; d < dk; ++d) qh[j * dk + d] = fp16_to_fp32(fp32_to_fp16(q[(h0 + j) * dk + d]));
+  // (nh heads are consecutive, so their queries are one contiguous run.)
+  if (use_avx2()) {
+    detail::round_f16_avx2(q + h0 * dk, qh, nh * dk);
+  } else {
+    for (int64_t d = 0; d < nh * dk; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[h0 * dk + d]));
+  }
   const uint16_t* kh = k + kvh * dk;
-  int64_t t0 = 0;
+  const uint16_t* vh = v + kvh * s.head_dim_v;
+  float* o = out + h0 * s.head_dim_v;
+  std::fill(o, o + nh * s.head_dim_v, 0.0f);
   if (nh == 4) {
-    // Four heads x two positions per call: each converted K vector serves four heads.
+    // Four heads x four positions per call (then two, then one): each converted K vector
+    // serves four heads, each query vector four positions, and every score is the
+    // single-head AVX2 kernel's value.
+    int64_t t0 = 0;
+    for (; t0 + 4 <= n_pos; t0 += 4) {
+      float d[16];
+      detail::dot_f16_f32_h4p4_avx512(kh + t0 * k_stride, k_stride, qh, dk, dk, d);
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i) p[j * n_pos + t0 + i] = d[4 * j + i] * scale;
+    }
     for (; t0 + 2 <= n_pos; t0 += 2) {
       float d[8];
       detail::dot_f16_f32_h4p2_avx512(kh + t0 * k_stride, k_stride, qh, dk, dk, d);
@@ -88,7 +104,14 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
         p[j * n_pos + t0 + 1] = d[2 * j + 1] * scale;
       }
     }
-  } else if (use_avx2()) {
+    for (int64_t j = 0; j < 4; ++j)
+      for (int64_t t = t0; t < n_pos; ++t) p[j * n_pos + t] = dot_f16_f32(kh + t * k_stride, qh + j * dk, dk) * scale;
+    detail::probabilities_h4_avx512(p, n_pos, n_pos);
+    detail::weighted_sum_f16_h4_zmm_avx512(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
+    return;
+  }
+  int64_t t0 = 0;
+  if (use_avx2()) {
     // Four positions per call: the same per-position results, four independent chains.
     for (; t0 + 4 <= n_pos; t0 += 4) {
       float d[4];
@@ -96,21 +119,28 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
       for (int j = 0; j < 4; ++j) p[t0 + j] = d[j] * scale;
     }
   }
-  for (int64_t j = 0; j < nh; ++j) {
-    for (int64_t t = t0; t < n_pos; ++t) p[j * n_pos + t] = dot_f16_f32(kh + t * k_stride, qh + j * dk, dk) * scale;
-    probabilities(p + j * n_pos, n_pos);
-  }
-  float* o = out + h0 * s.head_dim_v;
-  std::fill(o, o + nh * s.head_dim_v, 0.0f);
-  const uint16_t* vh = v + kvh * s.head_dim_v;
-  if (nh == 4) {
-    detail::weighted_sum_f16_h4_avx512(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
-  } else if (use_avx2()) {
+  for (int64_t t = t0; t < n_pos; ++t) p[t] = dot_f16_f32(kh + t * k_stride, qh, dk) * scale;
+  probabilities(p, n_pos);
+  if (use_avx2()) {
     detail::weighted_sum_f16_avx2(p, vh, v_stride, n_pos, o, s.head_dim_v);
   } else {
     for (int64_t t = 0; t < n_pos; ++t) axpy_f16(p[t], vh + t * v_stride, o, s.head_dim_v);
   }
 }
+
+// 64-byte aligned float scratch: the kernels' 32- and 64-byte query loads must not split
+// cache lines (a misaligned query costs about a third of the score kernel's speed).
+class AlignedScratch {
+ public:
+  explicit AlignedScratch(int64_t n) : buf_(static_cast<size_t>(n) + 16) {}
+  float* data() {
+    const auto a = reinterpret_cast<uintptr_t>(buf_.data());
+    return buf_.data() + ((64 - a % 64) % 64) / sizeof(float);
+  }
+
+ private:
+  std::vector<float> buf_;
+};
 
 }  // namespace
 
@@ -118,7 +148,7 @@ void attention_f16(const float* q, const uint16_t* k, int64_t k_stride, const ui
                    int64_t n_pos, const AttentionShape& s, float scale, float* out, ThreadPool& pool) {
   const int64_t nh = heads_per_unit(s);
   pool.parallel_for(s.n_head / nh, [&](int64_t u0, int64_t u1, int) {
-    std::vector<float> qh(static_cast<size_t>(nh * s.head_dim_k));
+    AlignedScratch qh(nh * s.head_dim_k);
     std::vector<float> p(static_cast<size_t>(nh * n_pos));
     for (int64_t u = u0; u < u1; ++u)
       attend_heads(q, k, k_stride, v, v_stride, n_pos, s, scale, u * nh, nh, out, qh.data(), p.data());
@@ -131,20 +161,21 @@ void attention_f16_causal(const float* q, int64_t q_stride, int64_t n_tok, int64
   if (n_tok <= 0) return;
   // Work items are (token, head) pairs; a later token attends to more positions, so the
   // items are handed out dynamically in small runs instead of one contiguous range per
-  // thread (which would give the last thread all the long rows).
+  // thread (which would give the last thread all the long rows), and the longest first,
+  // so that the runs left at the end, when threads may idle, are the shortest.
   const int64_t nh = heads_per_unit(s);
   const int64_t units = s.n_head / nh;
   const int64_t n_items = n_tok * units;
   const int64_t run = std::max<int64_t>(1, units / 4);
   std::atomic<int64_t> next{0};
   pool.run_on_all([&](int, int) {
-    std::vector<float> qh(static_cast<size_t>(nh * s.head_dim_k));
+    AlignedScratch qh(nh * s.head_dim_k);
     std::vector<float> p(static_cast<size_t>(nh * (pos0 + n_tok)));
     for (;;) {
       const int64_t i0 = next.fetch_add(run, std::memory_order_relaxed);
       if (i0 >= n_items) break;
       for (int64_t i = i0; i < std::min(n_items, i0 + run); ++i) {
-        const int64_t t = i / units, u = i % units;
+        const int64_t t = n_tok - 1 - i / units, u = i % units;
         attend_heads(q + t * q_stride, k, k_stride, v, v_stride, pos0 + t + 1, s, scale, u * nh, nh,
                      out + t * out_stride, qh.data(), p.data());
       }

@@ -10,6 +10,9 @@ void axpy_f16_avx2(float s, const uint16_t* x, float* y, int64_t n);
 void dot_f16_f32_x4_avx2(const uint16_t* a, int64_t a_stride, const float* b, int64_t n, float* out);
 // for t in [0, n_rows): axpy_f16_avx2(w[t], x + t * x_stride, y, n) (bitwise equal).
 void weighted_sum_f16_avx2(const float* w, const uint16_t* x, int64_t x_stride, int64_t n_rows, float* y, int64_t n);
+// y[i] = fp16_to_fp32(fp32_to_fp16(x[i])) through F16C (round to nearest even; equal to the
+// scalar pair for every non-NaN input, NaNs stay NaN with another payload).
+void round_f16_avx2(const float* x, float* y, int64_t n);
 // AVX-512VL builds (f16_kernels_avx512.cpp), four heads at once, bitwise equal to the above:
 // out[2 * h + p] = dot_f16_f32_avx2(rows + p * stride, q + h * q_stride, n) for h < 4, p < 2;
 // n must be a multiple of 8 (the AVX2 kernel's scalar tail is not replicated).
@@ -18,4 +21,19 @@ void dot_f16_f32_h4p2_avx512(const uint16_t* rows, int64_t stride, const float* 
 // for h < 4: weighted_sum_f16_avx2(w + h * w_stride, x, x_stride, n_rows, y + h * y_stride, n).
 void weighted_sum_f16_h4_avx512(const float* w, int64_t w_stride, const uint16_t* x, int64_t x_stride, int64_t n_rows,
                                 float* y, int64_t y_stride, int64_t n);
+// Four heads x four positions, 512-bit accumulators, bitwise equal to the above:
+// out[4 * h + p] = dot_f16_f32_avx2(rows + p * stride, q + h * q_stride, n) for h < 4, p < 4;
+// n must be a multiple of 8.
+void dot_f16_f32_h4p4_avx512(const uint16_t* rows, int64_t stride, const float* q, int64_t q_stride, int64_t n,
+                             float* out);
+// The same as weighted_sum_f16_h4_avx512 (bitwise), 64 outputs per head per pass in
+// 512-bit accumulators, so each converted V vector and each broadcast weight serves twice
+// the outputs.
+void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint16_t* x, int64_t x_stride,
+                                    int64_t n_rows, float* y, int64_t y_stride, int64_t n);
+// Softmax of four score rows in place (row h at p + h * p_stride, n scores each), bitwise
+// equal to attention.cpp's scalar probabilities() on each row: max over the row, exp(x - max)
+// with std::exp, the sum in double in position order, one float reciprocal, each probability
+// rounded to F16 (round to nearest even, as fp32_to_fp16; only NaN payloads may differ).
+void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n);
 }  // namespace swapmoe::detail

@@ -118,4 +118,11 @@ void weighted_sum_f16_avx2(const float* w, const uint16_t* x, int64_t x_stride, 
     for (int64_t t = 0; t < n_rows; ++t) axpy_f16_avx2(w[t], x + t * x_stride + i, y + i, n - i);
 }
 
+void round_f16_avx2(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+  for (; i < n; ++i) y[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+}
+
 }  // namespace swapmoe::detail
