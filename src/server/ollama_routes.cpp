@@ -45,6 +45,18 @@ void parse_think(const json& body, json& extra) {
   }
 }
 
+// What /api/generate and /api/chat share: structured output is refused; the sampling
+// defaults, then "options" and "think" (template variables go to `extra`).
+GenRequest request_from_body(const json& body, json& extra) {
+  if (auto f = body.find("format"); f != body.end() && !f->is_null() && !(f->is_string() && f->get<std::string>().empty()))
+    bad_request("'format' (structured output) is not supported");
+  GenRequest g;
+  g.sampling = default_sampling();
+  parse_options(opt_object(body, "options"), g);
+  parse_think(body, extra);
+  return g;
+}
+
 json timings(const GenResult& r) {
   auto ns = [](double s) { return static_cast<int64_t>(s * 1e9); };
   return {{"total_duration", ns(r.queue_seconds + r.prompt_seconds + r.decode_seconds)},
@@ -116,13 +128,8 @@ void generate(ApiServer::Impl& s, const httplib::Request& req, httplib::Response
   if (auto sfx = opt_string(body, "suffix"); sfx && !sfx->empty()) bad_request("'suffix' is not supported");
   if (auto im = body.find("images"); im != body.end() && !im->is_null() && !(im->is_array() && im->empty()))
     bad_request("images are not supported");
-  if (auto f = body.find("format"); f != body.end() && !f->is_null() && !(f->is_string() && f->get<std::string>().empty()))
-    bad_request("'format' (structured output) is not supported");
-  GenRequest g;
-  g.sampling = default_sampling();
-  parse_options(opt_object(body, "options"), g);
   json extra = json::object();
-  parse_think(body, extra);
+  GenRequest g = request_from_body(body, extra);
   std::vector<int32_t> context;
   if (auto c = body.find("context"); c != body.end() && !c->is_null()) {
     if (!c->is_array()) bad_request("'context' must be an array of token ids");
@@ -188,13 +195,8 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
                "the request");
   (void)opt_string(body, "model");
   const bool stream = opt_bool(body, "stream").value_or(true);
-  if (auto f = body.find("format"); f != body.end() && !f->is_null() && !(f->is_string() && f->get<std::string>().empty()))
-    bad_request("'format' (structured output) is not supported");
-  GenRequest g;
-  g.sampling = default_sampling();
-  parse_options(opt_object(body, "options"), g);
   json extra = json::object();
-  parse_think(body, extra);
+  GenRequest g = request_from_body(body, extra);
   bool tools = false;
   if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
     if (!t->is_array()) bad_request("'tools' must be an array");
