@@ -34,7 +34,7 @@ printf '%s' "$(cat "$text")$(cat "$text")" > "$text"
 
 # budget_for MODEL FRACTION: the minimum budget plus FRACTION of all expert bytes.
 budget_for() {
-  "$swapmoe" plan "$1" --ctx 256 --json > "$work/plan.json" || return 1
+  "$swapmoe" plan "$1" --ctx 256 -t "$threads" --json > "$work/plan.json" || return 1
   local minb total
   minb=$(json_field "$work/plan.json" min_budget)
   total=$(json_field "$work/plan.json" expert_bytes_total)

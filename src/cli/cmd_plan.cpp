@@ -1,4 +1,4 @@
-// `swapmoe plan MODEL [--mem SIZE] [--ctx N] [--json]`: what a memory budget buys, from
+// `swapmoe plan MODEL [--mem SIZE] [--ctx N] [--threads N] [--json]`: what a memory budget buys, from
 // the GGUF header alone (instant even on a 400 GB file): dense bytes, expert bytes per
 // layer and in total, bytes per expert, KV bytes per token, the minimum workable budget
 // and, for a given budget, the expert cache's share and the bytes read from disk per
@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 #include "cache/budget.h"
 #include "cli/commands.h"
@@ -25,6 +26,7 @@ struct PlanOptions {
   std::string mem;
   int64_t ctx = 0;
   std::string layout = "shared";
+  int threads = 0;  // 0: all cores, as `run` and `serve` default to
   bool json = false;
 };
 
@@ -34,6 +36,8 @@ void plan(const PlanOptions& o) {
   BudgetRequest req;
   req.n_ctx = o.ctx > 0 ? o.ctx : std::min<int64_t>(4096, cfg.n_ctx_train);
   req.per_layer = o.layout == "per-layer";
+  // Per-thread scratch is part of the budget: plan for the threads the engine would start.
+  req.n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   req.alignment = io::DirectFile::open(o.path).alignment();
   BudgetPlan p;
   if (!o.mem.empty()) {
@@ -58,6 +62,8 @@ Command add_plan_command(CLI::App& app) {
   sub->add_option("--cache-layout", o->layout, "One shared expert pool, or one pool per layer")
       ->check(CLI::IsMember({"shared", "per-layer"}))
       ->capture_default_str();
+  sub->add_option("-t,--threads", o->threads, "Worker threads to plan for (default: all cores, as run does)")
+      ->check(CLI::Range(0, 1 << 30));
   sub->add_flag("--json", o->json, "Print the plan as JSON");
   return {sub, [o] { plan(*o); }};
 }
