@@ -76,7 +76,9 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
   const int64_t dk = s.head_dim_k;
   // The query is rounded to F16, as ggml converts it for the F16 K cache.
   // (nh heads are consecutive, so their queries are one contiguous run.)
-  if (use_avx2()) {
+  if (use_avx512()) {
+    detail::round_f16_avx512(q + h0 * dk, qh, nh * dk);
+  } else if (use_avx2()) {
     detail::round_f16_avx2(q + h0 * dk, qh, nh * dk);
   } else {
     for (int64_t d = 0; d < nh * dk; ++d) qh[d] = fp16_to_fp32(fp32_to_fp16(q[h0 * dk + d]));
@@ -84,7 +86,6 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
   const uint16_t* kh = k + kvh * dk;
   const uint16_t* vh = v + kvh * s.head_dim_v;
   float* o = out + h0 * s.head_dim_v;
-  std::fill(o, o + nh * s.head_dim_v, 0.0f);
   if (nh == 4) {
     // Four heads x four positions per call (then two, then one): each converted K vector
     // serves four heads, each query vector four positions, and every score is the
@@ -121,6 +122,7 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
   }
   for (int64_t t = t0; t < n_pos; ++t) p[t] = dot_f16_f32(kh + t * k_stride, qh, dk) * scale;
   probabilities(p, n_pos);
+  std::fill(o, o + s.head_dim_v, 0.0f);
   if (use_avx2()) {
     detail::weighted_sum_f16_avx2(p, vh, v_stride, n_pos, o, s.head_dim_v);
   } else {

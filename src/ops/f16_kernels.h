@@ -26,9 +26,9 @@ void weighted_sum_f16_h4_avx512(const float* w, int64_t w_stride, const uint16_t
 // n must be a multiple of 8.
 void dot_f16_f32_h4p4_avx512(const uint16_t* rows, int64_t stride, const float* q, int64_t q_stride, int64_t n,
                              float* out);
-// The same as weighted_sum_f16_h4_avx512 (bitwise), 64 outputs per head per pass in
-// 512-bit accumulators, so each converted V vector and each broadcast weight serves twice
-// the outputs.
+// weighted_sum_f16_h4_avx512 into zeroed outputs (bitwise): y[h][i] = 0, then the same sum;
+// 64 outputs per head per pass in 512-bit accumulators, so each converted V vector and each
+// broadcast weight serves twice the outputs, and y is only written.
 void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint16_t* x, int64_t x_stride,
                                     int64_t n_rows, float* y, int64_t y_stride, int64_t n);
 // Softmax of four score rows in place (row h at p + h * p_stride, n scores each), bitwise
@@ -36,4 +36,6 @@ void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint
 // with std::exp, the sum in double in position order, one float reciprocal, each probability
 // rounded to F16 (round to nearest even, as fp32_to_fp16; only NaN payloads may differ).
 void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n);
+// round_f16_avx2 with 16-element steps (bitwise equal to it).
+void round_f16_avx512(const float* x, float* y, int64_t n);
 }  // namespace swapmoe::detail

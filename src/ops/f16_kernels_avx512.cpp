@@ -1,11 +1,16 @@
 // AVX-512 builds of F16 attention helpers that work on four query heads at once (heads
-// that share one KV head: grouped-query attention, MLA's single latent head). The code
-// uses 256-bit vectors exactly like f16_kernels_avx2.cpp, so every result is bitwise equal
-// to the single-head AVX2 kernels; this file is compiled with AVX-512VL only for its 32
-// vector registers, which hold the 16 accumulators of four heads x two positions (or four
-// heads x 32 outputs) while each converted K/V vector is shared by the four heads.
+// that share one KV head: grouped-query attention, MLA's single latent head). Every result
+// is bitwise equal to the single-head AVX2 kernels of f16_kernels_avx2.cpp. The first
+// kernels use 256-bit vectors exactly like those and take AVX-512VL only for its 32 vector
+// registers (the 16 accumulators of four heads x two positions, or four heads x 32 outputs,
+// while each converted K/V vector is shared by the four heads); the later ones pack two of
+// the AVX2 kernel's 256-bit accumulators into one 512-bit register, which keeps every lane's
+// chain of operations and halves the instruction count per FMA.
 
 #include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include "ops/f16_kernels.h"
 
@@ -191,11 +196,12 @@ void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint
   for (; i + 64 <= n; i += 64) {
     // Every output element keeps its own accumulator over the rows in order, as in the
     // 256-bit kernel; only the vector width differs.
+    // (The accumulators start at +0.0f, exactly what the 256-bit kernel loads from y.)
     __m512 acc[4][4];
     #pragma GCC unroll 4
     for (int h = 0; h < 4; ++h)
       #pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_loadu_ps(y + h * y_stride + i + 16 * c);
+      for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_setzero_ps();
     const uint16_t* xr = x + i;
     for (int64_t t = 0; t < n_rows; ++t, xr += x_stride) {
       const __m512 v0 = cvt16(xr), v1 = cvt16(xr + 16), v2 = cvt16(xr + 32), v3 = cvt16(xr + 48);
@@ -214,13 +220,13 @@ void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint
       for (int c = 0; c < 4; ++c) _mm512_storeu_ps(y + h * y_stride + i + 16 * c, acc[h][c]);
   }
   // The rest (n % 64 outputs per head) through the 256-bit kernel: same per-element chains.
-  if (i < n) weighted_sum_f16_h4_avx512(w, w_stride, x + i, x_stride, n_rows, y + i, y_stride, n - i);
+  if (i < n) {
+    for (int h = 0; h < 4; ++h) std::fill(y + h * y_stride + i, y + h * y_stride + n, 0.0f);
+    weighted_sum_f16_h4_avx512(w, w_stride, x + i, x_stride, n_rows, y + i, y_stride, n - i);
+  }
 }
 
 }  // namespace swapmoe::detail
-
-#include <algorithm>
-#include <cmath>
 
 namespace swapmoe::detail {
 
@@ -277,6 +283,15 @@ void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n) {
       _mm512_mask_storeu_ps(r + t, m, _mm512_maskz_cvtph_ps(0xFFFF, hv));
     }
   }
+}
+
+void round_f16_avx512(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm512_maskz_cvtps_ph(0xFFFF, _mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm512_storeu_ps(y + i, _mm512_maskz_cvtph_ps(0xFFFF, h));
+  }
+  if (i < n) round_f16_avx2(x + i, y + i, n - i);
 }
 
 }  // namespace swapmoe::detail

@@ -72,9 +72,12 @@ TEST(AttentionTiles, WideWeightedSumEqualsTheAxpyLoop) {
       const auto x = f16_rows(n_rows * x_stride, rng, 1.0f);
       std::vector<float> w(static_cast<size_t>(4 * w_stride));
       for (float& v : w) v = fp16_to_fp32(fp32_to_fp16(ud(rng)));
-      std::vector<float> y0(static_cast<size_t>(4 * y_stride));
-      for (float& v : y0) v = ud(rng) - 0.5f;  // nonzero start: the kernels accumulate into y
-      std::vector<float> want = y0, narrow = y0, got = y0;
+      // The reference kernels accumulate into zeroed outputs; the wide one writes its
+      // outputs, so it starts from garbage (and the padding between rows must survive).
+      std::vector<float> want(static_cast<size_t>(4 * y_stride), 0.0f), narrow = want, got(want.size());
+      for (float& v : got) v = ud(rng) - 0.5f;
+      for (int h = 0; h < 4; ++h)
+        for (int64_t i = n; i < y_stride; ++i) want[h * y_stride + i] = narrow[h * y_stride + i] = got[h * y_stride + i];
       for (int h = 0; h < 4; ++h)
         for (int64_t t = 0; t < n_rows; ++t)
           detail::axpy_f16_avx2(w[h * w_stride + t], x.data() + t * x_stride, want.data() + h * y_stride, n);
@@ -122,7 +125,7 @@ TEST(AttentionTiles, FourRowSoftmaxEqualsTheScalarOne) {
   }
 }
 
-TEST(AttentionTiles, F16cQueryRoundingEqualsTheScalarOne) {
+TEST(AttentionTiles, QueryRoundingEqualsTheScalarOne) {
   if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
   std::mt19937 rng(14);
   std::vector<float> x;
@@ -139,11 +142,17 @@ TEST(AttentionTiles, F16cQueryRoundingEqualsTheScalarOne) {
     x.push_back(v);
   std::normal_distribution<float> nd(0.0f, 100.0f);
   for (int i = 0; i < 1001; ++i) x.push_back(nd(rng));  // an odd count: the scalar tail runs
-  std::vector<float> got(x.size());
-  detail::round_f16_avx2(x.data(), got.data(), static_cast<int64_t>(x.size()));
+  const int64_t n = static_cast<int64_t>(x.size());
   std::vector<float> want(x.size());
   for (size_t i = 0; i < x.size(); ++i) want[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
-  EXPECT_EQ(bits(want.data(), static_cast<int64_t>(want.size())), bits(got.data(), static_cast<int64_t>(got.size())));
+  std::vector<float> got(x.size());
+  detail::round_f16_avx2(x.data(), got.data(), n);
+  EXPECT_EQ(bits(want.data(), n), bits(got.data(), n));
+  if (cpu_supports(Isa::Avx512)) {
+    std::vector<float> got512(x.size());
+    detail::round_f16_avx512(x.data(), got512.data(), n);
+    EXPECT_EQ(bits(want.data(), n), bits(got512.data(), n));
+  }
 }
 
 // The MLA shape end to end: one 576-wide F16 latent row per position serves as K and (its
