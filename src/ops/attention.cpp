@@ -176,8 +176,17 @@ void attention_f16_causal(const float* q, int64_t q_stride, int64_t n_tok, int64
     for (;;) {
       const int64_t i0 = next.fetch_add(run, std::memory_order_relaxed);
       if (i0 >= n_items) break;
-      for (int64_t i = i0; i < std::min(n_items, i0 + run); ++i) {
+      const int64_t i1 = std::min(n_items, i0 + run);
+      for (int64_t i = i0; i < i1; ++i) {
         const int64_t t = n_tok - 1 - i / units, u = i % units;
+        // The queries of the next item (nh * head_dim_k floats, read once) are not in any
+        // cache yet: fetch them into L2 while this item computes, instead of stalling on
+        // them at its start.
+        if (i + 1 < i1) {
+          const int64_t tn = n_tok - 1 - (i + 1) / units, un = (i + 1) % units;
+          const char* qn = reinterpret_cast<const char*>(q + tn * q_stride + un * nh * s.head_dim_k);
+          for (int64_t b = 0; b < nh * s.head_dim_k * 4; b += 64) __builtin_prefetch(qn + b, 0, 2);
+        }
         attend_heads(q + t * q_stride, k, k_stride, v, v_stride, pos0 + t + 1, s, scale, u * nh, nh,
                      out + t * out_stride, qh.data(), p.data());
       }
