@@ -36,6 +36,10 @@ void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint
 // with std::exp, the sum in double in position order, one float reciprocal, each probability
 // rounded to F16 (round to nearest even, as fp32_to_fp16; only NaN payloads may differ).
 void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n);
+// exp_avx512.cpp: y[t] = std::exp(x[t] - mx), bitwise, 16 per step (in place allowed);
+// only while exp_avx512_usable() (checked once against this C library's expf).
+bool exp_avx512_usable();
+void exp_minus_avx512(const float* x, float mx, float* y, int64_t n);
 // round_f16_avx2 with 16-element steps (bitwise equal to it).
 void round_f16_avx512(const float* x, float* y, int64_t n);
 }  // namespace swapmoe::detail

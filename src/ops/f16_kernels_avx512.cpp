@@ -248,18 +248,25 @@ void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n) {
     for (; t < n; ++t) v = std::max(v, r[t]);
     mx[h] = v;
   }
-  // exp and the double sum stay scalar and in position order (the sum is not associative);
-  // the four rows interleave so that their dependent additions overlap.
+  // exp(x - max): 16 at a time where exp_avx512.cpp reproduces this C library's expf, else
+  // std::exp itself. The double sum stays scalar and in position order (it is not
+  // associative); the four rows interleave so that their dependent additions overlap.
   double sum[4] = {0.0, 0.0, 0.0, 0.0};
   float* r0 = p;
   float* r1 = p + p_stride;
   float* r2 = p + 2 * p_stride;
   float* r3 = p + 3 * p_stride;
+  if (exp_avx512_usable()) {
+    for (int h = 0; h < 4; ++h) exp_minus_avx512(p + h * p_stride, mx[h], p + h * p_stride, n);
+  } else {
+    for (int64_t t = 0; t < n; ++t) {
+      r0[t] = std::exp(r0[t] - mx[0]);
+      r1[t] = std::exp(r1[t] - mx[1]);
+      r2[t] = std::exp(r2[t] - mx[2]);
+      r3[t] = std::exp(r3[t] - mx[3]);
+    }
+  }
   for (int64_t t = 0; t < n; ++t) {
-    r0[t] = std::exp(r0[t] - mx[0]);
-    r1[t] = std::exp(r1[t] - mx[1]);
-    r2[t] = std::exp(r2[t] - mx[2]);
-    r3[t] = std::exp(r3[t] - mx[3]);
     sum[0] += static_cast<double>(r0[t]);
     sum[1] += static_cast<double>(r1[t]);
     sum[2] += static_cast<double>(r2[t]);
