@@ -91,12 +91,8 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
     // serves four heads, each query vector four positions, and every score is the
     // single-head AVX2 kernel's value.
     int64_t t0 = 0;
-    for (; t0 + 4 <= n_pos; t0 += 4) {
-      float d[16];
-      detail::dot_f16_f32_h4p4_avx512(kh + t0 * k_stride, k_stride, qh, dk, dk, d);
-      for (int j = 0; j < 4; ++j)
-        for (int i = 0; i < 4; ++i) p[j * n_pos + t0 + i] = d[4 * j + i] * scale;
-    }
+    for (; t0 + 4 <= n_pos; t0 += 4)
+      detail::dot_f16_f32_h4p4_avx512(kh + t0 * k_stride, k_stride, qh, dk, dk, scale, p + t0, n_pos);
     for (; t0 + 2 <= n_pos; t0 += 2) {
       float d[8];
       detail::dot_f16_f32_h4p2_avx512(kh + t0 * k_stride, k_stride, qh, dk, dk, d);

@@ -21,11 +21,11 @@ void dot_f16_f32_h4p2_avx512(const uint16_t* rows, int64_t stride, const float* 
 // for h < 4: weighted_sum_f16_avx2(w + h * w_stride, x, x_stride, n_rows, y + h * y_stride, n).
 void weighted_sum_f16_h4_avx512(const float* w, int64_t w_stride, const uint16_t* x, int64_t x_stride, int64_t n_rows,
                                 float* y, int64_t y_stride, int64_t n);
-// Four heads x four positions, 512-bit accumulators, bitwise equal to the above:
-// out[4 * h + p] = dot_f16_f32_avx2(rows + p * stride, q + h * q_stride, n) for h < 4, p < 4;
-// n must be a multiple of 8.
+// Four heads x four positions, 512-bit accumulators, bitwise equal to the above, scaled:
+// out[h * out_stride + p] = dot_f16_f32_avx2(rows + p * stride, q + h * q_stride, n) * scale
+// for h < 4, p < 4; n must be a multiple of 8.
 void dot_f16_f32_h4p4_avx512(const uint16_t* rows, int64_t stride, const float* q, int64_t q_stride, int64_t n,
-                             float* out);
+                             float scale, float* out, int64_t out_stride);
 // weighted_sum_f16_h4_avx512 into zeroed outputs (bitwise): y[h][i] = 0, then the same sum;
 // 64 outputs per head per pass in 512-bit accumulators, so each converted V vector and each
 // broadcast weight serves twice the outputs, and y is only written.

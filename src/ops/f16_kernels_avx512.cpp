@@ -146,7 +146,7 @@ inline __m128 reduce4(__m512 z0, __m512 z1, __m512 z2, __m512 z3) {
 }  // namespace
 
 void dot_f16_f32_h4p4_avx512(const uint16_t* rows, int64_t stride, const float* q, int64_t q_stride, int64_t n,
-                             float* out) {
+                             float scale, float* out, int64_t out_stride) {
   const uint16_t* r0 = rows;
   const uint16_t* r1 = rows + stride;
   const uint16_t* r2 = rows + 2 * stride;
@@ -187,7 +187,8 @@ void dot_f16_f32_h4p4_avx512(const uint16_t* rows, int64_t stride, const float* 
     }
   }
   #pragma GCC unroll 4
-  for (int h = 0; h < 4; ++h) _mm_storeu_ps(out + 4 * h, reduce4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]));
+  for (int h = 0; h < 4; ++h)
+    _mm_storeu_ps(out + h * out_stride, _mm_mul_ps(reduce4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]), _mm_set1_ps(scale)));
 }
 
 void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint16_t* x, int64_t x_stride,

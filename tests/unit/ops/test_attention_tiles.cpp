@@ -46,12 +46,14 @@ TEST(AttentionTiles, ScoresH4P4EqualTheSingleHeadKernel) {
     std::vector<float> q(static_cast<size_t>(4 * q_stride + 1));
     for (float& x : q) x = fp16_to_fp32(fp32_to_fp16(nd(rng)));
     for (int64_t q_off : {0, 1}) {  // also a query that is not even 8-byte aligned
-      float got[16];
-      detail::dot_f16_f32_h4p4_avx512(k.data(), stride, q.data() + q_off, q_stride, n, got);
+      float got[16], scaled[4 * 7];
+      detail::dot_f16_f32_h4p4_avx512(k.data(), stride, q.data() + q_off, q_stride, n, 1.0f, got, 4);
+      detail::dot_f16_f32_h4p4_avx512(k.data(), stride, q.data() + q_off, q_stride, n, 0.13f, scaled, 7);
       for (int h = 0; h < 4; ++h)
         for (int p = 0; p < 4; ++p) {
           const float want = detail::dot_f16_f32_avx2(k.data() + p * stride, q.data() + q_off + h * q_stride, n);
           EXPECT_EQ(fp32_to_bits(want), fp32_to_bits(got[4 * h + p])) << "n " << n << " head " << h << " pos " << p;
+          EXPECT_EQ(fp32_to_bits(want * 0.13f), fp32_to_bits(scaled[7 * h + p])) << "n " << n << " head " << h;
         }
       // The two-position kernel the tile's remainder uses agrees too.
       float got2[8];
