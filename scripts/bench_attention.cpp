@@ -1,16 +1,19 @@
 // Micro-benchmark of the batched causal F16 attention (the MLA prefill shape by default:
 // 128 query heads sharing one 576-wide latent KV head, values = the first 512 of each row,
 // 512 prompt tokens) and of one decode step over the same cache.
-// Usage: bench_attention [threads=2] [reps=7] [n_tok=512] [heads=128]
+// Usage: bench_attention [threads=2] [reps=7] [n_tok=512] [heads=128]; KV_OFF=elements
+// offsets the cache from a 64-byte boundary.
 // Prints the median seconds of attention_f16_causal and the effective GFLOP/s
 // (2 flops per multiply-add of the scores and of the weighted sum, causal positions only).
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "ops/attention.h"
@@ -31,7 +34,12 @@ int main(int argc, char** argv) {
   std::vector<float> q(static_cast<size_t>(n_tok * H * dk));
   for (float& x : q) x = nd(rng);
   // One cache row per position: the latent (first dv) plus the roped part, as in MLA.
-  std::vector<uint16_t> kv(static_cast<size_t>(n_tok * dk));
+  // kv_off: the cache's offset in elements from a 64-byte boundary (a std::vector's data
+  // is only 16-byte aligned: 8 elements puts every 32-byte F16 load across a cache line).
+  const int64_t kv_off = std::getenv("KV_OFF") ? std::atoll(std::getenv("KV_OFF")) : 0;
+  std::vector<uint16_t> kv_buf(static_cast<size_t>(n_tok * dk + 64));
+  uint16_t* kv_base = kv_buf.data() + (64 - reinterpret_cast<uintptr_t>(kv_buf.data()) % 64) % 64 / 2 + kv_off;
+  std::span<uint16_t> kv(kv_base, static_cast<size_t>(n_tok * dk));
   for (uint16_t& x : kv) x = fp32_to_fp16(0.3f * nd(rng));
   std::vector<float> out(static_cast<size_t>(n_tok * H * dv));
   ThreadPool pool(threads);
