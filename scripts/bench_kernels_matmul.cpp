@@ -56,6 +56,8 @@ std::vector<uint8_t> random_matrix(GgmlType t, int64_t rows, int64_t cols, uint3
   if (t == GgmlType::Q4_1 || t == GgmlType::Q5_1) offs = {0, 2};
   if (t == GgmlType::Q4_K || t == GgmlType::Q5_K) offs = {0, 2};
   if (t == GgmlType::Q6_K) offs = {208};
+  if (t == GgmlType::Q2_K) offs = {80, 82};
+  if (t == GgmlType::Q3_K) offs = {108};
   const int64_t blocks = rows * cols / info.block_size;
   const uint16_t h = fp32_to_fp16(0.01f);
   for (int64_t b = 0; b < blocks; ++b)
@@ -239,6 +241,8 @@ int main(int argc, char** argv) {
       // (ffn_gate_inp, F32 256 x 7168): small matrices that took the vec_dot fallback.
       {"dsv3 absorb-kb 512x128", GgmlType::Q5_0, 512, 128},
       {"dsv3 router 256x7168", GgmlType::F32, 256, 7168},
+      {"q3_k 2048x2048", GgmlType::Q3_K, 2048, 2048},
+      {"q2_k 2048x2048", GgmlType::Q2_K, 2048, 2048},
   };
   for (int threads : {1, 2})
     for (const Shape& s : shapes)

@@ -71,7 +71,7 @@ SWAPMOE_DECLARE_SIMD(avx512)
 float vec_dot_q6_k_avx512w(int64_t n, const void* w, const void* a);
 float vec_dot_q8_0_avx512w(int64_t n, const void* w, const void* a);
 
-// Multi-row dot products (simd_multi.inc, simd_multi_legacy.inc, quant_wide_avx512.cpp): signature of VecDotMultiFn.
+// Multi-row dot products (simd_multi*.inc, quant_wide_avx512.cpp): signature of VecDotMultiFn.
 #define SWAPMOE_DECLARE_MULTI(t, v)                                                                     \
   void vec_dot_multi_##t##_##v(int64_t n, const void* w, const void* a, size_t a_stride, int na, float* out, \
                                size_t out_stride);
@@ -94,6 +94,11 @@ SWAPMOE_DECLARE_MULTI(q4_0, avx512)
 SWAPMOE_DECLARE_MULTI(q4_1, avx512)
 SWAPMOE_DECLARE_MULTI(q5_0, avx512)
 SWAPMOE_DECLARE_MULTI(q5_1, avx512)
+// Q2_K and Q3_K (simd_multi_lowk.inc), both ISAs.
+SWAPMOE_DECLARE_MULTI(q2_k, avx2)
+SWAPMOE_DECLARE_MULTI(q3_k, avx2)
+SWAPMOE_DECLARE_MULTI(q2_k, avx512)
+SWAPMOE_DECLARE_MULTI(q3_k, avx512)
 #undef SWAPMOE_DECLARE_MULTI
 
 #undef SWAPMOE_DECLARE_SIMD

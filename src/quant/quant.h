@@ -45,8 +45,8 @@ struct QuantTraits {
                                // order as llama-quantize without an imatrix.
   VecDotFn vec_dot_ref;
   // Best-ISA multi-row kernel matching `vec_dot`, or nullptr (then callers loop vec_dot;
-  // see ops/matmul.h). Present for F32, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K on AVX2
-  // and AVX-512.
+  // see ops/matmul.h). Present for F32 and every block format except F16 / BF16 on AVX2 and
+  // AVX-512.
   VecDotMultiFn vec_dot_multi;
 };
 

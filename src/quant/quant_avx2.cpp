@@ -7,3 +7,4 @@
 #include "quant/simd_kernels.inc"
 #include "quant/simd_multi.inc"
 #include "quant/simd_multi_legacy.inc"
+#include "quant/simd_multi_lowk.inc"

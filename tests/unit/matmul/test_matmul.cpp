@@ -26,7 +26,8 @@ bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 
 
 const std::vector<GgmlType>& multi_types() {
   static const std::vector<GgmlType> t{GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F32,
-                                       GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1};
+                                       GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K,
+                                       GgmlType::Q3_K};
   return t;
 }
 
@@ -84,7 +85,7 @@ TEST(Matmul, BitwiseEqualToPerTokenMatvecAndCloseToFloat) {
   const int64_t rows = 37, cols = 512;  // 37: not a multiple of the row grain or chunk
   ThreadPool pool1(1), pool2(2), pool3(3);
   for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q5_K, GgmlType::Q4_0, GgmlType::Q3_K,
-                     GgmlType::F16, GgmlType::F32, GgmlType::Q5_0}) {
+                     GgmlType::F16, GgmlType::F32, GgmlType::Q5_0, GgmlType::Q2_K}) {
     const Matrix m = make_matrix(t, rows, cols, 200 + static_cast<uint32_t>(t));
     const GgmlType at = quant_traits(t).vec_dot_type;
     for (int64_t tokens : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}, int64_t{33}}) {

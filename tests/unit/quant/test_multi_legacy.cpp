@@ -1,4 +1,5 @@
-// Multi-row dot products of F32 and the 32-element legacy formats (simd_multi_legacy.inc):
+// Multi-row dot products of F32, the 32-element legacy formats (simd_multi_legacy.inc) and
+// Q2_K / Q3_K (simd_multi_lowk.inc):
 // for every SIMD ISA this CPU has, every row count 1..kVecDotMultiMax, odd block counts
 // and (F32) every tail shape, each row's result must be bitwise equal to the same ISA's
 // vec_dot, since the batched prefill is tested to reproduce token-by-token decode exactly.
@@ -21,12 +22,14 @@ using namespace testing_quant;
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
-const GgmlType kTypes[] = {GgmlType::F32, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1};
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+                           GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K};
 
 // Element counts: for F32 every path of vec_dot_f32 (32-wide loop, 8-wide loop, scalar
 // tail, and combinations); for the block formats 1..17 blocks incl. the absorb-kb width 128.
 std::vector<int64_t> sizes(GgmlType t) {
   if (t == GgmlType::F32) return {1, 5, 8, 13, 24, 31, 32, 33, 40, 47, 64, 100, 128, 1003, 7168};
+  if (ggml_type_info(t).block_size == 256) return {256, 512, 768, 1280};
   return {32, 64, 96, 128, 224, 544};
 }
 
@@ -89,7 +92,7 @@ TEST(VecDotMultiLegacy, CloseToTheScalarReference) {
       const QuantTraits q = quant_traits_for(t, isa);
       const QuantTraits ref = quant_traits_for(t, Isa::Scalar);
       const QuantTraits qa = quant_traits_for(q.vec_dot_type, isa);
-      const int64_t n = 224;
+      const int64_t n = ggml_type_info(t).block_size == 256 ? 768 : 224;
       const auto wf = gaussian(n, 77);
       std::vector<uint8_t> w(ggml_row_size(t, n));
       q.from_float_ref(wf.data(), w.data(), n);
