@@ -57,13 +57,16 @@ void probabilities(float* p, int64_t n_pos) {
 }
 
 // Heads per unit of work: 4 when four consecutive heads share a KV head and the AVX-512
-// four-head kernels apply, else 1.
+// four-head kernels apply, 2 for pairs and the AVX2 two-head kernels, else 1.
 int64_t heads_per_unit(const AttentionShape& s) {
   const int64_t group = s.n_head / s.n_head_kv;
-  return use_avx512() && group % 4 == 0 && s.head_dim_k % 8 == 0 ? 4 : 1;
+  if (s.head_dim_k % 8 != 0) return 1;
+  if (use_avx512() && group % 4 == 0) return 4;
+  if (use_avx2() && group % 2 == 0) return 2;
+  return 1;
 }
 
-// Query heads [h0, h0 + nh) (nh = 1, or 4 sharing one KV head) over n_pos cached
+// Query heads [h0, h0 + nh) (nh = 1, or 2 or 4 sharing one KV head) over n_pos cached
 // positions: the body shared by attention_f16 and attention_f16_causal, so that the
 // per-token and the batched paths run the same instructions and agree bit for bit. Every
 // kernel variant gives each (head, position) exactly the single-head AVX2 kernel's value.
@@ -107,6 +110,19 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
     detail::weighted_sum_f16_h4_zmm_avx512(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
     return;
   }
+  if (nh == 2) {
+    // Two heads x two positions per call (AVX2's 16 registers hold no more accumulators),
+    // then the last position per head.
+    int64_t t0 = 0;
+    for (; t0 + 2 <= n_pos; t0 += 2)
+      detail::dot_f16_f32_h2p2_avx2(kh + t0 * k_stride, k_stride, qh, dk, dk, scale, p + t0, n_pos);
+    for (int64_t j = 0; j < 2; ++j)
+      for (int64_t t = t0; t < n_pos; ++t) p[j * n_pos + t] = dot_f16_f32(kh + t * k_stride, qh + j * dk, dk) * scale;
+    detail::probabilities_h2_avx2(p, n_pos, n_pos);
+    std::fill(o, o + 2 * s.head_dim_v, 0.0f);
+    detail::weighted_sum_f16_h2_avx2(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
+    return;
+  }
   int64_t t0 = 0;
   if (use_avx2()) {
     // Four positions per call: the same per-position results, four independent chains.
@@ -127,7 +143,7 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
 }
 
 // 64-byte aligned float scratch: the kernels' 32- and 64-byte query loads must not split
-// cache lines (a misaligned query costs about a third of the score kernel's speed).
+// cache lines (a query 16 bytes off cost the four-head score kernel 84 -> 52 GFLOP/s).
 class AlignedScratch {
  public:
   explicit AlignedScratch(int64_t n) : buf_(static_cast<size_t>(n) + 16) {}

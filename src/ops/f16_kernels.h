@@ -10,6 +10,19 @@ void axpy_f16_avx2(float s, const uint16_t* x, float* y, int64_t n);
 void dot_f16_f32_x4_avx2(const uint16_t* a, int64_t a_stride, const float* b, int64_t n, float* out);
 // for t in [0, n_rows): axpy_f16_avx2(w[t], x + t * x_stride, y, n) (bitwise equal).
 void weighted_sum_f16_avx2(const float* w, const uint16_t* x, int64_t x_stride, int64_t n_rows, float* y, int64_t n);
+// Two heads x two positions (AVX2 has 16 vector registers: 8 accumulators), bitwise equal
+// to the single-head kernel, scaled:
+// out[h * out_stride + p] = dot_f16_f32_avx2(rows + p * stride, q + h * q_stride, n) * scale
+// for h < 2, p < 2; n must be a multiple of 8.
+void dot_f16_f32_h2p2_avx2(const uint16_t* rows, int64_t stride, const float* q, int64_t q_stride, int64_t n,
+                           float scale, float* out, int64_t out_stride);
+// for h < 2: weighted_sum_f16_avx2(w + h * w_stride, x, x_stride, n_rows, y + h * y_stride, n)
+// (bitwise): each converted V vector serves both heads.
+void weighted_sum_f16_h2_avx2(const float* w, int64_t w_stride, const uint16_t* x, int64_t x_stride, int64_t n_rows,
+                              float* y, int64_t y_stride, int64_t n);
+// probabilities_h4_avx512 for two rows with AVX2 (vector max, std::exp, the two double sums
+// interleaved, F16C rounding): bitwise equal to the scalar softmax on each row.
+void probabilities_h2_avx2(float* p, int64_t p_stride, int64_t n);
 // y[i] = fp16_to_fp32(fp32_to_fp16(x[i])) through F16C (round to nearest even; equal to the
 // scalar pair for every non-NaN input, NaNs stay NaN with another payload).
 void round_f16_avx2(const float* x, float* y, int64_t n);

@@ -91,6 +91,42 @@ TEST(AttentionTiles, WideWeightedSumEqualsTheAxpyLoop) {
   }
 }
 
+TEST(AttentionTiles, TwoHeadAvx2KernelsEqualTheSingleHeadOnes) {
+  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(16);
+  std::normal_distribution<float> nd;
+  for (int64_t n : {8, 16, 24, 40, 72, 576}) {
+    const int64_t stride = n + 3, q_stride = n + 5;
+    const auto k = f16_rows(2 * stride, rng, 0.5f);
+    std::vector<float> q(static_cast<size_t>(2 * q_stride));
+    for (float& x : q) x = fp16_to_fp32(fp32_to_fp16(nd(rng)));
+    float got[2 * 5];
+    detail::dot_f16_f32_h2p2_avx2(k.data(), stride, q.data(), q_stride, n, 0.21f, got, 5);
+    for (int h = 0; h < 2; ++h)
+      for (int p = 0; p < 2; ++p) {
+        const float want = detail::dot_f16_f32_avx2(k.data() + p * stride, q.data() + h * q_stride, n) * 0.21f;
+        EXPECT_EQ(fp32_to_bits(want), fp32_to_bits(got[5 * h + p])) << "n " << n << " head " << h << " pos " << p;
+      }
+  }
+  std::uniform_real_distribution<float> ud(0.0f, 1.0f);
+  for (int64_t n : {8, 20, 32, 72, 512}) {
+    for (int64_t n_rows : {1, 3, 37}) {
+      const int64_t x_stride = n + 7, w_stride = n_rows + 2, y_stride = n + 9;
+      const auto x = f16_rows(n_rows * x_stride, rng, 1.0f);
+      std::vector<float> w(static_cast<size_t>(2 * w_stride));
+      for (float& v : w) v = fp16_to_fp32(fp32_to_fp16(ud(rng)));
+      std::vector<float> want(static_cast<size_t>(2 * y_stride));
+      for (float& v : want) v = ud(rng) - 0.5f;  // both accumulate into y
+      std::vector<float> got = want;
+      for (int h = 0; h < 2; ++h)
+        for (int64_t t = 0; t < n_rows; ++t)
+          detail::axpy_f16_avx2(w[h * w_stride + t], x.data() + t * x_stride, want.data() + h * y_stride, n);
+      detail::weighted_sum_f16_h2_avx2(w.data(), w_stride, x.data(), x_stride, n_rows, got.data(), y_stride, n);
+      EXPECT_EQ(bits(want.data(), 2 * y_stride), bits(got.data(), 2 * y_stride)) << "n " << n << " rows " << n_rows;
+    }
+  }
+}
+
 // attention.cpp's scalar softmax (what the single-head path and decode without AVX-512 run).
 void probabilities_scalar(float* p, int64_t n) {
   float mx = -INFINITY;
@@ -105,7 +141,7 @@ void probabilities_scalar(float* p, int64_t n) {
 }
 
 TEST(AttentionTiles, FourRowSoftmaxEqualsTheScalarOne) {
-  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512 (the test also runs the AVX2 two-row version)";
   std::mt19937 rng(13);
   for (int64_t n : {1, 2, 15, 16, 17, 37, 64, 513}) {
     for (float sd : {0.1f, 4.0f, 30.0f}) {  // wide scores: probabilities in F16's subnormal range and below
@@ -118,11 +154,16 @@ TEST(AttentionTiles, FourRowSoftmaxEqualsTheScalarOne) {
       if (n > 1) p[static_cast<size_t>(n - 1)] = 2.0f * sd;
       if (n > 2) p[static_cast<size_t>(stride + 1)] = -INFINITY;
       if (n > 3) p[static_cast<size_t>(2 * stride + 2)] = -0.0f;
-      std::vector<float> want = p;
+      std::vector<float> want = p, two = p;
       for (int h = 0; h < 4; ++h) probabilities_scalar(want.data() + h * stride, n);
       detail::probabilities_h4_avx512(p.data(), stride, n);
       for (int h = 0; h < 4; ++h)
         EXPECT_EQ(bits(want.data() + h * stride, n), bits(p.data() + h * stride, n)) << "n " << n << " sd " << sd;
+      // AVX2's two-row version, on rows 0-1 and 2-3.
+      detail::probabilities_h2_avx2(two.data(), stride, n);
+      detail::probabilities_h2_avx2(two.data() + 2 * stride, stride, n);
+      for (int h = 0; h < 4; ++h)
+        EXPECT_EQ(bits(want.data() + h * stride, n), bits(two.data() + h * stride, n)) << "two-row n " << n << " sd " << sd;
     }
   }
 }
