@@ -51,6 +51,14 @@ std::vector<uint8_t> random_matrix(GgmlType t, int64_t rows, int64_t cols, uint3
     }
     return bytes;
   }
+  if (t == GgmlType::F16) {
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    for (size_t i = 0; i + 2 <= bytes.size(); i += 2) {
+      const uint16_t h = fp32_to_fp16(nd(rng));
+      std::memcpy(bytes.data() + i, &h, 2);
+    }
+    return bytes;
+  }
   std::vector<size_t> offs;
   if (t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q5_0) offs = {0};
   if (t == GgmlType::Q4_1 || t == GgmlType::Q5_1) offs = {0, 2};
@@ -243,6 +251,7 @@ int main(int argc, char** argv) {
       {"dsv3 router 256x7168", GgmlType::F32, 256, 7168},
       {"q3_k 2048x2048", GgmlType::Q3_K, 2048, 2048},
       {"q2_k 2048x2048", GgmlType::Q2_K, 2048, 2048},
+      {"f16 2048x2048", GgmlType::F16, 2048, 2048},
   };
   for (int threads : {1, 2})
     for (const Shape& s : shapes)

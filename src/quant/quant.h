@@ -45,8 +45,8 @@ struct QuantTraits {
                                // order as llama-quantize without an imatrix.
   VecDotFn vec_dot_ref;
   // Best-ISA multi-row kernel matching `vec_dot`, or nullptr (then callers loop vec_dot;
-  // see ops/matmul.h). Present for F32 and every block format except F16 / BF16 on AVX2 and
-  // AVX-512.
+  // see ops/matmul.h). Present for every type with a vec_dot except Q8_1 / Q8_K (activation
+  // types only) on AVX2 and AVX-512.
   VecDotMultiFn vec_dot_multi;
 };
 

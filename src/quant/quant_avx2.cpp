@@ -6,5 +6,6 @@
 #define SMQ_VNNI 0
 #include "quant/simd_kernels.inc"
 #include "quant/simd_multi.inc"
+#include "quant/simd_multi_float.inc"
 #include "quant/simd_multi_legacy.inc"
 #include "quant/simd_multi_lowk.inc"

@@ -27,7 +27,7 @@ bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 
 const std::vector<GgmlType>& multi_types() {
   static const std::vector<GgmlType> t{GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::F32,
                                        GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K,
-                                       GgmlType::Q3_K};
+                                       GgmlType::Q3_K, GgmlType::F16,  GgmlType::BF16};
   return t;
 }
 

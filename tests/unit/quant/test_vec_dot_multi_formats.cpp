@@ -1,7 +1,7 @@
-// Multi-row dot products of F32, the 32-element legacy formats (simd_multi_legacy.inc) and
-// Q2_K / Q3_K (simd_multi_lowk.inc):
-// for every SIMD ISA this CPU has, every row count 1..kVecDotMultiMax, odd block counts
-// and (F32) every tail shape, each row's result must be bitwise equal to the same ISA's
+// Multi-row dot products of F32 / F16 / BF16 (simd_multi_float.inc), the 32-element legacy
+// formats (simd_multi_legacy.inc) and Q2_K / Q3_K (simd_multi_lowk.inc): for every SIMD
+// ISA this CPU has, every row count 1..kVecDotMultiMax, odd block counts and (float
+// formats) every tail shape, each row's result must be bitwise equal to the same ISA's
 // vec_dot, since the batched prefill is tested to reproduce token-by-token decode exactly.
 // Activations are converted as the forward pass converts them (the table's from_float),
 // rows are strided with padding, and outputs are strided, checking nothing is written
@@ -22,25 +22,26 @@ using namespace testing_quant;
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
-const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
-                           GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K};
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
+                           GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K};
 
-// Element counts: for F32 every path of vec_dot_f32 (32-wide loop, 8-wide loop, scalar
-// tail, and combinations); for the block formats 1..17 blocks incl. the absorb-kb width 128.
+// Element counts: for the float formats every path of their vec_dot (32- or 16-wide loop,
+// 8-wide loop, scalar tail, and combinations); for the 32-element formats 1..17 blocks
+// incl. the absorb-kb width 128, for the k-quants 1..5 blocks.
 std::vector<int64_t> sizes(GgmlType t) {
-  if (t == GgmlType::F32) return {1, 5, 8, 13, 24, 31, 32, 33, 40, 47, 64, 100, 128, 1003, 7168};
+  if (ggml_type_info(t).block_size == 1) return {1, 5, 8, 13, 16, 24, 31, 32, 33, 40, 47, 64, 100, 128, 1003, 7168};
   if (ggml_type_info(t).block_size == 256) return {256, 512, 768, 1280};
   return {32, 64, 96, 128, 224, 544};
 }
 
-TEST(VecDotMultiLegacy, PresentOnEverySimdIsaAndAbsentOnScalar) {
+TEST(VecDotMultiFormats, PresentOnEverySimdIsaAndAbsentOnScalar) {
   for (GgmlType t : kTypes) {
     for (Isa isa : simd_isas()) EXPECT_NE(quant_traits_for(t, isa).vec_dot_multi, nullptr) << ggml_type_name(t);
     EXPECT_EQ(quant_traits_for(t, Isa::Scalar).vec_dot_multi, nullptr) << ggml_type_name(t);
   }
 }
 
-TEST(VecDotMultiLegacy, BitwiseEqualToVecDotOfTheSameIsa) {
+TEST(VecDotMultiFormats, BitwiseEqualToVecDotOfTheSameIsa) {
   if (simd_isas().empty()) GTEST_SKIP() << "no AVX2";
   int checked = 0;
   for (Isa isa : simd_isas()) {
@@ -85,7 +86,7 @@ TEST(VecDotMultiLegacy, BitwiseEqualToVecDotOfTheSameIsa) {
 
 // The results are not only self-consistent: they match the scalar reference dot product
 // up to summation order (relative to sum |w_i a_i|), so a wrong unpacking would fail.
-TEST(VecDotMultiLegacy, CloseToTheScalarReference) {
+TEST(VecDotMultiFormats, CloseToTheScalarReference) {
   if (simd_isas().empty()) GTEST_SKIP() << "no AVX2";
   for (Isa isa : simd_isas()) {
     for (GgmlType t : kTypes) {
