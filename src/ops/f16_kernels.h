@@ -53,6 +53,9 @@ void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n);
 // only while exp_avx512_usable() (checked once against this C library's expf).
 bool exp_avx512_usable();
 void exp_minus_avx512(const float* x, float mx, float* y, int64_t n);
+// Four rows (row h at p + h * p_stride) in place: p[h][t] = std::exp(p[h][t] - mx[h]) as
+// above, and sums[h] = the double sum of row h's results in position order.
+void exp_minus_sum_h4_avx512(float* p, int64_t p_stride, const float* mx, int64_t n, double* sums);
 // round_f16_avx2 with 16-element steps (bitwise equal to it).
 void round_f16_avx512(const float* x, float* y, int64_t n);
 }  // namespace swapmoe::detail

@@ -258,20 +258,18 @@ void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n) {
   float* r2 = p + 2 * p_stride;
   float* r3 = p + 3 * p_stride;
   if (exp_avx512_usable()) {
-    for (int h = 0; h < 4; ++h) exp_minus_avx512(p + h * p_stride, mx[h], p + h * p_stride, n);
+    exp_minus_sum_h4_avx512(p, p_stride, mx, n, sum);
   } else {
     for (int64_t t = 0; t < n; ++t) {
       r0[t] = std::exp(r0[t] - mx[0]);
       r1[t] = std::exp(r1[t] - mx[1]);
       r2[t] = std::exp(r2[t] - mx[2]);
       r3[t] = std::exp(r3[t] - mx[3]);
+      sum[0] += static_cast<double>(r0[t]);
+      sum[1] += static_cast<double>(r1[t]);
+      sum[2] += static_cast<double>(r2[t]);
+      sum[3] += static_cast<double>(r3[t]);
     }
-  }
-  for (int64_t t = 0; t < n; ++t) {
-    sum[0] += static_cast<double>(r0[t]);
-    sum[1] += static_cast<double>(r1[t]);
-    sum[2] += static_cast<double>(r2[t]);
-    sum[3] += static_cast<double>(r3[t]);
   }
   // p * inv rounded to F16 and back: vcvtps2ph with round-to-nearest-even is the IEEE
   // conversion that fp32_to_fp16 implements in scalar code.
