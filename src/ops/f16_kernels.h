@@ -1,5 +1,9 @@
 #pragma once
-// Internal: the AVX2+F16C versions of the F16 helpers in attention.h.
+// Internal: the SIMD kernels behind attention.h. dot_f16_f32_avx2 and axpy_f16_avx2 (the
+// single-head AVX2+F16C kernels) define every score and every output element; each tiled
+// variant below (more heads, positions or outputs per call, AVX2 or AVX-512) gives bitwise
+// their results, so that the batched prefill and the one-token decode agree bit for bit
+// whichever kernel ran (tests/unit/ops/test_attention_tiles.cpp checks each against them).
 
 #include <cstdint>
 
