@@ -4,8 +4,8 @@
 // Usage: bench_attention [threads=2] [reps=7] [n_tok=512] [heads=128]; KV_OFF=elements
 // offsets the cache from a 64-byte boundary. SWAPMOE_ISA=avx2 caps the kernels. Build:
 //   cmake --build BUILD --target swapmoe_ops swapmoe_util
-//   g++ -std=c++20 -O2 -Isrc scripts/bench_attention.cpp BUILD/libswapmoe_ops.a BUILD/libswapmoe_quant.a \
-//       BUILD/libswapmoe_util.a -lpthread -o bench_attention
+//   g++ -std=c++20 -O2 -Isrc scripts/bench_attention.cpp BUILD/libswapmoe_ops.a
+//       BUILD/libswapmoe_quant.a BUILD/libswapmoe_util.a -lpthread -o bench_attention
 // Prints the median seconds of attention_f16_causal and the effective GFLOP/s
 // (2 flops per multiply-add of the scores and of the weighted sum, causal positions only).
 
