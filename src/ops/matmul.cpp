@@ -4,6 +4,8 @@
 //     weight-row chunks of kRowChunk rows (a few KB, kept in L1/L2)
 //       token groups of kVecDotMultiMax: one vec_dot_multi call per weight row.
 // Weights stream from memory once per token block; activations come from L2.
+// Types with a row tile (QuantTraits::mat_tile: Q4_K on AVX-512) use run_tiles instead:
+// token blocks of kMatTileTokens, then tiles of kMatTileRows rows, one call per tile.
 
 #include "ops/matmul.h"
 
@@ -20,6 +22,8 @@ namespace {
 constexpr int64_t kRowGrain = 16;           // rows per scheduling unit (one cache line of y per token)
 constexpr int64_t kRowChunk = 16;           // weight rows reused across one token block's groups
 constexpr size_t kActBlockBytes = 192 * 1024;  // activation bytes per token block (fits a 512 KB-1 MB L2)
+constexpr int64_t kTileMinTokens = 4;          // fewer tokens: vec_dot_multi (measured crossover, see run_block)
+constexpr int64_t kTileTokenGrain = 32;        // token split for few-row matrices when a row tile exists
 
 void check_matrix(const MatrixRef& w) {
   if (w.rows < 0 || w.cols < 0) fail("matmul: negative matrix shape ", w.rows, "x", w.cols);
@@ -38,9 +42,32 @@ void check_activations(const MatrixRef& w, const QuantizedActivations& a, const 
          ggml_row_size(a.type, a.n), " bytes");
 }
 
+// Row-tile path (QuantTraits::mat_tile): tokens in blocks of up to kMatTileTokens, weight
+// rows in tiles of kMatTileRows; each call unpacks a tile's weight blocks once for all
+// the block's tokens. The activations of one token block (128 x ~8-18 KB for the DS-V3
+// shapes) stream from L2/L3 once per row tile, the tile's weights from memory once per
+// token block.
+void run_tiles(const QuantTraits& q, const MatrixRef& w, const QuantizedActivations& a, float* y, int64_t r_begin,
+               int64_t r_end, int64_t t_begin, int64_t t_end) {
+  const size_t wrb = w.row_bytes();
+  const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
+  const size_t ys = static_cast<size_t>(w.rows);
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += kMatTileTokens) {
+    const int nt = static_cast<int>(std::min<int64_t>(kMatTileTokens, t_end - t0));
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += kMatTileRows) {
+      const int nr = static_cast<int>(std::min<int64_t>(kMatTileRows, r_end - r0));
+      q.mat_tile(w.cols, wbase + static_cast<size_t>(r0) * wrb, wrb, nr, a.row(t0), a.row_bytes, nt,
+                 y + static_cast<size_t>(t0) * ys + static_cast<size_t>(r0), ys);
+    }
+  }
+}
+
 // The kernel loop, no checks: weight rows [r_begin, r_end) x tokens [t_begin, t_end).
 void run_block(const QuantTraits& q, const MatrixRef& w, const QuantizedActivations& a, float* y, int64_t r_begin,
                int64_t r_end, int64_t t_begin, int64_t t_end) {
+  // The tile unpacks each weight block once per call, which pays off from a few tokens
+  // on; both paths are bitwise equal to vec_dot, so the choice never changes results.
+  if (q.mat_tile && t_end - t_begin >= kTileMinTokens) return run_tiles(q, w, a, y, r_begin, r_end, t_begin, t_end);
   const size_t wrb = w.row_bytes();
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
   const size_t ys = static_cast<size_t>(w.rows);
@@ -126,7 +153,8 @@ void matmul(const MatrixRef& w, const QuantizedActivations& a, float* y, ThreadP
     dynamic_for(w.rows, kRowGrain, pool, [&](int64_t b, int64_t e) { run_block(q, w, a, y, b, e, 0, a.rows); });
   } else {
     // Few rows, many tokens (small matrices): split the tokens in groups instead.
-    dynamic_for(a.rows, kVecDotMultiMax, pool, [&](int64_t b, int64_t e) { run_block(q, w, a, y, 0, w.rows, b, e); });
+    const int64_t grain = q.mat_tile ? kTileTokenGrain : kVecDotMultiMax;
+    dynamic_for(a.rows, grain, pool, [&](int64_t b, int64_t e) { run_block(q, w, a, y, 0, w.rows, b, e); });
   }
 }
 

@@ -2,6 +2,8 @@
 // Matrix-matrix products on quantized weights for prompt processing (several tokens at
 // once). Each weight row is read once per group of kVecDotMultiMax (4) tokens and
 // unpacked once for all of them (QuantTraits::vec_dot_multi), instead of once per token.
+// Where the table has a row tile (QuantTraits::mat_tile, Q4_K on AVX-512), 16 rows x up to
+// 128 tokens go through one call instead.
 //
 // Numerics: y[t][r] is bitwise equal to matvec's y[r] for token t alone, for every type,
 // ISA and thread count: the multi-row kernels replay vec_dot's instruction sequence per

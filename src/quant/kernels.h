@@ -106,6 +106,10 @@ SWAPMOE_DECLARE_MULTI(q2_k, avx512)
 SWAPMOE_DECLARE_MULTI(q3_k, avx512)
 #undef SWAPMOE_DECLARE_MULTI
 
+// Row tiles (signature of MatTileFn, quant.h): Q4_K, 16 rows per vector (q4k_tile_avx512.cpp).
+void mat_tile_q4_k_avx512(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nt,
+                          float* out, size_t out_stride);
+
 #undef SWAPMOE_DECLARE_SIMD
 #undef SWAPMOE_DECLARE_FORMAT
 

@@ -30,6 +30,15 @@ using VecDotMultiFn = void (*)(int64_t n, const void* w, const void* a, size_t a
                                size_t out_stride);
 constexpr int kVecDotMultiMax = 8;
 
+// Row tile: out[t * out_stride + r] = vec_dot(n, w + r * w_stride, a + t * a_stride) for
+// r in [0, nr), t in [0, nt), 1 <= nr <= kMatTileRows, 1 <= nt <= kMatTileTokens. Each
+// weight block of the nr rows is unpacked once for all nt tokens, and the per-block float
+// work runs once per vector of rows. Bitwise equal to the same table's vec_dot.
+using MatTileFn = void (*)(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nt,
+                           float* out, size_t out_stride);
+constexpr int kMatTileRows = 16;
+constexpr int kMatTileTokens = 128;
+
 struct QuantTraits {
   GgmlType type;
   GgmlType vec_dot_type;
@@ -48,6 +57,9 @@ struct QuantTraits {
   // see ops/matmul.h). Present for every type with a vec_dot except Q8_1 / Q8_K (activation
   // types only) on AVX2 and AVX-512.
   VecDotMultiFn vec_dot_multi;
+  // Best-ISA row tile matching `vec_dot`, or nullptr (then callers use vec_dot_multi).
+  // Present for Q4_K on AVX-512.
+  MatTileFn mat_tile = nullptr;
 };
 
 // Throws Error for types without arithmetic support.

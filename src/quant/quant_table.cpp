@@ -111,6 +111,9 @@ QuantTraits build(GgmlType t, Isa isa) {
   q.vec_dot_multi = nullptr;
   if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx2)) apply(q, e.avx2);
   if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) apply(q, e.avx512);
+  // Row tiles mirror the AVX-512 vec_dot bitwise, so they come only with that ISA.
+  q.mat_tile = nullptr;
+  if (t == GgmlType::Q4_K && static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) q.mat_tile = mat_tile_q4_k_avx512;
   return q;
 }
 

@@ -155,6 +155,43 @@ TEST(Matmul, FewRowsManyTokensSplitsTokens) {
   for (size_t i = 0; i < y.size(); ++i) ASSERT_TRUE(same_bits(y[i], want[i])) << i;
 }
 
+TEST(Matmul, Q4KRowTilePathEqualsPerTokenMatvec) {
+  // Q4_K takes the row tile (QuantTraits::mat_tile) on AVX-512 from kTileMinTokens tokens
+  // on: row counts around the tile height, token counts across the tile's token block
+  // (kMatTileTokens), matmul_st ranges that start inside a tile, and matmul_multi, whose
+  // row split ignores tile boundaries. Bitwise equal to matvec per token on every ISA.
+  ThreadPool pool1(1), pool2(2);
+  for (int64_t rows : {int64_t{1}, int64_t{17}, int64_t{35}}) {
+    const Matrix m = make_matrix(GgmlType::Q4_K, rows, 512, 600 + static_cast<uint32_t>(rows));
+    for (int64_t tokens : {int64_t{3}, int64_t{4}, int64_t{20}, int64_t{kMatTileTokens + 2}}) {
+      const auto x = gaussian(tokens * 512, 700 + static_cast<uint32_t>(tokens));
+      const auto want = per_token(m, x, tokens, pool1);
+      QuantizedActivations a;
+      quantize_activations(x.data(), tokens, 512, GgmlType::Q8_K, a);
+      for (ThreadPool* pool : {&pool1, &pool2}) {
+        std::vector<float> y(tokens * rows, NAN);
+        matmul(m.ref(), a, y.data(), *pool);
+        for (int64_t i = 0; i < tokens * rows; ++i)
+          ASSERT_TRUE(same_bits(y[i], want[i])) << "rows=" << rows << " tokens=" << tokens << " i=" << i;
+      }
+      std::vector<float> y(tokens * rows, -7.0f);
+      const int64_t r0 = rows / 3, r1 = rows;
+      matmul_st(m.ref(), a, y.data(), r0, r1);
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+          const float v = y[t * rows + r];
+          if (r >= r0) ASSERT_TRUE(same_bits(v, want[t * rows + r])) << t << "," << r;
+          else ASSERT_EQ(v, -7.0f) << t << "," << r;
+        }
+      std::vector<float> ym(tokens * rows, NAN), yl(tokens * 20, NAN);
+      const Matrix lead = make_matrix(GgmlType::Q4_K, 20, 512, 650);  // shifts m's rows off the 16-row grain
+      const std::vector<MatmulJob> jobs{{lead.ref(), &a, yl.data()}, {m.ref(), &a, ym.data()}};
+      matmul_multi(jobs, pool2);
+      for (int64_t i = 0; i < tokens * rows; ++i) ASSERT_TRUE(same_bits(ym[i], want[i])) << "multi i=" << i;
+    }
+  }
+}
+
 TEST(Matmul, StRowRangeWritesOnlyItsRows) {
   const Matrix m = make_matrix(GgmlType::Q6_K, 40, 256, 11);
   const auto x = gaussian(6 * 256, 12);
