@@ -100,6 +100,26 @@ TEST(MatTileQ4K, BitwiseEqualToVecDotForEveryRowAndTokenCount) {
   }
 }
 
+TEST(MatTileQ4K, MultiRowKernelSharesTheTailForOddBlockCounts) {
+  // vec_dot pairs blocks (with a single-block tail), vec_dot_multi pairs activation rows
+  // (with a repeated row for odd counts): both must still give vec_dot's bits.
+  if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
+  const QuantTraits q = quant_traits_for(GgmlType::Q4_K, Isa::Avx512);
+  const QuantTraits qa = quant_traits_for(GgmlType::Q8_K, Isa::Avx512);
+  for (int64_t n : {int64_t{256}, int64_t{768}, int64_t{1280}}) {
+    const Case c = make_case(q, qa, 1, kVecDotMultiMax, n, 40 + static_cast<uint32_t>(n));
+    for (int na = 1; na <= kVecDotMultiMax; ++na) {
+      std::vector<float> out(static_cast<size_t>(na) * 2, kSentinel);
+      q.vec_dot_multi(n, c.w.data(), c.acts.data(), c.stride, na, out.data(), 2);
+      for (int t = 0; t < na; ++t) {
+        const float want = q.vec_dot(n, c.w.data(), c.acts.data() + c.stride * static_cast<size_t>(t));
+        ASSERT_TRUE(same_bits(out[2 * static_cast<size_t>(t)], want)) << "n=" << n << " na=" << na << " t=" << t;
+        ASSERT_EQ(out[2 * static_cast<size_t>(t) + 1], kSentinel);
+      }
+    }
+  }
+}
+
 TEST(MatTileQ4K, LargestCallAndOddRowCount) {
   if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
   const QuantTraits q = quant_traits_for(GgmlType::Q4_K, Isa::Avx512);
