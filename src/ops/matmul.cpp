@@ -22,7 +22,13 @@ namespace {
 constexpr int64_t kRowGrain = 16;           // rows per scheduling unit (one cache line of y per token)
 constexpr int64_t kRowChunk = 16;           // weight rows reused across one token block's groups
 constexpr size_t kActBlockBytes = 192 * 1024;  // activation bytes per token block (fits a 512 KB-1 MB L2)
-constexpr int64_t kTileMinTokens = 5;          // fewer tokens: vec_dot_multi is faster (measured: 4 tokens about even)
+// Fewest tokens for the row tile; below, vec_dot_multi is faster (the tile's per-block
+// unpacking and per-call setup are shared by fewer tokens). Measured crossovers, 1 thread,
+// Q4_K on Zen 4: ~6-8 tokens for 2048- and 7168-column rows, ~16 for 1536 columns (6
+// blocks per row, so the per-call cost weighs more).
+constexpr int64_t kTileMinTokens = 8;
+constexpr int64_t kTileMinTokensShortRows = 16;
+constexpr int64_t kTileShortRowCols = 2048;  // rows with fewer columns count as short
 constexpr int64_t kTileTokenGrain = 32;        // token split for few-row matrices when a row tile exists
 
 void check_matrix(const MatrixRef& w) {
@@ -67,7 +73,8 @@ void run_block(const QuantTraits& q, const MatrixRef& w, const QuantizedActivati
                int64_t r_end, int64_t t_begin, int64_t t_end) {
   // The tile unpacks each weight block once per call, which pays off from a few tokens
   // on; both paths are bitwise equal to vec_dot, so the choice never changes results.
-  if (q.mat_tile && t_end - t_begin >= kTileMinTokens) return run_tiles(q, w, a, y, r_begin, r_end, t_begin, t_end);
+  const int64_t min_tokens = w.cols < kTileShortRowCols ? kTileMinTokensShortRows : kTileMinTokens;
+  if (q.mat_tile && t_end - t_begin >= min_tokens) return run_tiles(q, w, a, y, r_begin, r_end, t_begin, t_end);
   const size_t wrb = w.row_bytes();
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
   const size_t ys = static_cast<size_t>(w.rows);

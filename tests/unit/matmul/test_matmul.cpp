@@ -156,14 +156,14 @@ TEST(Matmul, FewRowsManyTokensSplitsTokens) {
 }
 
 TEST(Matmul, Q4KRowTilePathEqualsPerTokenMatvec) {
-  // Q4_K takes the row tile (QuantTraits::mat_tile) on AVX-512 from kTileMinTokens (5) tokens
-  // on: row counts around the tile height, token counts across the tile's token block
+  // Q4_K takes the row tile (QuantTraits::mat_tile) on AVX-512 from 8 tokens on (16 for
+  // rows under 2048 columns; these have 512): row counts around the tile height, token counts across the tile's token block
   // (kMatTileTokens), matmul_st ranges that start inside a tile, and matmul_multi, whose
   // row split ignores tile boundaries. Bitwise equal to matvec per token on every ISA.
   ThreadPool pool1(1), pool2(2);
   for (int64_t rows : {int64_t{1}, int64_t{17}, int64_t{35}}) {
     const Matrix m = make_matrix(GgmlType::Q4_K, rows, 512, 600 + static_cast<uint32_t>(rows));
-    for (int64_t tokens : {int64_t{4}, int64_t{5}, int64_t{20}, int64_t{kMatTileTokens + 2}}) {
+    for (int64_t tokens : {int64_t{7}, int64_t{16}, int64_t{21}, int64_t{kMatTileTokens + 2}}) {
       const auto x = gaussian(tokens * 512, 700 + static_cast<uint32_t>(tokens));
       const auto want = per_token(m, x, tokens, pool1);
       QuantizedActivations a;
