@@ -1,6 +1,6 @@
 // Batched matmul and the multi-row kernels behind it.
 //  - vec_dot_multi of every ISA is bitwise equal to that ISA's vec_dot (the contract in
-//    quant.h), for 1..4 activation rows, odd block counts and strided rows;
+//    quant.h), for 1..kVecDotMultiMax (8) activation rows, odd block counts and strided rows;
 //  - matmul / matmul_st / matmul_rows / matmul_multi are bitwise equal to per-token
 //    matvec for every weight type (multi-kernel and vec_dot-fallback types), all token
 //    counts around the group size, and several thread counts;
