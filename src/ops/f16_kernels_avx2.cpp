@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/f16_kernels.h"
+#include "ops/f16_reduce.inc"
 #include "util/fp16.h"
 
 namespace swapmoe::detail {
@@ -21,11 +22,7 @@ float dot_f16_f32_avx2(const uint16_t* a, const float* b, int64_t n) {
     const __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
     acc0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b + i), acc0);
   }
-  acc0 = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  float r = _mm_cvtss_f32(s);
+  float r = reduce_f16_dot(acc0, acc1);
   for (; i < n; ++i) r += fp16_to_fp32(a[i]) * b[i];
   return r;
 }
@@ -73,14 +70,7 @@ void dot_f16_f32_x4_avx2(const uint16_t* a, int64_t a_stride, const float* b, in
     x2 = _mm256_fmadd_ps(cvt(r2 + i), b0, x2);
     x3 = _mm256_fmadd_ps(cvt(r3 + i), b0, x3);
   }
-  auto reduce = [](__m256 acc0, __m256 acc1) {
-    acc0 = _mm256_add_ps(acc0, acc1);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-    s = _mm_hadd_ps(s, s);
-    s = _mm_hadd_ps(s, s);
-    return _mm_cvtss_f32(s);
-  };
-  float r[4] = {reduce(x0, y0), reduce(x1, y1), reduce(x2, y2), reduce(x3, y3)};
+  float r[4] = {reduce_f16_dot(x0, y0), reduce_f16_dot(x1, y1), reduce_f16_dot(x2, y2), reduce_f16_dot(x3, y3)};
   const uint16_t* rows[4] = {r0, r1, r2, r3};
   for (int k = 0; k < 4; ++k) {
     for (int64_t j = i; j < n; ++j) r[k] += fp16_to_fp32(rows[k][j]) * b[j];
@@ -132,14 +122,6 @@ namespace {
 
 inline __m256 cvt8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
-// dot_f16_f32_avx2's reduction of its two accumulators.
-inline float reduce2(__m256 acc0, __m256 acc1) {
-  acc0 = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  return _mm_cvtss_f32(s);
-}
 
 }  // namespace
 
@@ -179,10 +161,10 @@ void dot_f16_f32_h2p2_avx2(const uint16_t* rows, int64_t stride, const float* q,
     x10 = _mm256_fmadd_ps(a0, qv, x10);
     x11 = _mm256_fmadd_ps(a1, qv, x11);
   }
-  out[0] = reduce2(x00, y00) * scale;
-  out[1] = reduce2(x01, y01) * scale;
-  out[out_stride] = reduce2(x10, y10) * scale;
-  out[out_stride + 1] = reduce2(x11, y11) * scale;
+  out[0] = reduce_f16_dot(x00, y00) * scale;
+  out[1] = reduce_f16_dot(x01, y01) * scale;
+  out[out_stride] = reduce_f16_dot(x10, y10) * scale;
+  out[out_stride + 1] = reduce_f16_dot(x11, y11) * scale;
 }
 
 void weighted_sum_f16_h2_avx2(const float* w, int64_t w_stride, const uint16_t* x, int64_t x_stride, int64_t n_rows,

@@ -13,21 +13,13 @@
 #include <cmath>
 
 #include "ops/f16_kernels.h"
+#include "ops/f16_reduce.inc"
 
 namespace swapmoe::detail {
 
 namespace {
 
 inline __m256 cvt(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-
-// dot_f16_f32_avx2's reduction of its two accumulators.
-inline float reduce(__m256 acc0, __m256 acc1) {
-  acc0 = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  return _mm_cvtss_f32(s);
-}
 
 }  // namespace
 
@@ -71,14 +63,14 @@ void dot_f16_f32_h4p2_avx512(const uint16_t* rows, int64_t stride, const float* 
     x30 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(q3 + i), x30);
     x31 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(q3 + i), x31);
   }
-  out[0] = reduce(x00, y00);
-  out[1] = reduce(x01, y01);
-  out[2] = reduce(x10, y10);
-  out[3] = reduce(x11, y11);
-  out[4] = reduce(x20, y20);
-  out[5] = reduce(x21, y21);
-  out[6] = reduce(x30, y30);
-  out[7] = reduce(x31, y31);
+  out[0] = reduce_f16_dot(x00, y00);
+  out[1] = reduce_f16_dot(x01, y01);
+  out[2] = reduce_f16_dot(x10, y10);
+  out[3] = reduce_f16_dot(x11, y11);
+  out[4] = reduce_f16_dot(x20, y20);
+  out[5] = reduce_f16_dot(x21, y21);
+  out[6] = reduce_f16_dot(x30, y30);
+  out[7] = reduce_f16_dot(x31, y31);
 }
 
 void weighted_sum_f16_h4_avx512(const float* w, int64_t w_stride, const uint16_t* x, int64_t x_stride, int64_t n_rows,
@@ -130,7 +122,7 @@ inline __m512 cvt16(const uint16_t* p) {
 // One 512-bit accumulator holds both of dot_f16_f32_avx2's 256-bit accumulators: lanes
 // 0..7 are its acc0 (elements [i, i+8) of each 16-element step), lanes 8..15 its acc1
 // ([i+8, i+16)), so one 512-bit FMA per step does exactly its two 256-bit FMAs.
-// Returns the four dot products of z0..z3, each reduced exactly as reduce() does it:
+// Returns the four dot products of z0..z3, each reduced exactly as reduce_f16_dot() does it:
 // acc0 + acc1, low half + high half, then two pairwise horizontal adds. _mm_hadd_ps of two
 // different vectors does the same lane additions as hadd(s, s), four results at once.
 inline __m128 reduce4(__m512 z0, __m512 z1, __m512 z2, __m512 z3) {
