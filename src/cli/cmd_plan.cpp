@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <thread>
 
 #include "cache/budget.h"
 #include "cli/commands.h"
@@ -16,6 +15,7 @@
 #include "io/direct_file.h"
 #include "model/arch.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace swapmoe::cli {
 
@@ -37,7 +37,7 @@ void plan(const PlanOptions& o) {
   req.n_ctx = o.ctx > 0 ? o.ctx : std::min<int64_t>(4096, cfg.n_ctx_train);
   req.per_layer = o.layout == "per-layer";
   // Per-thread scratch is part of the budget: plan for the threads the engine would start.
-  req.n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  req.n_threads = resolve_thread_count(o.threads);
   req.alignment = io::DirectFile::open(o.path).alignment();
   BudgetPlan p;
   if (!o.mem.empty()) {

@@ -27,7 +27,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <thread>
 
 #include "cache/budget.h"
 #include "cli/commands.h"
@@ -41,6 +40,7 @@
 #include "model/model_budget.h"
 #include "util/error.h"
 #include "util/text_file.h"
+#include "util/thread_pool.h"
 
 namespace swapmoe::cli {
 
@@ -194,7 +194,7 @@ void sweep(const SweepOptions& o) {
   if (window < 2) fail(o.text_file, ": need at least 2 tokens to score, got ", n_ids);
   std::vector<int32_t> prompt(ids.begin(), ids.begin() + std::min<int64_t>(o.prompt_tokens, n_ids));
   const int64_t n_ctx = std::max<int64_t>(window, static_cast<int64_t>(prompt.size()) + o.n_decode);
-  const int n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int n_threads = resolve_thread_count(o.threads);
 
   // Budgets are resolved per policy: "min" (and the floor under "P%") differ, because
   // SwapMoE needs n_expert_used slots in every layer, exact mode only in one shared pool.

@@ -7,9 +7,12 @@
 
 namespace swapmoe {
 
+int resolve_thread_count(int n) {
+  return n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 ThreadPool::ThreadPool(int n_threads) {
-  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  n_threads_ = n_threads;
+  n_threads_ = resolve_thread_count(n_threads);
   if (const char* s = std::getenv("SWAPMOE_SPIN_US")) {
     char* end = nullptr;
     const long v = std::strtol(s, &end, 10);

@@ -19,6 +19,11 @@
 
 namespace swapmoe {
 
+// The thread count the engine runs with for a requested n: n itself when positive, else all
+// hardware threads (at least 1). ThreadPool and the planners that must predict its size
+// share it.
+int resolve_thread_count(int n);
+
 class ThreadPool {
  public:
   // n_threads <= 0 means all hardware threads.
