@@ -12,7 +12,9 @@
 #include <random>
 #include <vector>
 
+#include "convert/mla_legacy.h"
 #include "model/attention_mla.h"
+#include "util/fp16.h"
 #include "quant/quant.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -109,7 +111,8 @@ struct Model {
   MlaLayerWeights w;
 };
 
-Model make_model(uint32_t seed, int64_t q_lora_rank, bool yarn, GgmlType kv_b_type = GgmlType::F32) {
+Model make_model(uint32_t seed, int64_t q_lora_rank, bool yarn, GgmlType kv_b_type = GgmlType::F32,
+                 int64_t kv_lora_rank = 64) {
   std::mt19937 rng(seed);
   Model m;
   ModelConfig& c = m.cfg;
@@ -119,7 +122,7 @@ Model make_model(uint32_t seed, int64_t q_lora_rank, bool yarn, GgmlType kv_b_ty
   c.n_head = 4;
   c.n_head_kv = 4;
   c.q_lora_rank = q_lora_rank;
-  c.kv_lora_rank = 64;  // multiples of 32 so Q8_0 k_b/v_b rows fit
+  c.kv_lora_rank = kv_lora_rank;  // multiples of 32 so Q8_0 k_b/v_b rows fit (256 for k-quants)
   c.n_rot = 16;
   c.head_dim_k_mla = 32 + 16;  // nope 32
   c.head_dim_v_mla = 32;
@@ -161,6 +164,9 @@ Model make_model(uint32_t seed, int64_t q_lora_rank, bool yarn, GgmlType kv_b_ty
 struct Reference {
   const Model& m;
   std::vector<std::vector<double>> c_hist, kpe_hist;
+  // When set, keys and values are decompressed straight from the legacy attn_kv_b
+  // [R, H * (nope + dv)] instead of k_b / v_b.
+  const Mat* kv_b = nullptr;
 
   std::vector<double> step(const std::vector<float>& xf, int64_t pos) {
     const auto& c = m.cfg;
@@ -185,7 +191,10 @@ struct Reference {
         double s = 0;
         for (int64_t j = 0; j < nope; ++j) {  // k_nope[j] = sum_r k_b[h][r][j] c_t[r]
           double kj = 0;
-          for (int64_t r = 0; r < R; ++r) kj += double(m.k_b.f[(h * R + r) * nope + j]) * c_hist[t][r];
+          if (kv_b)
+            for (int64_t r = 0; r < R; ++r) kj += double(kv_b->f[(h * (nope + dv) + j) * R + r]) * c_hist[t][r];
+          else
+            for (int64_t r = 0; r < R; ++r) kj += double(m.k_b.f[(h * R + r) * nope + j]) * c_hist[t][r];
           s += q[h * hk + j] * kj;
         }
         for (int64_t j = 0; j < nr; ++j) s += q[h * hk + nope + j] * kpe_hist[t][j];
@@ -195,7 +204,8 @@ struct Reference {
       double sum = 0;
       for (auto& s : sc) { s = std::exp(s - mx); sum += s; }
       for (int64_t t = 0; t < n; ++t) {
-        const auto vt = mv(m.v_b, c_hist[t], h * dv, dv);  // V[h][t] = v_b[h] c_t
+        const auto vt = kv_b ? mv(*kv_b, c_hist[t], h * (nope + dv) + nope, dv)  // V[h][t] = v_b[h] c_t
+                             : mv(m.v_b, c_hist[t], h * dv, dv);
         for (int64_t d = 0; d < dv; ++d) heads[h * dv + d] += sc[t] / sum * vt[d];
       }
     }
@@ -205,11 +215,11 @@ struct Reference {
 
 // Runs n_tok tokens through both; returns the largest |got - want| / max|want| seen.
 double run_compare(const Model& m, MlaCache::Precision prec, int n_tok, int threads, uint32_t seed,
-                   std::vector<std::vector<float>>* outs = nullptr) {
+                   std::vector<std::vector<float>>* outs = nullptr, const Mat* kv_b = nullptr) {
   std::mt19937 rng(seed);
   ThreadPool pool(threads);
   MlaCache cache(2, 16, m.cfg.kv_lora_rank, m.cfg.n_rot, prec);
-  Reference ref{m, {}, {}};
+  Reference ref{m, {}, {}, kv_b};
   double worst = 0;
   for (int t = 0; t < n_tok; ++t) {
     auto x = rand_vec(rng, m.cfg.n_embd, -1.0f, 1.0f);
@@ -319,6 +329,148 @@ TEST(Mla, RejectsBadShapes) {
   ModelConfig q = m.cfg;
   q.arch = Arch::Qwen3Moe;
   EXPECT_THROW(mla_params(q), Error);
+}
+
+}  // namespace
+}  // namespace swapmoe
+
+// ---- The legacy layout: attn_k_b / attn_v_b derived from attn_kv_b (convert/mla_legacy.h) ----
+
+namespace swapmoe {
+namespace {
+
+struct Legacy {
+  MlaLegacyShape s;
+  Mat kv_b;  // [R, H * (nope + dv)] in the source type, f = its dequantized values
+  GgmlType k_type = GgmlType::F32;
+  std::vector<uint8_t> k_b, v_b;
+};
+
+Legacy derive(std::mt19937& rng, MlaLegacyShape s, GgmlType src, GgmlType k_type, ThreadPool* pool) {
+  Legacy l;
+  l.s = s;
+  l.kv_b = rand_mat(rng, s.kv_lora_rank, s.n_head * (s.nope + s.head_dim_v), src);
+  l.k_type = k_type;
+  l.k_b.resize(mla_legacy_k_b_bytes(s, k_type));
+  l.v_b.resize(mla_legacy_v_b_bytes(s, src));
+  mla_legacy_derive(s, src, l.kv_b.bytes.data(), k_type, l.k_b.data(), l.v_b.data(), pool);
+  return l;
+}
+
+// k_b row h*R + r, column j must be key row j of head h at latent index r, encoded in k_type
+// exactly as the reference encoder encodes that column; v_b must be the value rows' bytes.
+void expect_layout(const Legacy& l) {
+  const auto& s = l.s;
+  const int64_t R = s.kv_lora_rank, nope = s.nope, dv = s.head_dim_v, ph = nope + dv;
+  const size_t k_row = ggml_row_size(l.k_type, nope), src_row = ggml_row_size(l.kv_b.type, R);
+  std::vector<float> col(static_cast<size_t>(nope)), got(static_cast<size_t>(nope));
+  std::vector<uint8_t> want(k_row);
+  for (int64_t h = 0; h < s.n_head; ++h) {
+    for (int64_t r = 0; r < R; ++r) {
+      for (int64_t j = 0; j < nope; ++j) col[j] = l.kv_b.f[static_cast<size_t>((h * ph + j) * R + r)];
+      const uint8_t* row = l.k_b.data() + static_cast<size_t>(h * R + r) * k_row;
+      if (l.k_type == GgmlType::F32) {
+        std::memcpy(got.data(), row, k_row);
+        for (int64_t j = 0; j < nope; ++j) ASSERT_EQ(got[j], col[j]) << "head " << h << " r " << r << " j " << j;
+      } else {
+        quant_traits(l.k_type).from_float_ref(col.data(), want.data(), nope);
+        ASSERT_EQ(std::memcmp(row, want.data(), k_row), 0) << "head " << h << " r " << r;
+      }
+    }
+    for (int64_t d = 0; d < dv; ++d)
+      ASSERT_EQ(std::memcmp(l.v_b.data() + static_cast<size_t>(h * dv + d) * src_row,
+                            l.kv_b.bytes.data() + static_cast<size_t>(h * ph + nope + d) * src_row, src_row),
+                0)
+          << "head " << h << " value row " << d;
+  }
+}
+
+TEST(MlaLegacy, DerivedTensorsMatchTheLayout) {
+  const MlaLegacyShape s{256, 3, 64, 32};
+  ThreadPool pool(3);
+  for (GgmlType src : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_1,
+                       GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    for (GgmlType kt : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, mla_legacy_k_b_type(src)}) {
+      SCOPED_TRACE(std::string(ggml_type_name(src)) + " -> k_b " + ggml_type_name(kt));
+      std::mt19937 rng(static_cast<uint32_t>(src) * 31 + static_cast<uint32_t>(kt));
+      const Legacy l = derive(rng, s, src, kt, &pool);
+      expect_layout(l);
+      // The thread count does not change a byte.
+      std::vector<uint8_t> k1(l.k_b.size()), v1(l.v_b.size());
+      mla_legacy_derive(s, src, l.kv_b.bytes.data(), kt, k1.data(), v1.data(), nullptr);
+      EXPECT_EQ(k1, l.k_b);
+      EXPECT_EQ(v1, l.v_b);
+    }
+  }
+}
+
+TEST(MlaLegacy, ChosenTypeKeepsFloatSourcesExact) {
+  EXPECT_EQ(mla_legacy_k_b_type(GgmlType::F32), GgmlType::F32);
+  EXPECT_EQ(mla_legacy_k_b_type(GgmlType::BF16), GgmlType::BF16);
+  EXPECT_EQ(mla_legacy_k_b_type(GgmlType::F16), GgmlType::F16);
+  EXPECT_EQ(mla_legacy_k_b_type(GgmlType::Q4_K), GgmlType::F16);
+  EXPECT_EQ(mla_legacy_k_b_type(GgmlType::Q8_0), GgmlType::F16);
+  // Every dequantized Q6_K / Q4_K value of a real-sized row survives the F16 re-encoding to
+  // within F16's half-ulp (2^-11 relative), far below the quantization step.
+  std::mt19937 rng(3);
+  for (GgmlType src : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+    const Legacy l = derive(rng, {512, 2, 128, 128}, src, GgmlType::F16, nullptr);
+    const size_t k_row = ggml_row_size(GgmlType::F16, 128);
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t r = 0; r < 512; ++r)
+        for (int64_t j = 0; j < 128; ++j) {
+          uint16_t bits;
+          std::memcpy(&bits, l.k_b.data() + static_cast<size_t>(h * 512 + r) * k_row + j * 2, 2);
+          const float want = l.kv_b.f[static_cast<size_t>((h * 256 + j) * 512 + r)];
+          ASSERT_LE(std::abs(fp16_to_fp32(bits) - want), std::abs(want) * (1.0f / 2048) + 1e-7f);
+        }
+  }
+}
+
+TEST(MlaLegacy, RejectsShapesTheTypesCannotHold) {
+  std::vector<uint8_t> buf(1 << 20);
+  // k-quant rows are 256 long: a 128-wide nope part cannot be a Q4_K row.
+  EXPECT_THROW(mla_legacy_check({512, 2, 128, 128}, GgmlType::Q4_K, GgmlType::Q4_K), Error);
+  // A 64-wide latent cannot be a Q4_K source row.
+  EXPECT_THROW(mla_legacy_check({64, 2, 32, 32}, GgmlType::Q4_K, GgmlType::F16), Error);
+  EXPECT_THROW(mla_legacy_check({64, 0, 32, 32}, GgmlType::F32, GgmlType::F16), Error);
+  EXPECT_THROW(mla_legacy_derive({64, 2, 0, 32}, GgmlType::F32, buf.data(), GgmlType::F16, buf.data(), buf.data()),
+               Error);
+  EXPECT_NO_THROW(mla_legacy_check({512, 2, 128, 128}, GgmlType::Q4_K, GgmlType::F16));
+}
+
+// Absorbed MLA on the derived tensors against naive attention that decompresses keys and
+// values from attn_kv_b itself, in double precision.
+double legacy_compare(uint32_t seed, int64_t q_rank, bool yarn, GgmlType src, int64_t R, MlaCache::Precision prec) {
+  Model m = make_model(seed, q_rank, yarn, GgmlType::F32, R);
+  std::mt19937 rng(seed + 100);
+  const MlaLegacyShape s{R, m.cfg.n_head, m.cfg.head_dim_k_mla - m.cfg.n_rot, m.cfg.head_dim_v_mla};
+  ThreadPool pool(2);
+  static std::vector<Legacy> keep;  // the weights must outlive the comparison
+  keep.push_back(derive(rng, s, src, mla_legacy_k_b_type(src), &pool));
+  const Legacy& l = keep.back();
+  m.w.k_b = MatrixRef{l.k_type, s.nope, R * s.n_head, l.k_b.data()};
+  m.w.v_b = MatrixRef{src, R, s.head_dim_v * s.n_head, l.v_b.data()};
+  return run_compare(m, prec, 8, 2, seed + 7, nullptr, &l.kv_b);
+}
+
+TEST(MlaLegacy, AbsorbedOnDerivedMatchesNaiveF32) {
+  // F32 source: k_b stays F32, so only float summation order separates the two.
+  EXPECT_LT(legacy_compare(21, 48, true, GgmlType::F32, 64, MlaCache::Precision::F32), 1e-5);
+  EXPECT_LT(legacy_compare(22, 0, false, GgmlType::F32, 64, MlaCache::Precision::F32), 1e-5);
+}
+
+TEST(MlaLegacy, AbsorbedOnDerivedMatchesNaiveQuantized) {
+  // Quantized sources: the reference uses the dequantized kv_b; what remains is the F16
+  // query for k_b (2^-11), the source's activation quantization for v_b (Q8_0 / Q8_K) and,
+  // in F16 cache mode, llama.cpp's roundings.
+  for (GgmlType src : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    SCOPED_TRACE(ggml_type_name(src));
+    const int64_t R = src == GgmlType::Q8_0 ? 64 : 256;
+    const double f32 = legacy_compare(23, 48, true, src, R, MlaCache::Precision::F32);
+    EXPECT_LT(f32, 2e-2);
+    EXPECT_LT(legacy_compare(24, 0, false, src, R, MlaCache::Precision::F16), 2e-2);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,73 @@
+// Derivation of attn_k_b / attn_v_b from the legacy attn_kv_b (see mla_legacy.h).
+
+#include "convert/mla_legacy.h"
+
+#include <cstring>
+#include <vector>
+
+#include "quant/quant.h"
+#include "util/error.h"
+
+namespace swapmoe {
+
+GgmlType mla_legacy_k_b_type(GgmlType src) {
+  if (src == GgmlType::F32 || src == GgmlType::BF16) return src;
+  return GgmlType::F16;
+}
+
+size_t mla_legacy_k_b_bytes(const MlaLegacyShape& s, GgmlType k_type) {
+  return ggml_row_size(k_type, s.nope) * static_cast<size_t>(s.kv_lora_rank * s.n_head);
+}
+
+size_t mla_legacy_v_b_bytes(const MlaLegacyShape& s, GgmlType src) {
+  return ggml_row_size(src, s.kv_lora_rank) * static_cast<size_t>(s.head_dim_v * s.n_head);
+}
+
+void mla_legacy_check(const MlaLegacyShape& s, GgmlType src, GgmlType k_type) {
+  if (s.kv_lora_rank <= 0 || s.n_head <= 0 || s.nope <= 0 || s.head_dim_v <= 0)
+    fail("attn_kv_b: invalid MLA shape (kv_lora_rank ", s.kv_lora_rank, ", heads ", s.n_head, ", nope ", s.nope,
+         ", value length ", s.head_dim_v, ")");
+  const QuantTraits& qs = quant_traits(src);
+  const QuantTraits& qk = quant_traits(k_type);
+  if (!qs.to_float) fail("attn_kv_b: type ", ggml_type_name(src), " has no dequantizer");
+  if (!qk.from_float_ref) fail("attn_k_b: type ", ggml_type_name(k_type), " has no encoder");
+  if (s.kv_lora_rank % ggml_type_info(src).block_size != 0)
+    fail("attn_kv_b: rows of ", s.kv_lora_rank, " do not fit ", ggml_type_name(src), " blocks of ",
+         ggml_type_info(src).block_size);
+  if (s.nope % ggml_type_info(k_type).block_size != 0)
+    fail("attn_k_b: rows of ", s.nope, " (the key's non-rope part) do not fit ", ggml_type_name(k_type),
+         " blocks of ", ggml_type_info(k_type).block_size);
+}
+
+void mla_legacy_derive(const MlaLegacyShape& s, GgmlType src, const void* kv_b, GgmlType k_type, void* k_b,
+                       void* v_b, ThreadPool* pool) {
+  mla_legacy_check(s, src, k_type);
+  const int64_t R = s.kv_lora_rank, nope = s.nope, dv = s.head_dim_v, per_head = nope + dv;
+  const size_t src_row = ggml_row_size(src, R), k_row = ggml_row_size(k_type, nope);
+  const QuantTraits& qs = quant_traits(src);
+  const QuantTraits& qk = quant_traits(k_type);
+  const auto* in = static_cast<const uint8_t*>(kv_b);
+  auto* kout = static_cast<uint8_t*>(k_b);
+  auto* vout = static_cast<uint8_t*>(v_b);
+
+  auto heads = [&](int64_t h0, int64_t h1) {
+    std::vector<float> block(static_cast<size_t>(nope * R));  // head h's key rows [nope][R]
+    std::vector<float> col(static_cast<size_t>(nope));
+    for (int64_t h = h0; h < h1; ++h) {
+      const uint8_t* head = in + static_cast<size_t>(h * per_head) * src_row;
+      for (int64_t j = 0; j < nope; ++j) qs.to_float(head + static_cast<size_t>(j) * src_row, block.data() + j * R, R);
+      // Row r of k_b[h] is column r of the key block: the weights that map latent entry r
+      // to the nope key entries, i.e. what the absorbed query q_abs[r] = sum_j k[j][r] q[j] reads.
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t j = 0; j < nope; ++j) col[static_cast<size_t>(j)] = block[static_cast<size_t>(j * R + r)];
+        qk.from_float_ref(col.data(), kout + static_cast<size_t>(h * R + r) * k_row, nope);
+      }
+      std::memcpy(vout + static_cast<size_t>(h * dv) * src_row, head + static_cast<size_t>(nope) * src_row,
+                  static_cast<size_t>(dv) * src_row);
+    }
+  };
+  if (pool) pool->parallel_for(s.n_head, [&](int64_t h0, int64_t h1, int) { heads(h0, h1); });
+  else heads(0, s.n_head);
+}
+
+}  // namespace swapmoe
