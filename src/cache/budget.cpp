@@ -1,11 +1,14 @@
 #include "cache/budget.h"
 
+#include "convert/mla_legacy.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 
 #include "cache/expert_cache.h"
+#include "convert/mla_legacy.h"
 #include "util/error.h"
 
 namespace swapmoe {
@@ -203,10 +206,23 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
 
   // Dense weights, and the expert tensors grouped by layer.
   std::vector<ExpertTensors> experts(static_cast<size_t>(std::max<int64_t>(cfg.n_layer, 0)));
+  GgmlType kv_b_type = GgmlType::F32;
   for (const GgufTensorInfo& t : f.tensors()) {
     int part = 0;
     const int layer = expert_tensor_layer(t.name, &part);
     if (layer < 0) {
+      // A legacy MLA file's attn_kv_b is split at load into attn_k_b / attn_v_b and dropped
+      // (convert/mla_legacy.h): the derived tensors are what stays resident.
+      if (cfg.mla_legacy && t.ne.size() == 2 && t.name.size() > 17 &&
+          t.name.compare(t.name.size() - 17, 17, ".attn_kv_b.weight") == 0) {
+        const MlaLegacyShape s{cfg.kv_lora_rank, cfg.n_head, cfg.head_dim_k_mla - cfg.n_rot, cfg.head_dim_v_mla};
+        const uint64_t derived = mla_legacy_k_b_bytes(s, mla_legacy_k_b_type(t.type)) + mla_legacy_v_b_bytes(s, t.type);
+        p.dense_bytes += derived;
+        p.mla_legacy_kv_b_bytes += t.nbytes;
+        p.mla_legacy_derived_bytes += derived;
+        kv_b_type = t.type;
+        continue;
+      }
       // 1-D tensors live as F32 twice (see the header); matrices as stored.
       p.dense_bytes += t.ne.size() == 1 ? 2 * 4 * static_cast<uint64_t>(t.n_elements()) : t.nbytes;
       continue;
@@ -227,6 +243,12 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
     p.layers.push_back(L);
   }
   p.slot_bytes = p.layers.empty() ? 0 : ExpertCache::slot_bytes_for(experts, req.alignment);
+
+  if (p.mla_legacy_kv_b_bytes > 0)
+    p.notes.push_back(cat("legacy MLA layout: attn_kv_b (", format_bytes(p.mla_legacy_kv_b_bytes),
+                          ", ", ggml_type_name(kv_b_type), ") is split at load into attn_k_b (",
+                          ggml_type_name(mla_legacy_k_b_type(kv_b_type)), ") + attn_v_b (", ggml_type_name(kv_b_type),
+                          "): ", format_bytes(p.mla_legacy_derived_bytes), " of dense weights"));
 
   // KV cache per token (F16, as src/model/kv_cache.h and MlaCache store it).
   if (cfg.arch == Arch::Deepseek2 && cfg.kv_lora_rank > 0)
@@ -416,6 +438,8 @@ nlohmann::json plan_to_json(const BudgetPlan& p) {
   for (const auto& L : p.layers)
     layers.push_back({{"layer", L.layer}, {"n_expert", L.n_expert}, {"bytes_per_expert", L.bytes_per_expert}});
   j["moe_layers"] = layers;
+  j["mla_legacy_kv_b_bytes"] = p.mla_legacy_kv_b_bytes;
+  j["mla_legacy_derived_bytes"] = p.mla_legacy_derived_bytes;
   j["notes"] = p.notes;
   return j;
 }

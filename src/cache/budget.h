@@ -69,6 +69,9 @@ struct LayerExpertBytes {
 struct BudgetPlan {
   uint64_t budget = 0;
   uint64_t dense_bytes = 0;
+  // Legacy MLA layout (cfg.mla_legacy): attn_kv_b's bytes in the file, and the attn_k_b +
+  // attn_v_b derived from it, which dense_bytes counts instead.
+  uint64_t mla_legacy_kv_b_bytes = 0, mla_legacy_derived_bytes = 0;
   uint64_t kv_bytes_per_token = 0;
   int64_t n_ctx_requested = 0;
   int64_t n_ctx = 0;               // what the plan allows (may be reduced)

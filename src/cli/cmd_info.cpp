@@ -3,6 +3,7 @@
 // header (the GGUF reader never touches tensor data), so it is instant on a 400 GB file.
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -10,8 +11,10 @@
 #include "cli/commands.h"
 #include "cli/quant_mix.h"
 #include "cli/size_parse.h"
+#include "convert/mla_legacy.h"
 #include "gguf/gguf.h"
 #include "model/arch.h"
+#include "util/thread_pool.h"
 
 namespace swapmoe::cli {
 
@@ -78,6 +81,46 @@ void print_config(const ModelConfig& c) {
   row("output", c.has_output ? "separate" : "tied to token_embd");
 }
 
+// The legacy DeepSeek MLA layout (attn_kv_b): what the load-time split costs. Bytes come
+// from the header; the time is measured by splitting layer 0's attn_kv_b (one tensor read,
+// ~14 MB for R1) on the threads `run` would use, times the number of layers.
+void print_mla_legacy(const GgufFile& f, const ModelConfig& cfg) {
+  const MlaLegacyShape shape{cfg.kv_lora_rank, cfg.n_head, cfg.head_dim_k_mla - cfg.n_rot, cfg.head_dim_v_mla};
+  uint64_t kv_b = 0, derived = 0;
+  const GgufTensorInfo* first = nullptr;
+  for (int il = 0; il < cfg.n_layer; ++il) {
+    const GgufTensorInfo* t = f.find_tensor(tensor_name("attn_kv_b", il));
+    if (!t) continue;
+    if (!first) first = t;
+    kv_b += t->nbytes;
+    derived += mla_legacy_k_b_bytes(shape, mla_legacy_k_b_type(t->type)) + mla_legacy_v_b_bytes(shape, t->type);
+  }
+  std::printf("mla layout:   legacy (attn_kv_b; no attn_k_b/attn_v_b, no *_mla keys)\n");
+  if (!first) return;
+  const GgmlType k_type = mla_legacy_k_b_type(first->type);
+  std::printf("  derived at load:     attn_k_b %s [%lld, %lld, %lld] + attn_v_b %s [%lld, %lld, %lld] per layer\n",
+              ggml_type_name(k_type), static_cast<long long>(shape.nope), static_cast<long long>(shape.kv_lora_rank),
+              static_cast<long long>(shape.n_head), ggml_type_name(first->type),
+              static_cast<long long>(shape.kv_lora_rank), static_cast<long long>(shape.head_dim_v),
+              static_cast<long long>(shape.n_head));
+  std::printf("  dense bytes:         %s resident instead of attn_kv_b's %s (%+.1f MiB)\n", format_size(derived).c_str(),
+              format_size(kv_b).c_str(), (static_cast<double>(derived) - static_cast<double>(kv_b)) / (1 << 20));
+  try {
+    mla_legacy_check(shape, first->type, k_type);
+    std::vector<uint8_t> in(first->nbytes), k(mla_legacy_k_b_bytes(shape, k_type)),
+        v(mla_legacy_v_b_bytes(shape, first->type));
+    f.read_at(first->offset, in.data(), in.size());
+    ThreadPool pool(0);
+    const auto t0 = std::chrono::steady_clock::now();
+    mla_legacy_derive(shape, first->type, in.data(), k_type, k.data(), v.data(), &pool);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("  derivation time:     ~%.2f s at load (%.1f ms per layer on %d threads, measured on layer 0)\n",
+                s * static_cast<double>(cfg.n_layer), s * 1e3, pool.size());
+  } catch (const Error& e) {
+    std::printf("  derivation:          not possible: %s\n", e.what());
+  }
+}
+
 void print_info(const InfoOptions& o) {
   auto f = GgufFile::open(o.model);
   std::printf("file:         %s\n", f->path().c_str());
@@ -94,7 +137,9 @@ void print_info(const InfoOptions& o) {
   // A file swapmoe cannot run (dense model, unknown architecture, vocab only) still gets
   // its tensor table; the reason goes to stderr so the listing stays useful.
   try {
-    print_config(config_from_gguf(*f));
+    const ModelConfig cfg = config_from_gguf(*f);
+    print_config(cfg);
+    if (cfg.mla_legacy) print_mla_legacy(*f, cfg);
   } catch (const Error& e) {
     std::fprintf(stderr, "swapmoe: note: no model configuration: %s\n", e.what());
   }

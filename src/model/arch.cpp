@@ -128,9 +128,21 @@ ModelConfig config_from_gguf(const GgufFile& f) {
     c.kv_lora_rank = k.req("attention.kv_lora_rank", 1, kMaxDim);
     c.head_dim_k_mla = k.opt("attention.key_length_mla", 0, 0, kMaxDim);
     c.head_dim_v_mla = k.opt("attention.value_length_mla", 0, 0, kMaxDim);
-    if (c.head_dim_k_mla == 0 || c.head_dim_v_mla == 0)
-      fail(f.path(), ": deepseek2 file without ", k.full("attention.key_length_mla"), "/value_length_mla: ",
-           "legacy GGUFs with the unsplit attn_kv_b tensor are not supported; re-convert with a current llama.cpp");
+    if (c.head_dim_k_mla == 0 && c.head_dim_v_mla == 0) {
+      // The legacy layout: key_length / value_length are the per-head sizes, and the
+      // tensors hold attn_kv_b instead of attn_k_b / attn_v_b (config.h, convert/mla_legacy.h).
+      if (!f.find_tensor(tensor_name("attn_kv_b", 0)))
+        fail(f.path(), ": deepseek2 file has neither ", k.full("attention.key_length_mla"),
+             " (split attn_k_b/attn_v_b layout) nor blk.0.attn_kv_b.weight (legacy layout)");
+      c.mla_legacy = true;
+      c.head_dim_k_mla = c.head_dim_k;
+      c.head_dim_v_mla = c.head_dim_v;
+      c.n_head_kv = 1;
+      c.head_dim_k = c.kv_lora_rank + c.n_rot;
+      c.head_dim_v = c.kv_lora_rank;
+    } else if (c.head_dim_k_mla == 0 || c.head_dim_v_mla == 0) {
+      fail(f.path(), ": deepseek2 file has only one of ", k.full("attention.key_length_mla"), " and value_length_mla");
+    }
     if (c.head_dim_k_mla <= c.n_rot)
       fail(f.path(), ": key_length_mla ", c.head_dim_k_mla, " must exceed rope.dimension_count ", c.n_rot);
     c.n_expert_shared = k.opt("expert_shared_count", 0, 0, 1024);
@@ -173,9 +185,11 @@ std::vector<std::pair<std::string, MetaValue>> config_to_kv(const ModelConfig& c
   const bool ff_is_expert = c.arch == Arch::Llama || c.arch == Arch::Olmoe;
   u32("feed_forward_length", ff_is_expert ? c.n_ff_exp : c.n_ff);
   u32("attention.head_count", c.n_head);
-  u32("attention.head_count_kv", c.n_head_kv);
-  u32("attention.key_length", c.head_dim_k);
-  u32("attention.value_length", c.head_dim_v);
+  // The legacy MLA layout states the per-head sizes and n_head here (config.h).
+  const bool legacy = c.arch == Arch::Deepseek2 && c.mla_legacy;
+  u32("attention.head_count_kv", legacy ? c.n_head : c.n_head_kv);
+  u32("attention.key_length", legacy ? c.head_dim_k_mla : c.head_dim_k);
+  u32("attention.value_length", legacy ? c.head_dim_v_mla : c.head_dim_v);
   f32("attention.layer_norm_rms_epsilon", c.rms_eps);
   f32("rope.freq_base", c.rope_freq_base);
   u32("rope.dimension_count", c.n_rot);
@@ -195,8 +209,10 @@ std::vector<std::pair<std::string, MetaValue>> config_to_kv(const ModelConfig& c
     u32("leading_dense_block_count", c.n_layer_dense_lead);
     u32("attention.q_lora_rank", c.q_lora_rank);
     u32("attention.kv_lora_rank", c.kv_lora_rank);
-    u32("attention.key_length_mla", c.head_dim_k_mla);
-    u32("attention.value_length_mla", c.head_dim_v_mla);
+    if (!legacy) {
+      u32("attention.key_length_mla", c.head_dim_k_mla);
+      u32("attention.value_length_mla", c.head_dim_v_mla);
+    }
     u32("expert_shared_count", c.n_expert_shared);
     f32("expert_weights_scale", c.expert_weights_scale);
     MetaValue b; b.kind = MetaValue::Bool; b.b = c.expert_weights_norm; kv.emplace_back(p + "expert_weights_norm", b);
@@ -240,8 +256,12 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
       }
       add("attn_kv_a_mqa", il, {E, c.kv_lora_rank + c.n_rot}, TensorRole::Matrix);
       add("attn_kv_a_norm", il, {c.kv_lora_rank}, TensorRole::Norm);
-      add("attn_k_b", il, {nope, c.kv_lora_rank, c.n_head}, TensorRole::Matrix);
-      add("attn_v_b", il, {c.kv_lora_rank, c.head_dim_v_mla, c.n_head}, TensorRole::Matrix);
+      if (c.mla_legacy) {  // one up-projection, split by the loader (convert/mla_legacy.h)
+        add("attn_kv_b", il, {c.kv_lora_rank, c.n_head * (nope + c.head_dim_v_mla)}, TensorRole::Matrix);
+      } else {
+        add("attn_k_b", il, {nope, c.kv_lora_rank, c.n_head}, TensorRole::Matrix);
+        add("attn_v_b", il, {c.kv_lora_rank, c.head_dim_v_mla, c.n_head}, TensorRole::Matrix);
+      }
       add("attn_output", il, {c.n_head * c.head_dim_v_mla, E}, TensorRole::Matrix);
     } else {
       const int64_t q = c.n_head * c.head_dim_k, kdim = c.n_head_kv * c.head_dim_k, vdim = c.n_head_kv * c.head_dim_v;

@@ -57,6 +57,13 @@ struct ModelConfig {
   int64_t kv_lora_rank = 0;
   int64_t head_dim_k_mla = 0;  // nope + rope part of a "decompressed" key head (e.g. 192)
   int64_t head_dim_v_mla = 0;  // "decompressed" value head (e.g. 128)
+  // The legacy layout (files converted before llama.cpp split attn_kv_b, e.g. every
+  // DeepSeek-V3/R1 GGUF of January 2025): one attn_kv_b per layer instead of attn_k_b /
+  // attn_v_b, which the loader derives (convert/mla_legacy.h). Such a file states the
+  // per-head sizes in key_length / value_length and n_head in head_count_kv, and has no
+  // *_mla keys; config_from_gguf moves them to the *_mla fields and sets head_dim_k / v and
+  // n_head_kv to the latent cache's shape, as a split file states them.
+  bool mla_legacy = false;
 
   bool has_output = true;  // false: output projection tied to token_embd
 

@@ -52,7 +52,7 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
   tok_ = Tokenizer::from_gguf(f);
   if (tok_->n_vocab() != cfg_.n_vocab)
     fail(f.path(), ": tokenizer has ", tok_->n_vocab(), " tokens but token_embd.weight has ", cfg_.n_vocab, " rows");
-  w_ = ModelWeights::bind(f, cfg_);
+  w_ = ModelWeights::bind(f, cfg_, &pool_);
   experts_ = make_expert_store(f, cfg_, w_->experts, opts, plan ? &*plan : nullptr);
   // Under a budget the dense weights now live in owned memory and the experts are read
   // with O_DIRECT: the file's cached pages would only count against the budget.

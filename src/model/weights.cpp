@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 
+#include <chrono>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <set>
 
+#include "convert/mla_legacy.h"
 #include "quant/quant.h"
 #include "util/error.h"
 
@@ -90,7 +93,44 @@ const std::vector<float>* ModelWeights::vec(const std::string& name) const {
   return it == vecs_.end() ? nullptr : &it->second;
 }
 
-std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelConfig& cfg) {
+namespace {
+
+// Splits one layer's legacy attn_kv_b (already in memory) into attn_k_b / attn_v_b.
+void derive_legacy(const GgufFile& f, const ModelConfig& cfg, const TensorSpec& s, const GgufTensorInfo& t,
+                   const AlignedBuffer& kv_b, std::map<std::string, BoundTensor>& out, MlaLegacyLoad& stats,
+                   ThreadPool* pool) {
+  const MlaLegacyShape shape{cfg.kv_lora_rank, cfg.n_head, cfg.head_dim_k_mla - cfg.n_rot, cfg.head_dim_v_mla};
+  const GgmlType k_type = mla_legacy_k_b_type(t.type);
+  try {
+    mla_legacy_check(shape, t.type, k_type);
+  } catch (const Error& e) {
+    fail(f.path(), ": tensor ", s.name, " (", ggml_type_name(t.type), "): ", e.what());
+  }
+  BoundTensor k, v;
+  k.name = tensor_name("attn_k_b", s.layer);
+  k.type = k_type;
+  k.ne = {shape.nope, shape.kv_lora_rank, shape.n_head};
+  k.bytes = AlignedBuffer(mla_legacy_k_b_bytes(shape, k_type));
+  v.name = tensor_name("attn_v_b", s.layer);
+  v.type = t.type;
+  v.ne = {shape.kv_lora_rank, shape.head_dim_v, shape.n_head};
+  v.bytes = AlignedBuffer(mla_legacy_v_b_bytes(shape, t.type));
+  const auto t0 = std::chrono::steady_clock::now();
+  mla_legacy_derive(shape, t.type, kv_b.data(), k_type, k.bytes.data(), v.bytes.data(), pool);
+  stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats.layers += 1;
+  stats.kv_b_type = t.type;
+  stats.k_b_type = k_type;
+  stats.kv_b_bytes += t.nbytes;
+  stats.derived_bytes += k.bytes.size() + v.bytes.size();
+  std::string kn = k.name, vn = v.name;
+  out.emplace(kn, std::move(k));
+  out.emplace(vn, std::move(v));
+}
+
+}  // namespace
+
+std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelConfig& cfg, ThreadPool* pool) {
   auto w = std::make_unique<ModelWeights>();
   const std::vector<TensorSpec> specs = tensor_specs(cfg);
   std::set<std::string> expected;
@@ -131,6 +171,13 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
     // The bytes now live in owned memory; the file's cached pages would only be counted a
     // second time against a --mem budget (and a memory cgroup), so drop them at once.
     if (f.fd() >= 0) (void)posix_fadvise(f.fd(), static_cast<off_t>(t->offset), static_cast<off_t>(t->nbytes), POSIX_FADV_DONTNEED);
+    if (cfg.mla_legacy && s.layer >= 0 && s.name == tensor_name("attn_kv_b", s.layer)) {
+      // Split as it is read, so at most one layer's attn_kv_b is held besides the result.
+      derive_legacy(f, cfg, s, *t, b.bytes, w->tensors_, w->legacy_, pool);
+      w->bytes_ += w->tensor(tensor_name("attn_k_b", s.layer))->bytes.size() +
+                   w->tensor(tensor_name("attn_v_b", s.layer))->bytes.size();
+      continue;
+    }
     w->bytes_ += t->nbytes;
     w->tensors_.emplace(s.name, std::move(b));
   }

@@ -15,6 +15,7 @@
 #include "model/arch.h"
 #include "model/config.h"
 #include "ops/matvec.h"
+#include "util/thread_pool.h"
 
 namespace swapmoe {
 
@@ -67,11 +68,22 @@ struct ExpertTensors {
   const GgufTensorInfo* down = nullptr;  // [n_ff_exp, n_embd, n_expert]
 };
 
+// What deriving attn_k_b / attn_v_b from a legacy attn_kv_b cost at load (cfg.mla_legacy).
+struct MlaLegacyLoad {
+  int64_t layers = 0;
+  GgmlType kv_b_type = GgmlType::F32, k_b_type = GgmlType::F32;  // v_b keeps kv_b's type
+  uint64_t kv_b_bytes = 0;     // read from the file, then dropped
+  uint64_t derived_bytes = 0;  // k_b + v_b kept as dense weights
+  double seconds = 0;          // dequantize, transpose, re-encode (excludes the reads)
+};
+
 class ModelWeights {
  public:
   // Checks every TensorSpec (presence, shape, type) and reads the non-expert tensors.
-  // Throws Error naming the tensor with expected and actual shape/type.
-  static std::unique_ptr<ModelWeights> bind(const GgufFile& f, const ModelConfig& cfg);
+  // Throws Error naming the tensor with expected and actual shape/type. A legacy MLA file's
+  // attn_kv_b is split into attn_k_b / attn_v_b as it is read (convert/mla_legacy.h), on the
+  // pool when one is given; tensor() then finds those names, not attn_kv_b.
+  static std::unique_ptr<ModelWeights> bind(const GgufFile& f, const ModelConfig& cfg, ThreadPool* pool = nullptr);
 
   MatrixRef token_embd;  // [n_embd, n_vocab]: row t is token t's embedding
   MatrixRef output;      // [n_embd -> n_vocab] (token_embd when tied)
@@ -84,11 +96,13 @@ class ModelWeights {
   const BoundTensor* tensor(const std::string& name) const;
   const std::vector<float>* vec(const std::string& name) const;
   size_t bytes() const { return bytes_; }
+  const MlaLegacyLoad& mla_legacy() const { return legacy_; }
 
  private:
   std::map<std::string, BoundTensor> tensors_;
   std::map<std::string, std::vector<float>> vecs_;
   size_t bytes_ = 0;
+  MlaLegacyLoad legacy_;
 };
 
 // Dequantizes token t's embedding row into out[n_embd].

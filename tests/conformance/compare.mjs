@@ -51,6 +51,18 @@ export const VARIANTS = [
   { name: "ds2-plainq-sigmoid", arch: "deepseek2", vocab: "deepseek-llm", extra: ["--q-lora-rank", "0", "--gating", "sigmoid"] },
   { name: "ds2-lowq-softmax", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "softmax"] },
   { name: "ds2-lowq-sigmoid", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "sigmoid"] },
+  // The legacy MLA layout (one attn_kv_b per layer, as every DeepSeek-V3/R1 GGUF of January 2025
+  // and ollama's deepseek-r1:671b have it): llama.cpp runs it through its non-MLA path, swapmoe
+  // splits attn_kv_b at load and runs its absorbed path. V3 style: low-rank q, sigmoid gating with
+  // bias, 4 groups / 2 used, YaRN x40 as R1 states it, kv rank 256 so that Q4_K_M gives attn_kv_b
+  // a k-quant. V2 style: plain q, softmax, 2 shared experts, YaRN with V2's 0.707 log multiplier,
+  // kv rank 128 (Q4_K_M falls back to Q5_0 there).
+  { name: "ds2-legacy-v3", arch: "deepseek2", vocab: "deepseek-v3",
+    extra: ["--mla-layout", "legacy", "--q-lora-rank", "64", "--kv-lora-rank", "256", "--gating", "sigmoid", "--groups", "4",
+            "--groups-used", "2", "--ctx", "163840", "--rope-factor", "40", "--rope-orig-ctx", "4096", "--yarn-log-mul", "1"] },
+  { name: "ds2-legacy-v2", arch: "deepseek2", vocab: "deepseek-llm",
+    extra: ["--mla-layout", "legacy", "--q-lora-rank", "0", "--gating", "softmax", "--shared-experts", "2",
+            "--ctx", "163840", "--rope-factor", "40", "--rope-orig-ctx", "4096", "--yarn-log-mul", "0.707"] },
 ];
 // Opt-in cases (--real-widths): slices of a real model's forge preset, at its real widths,
 // with fewer layers and experts so that they fit here. Each lists its own types and forge

@@ -5,7 +5,7 @@
 
 namespace swapmoe::forge {
 
-std::vector<std::string> preset_names() { return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km"}; }
+std::vector<std::string> preset_names() { return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km", "deepseek-r1-671b-ollama"}; }
 
 ForgeSpec preset(const std::string& name) {
   ForgeSpec s;
@@ -25,6 +25,20 @@ ForgeSpec preset(const std::string& name) {
     s.head_dim = 128;
     s.ctx = 40960;
     s.rope_base = 1000000.0f;
+    return s;
+  }
+  if (name == "deepseek-r1-671b-ollama") {
+    // ollama's deepseek-r1:671b (= 671b-q4_K_M), one 404 GB blob of 1025 tensors: the same
+    // shape in the legacy MLA layout (one attn_kv_b per layer, key_length 192 / value_length
+    // 128, no *_mla keys) and without the expert_group_* keys, which llama.cpp's converter did
+    // not write in January 2025 (so llama.cpp routes it without group limits). The Q4_K_M mix
+    // gives each tensor the type llama.cpp's quantizer gives it (scripts/legacy_r1_types.py
+    // checks this against llama_model_quantize).
+    s = preset("deepseek-r1-671b-q4km");
+    s.name = "forged DeepSeek-R1-671B (ollama blob layout)";
+    s.mla_layout = "legacy";
+    s.groups = 0;
+    s.groups_used = 0;
     return s;
   }
   if (name == "deepseek-r1-671b-q4km") {
@@ -128,7 +142,10 @@ ModelConfig make_config(const ForgeSpec& s, int64_t n_vocab) {
       require(s.experts % s.groups == 0 && s.groups_used >= 1 && s.groups_used <= s.groups,
               "--groups must divide --experts and --groups-used must be in [1, --groups]");
     c.rope_type = RopeType::Norm;
+    require(s.mla_layout == "split" || s.mla_layout == "legacy", "--mla-layout must be split or legacy");
+    c.mla_legacy = s.mla_layout == "legacy";
   } else {
+    require(s.mla_layout == "split", "--mla-layout legacy is only supported for deepseek2");
     require(s.gating.empty() || s.gating == "softmax", "--gating sigmoid is only supported for deepseek2");
     require(s.groups <= 1, "--groups is only supported for deepseek2");
     c.head_dim_k = s.head_dim > 0 ? s.head_dim : s.embd / s.heads;

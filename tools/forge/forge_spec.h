@@ -44,6 +44,7 @@ struct ForgeSpec {
   int64_t kv_lora_rank = 0;    // deepseek2
   int64_t rope_dim = 0;
   int64_t leading_dense = -1;  // deepseek2
+  std::string mla_layout = "split";  // deepseek2: split (attn_k_b/attn_v_b) or legacy (attn_kv_b)
   std::string gating;          // softmax | sigmoid ("" : arch default)
   int64_t groups = 0;
   int64_t groups_used = 0;

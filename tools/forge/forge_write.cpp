@@ -67,7 +67,8 @@ ForgeResult forge_model(const ForgeSpec& spec) {
   mm.n_layer = cfg.n_layer;
   mm.n_expert = cfg.n_expert;
   mm.n_head = cfg.n_head;
-  mm.n_head_kv = cfg.n_head_kv;
+  // As llama-quantize reads it from the file: the legacy MLA layout states n_head there.
+  mm.n_head_kv = cfg.mla_legacy ? cfg.n_head : cfg.n_head_kv;
   const cli::MixPlan plan = cli::plan_quant_types(target, mm, mix);
   if (spec.verbose)
     for (const auto& n : plan.notes) std::fprintf(stderr, "swapmoe-forge: %s\n", n.c_str());

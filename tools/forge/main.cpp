@@ -62,6 +62,10 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_option("--rope-dim", s.rope_dim, "Rotary dimensions (default: head dim; deepseek2: 32)");
   app.add_option("--rope-base", s.rope_base, "RoPE frequency base (default 10000)");
   app.add_option("--leading-dense", s.leading_dense, "deepseek2 leading dense layers (default 1)");
+  app.add_option("--mla-layout", s.mla_layout,
+                 "deepseek2 attention tensors: split (attn_k_b/attn_v_b, current llama.cpp) or legacy (one attn_kv_b, "
+                 "files converted before 2025-04 such as ollama's deepseek-r1:671b)")
+      ->capture_default_str();
   app.add_option("--gating", s.gating, "deepseek2 expert gating: softmax or sigmoid (default sigmoid)");
   app.add_option("--groups", s.groups, "deepseek2 expert groups (0 = no group-limited routing)");
   app.add_option("--groups-used", s.groups_used, "deepseek2 groups chosen per token");

@@ -70,3 +70,50 @@ TEST(ForgeSpec, Deepseek2NeedsASharedExpert) {
   s.shared_experts = 0;
   EXPECT_THROW(make_config(s, 1000), Error);
 }
+
+TEST(ForgeSpec, LegacyMlaLayoutAsOllamasR1Blob) {
+  // ollama's deepseek-r1:671b: 1025 tensors, attn_kv_b instead of attn_k_b/attn_v_b, the
+  // per-head sizes in key_length/value_length, n_head in head_count_kv, no *_mla or group keys.
+  const ModelConfig c = make_config(preset("deepseek-r1-671b-ollama"), 129280);
+  EXPECT_TRUE(c.mla_legacy);
+  EXPECT_EQ(c.head_dim_k_mla, 192);
+  EXPECT_EQ(c.head_dim_v_mla, 128);
+  EXPECT_EQ(c.n_head_kv, 1);  // the latent cache's shape, as the engine uses it
+  const auto specs = tensor_specs(c);
+  EXPECT_EQ(specs.size(), 1025u);
+  int kv_b = 0;
+  for (const auto& s : specs) {
+    EXPECT_EQ(s.name.find("attn_k_b"), std::string::npos) << s.name;
+    EXPECT_EQ(s.name.find("attn_v_b"), std::string::npos) << s.name;
+    if (s.name.find("attn_kv_b") != std::string::npos) {
+      ++kv_b;
+      EXPECT_EQ(s.ne, (std::vector<int64_t>{512, 128 * (128 + 128)}));
+    }
+  }
+  EXPECT_EQ(kv_b, 61);
+  auto u32 = [&](const std::string& key) -> int64_t {
+    for (const auto& [k, v] : config_to_kv(c))
+      if (k == key) return v.u;
+    return -1;
+  };
+  EXPECT_EQ(u32("deepseek2.attention.key_length"), 192);
+  EXPECT_EQ(u32("deepseek2.attention.value_length"), 128);
+  EXPECT_EQ(u32("deepseek2.attention.head_count_kv"), 128);
+  EXPECT_FALSE(has_key(c, "deepseek2.attention.key_length_mla"));
+  EXPECT_FALSE(has_key(c, "deepseek2.attention.value_length_mla"));
+  EXPECT_FALSE(has_key(c, "deepseek2.expert_group_count"));
+  // The split layout of the same shape keeps its keys.
+  const ModelConfig n = make_config(preset("deepseek-r1-671b-q4km"), 129280);
+  EXPECT_FALSE(n.mla_legacy);
+  EXPECT_TRUE(has_key(n, "deepseek2.attention.key_length_mla"));
+  EXPECT_EQ(tensor_specs(n).size(), 1025u + 61u);
+}
+
+TEST(ForgeSpec, LegacyLayoutOnlyForDeepseek2) {
+  ForgeSpec s;
+  s.mla_layout = "legacy";
+  EXPECT_THROW(make_config(s, 1000), Error);
+  s.arch = "deepseek2";
+  s.mla_layout = "fused";
+  EXPECT_THROW(make_config(s, 1000), Error);
+}
