@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "../../../tools/forge/forge_spec.cpp"
+#include "cli/quant_mix.h"
 #include "model/arch.h"
 #include "util/error.h"
 
@@ -116,4 +117,26 @@ TEST(ForgeSpec, LegacyLayoutOnlyForDeepseek2) {
   s.arch = "deepseek2";
   s.mla_layout = "fused";
   EXPECT_THROW(make_config(s, 1000), Error);
+}
+
+TEST(ForgeSpec, OllamaPresetTypesAsLlamaQuantizeGivesThem) {
+  // Recorded with scripts/legacy_r1_types.py: llama_model_quantize (node-llama-cpp 3.21.1's
+  // libllama) on the legacy layout in F16 with R1's names and 61 layers gives F32 361, Q4_K 576,
+  // Q6_K 88; attn_kv_b counts as attn_v, so it is Q6_K on the use_more_bits layers (30 of 61).
+  const ModelConfig c = make_config(preset("deepseek-r1-671b-ollama"), 129280);
+  std::vector<cli::MixTensor> t;
+  for (const auto& s : tensor_specs(c)) t.push_back({s.name, s.ne, GgmlType::F32});
+  const cli::MixModel m{c.n_layer, c.n_expert, c.n_head, c.n_head};  // head_count_kv as the file states it
+  const cli::MixPlan p = cli::plan_quant_types(cli::find_quant_target("Q4_K_M"), m, t);
+  std::map<GgmlType, int> count;
+  std::string kv_b_q6;
+  for (size_t i = 0; i < t.size(); ++i) {
+    ++count[p.types[i]];
+    if (t[i].name.find("attn_kv_b") != std::string::npos && p.types[i] == GgmlType::Q6_K)
+      kv_b_q6 += t[i].name.substr(4, t[i].name.find('.', 4) - 4) + " ";
+  }
+  EXPECT_EQ(count[GgmlType::F32], 361);
+  EXPECT_EQ(count[GgmlType::Q4_K], 576);
+  EXPECT_EQ(count[GgmlType::Q6_K], 88);
+  EXPECT_EQ(kv_b_q6, "0 1 2 3 4 5 6 9 12 15 18 21 24 27 30 33 36 39 42 45 48 51 53 54 55 56 57 58 59 60 ");
 }
