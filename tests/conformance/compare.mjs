@@ -57,10 +57,10 @@ export const VARIANTS = [
   // bias, 4 groups / 2 used, YaRN x40 as R1 states it, kv rank 256 so that Q4_K_M gives attn_kv_b
   // a k-quant. V2 style: plain q, softmax, 2 shared experts, YaRN with V2's 0.707 log multiplier,
   // kv rank 128 (Q4_K_M falls back to Q5_0 there).
-  { name: "ds2-legacy-v3", arch: "deepseek2", vocab: "deepseek-v3",
+  { name: "ds2-legacy-v3", arch: "deepseek2", vocab: "deepseek-v3", legacy: true,
     extra: ["--mla-layout", "legacy", "--q-lora-rank", "64", "--kv-lora-rank", "256", "--gating", "sigmoid", "--groups", "4",
             "--groups-used", "2", "--ctx", "163840", "--rope-factor", "40", "--rope-orig-ctx", "4096", "--yarn-log-mul", "1"] },
-  { name: "ds2-legacy-v2", arch: "deepseek2", vocab: "deepseek-llm",
+  { name: "ds2-legacy-v2", arch: "deepseek2", vocab: "deepseek-llm", legacy: true,
     extra: ["--mla-layout", "legacy", "--q-lora-rank", "0", "--gating", "softmax", "--shared-experts", "2",
             "--ctx", "163840", "--rope-factor", "40", "--rope-orig-ctx", "4096", "--yarn-log-mul", "0.707"] },
 ];
@@ -93,7 +93,7 @@ function usage(msg) {
   process.exit(2);
 }
 
-const VALUED = new Set(["swapmoe", "forge", "work", "threads", "only", "vocab-dir", "tie-eps", "tie-eps-quant", "n", "max-tokens"]);
+const VALUED = new Set(["swapmoe", "forge", "mla-split", "work", "threads", "only", "vocab-dir", "tie-eps", "tie-eps-quant", "n", "max-tokens"]);
 const BOOL = new Set(["self-test", "skip-tokenizer", "skip-models", "real-widths"]);
 const opt = {};
 {
@@ -115,6 +115,9 @@ if (!selfTest && (!opt.swapmoe || !opt.forge)) usage("--swapmoe and --forge are 
 for (const k of ["swapmoe", "forge"]) {
   if (opt[k] && !fs.existsSync(opt[k])) usage(`--${k}: no such file ${opt[k]}`);
 }
+// swapmoe-mla-split (next to swapmoe unless given): rewrites a legacy MLA file into the split
+// layout with swapmoe's derived tensors, so that llama.cpp's MLA path can run the same weights.
+const mlaSplit = opt["mla-split"] ?? (opt.swapmoe ? path.join(path.dirname(opt.swapmoe), "swapmoe-mla-split") : null);
 const threads = Number(opt.threads ?? 2);
 const nGreedy = Number(opt.n ?? 16);
 const maxTokens = Number(opt["max-tokens"] ?? 128);
@@ -332,6 +335,35 @@ function greedyVerdict(refRes, otherRes, eps) {
   return { ok: false, text: `DIFF@${k}`, detail };
 }
 
+function firstDiff(a, b) {
+  let k = 0;
+  while (k < Math.min(a.length, b.length) && a[k] === b[k]) k++;
+  return k;
+}
+
+// Legacy MLA files: llama.cpp runs them through its non-MLA path (full per-head keys and values
+// from kv_b times the Q8-quantized latent, in an F16 cache), swapmoe through its absorbed path.
+// Where swapmoe parts from that path beyond the near-tie rule, the split twin of the same
+// weights (swapmoe-mla-split) is run through llama.cpp's MLA path: the divergence is accepted
+// (PATH@k, printed) only if swapmoe equals that run (or parts from it at a near-tie) and
+// llama.cpp's two paths themselves part at the same step k.
+function legacyPathVerdict(file, refRes, otherRes, eps) {
+  if (!mlaSplit || !fs.existsSync(mlaSplit)) return null;
+  const twin = file.replace(/\.gguf$/, "-split.gguf");
+  const sp = run(mlaSplit, [file, twin]);
+  if (!sp.ok) return { ok: false, text: "ERROR", detail: sp.error };
+  const refSplit = ref.greedy(twin, PROMPT, nGreedy);
+  fs.rmSync(twin, { force: true });
+  if (!refSplit.ok) return { ok: false, text: "ERROR", detail: refSplit.error };
+  const vsMla = greedyVerdict(refSplit, otherRes, eps);
+  const k = firstDiff(refRes.value.ids, otherRes.value.ids);
+  const kPaths = firstDiff(refRes.value.ids, refSplit.value.ids);
+  const detail = `llama.cpp legacy path vs its MLA path on the same weights: first diff at ${kPaths} ` +
+    `(top-2 gaps ${refRes.value.margins?.[kPaths]} / ${refSplit.value.margins?.[kPaths]}); swapmoe vs llama.cpp MLA path: ${vsMla.text}`;
+  if (vsMla.ok && kPaths === k) return { ok: true, text: `PATH@${k}`, detail };
+  return { ok: false, text: `DIFF@${k}`, detail };
+}
+
 function modelsPart() {
   const rows = [];
   const details = [];
@@ -354,8 +386,14 @@ function modelsPart() {
         continue;
       }
       const size = (fs.statSync(file).size / 1048576).toFixed(1) + "M";
-      const g = greedyVerdict(ref.greedy(file, PROMPT, nGreedy), other.greedy(file, PROMPT, nGreedy),
-                              t.type === "F32" ? tieEps : tieEpsQuant);
+      const eps = t.type === "F32" ? tieEps : tieEpsQuant;
+      const refGreedy = ref.greedy(file, PROMPT, nGreedy);
+      const otherGreedy = other.greedy(file, PROMPT, nGreedy);
+      let g = greedyVerdict(refGreedy, otherGreedy, eps);
+      if (!g.ok && v.legacy && refGreedy.ok && otherGreedy.ok) {
+        const lp = legacyPathVerdict(file, refGreedy, otherGreedy, eps);
+        if (lp) g = { ok: lp.ok, text: lp.text, detail: `${g.detail}; ${lp.detail}` };
+      }
       const re = ref.eval(file, EVAL_TEXT, maxTokens);
       const oe = other.eval(file, EVAL_TEXT, maxTokens);
       let pplRef = "-", pplOther = "-", rel = "-", evalOk = false;
