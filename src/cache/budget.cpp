@@ -206,7 +206,7 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
 
   // Dense weights, and the expert tensors grouped by layer.
   std::vector<ExpertTensors> experts(static_cast<size_t>(std::max<int64_t>(cfg.n_layer, 0)));
-  GgmlType kv_b_type = GgmlType::F32;
+  std::string kv_b_types;  // e.g. "Q6_K/Q4_K": the mix gives attn_v-like tensors more bits on some layers
   for (const GgufTensorInfo& t : f.tensors()) {
     int part = 0;
     const int layer = expert_tensor_layer(t.name, &part);
@@ -220,7 +220,9 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
         p.dense_bytes += derived;
         p.mla_legacy_kv_b_bytes += t.nbytes;
         p.mla_legacy_derived_bytes += derived;
-        kv_b_type = t.type;
+        const std::string tn = ggml_type_name(t.type);
+        if (("/" + kv_b_types + "/").find("/" + tn + "/") == std::string::npos)
+          kv_b_types += (kv_b_types.empty() ? "" : "/") + tn;
         continue;
       }
       // 1-D tensors live as F32 twice (see the header); matrices as stored.
@@ -246,9 +248,8 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
 
   if (p.mla_legacy_kv_b_bytes > 0)
     p.notes.push_back(cat("legacy MLA layout: attn_kv_b (", format_bytes(p.mla_legacy_kv_b_bytes),
-                          ", ", ggml_type_name(kv_b_type), ") is split at load into attn_k_b (",
-                          ggml_type_name(mla_legacy_k_b_type(kv_b_type)), ") + attn_v_b (", ggml_type_name(kv_b_type),
-                          "): ", format_bytes(p.mla_legacy_derived_bytes), " of dense weights"));
+                          ", ", kv_b_types, ") is split at load into attn_k_b (F16; F32/BF16 sources keep their type) + attn_v_b (",
+                          kv_b_types, "): ", format_bytes(p.mla_legacy_derived_bytes), " of dense weights"));
 
   // KV cache per token (F16, as src/model/kv_cache.h and MlaCache store it).
   if (cfg.arch == Arch::Deepseek2 && cfg.kv_lora_rank > 0)

@@ -1,6 +1,7 @@
 // Model::load and the construction of ModelImpl: open, configure, bind, read, allocate.
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <utility>
 
@@ -53,6 +54,14 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
   if (tok_->n_vocab() != cfg_.n_vocab)
     fail(f.path(), ": tokenizer has ", tok_->n_vocab(), " tokens but token_embd.weight has ", cfg_.n_vocab, " rows");
   w_ = ModelWeights::bind(f, cfg_, &pool_);
+  if (cfg_.mla_legacy) {
+    const MlaLegacyLoad& l = w_->mla_legacy();
+    std::fprintf(stderr,
+                 "swapmoe: legacy MLA layout: split attn_kv_b of %lld layers into attn_k_b (%s) + attn_v_b (as in the file) in "
+                 "%.2f s: %.1f MiB of dense weights instead of %.1f MiB\n",
+                 static_cast<long long>(l.layers), ggml_type_name(l.k_b_type), l.seconds,
+                 static_cast<double>(l.derived_bytes) / (1 << 20), static_cast<double>(l.kv_b_bytes) / (1 << 20));
+  }
   experts_ = make_expert_store(f, cfg_, w_->experts, opts, plan ? &*plan : nullptr);
   // Under a budget the dense weights now live in owned memory and the experts are read
   // with O_DIRECT: the file's cached pages would only count against the budget.
