@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "convert/mla_legacy.h"
+#include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "model/arch.h"
 #include "model/model.h"
 #include "model/expert_store_resident.h"
 #include "model/model_impl.h"
@@ -256,6 +259,97 @@ TEST(ModelForward, ExpertStoreCallsAreBalancedAndRoutingIsReported) {
     EXPECT_EQ(routing[il].size(), cfg.is_moe_layer(il) ? static_cast<size_t>(cfg.n_expert_used) : 0u);
     for (int32_t e : routing[il]) EXPECT_TRUE(e >= 0 && e < cfg.n_expert);
   }
+}
+
+}  // namespace
+}  // namespace swapmoe
+
+// ---- The legacy MLA layout (attn_kv_b split at load) ----
+
+namespace swapmoe {
+namespace {
+
+// Rewrites a legacy file into the split layout with the tensors convert/mla_legacy derives,
+// so that the split loader path runs the same weights.
+void write_split_twin(const std::string& legacy, const std::string& out) {
+  auto f = GgufFile::open(legacy);
+  const ModelConfig c = config_from_gguf(*f);
+  const MlaLegacyShape s{c.kv_lora_rank, c.n_head, c.head_dim_k_mla - c.n_rot, c.head_dim_v_mla};
+  GgufWriter w;
+  for (const auto& [k, v] : f->metadata()) w.set(k, v);
+  w.set_u32("deepseek2.attention.head_count_kv", 1);
+  w.set_u32("deepseek2.attention.key_length", static_cast<uint32_t>(c.kv_lora_rank + c.n_rot));
+  w.set_u32("deepseek2.attention.value_length", static_cast<uint32_t>(c.kv_lora_rank));
+  w.set_u32("deepseek2.attention.key_length_mla", static_cast<uint32_t>(c.head_dim_k_mla));
+  w.set_u32("deepseek2.attention.value_length_mla", static_cast<uint32_t>(c.head_dim_v_mla));
+  for (const auto& t : f->tensors()) {
+    const size_t at = t.name.find(".attn_kv_b.");
+    if (at == std::string::npos) {
+      w.add_tensor_info(t.name, t.type, t.ne);
+      continue;
+    }
+    w.add_tensor_info(t.name.substr(0, at) + ".attn_k_b.weight", mla_legacy_k_b_type(t.type),
+                      {s.nope, s.kv_lora_rank, s.n_head});
+    w.add_tensor_info(t.name.substr(0, at) + ".attn_v_b.weight", t.type, {s.kv_lora_rank, s.head_dim_v, s.n_head});
+  }
+  w.begin(out);
+  for (const auto& t : f->tensors()) {
+    std::vector<uint8_t> b(t.nbytes);
+    f->read_at(t.offset, b.data(), b.size());
+    if (t.name.find(".attn_kv_b.") == std::string::npos) {
+      w.write_tensor_data(b.data(), b.size());
+      continue;
+    }
+    std::vector<uint8_t> k(mla_legacy_k_b_bytes(s, mla_legacy_k_b_type(t.type))), v(mla_legacy_v_b_bytes(s, t.type));
+    mla_legacy_derive(s, t.type, b.data(), mla_legacy_k_b_type(t.type), k.data(), v.data());
+    w.write_tensor_data(k.data(), k.size());
+    w.write_tensor_data(v.data(), v.size());
+  }
+  w.finish();
+}
+
+TEST(ModelLegacyMla, SameLogitsAsTheSplitTwin) {
+  // Both deepseek2 variants, F32 (k_b stays F32) and Q8_0 (k_b F16, v_b Q8_0 rows): the legacy
+  // file loads as the split layout of the same weights, bit for bit. (This checks the loader's
+  // binding of the derived tensors; the derivation itself is checked in tests/unit/mla.)
+  for (int variant : {0, 1}) {
+    for (GgmlType t : {GgmlType::F32, GgmlType::Q8_0}) {
+      SCOPED_TRACE(std::string("variant ") + std::to_string(variant) + " " + ggml_type_name(t));
+      ModelConfig c = tiny_config(Arch::Deepseek2, 64, variant);
+      c.mla_legacy = true;
+      c.kv_lora_rank = 64;  // Q8_0 rows of attn_kv_b
+      c.head_dim_k = c.kv_lora_rank + c.n_rot;
+      c.head_dim_v = c.kv_lora_rank;
+      c.head_dim_k_mla = 16 + 32;  // nope 32: F16 / Q8_0 rows of attn_k_b
+      c.head_dim_v_mla = 32;       // attn_output rows of 4 x 32
+      if (c.q_lora_rank > 0) c.q_lora_rank = 64;
+      TempFile legacy("legacy"), split("split");
+      TinyOptions o;
+      o.matrix_type = t;
+      write_tiny_model(legacy.path, c, o);
+      write_split_twin(legacy.path, split.path);
+      auto a = Model::load(legacy.path, opts(2));
+      auto b = Model::load(split.path, opts(2));
+      EXPECT_TRUE(a->config().mla_legacy);
+      EXPECT_FALSE(b->config().mla_legacy);
+      EXPECT_EQ(a->config().head_dim_k_mla, b->config().head_dim_k_mla);
+      EXPECT_EQ(a->config().n_head_kv, 1);
+      const std::vector<float> la = run(*a, kTokens);
+      EXPECT_EQ(la, run(*b, kTokens));
+    }
+  }
+}
+
+TEST(ModelLegacyMla, MissingKvBIsNamed) {
+  ModelConfig c = tiny_config(Arch::Deepseek2, 64, 1);
+  c.mla_legacy = true;
+  TempFile f("legacy-broken");
+  TinyOptions o;
+  o.edit = [](std::string& name, std::vector<int64_t>&, GgmlType&) {
+    if (name == "blk.0.attn_kv_b.weight") name = "blk.0.attn_kv_x.weight";
+  };
+  write_tiny_model(f.path, c, o);
+  EXPECT_NE(load_error(f.path).find("attn_kv_b"), std::string::npos) << load_error(f.path);
 }
 
 }  // namespace
