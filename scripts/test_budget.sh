@@ -42,9 +42,11 @@ budget_for() {
 }
 
 # ---- 1. exactness per architecture
-for arch in qwen3moe qwen2moe llama olmoe deepseek2; do
+for arch in qwen3moe qwen2moe llama olmoe deepseek2 deepseek2-legacy; do
   m="$work/$arch.gguf"
-  if ! "$forge" --arch "$arch" --type Q8_0 --layers 3 --experts 16 --experts-used 2 --vocab "$spm" --seed 11 \
+  # deepseek2-legacy: the unsplit attn_kv_b layout, split at load (src/convert/mla_legacy.h).
+  layout=(); [ "$arch" = deepseek2-legacy ] && layout=(--mla-layout legacy)
+  if ! "$forge" --arch "${arch%-legacy}" "${layout[@]}" --type Q8_0 --layers 3 --experts 16 --experts-used 2 --vocab "$spm" --seed 11 \
       -t "$threads" -o "$m" > /dev/null 2> "$work/forge.err"; then
     bad "$arch: forge failed: $(head -c 300 "$work/forge.err")"; continue
   fi
