@@ -2,6 +2,7 @@
 
 #include "convert/mla_legacy.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -50,18 +51,26 @@ void mla_legacy_derive(const MlaLegacyShape& s, GgmlType src, const void* kv_b, 
   auto* kout = static_cast<uint8_t*>(k_b);
   auto* vout = static_cast<uint8_t*>(v_b);
 
+  // F16 rows are encoded with the best-ISA converter (F16C rounds to nearest even, bit for bit
+  // what the scalar reference does; the tests compare the two); other types use the reference
+  // weight quantizer, as llama-quantize does.
+  const FromFloatFn encode = k_type == GgmlType::F16 ? qk.from_float : qk.from_float_ref;
   auto heads = [&](int64_t h0, int64_t h1) {
     std::vector<float> block(static_cast<size_t>(nope * R));  // head h's key rows [nope][R]
-    std::vector<float> col(static_cast<size_t>(nope));
+    std::vector<float> tr(static_cast<size_t>(R * nope));     // its transpose [R][nope]
+    constexpr int64_t kTile = 16;                             // 16 x 16 floats: two pages of L1 lines
     for (int64_t h = h0; h < h1; ++h) {
       const uint8_t* head = in + static_cast<size_t>(h * per_head) * src_row;
       for (int64_t j = 0; j < nope; ++j) qs.to_float(head + static_cast<size_t>(j) * src_row, block.data() + j * R, R);
       // Row r of k_b[h] is column r of the key block: the weights that map latent entry r
       // to the nope key entries, i.e. what the absorbed query q_abs[r] = sum_j k[j][r] q[j] reads.
-      for (int64_t r = 0; r < R; ++r) {
-        for (int64_t j = 0; j < nope; ++j) col[static_cast<size_t>(j)] = block[static_cast<size_t>(j * R + r)];
-        qk.from_float_ref(col.data(), kout + static_cast<size_t>(h * R + r) * k_row, nope);
-      }
+      for (int64_t j0 = 0; j0 < nope; j0 += kTile)
+        for (int64_t r0 = 0; r0 < R; r0 += kTile)
+          for (int64_t j = j0; j < std::min(nope, j0 + kTile); ++j)
+            for (int64_t r = r0; r < std::min(R, r0 + kTile); ++r)
+              tr[static_cast<size_t>(r * nope + j)] = block[static_cast<size_t>(j * R + r)];
+      for (int64_t r = 0; r < R; ++r)
+        encode(tr.data() + r * nope, kout + static_cast<size_t>(h * R + r) * k_row, nope);
       std::memcpy(vout + static_cast<size_t>(h * dv) * src_row, head + static_cast<size_t>(nope) * src_row,
                   static_cast<size_t>(dv) * src_row);
     }
