@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/budget.h"
 #include "convert/mla_legacy.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
@@ -338,6 +339,48 @@ TEST(ModelLegacyMla, SameLogitsAsTheSplitTwin) {
       EXPECT_EQ(la, run(*b, kTokens));
     }
   }
+}
+
+TEST(ModelLegacyMla, BudgetCountsTheDerivedTensors) {
+  // The plan of a legacy file counts what stays resident, the derived attn_k_b / attn_v_b, not
+  // attn_kv_b: its dense bytes equal those of the split twin, and exceed the file's by the split.
+  ModelConfig c = tiny_config(Arch::Deepseek2, 64, 0);
+  c.mla_legacy = true;
+  c.kv_lora_rank = 64;
+  c.head_dim_k = c.kv_lora_rank + c.n_rot;
+  c.head_dim_v = c.kv_lora_rank;
+  c.head_dim_k_mla = 16 + 32;
+  c.head_dim_v_mla = 32;
+  c.q_lora_rank = 64;
+  TempFile legacy("legacy-budget"), split("split-budget");
+  TinyOptions o;
+  o.matrix_type = GgmlType::Q8_0;
+  write_tiny_model(legacy.path, c, o);
+  write_split_twin(legacy.path, split.path);
+  BudgetRequest req;
+  req.n_ctx = 64;
+  auto fl = GgufFile::open(legacy.path);
+  auto fs = GgufFile::open(split.path);
+  const BudgetPlan pl = measure_model(config_from_gguf(*fl), *fl, req);
+  const BudgetPlan ps = measure_model(config_from_gguf(*fs), *fs, req);
+  EXPECT_EQ(pl.dense_bytes, ps.dense_bytes);
+  EXPECT_EQ(pl.kv_bytes, ps.kv_bytes);
+  uint64_t kv_b = 0;
+  for (const auto& t : fl->tensors())
+    if (t.name.find("attn_kv_b") != std::string::npos) kv_b += t.nbytes;
+  EXPECT_EQ(pl.mla_legacy_kv_b_bytes, kv_b);
+  EXPECT_GT(pl.mla_legacy_derived_bytes, kv_b);  // k_b in F16 is wider than Q8_0
+  EXPECT_EQ(ps.mla_legacy_kv_b_bytes, 0u);
+  // And what the loader keeps is what the plan counted for those tensors.
+  auto m = Model::load(legacy.path, one_thread());
+  const auto* impl = dynamic_cast<ModelImpl*>(m.get());
+  ASSERT_NE(impl, nullptr);
+  const MlaLegacyLoad& l = impl->weights().mla_legacy();
+  EXPECT_EQ(l.layers, c.n_layer);
+  EXPECT_EQ(l.kv_b_bytes, kv_b);
+  EXPECT_EQ(l.derived_bytes, pl.mla_legacy_derived_bytes);
+  EXPECT_EQ(impl->weights().tensor("blk.0.attn_kv_b.weight"), nullptr);  // dropped after the split
+  EXPECT_NE(impl->weights().tensor("blk.0.attn_k_b.weight"), nullptr);
 }
 
 TEST(ModelLegacyMla, MissingKvBIsNamed) {
