@@ -2,7 +2,8 @@
 # Split GGUF end to end through the CLI (CTest label "split"):
 #  1. swapmoe-forge writes the same model whole and as a gguf-split set; `run --temp 0
 #     --print-ids` and `eval` on the set's first part give exactly the ids and nll of the
-#     whole file, without and with --mem (the expert cache reading every part with O_DIRECT);
+#     whole file, without and with --mem (the expert cache, and the SwapMoE store at
+#     --exactness 0, reading every part with O_DIRECT);
 #  2. `quantize` reads a set and writes a set: a split input quantized whole is
 #     byte-identical to the whole input quantized, and a split output runs as the whole one;
 #  3. `info` lists the parts; a later part's path, a missing part and a part in the wrong place
@@ -36,7 +37,7 @@ same_output() {
   minb=$(json_field "$work/plan.json" min_budget)
   total=$(json_field "$work/plan.json" expert_bytes_total)
   mem=$(awk -v a="$minb" -v b="$total" 'BEGIN { printf "%.0f\n", a + 0.3 * b }')
-  for mode in "" "--mem $mem"; do
+  for mode in "" "--mem $mem" "--mem $mem --policy swapmoe --exactness 0"; do
     for m in whole split; do
       local f=$whole; [ $m = split ] && f=$split
       # shellcheck disable=SC2086
