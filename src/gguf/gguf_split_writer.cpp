@@ -119,6 +119,9 @@ void GgufOutput::begin() {
     declared_.begin(paths_[0]);
     return;
   }
+  // An older set under the same names stops being loadable now: were this one abandoned
+  // half-way, its renamed parts must not pair up with the old first part.
+  ::unlink(paths_[0].c_str());
   start(0);
   cur_ = 0;
 }

@@ -12,8 +12,9 @@
 // Without limits this is exactly w.begin(path) ... w.finish(). With limits, OUT.gguf
 // becomes OUT-00001-of-0000N.gguf ... (".gguf" is stripped from OUT to get the prefix).
 // Each part is written by its own GgufWriter (temporary name, renamed when complete);
-// the first part is renamed last, so a set whose first part exists is complete, and a
-// set abandoned half-way removes the parts it had already renamed.
+// the first part is renamed last (and an older first part of the same name is removed at
+// begin()), so a set whose first part exists is complete, and a set abandoned half-way
+// removes the parts it had already renamed.
 
 #include <cstdint>
 #include <memory>
