@@ -283,6 +283,19 @@ TEST_F(SplitDir, NonFirstPartPointsToTheFirst) {
   EXPECT_NE(e2.find("split.no = 0"), std::string::npos) << e2;
 }
 
+TEST_F(SplitDir, FirstPartWithoutTensors) {
+  // gguf-split --no-tensor-first-split: the first part holds only metadata.
+  write_part(at("m-00001-of-00002.gguf"), {0, 2, 2, {}, true, true, true, true});
+  write_part(at("m-00002-of-00002.gguf"), {1, 2, 2, {"a", "b"}});
+  auto f = GgufFile::open(at("m-00001-of-00002.gguf"));
+  ASSERT_EQ(f->tensors().size(), 2u);
+  EXPECT_EQ(f->parts()[0].n_tensors, 0u);
+  EXPECT_EQ(f->find_tensor("b")->part, 1u);
+  std::vector<uint8_t> got(32);
+  f->read_at(1, f->find_tensor("b")->offset, got.data(), got.size());
+  EXPECT_EQ(got, pattern(32, 1));
+}
+
 TEST_F(SplitDir, MissingPart) {
   write_part(at("m-00001-of-00003.gguf"), {0, 3, 3, {"a"}, true, true, true, true});
   write_part(at("m-00003-of-00003.gguf"), {2, 3, 3, {"c"}});
