@@ -5,7 +5,8 @@
 #     whole file, without and with --mem (the expert cache, and the SwapMoE store at
 #     --exactness 0, reading every part with O_DIRECT);
 #  2. `quantize` reads a set and writes a set: a split input quantized whole is
-#     byte-identical to the whole input quantized, and a split output runs as the whole one;
+#     byte-identical to the whole input quantized, a split output runs as the whole one, and
+#     COPY merges a set into the whole file and splits it back, byte for byte;
 #  3. `info` lists the parts; a later part's path, a missing part and a part in the wrong place
 #     give one-line errors naming the part (exit 1, no crash).
 # Usage: scripts/test_split.sh [BUILD_DIR]
@@ -83,6 +84,23 @@ else bad "quantize: set -> whole differs from whole -> whole"; fi
 qfirst=$(ls "$q/c-00001-of-"*.gguf 2> /dev/null)
 [ -n "$qfirst" ] && same_output "quantized Q4_K_M" "$q/a.gguf" "$qfirst"
 "$swapmoe" quantize "$qfirst" "$qfirst" Q8_0 > /dev/null 2> "$work/err" && bad "quantize onto its own input was accepted"
+
+# COPY keeps every byte: merging the forged set gives the forged whole file, and splitting
+# the whole file gives the forged set, byte for byte.
+for arch in qwen3moe deepseek2; do
+  first=$(ls "$work/$arch-split-00001-of-"*.gguf 2> /dev/null) || continue
+  "$swapmoe" quantize "$first" "$q/$arch-merged.gguf" COPY 2> "$work/err" || bad "$arch: COPY merge: $(cat "$work/err")"
+  if cmp -s "$q/$arch-merged.gguf" "$work/$arch.gguf"; then ok "$arch: quantize COPY merges the set into the whole file, byte for byte"
+  else bad "$arch: the merged set differs from the whole file"; fi
+  "$swapmoe" quantize "$work/$arch.gguf" "$q/$arch-resplit.gguf" COPY --split-max-size 1M 2> "$work/err" \
+    || bad "$arch: COPY split: $(cat "$work/err")"
+  same=1
+  for p in "$work/$arch-split-"*-of-*.gguf; do
+    cmp -s "$p" "$q/$arch-resplit${p#"$work/$arch-split"}" || same=0
+  done
+  [ $same = 1 ] && ok "$arch: quantize COPY --split-max-size 1M writes the forged set, byte for byte" \
+    || bad "$arch: quantize COPY --split-max-size differs from swapmoe-forge --split-max-size"
+done
 
 # ---- 3. info and errors
 first=$(ls "$work/qwen3moe-split-00001-of-"*.gguf 2> /dev/null | head -n1)

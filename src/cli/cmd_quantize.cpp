@@ -44,14 +44,22 @@ int64_t rows_per_chunk(int64_t ncols) {
 }
 
 void quantize(const QuantizeOptions& o) {
-  QuantTarget target = find_quant_target(o.type);  // a bad TYPE fails before any I/O
+  // COPY (as llama-quantize's): every tensor keeps its type and bytes, so with or without
+  // --split-max-size it merges or re-splits a model without touching its weights.
+  const bool copy = o.type == "COPY";
+  QuantTarget target = copy ? QuantTarget{"COPY", GgmlType::F32, 0, true}
+                            : find_quant_target(o.type);  // a bad TYPE fails before any I/O
   if (o.pure) target.pure = true;
   auto in = GgufFile::open(o.in);
   if (o.in == o.out) fail("the output file must differ from the input file ", o.in);
 
   std::vector<MixTensor> tensors;
   for (const auto& t : in->tensors()) tensors.push_back({t.name, t.ne, t.type});
-  const MixPlan plan = plan_quant_types(target, mix_model_from_gguf(*in), tensors);
+  MixPlan plan;
+  if (copy)
+    for (const MixTensor& t : tensors) plan.types.push_back(t.type);
+  else
+    plan = plan_quant_types(target, mix_model_from_gguf(*in), tensors);
   for (const auto& n : plan.notes) std::fprintf(stderr, "swapmoe: %s\n", n.c_str());
 
   GgufSplitLimits limits;
@@ -60,8 +68,10 @@ void quantize(const QuantizeOptions& o) {
 
   GgufWriter w;
   w.copy_metadata(*in);
-  w.set_u32("general.quantization_version", 2);
-  w.set_u32("general.file_type", target.ftype);
+  if (!copy) {
+    w.set_u32("general.quantization_version", 2);
+    w.set_u32("general.file_type", target.ftype);
+  }
   // A split part becomes a whole file of its own.
   w.remove("split.no");
   w.remove("split.count");
@@ -135,7 +145,8 @@ Command add_quantize_command(CLI::App& app) {
       ->required();
   sub->add_option("TYPE", o->type, "Target: " + quant_target_names() +
                                         ". Q3_K/Q4_K/Q5_K are pure (every quantizable tensor that type); the other "
-                                        "names follow llama-quantize's mixes")
+                                        "names follow llama-quantize's mixes. COPY keeps every tensor as it is (to "
+                                        "merge a split model, or split one with --split-max-size)")
       ->required();
   sub->add_option("-t,--threads", o->threads, "Worker threads (default: all cores)")->check(CLI::Range(0, 1 << 30));
   auto* by_size = sub->add_option("--split-max-size", o->split_max_size,
