@@ -77,7 +77,7 @@ class GgufFile {
  public:
   // Opens a model: a whole file, or the first part of a split set
   // ("NAME-00001-of-00003.gguf", as llama.cpp's gguf-split writes them), whose other
-  // parts are found by name and validated with gguf_join_split (gguf_split.h). Any other
+  // parts are found by name and validated with gguf_join_split (below). Any other
   // part's path is refused with a pointer to the first. Throws Error on any problem.
   static std::unique_ptr<GgufFile> open(const std::string& path);
   // Parses exactly one file, whatever its split.* keys say (a split part stays a part).
