@@ -235,6 +235,28 @@ TEST_F(SplitDir, SparseSkipsAndBySizeLimit) {
   }
 }
 
+TEST_F(SplitDir, NonDefaultAlignmentIsStatedInEveryPart) {
+  GgufWriter w;
+  w.set_alignment(256);
+  declare_model(w, 5);
+  GgufSplitLimits lim;
+  lim.max_tensors = 2;
+  GgufOutput out(w, at("a.gguf"), lim);
+  write_model(out, w);
+  for (const std::string& p : out.paths()) {
+    auto part = GgufFile::open_file(p);
+    EXPECT_EQ(part->alignment(), 256u) << p;
+    for (const auto& t : part->tensors()) EXPECT_EQ((t.offset - part->data_offset()) % 256, 0u) << t.name;
+  }
+  auto f = GgufFile::open(out.paths()[0]);
+  for (size_t k = 0; k < f->tensors().size(); ++k) {
+    const GgufTensorInfo& t = f->tensors()[k];
+    std::vector<uint8_t> got(t.nbytes);
+    f->read_at(t.part, t.offset, got.data(), got.size());
+    EXPECT_EQ(got, pattern(t.nbytes, k)) << t.name;
+  }
+}
+
 TEST_F(SplitDir, AbandonedSetLeavesNothing) {
   // An older first part under the same name goes when the new set begins, so the parts
   // the abandoned set had renamed cannot pair up with it.
