@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> buf, k, v;
     for (const auto& t : f->tensors()) {
       buf.resize(t.nbytes);
-      f->read_at(t.offset, buf.data(), buf.size());
+      f->read_at(t.part, t.offset, buf.data(), buf.size());
       if (t.name.find(".attn_kv_b.") == std::string::npos) {
         w.write_tensor_data(buf.data(), buf.size());
         continue;

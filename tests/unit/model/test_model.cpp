@@ -296,7 +296,7 @@ void write_split_twin(const std::string& legacy, const std::string& out) {
   w.begin(out);
   for (const auto& t : f->tensors()) {
     std::vector<uint8_t> b(t.nbytes);
-    f->read_at(t.offset, b.data(), b.size());
+    f->read_at(t.part, t.offset, b.data(), b.size());
     if (t.name.find(".attn_kv_b.") == std::string::npos) {
       w.write_tensor_data(b.data(), b.size());
       continue;
