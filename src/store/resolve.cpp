@@ -99,6 +99,11 @@ StoreModel resolve_model(const std::string& spec) {
   return resolve_ollama(ollama_models_dir(), spec);
 }
 
+StoreModel resolve_store_name(const std::string& name) {
+  if (name.rfind("hf:", 0) == 0) return resolve_hf(hf_hub_dir(), name.substr(3));
+  return resolve_ollama(ollama_models_dir(), name);
+}
+
 std::vector<StoreModel> list_models(std::vector<std::string>* problems) {
   std::vector<StoreModel> out = list_ollama(ollama_models_dir(), problems);
   std::vector<StoreModel> hf = list_hf(hf_hub_dir(), problems);

@@ -51,6 +51,10 @@ std::string hf_hub_dir();
 // Throws Error when a name is not found, saying where it looked and the closest names.
 StoreModel resolve_model(const std::string& spec);
 
+// A name in the stores only (hf: or ollama), never a file path: what a server resolves for
+// a client, who must not make it open arbitrary files.
+StoreModel resolve_store_name(const std::string& name);
+
 // Every model of both stores (roots from the environment). Entries that cannot be used
 // (missing blob, broken manifest, ...) are left out and described in `problems`.
 std::vector<StoreModel> list_models(std::vector<std::string>* problems = nullptr);
