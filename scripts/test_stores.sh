@@ -89,5 +89,10 @@ expect_error "odd characters" "names use letters" "$swapmoe" run 'fortunes;ls' -
 expect_error "missing path" "does-not-exist.gguf" "$swapmoe" run "$work/does-not-exist.gguf" -p hi
 OLLAMA_MODELS="$work/none" expect_error "no store" "does not exist" "$swapmoe" run fortunes -p hi
 
+# The README's example: a store written by scripts/demo_store.sh.
+bash "$root/scripts/demo_store.sh" "$work/demo" > /dev/null
+got="$(OLLAMA_MODELS="$work/demo" "$swapmoe" run fortunes-moe -p "Der Computer" -n 12 --temp 0 --print-ids 2>/dev/null)" || true
+[ "$got" = "$want" ] && ok "README: demo_store.sh + run fortunes-moe" || bad "README example: $got"
+
 if [ "$fails" -ne 0 ]; then echo "$fails store check(s) failed"; exit 1; fi
 echo "all store checks passed"
