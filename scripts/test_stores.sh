@@ -87,7 +87,7 @@ expect_error "dot-dot name" "namespace" "$swapmoe" run "library/../../etc/passwd
 expect_error "dot-dot tag" "not allowed" "$swapmoe" run "fortunes:a..b" -p hi
 expect_error "odd characters" "names use letters" "$swapmoe" run 'fortunes;ls' -p hi
 expect_error "missing path" "does-not-exist.gguf" "$swapmoe" run "$work/does-not-exist.gguf" -p hi
-OLLAMA_MODELS="$work/none" expect_error "no store" "does not exist" "$swapmoe" run fortunes -p hi
+OLLAMA_MODELS="$work/none" expect_error "no store" "neither a file nor a model of an ollama store (there is none at .*/none" "$swapmoe" run fortunes -p hi
 
 # The README's example: a store written by scripts/demo_store.sh.
 bash "$root/scripts/demo_store.sh" "$work/demo" > /dev/null

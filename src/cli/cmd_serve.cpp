@@ -119,8 +119,8 @@ void serve(ServeOptions& o) {
     std::vector<std::string> problems;
     const size_t n = store::list_models(&problems).size();
     for (const std::string& p : problems) std::fprintf(stderr, "swapmoe: skipped: %s\n", p.c_str());
-    what = cat(n, " models of the ollama store ", store::ollama_models_dir(), " and the Hugging Face cache ",
-               store::hf_hub_dir(), ", loaded on demand, one at a time");
+    what = cat("the models of the ollama store ", store::ollama_models_dir(), " and the Hugging Face cache ",
+               store::hf_hub_dir(), " (", n, " now; each loaded when a request names it, one at a time)");
     o.cfg.model_name.clear();
   } else {
     o.model.resolve();

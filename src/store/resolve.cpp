@@ -96,7 +96,11 @@ StoreModel resolve_model(const std::string& spec) {
     return m;
   }
   if (spec.rfind("hf:", 0) == 0) return resolve_hf(hf_hub_dir(), spec.substr(3));
-  return resolve_ollama(ollama_models_dir(), spec);
+  const std::string root = ollama_models_dir();
+  if (!exists(root))
+    fail("'", spec, "' is neither a file nor a model of an ollama store (there is none at ", root,
+         "; set OLLAMA_MODELS, or give a path or hf:OWNER/REPO[:QUANT])");
+  return resolve_ollama(root, spec);
 }
 
 StoreModel resolve_store_name(const std::string& name) {
