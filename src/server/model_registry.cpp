@@ -35,9 +35,10 @@ ModelRegistry::~ModelRegistry() {
   last.reset();
 }
 
-Lease ModelRegistry::lease_locked() {
+Lease ModelRegistry::lease_locked(const store::StoreModel* as) {
   ++leases_;
-  return std::make_shared<ModelLease>(this, current_);
+  if (as) return std::make_shared<ModelLease>(this, current_, as->name, as->params);
+  return std::make_shared<ModelLease>(this, current_, current_->name, current_->params);
 }
 
 void ModelRegistry::release() {
@@ -71,7 +72,9 @@ Lease ModelRegistry::acquire(const std::optional<std::string>& name) {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
     if (stopping_) throw HttpError(503, "the server is shutting down", "server_busy");
-    if (!switching_ && current_ && current_->path == wanted.path) return lease_locked();
+    // The same file loaded with the same context serves every name that points to it.
+    if (!switching_ && current_ && current_->path == wanted.path && current_->params.num_ctx == wanted.params.num_ctx)
+      return lease_locked(&wanted);
     if (!switching_) break;
     cv_.wait(lk);  // another request is switching models; then look again
   }
@@ -100,7 +103,8 @@ Lease ModelRegistry::acquire(const std::optional<std::string>& name) {
   cv_.notify_all();
   if (!loaded) throw HttpError(500, cat("model '", wanted.name, "' failed to load: ", error), "server_error");
   current_ = std::move(loaded);
-  return lease_locked();
+  current_->params = wanted.params;
+  return lease_locked(&wanted);
 }
 
 Lease ModelRegistry::loaded() {

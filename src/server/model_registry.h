@@ -47,19 +47,24 @@ class ModelRegistry;
 // until the generation is over (GenRequest::hold does this for jobs).
 class ModelLease {
  public:
-  ModelLease(ModelRegistry* r, std::shared_ptr<ServedModel> m) : registry_(r), model_(std::move(m)) {}
+  // name and params: as the request's model name resolved (several names may share one
+  // blob, and so one loaded model, each with its own defaults).
+  ModelLease(ModelRegistry* r, std::shared_ptr<ServedModel> m, std::string name, store::ModelParams params)
+      : registry_(r), model_(std::move(m)), name_(std::move(name)), params_(std::move(params)) {}
   ~ModelLease();
   ModelLease(const ModelLease&) = delete;
   ModelLease& operator=(const ModelLease&) = delete;
 
   Engine& engine() const { return *model_->engine; }
   const ChatPrompter& prompter() const { return *model_->prompter; }
-  const std::string& name() const { return model_->name; }
-  const store::ModelParams& params() const { return model_->params; }
+  const std::string& name() const { return name_; }
+  const store::ModelParams& params() const { return params_; }
 
  private:
   ModelRegistry* registry_;
   std::shared_ptr<ServedModel> model_;
+  std::string name_;
+  store::ModelParams params_;
 };
 using Lease = std::shared_ptr<ModelLease>;
 
@@ -96,7 +101,7 @@ class ModelRegistry {
  private:
   friend class ModelLease;
   void release();
-  Lease lease_locked();
+  Lease lease_locked(const store::StoreModel* as = nullptr);
 
   const bool store_mode_;
   Catalog catalog_;
