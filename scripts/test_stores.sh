@@ -42,10 +42,22 @@ ln "$model" "$repo/blobs/$hex" 2>/dev/null || cp "$model" "$repo/blobs/$hex"
 ln -s "../../blobs/$hex" "$repo/snapshots/$rev/fortunes-moe-Q8_0.gguf"
 printf '%s' "$rev" > "$repo/refs/main"
 
+# A split model in the cache: parts in blobs/ under their hashes, the snapshot names them.
+srepo="$hub/models--swapmoe--fortunes-split-GGUF"
+mkdir -p "$srepo/blobs" "$srepo/refs" "$srepo/snapshots/$rev/Q8_0" "$work/split"
+"$swapmoe" quantize "$model" "$work/split/fortunes-moe-Q8_0.gguf" COPY --split-max-size 8M > /dev/null 2>&1
+for f in "$work"/split/*.gguf; do
+  h="$(sha256sum "$f" | cut -c1-64)"
+  mv "$f" "$srepo/blobs/$h"
+  ln -s "../../../blobs/$h" "$srepo/snapshots/$rev/Q8_0/$(basename "$f")"
+done
+printf '%s' "$rev" > "$srepo/refs/main"
+
 export OLLAMA_MODELS="$ollama" HF_HUB_CACHE="$hub"
 want="$("$swapmoe" run "$model" -p "Der Computer" -n 12 --temp 0 --print-ids 2>/dev/null)"
 for name in fortunes fortunes:latest library/fortunes:latest registry.ollama.ai/library/fortunes:latest \
-  someone/fortunes:r1 hf:swapmoe/fortunes-GGUF hf:swapmoe/fortunes-GGUF:q8_0; do
+  someone/fortunes:r1 hf:swapmoe/fortunes-GGUF hf:swapmoe/fortunes-GGUF:q8_0 hf:swapmoe/fortunes-split-GGUF \
+  hf:swapmoe/fortunes-split-GGUF:Q8_0; do
   got="$("$swapmoe" run "$name" -p "Der Computer" -n 12 --temp 0 --print-ids 2>"$work/err")" || { bad "run $name: $(cat "$work/err")"; continue; }
   if [ "$got" = "$want" ]; then ok "run $name = run PATH"; else bad "run $name: $got, path gave $want"; fi
 done
@@ -71,6 +83,13 @@ if [ "$over" = "${ref%%Welt*}" ]; then ok "an explicit --temp overrides the para
 for n in fortunes:latest someone/fortunes:r1 hf:swapmoe/fortunes-GGUF:Q8_0; do
   grep -q "^$n .*qwen3moe .*21.49 MiB .* 1  resident" "$work/list" && ok "list: $n" || bad "list: $n missing: $(cat "$work/list")"
 done
+grep -q "^hf:swapmoe/fortunes-split-GGUF:Q8_0 .*qwen3moe .*21.49 MiB .* 4  resident" "$work/list" \
+  && ok "list: split model, 4 parts" || bad "list: split model: $(cat "$work/list")"
+rm "$srepo/snapshots/$rev/Q8_0/fortunes-moe-Q8_0-00003-of-00004.gguf"
+expect_error_early() { if "$@" > /dev/null 2> "$work/err"; then bad "$1 succeeded"; return 1; fi; }
+if expect_error_early "$swapmoe" run hf:swapmoe/fortunes-split-GGUF -p hi; then
+  grep -q "part 3 of 4 is missing" "$work/err" && ok "missing split part" || bad "missing split part: $(cat "$work/err")"
+fi
 "$swapmoe" list --mem 20M 2>/dev/null | grep -q "^fortunes:latest .*--mem" && ok "list --mem 20M: streams" || bad "list --mem 20M"
 "$swapmoe" list --mem 4M 2>/dev/null | grep -q "^fortunes:latest .*too large" && ok "list --mem 4M: too large" || bad "list --mem 4M"
 
