@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <string>
 
@@ -440,4 +442,30 @@ TEST(ClosestNames, EditDistance) {
   EXPECT_EQ(closest_names("QWEN3:30B", c, 1), std::vector<std::string>{"qwen3:30b"});
   EXPECT_EQ(closest_names("x", {}, 3).size(), 0u);
   EXPECT_EQ(closest_names("deepseek", c, 2).size(), 2u);
+}
+
+// Random names: parsing never crashes, and a name it accepts has parts that are single,
+// harmless path components (what makes the manifest path stay inside manifests/).
+TEST(OllamaName, RandomNamesStayInsideTheStore) {
+  std::mt19937 rng(7);
+  const std::string alphabet = "ab9_-.:/\\%~ \n\x01\xff";
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string s;
+    const int n = static_cast<int>(rng() % 12);
+    for (int k = 0; k < n; ++k) s += alphabet[rng() % alphabet.size()];
+    try {
+      const OllamaName nm = parse_ollama_name(s);
+      ++accepted;
+      for (const std::string& part : {nm.host, nm.ns, nm.model, nm.tag}) {
+        EXPECT_FALSE(part.empty()) << s;
+        EXPECT_EQ(part.find('/'), std::string::npos) << s;
+        EXPECT_EQ(part.find(".."), std::string::npos) << s;
+        EXPECT_NE(part[0], '.') << s;
+        for (char c : part) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == ':') << s;
+      }
+    } catch (const Error&) {
+    }
+  }
+  EXPECT_GT(accepted, 100);  // the generator does produce valid names
 }
