@@ -3,7 +3,6 @@
 #include <fcntl.h>
 
 #include <chrono>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
