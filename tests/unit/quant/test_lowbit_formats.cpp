@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "quant/quant.h"
+#include "lowbit_blocks.h"
 #include "quant_test_util.h"
 #include "util/fp16.h"
 
@@ -21,7 +22,7 @@ namespace {
 
 using namespace testing_quant;
 
-const GgmlType kLowbit[] = {GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::MXFP4, GgmlType::TQ1_0, GgmlType::TQ2_0};
+const std::vector<GgmlType>& kLowbit = lowbit_types();
 
 std::vector<float> decode(GgmlType t, const std::vector<uint8_t>& bytes, int64_t n) {
   std::vector<float> out(static_cast<size_t>(n));
@@ -182,27 +183,6 @@ TEST(LowbitFormats, RoundTripError) {
   EXPECT_EQ(dequantize(GgmlType::MXFP4, quantize(GgmlType::MXFP4, fp4), 512), fp4);
 }
 
-// Random valid blocks: every byte random, the scale replaced by a finite one (fp16 d of
-// magnitude 2^-14 .. 2^-2 with random sign; MXFP4 exponents 100 .. 140).
-std::vector<uint8_t> random_blocks(GgmlType t, int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> b(ggml_row_size(t, n));
-  for (auto& v : b) v = static_cast<uint8_t>(rng());
-  const size_t bs = ggml_type_info(t).type_size;
-  for (size_t off = 0; off < b.size(); off += bs) {
-    const float d = std::ldexp(1.0f + static_cast<float>(rng() % 1024) / 1024, -2 - static_cast<int>(rng() % 12)) *
-                    ((rng() & 1) ? -1.0f : 1.0f);
-    const uint16_t h = fp32_to_fp16(d);
-    switch (t) {
-      case GgmlType::MXFP4: b[off] = static_cast<uint8_t>(100 + rng() % 41); break;
-      case GgmlType::TQ1_0: std::memcpy(&b[off + 52], &h, 2); break;
-      case GgmlType::TQ2_0: std::memcpy(&b[off + 64], &h, 2); break;
-      default: std::memcpy(&b[off], &h, 2); break;  // IQ4_NL, IQ4_XS: d first
-    }
-  }
-  return b;
-}
-
 std::vector<uint8_t> activations(GgmlType at, int64_t n, uint32_t seed, float scale) {
   const auto x = gaussian(n, seed, scale);
   std::vector<uint8_t> a(ggml_row_size(at, n));
@@ -231,7 +211,7 @@ TEST(LowbitFormats, SimdDotMatchesReferenceOnRandomBlocks) {
       ASSERT_NE(q.vec_dot, ref.vec_dot) << ggml_type_name(t) << " has no " << isa_name(isa) << " kernel";
       for (int64_t n : {256, 512, 2816}) {
         for (uint32_t seed = 1; seed <= 4; ++seed) {
-          const auto w = random_blocks(t, n, seed * 31 + static_cast<uint32_t>(n));
+          const auto w = random_lowbit_blocks(t, n, seed * 31 + static_cast<uint32_t>(n));
           const auto a = activations(q.vec_dot_type, n, seed, 1.0f + static_cast<float>(seed));
           const double mag = magnitude(t, w, q.vec_dot_type, a, n);
           const float got = q.vec_dot(n, w.data(), a.data());
@@ -259,10 +239,10 @@ TEST(LowbitFormats, SimdDotMatchesReferenceOnEdgeScales) {
       const std::vector<uint8_t> exps{0, 1, 2, 127, 128, 160, 200};
       const size_t count = t == GgmlType::MXFP4 ? exps.size() : halves.size();
       for (size_t k = 0; k < count; ++k) {
-        auto w = random_blocks(t, n, 77 + static_cast<uint32_t>(k));
+        auto w = random_lowbit_blocks(t, n, 77 + static_cast<uint32_t>(k));
         const size_t bs = ggml_type_info(t).type_size;
         for (size_t off = 0; off < w.size(); off += bs) {
-          const size_t at = t == GgmlType::TQ1_0 ? 52 : t == GgmlType::TQ2_0 ? 64 : 0;
+          const size_t at = lowbit_scale_offset(t);
           if (t == GgmlType::MXFP4) w[off] = exps[k];
           else std::memcpy(&w[off + at], &halves[k], 2);
         }
@@ -282,8 +262,8 @@ TEST(LowbitFormats, SimdDotMatchesReferenceOnEdgeScales) {
 TEST(LowbitFormats, NonFiniteScalesGiveNonFiniteResultsWithoutCrashing) {
   const int64_t n = 256;
   for (GgmlType t : kLowbit) {
-    auto w = random_blocks(t, n, 5);
-    const size_t at = t == GgmlType::TQ1_0 ? 52 : t == GgmlType::TQ2_0 ? 64 : 0;
+    auto w = random_lowbit_blocks(t, n, 5);
+    const size_t at = lowbit_scale_offset(t);
     if (t == GgmlType::MXFP4) {
       for (size_t off = 0; off < w.size(); off += 17) w[off] = 255, w[off + 1] = 0x77;
     } else {
