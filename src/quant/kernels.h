@@ -34,6 +34,14 @@ SWAPMOE_DECLARE_FORMAT(q4_k, ref)
 SWAPMOE_DECLARE_FORMAT(q5_k, ref)
 SWAPMOE_DECLARE_FORMAT(q6_k, ref)
 SWAPMOE_DECLARE_FORMAT(q8_k, ref)
+// Grid-based i-quants (quant_iq.cpp); their from_float_*_ref throw (no quantizer).
+SWAPMOE_DECLARE_FORMAT(iq2_xxs, ref)
+SWAPMOE_DECLARE_FORMAT(iq2_xs, ref)
+SWAPMOE_DECLARE_FORMAT(iq2_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq3_xxs, ref)
+SWAPMOE_DECLARE_FORMAT(iq3_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq1_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq1_m, ref)
 
 // Scalar activation quantizers with llama.cpp-x86 numerics.
 void from_float_q8_0_act(const float* src, void* dst, int64_t n);
