@@ -112,6 +112,22 @@ SWAPMOE_DECLARE_MULTI(q2_k, avx2)
 SWAPMOE_DECLARE_MULTI(q3_k, avx2)
 SWAPMOE_DECLARE_MULTI(q2_k, avx512)
 SWAPMOE_DECLARE_MULTI(q3_k, avx512)
+// Grid-based i-quants (simd_iq.inc), both ISAs: vec_dot and its multi-row kernel.
+#define SWAPMOE_DECLARE_IQ(t, v)                                      \
+  float vec_dot_##t##_##v(int64_t n, const void* w, const void* a); \
+  SWAPMOE_DECLARE_MULTI(t, v)
+#define SWAPMOE_DECLARE_IQ_ALL(v) \
+  SWAPMOE_DECLARE_IQ(iq2_xxs, v)  \
+  SWAPMOE_DECLARE_IQ(iq2_xs, v)   \
+  SWAPMOE_DECLARE_IQ(iq2_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq3_xxs, v)  \
+  SWAPMOE_DECLARE_IQ(iq3_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq1_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq1_m, v)
+SWAPMOE_DECLARE_IQ_ALL(avx2)
+SWAPMOE_DECLARE_IQ_ALL(avx512)
+#undef SWAPMOE_DECLARE_IQ_ALL
+#undef SWAPMOE_DECLARE_IQ
 #undef SWAPMOE_DECLARE_MULTI
 
 // Row tiles (signature of MatTileFn, quant.h): Q4_K, 16 rows per vector (q4k_tile_avx512.cpp).

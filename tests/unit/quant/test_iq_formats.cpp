@@ -180,7 +180,8 @@ TEST(IqFormats, SimdBitwiseEqualToReference) {
         EXPECT_EQ(std::memcmp(&want, &got, 4), 0)
             << ggml_type_name(f.type) << " " << isa_name(isa) << " row " << r << ": " << got << " vs " << want;
       }
-      if (!s.vec_dot_multi) continue;  // TODO(iq SIMD): required once the SIMD kernels land
+      ASSERT_NE(s.vec_dot_multi, nullptr) << ggml_type_name(f.type) << " " << isa_name(isa);
+      EXPECT_NE(s.vec_dot, q.vec_dot_ref) << ggml_type_name(f.type) << " " << isa_name(isa) << " has no SIMD kernel";
       for (int na = 1; na <= kVecDotMultiMax; ++na) {
         std::vector<float> out(2 * na, -1.0f);
         s.vec_dot_multi(n, w.data(), packed.data(), stride, na, out.data(), 2);
