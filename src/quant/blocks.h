@@ -142,6 +142,63 @@ static_assert(sizeof(BlockIQ2_XXS) == 66 && sizeof(BlockIQ2_XS) == 74 && sizeof(
               sizeof(BlockIQ3_XXS) == 98 && sizeof(BlockIQ3_S) == 110 && sizeof(BlockIQ1_S) == 50 &&
               sizeof(BlockIQ1_M) == 56);
 
+// ---------------------------------------------------------------- non-linear and ternary
+
+constexpr int QK4_NL = 32;
+constexpr int QK_MXFP4 = 32;
+
+// IQ4_NL: like Q4_0, but each nibble indexes kValuesIq4nl (a non-uniform 16-level grid).
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[QK4_NL / 2];   // element j in the low nibble of qs[j], element j+16 in the high one
+};
+// IQ4_XS: 8 sub-blocks of 32 with 6-bit scales ls (value d * (ls - 32) * kValuesIq4nl[q]).
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;        // bits 2*ib, 2*ib+1: high 2 bits of sub-block ib's scale
+  uint8_t scales_l[QK_K / 64];  // low nibble: scale 2*k, high nibble: scale 2*k+1 (low 4 bits)
+  uint8_t qs[QK_K / 2];     // per sub-block of 32: 16 bytes, low nibbles first 16, high the rest
+};
+// TQ1_0: trits t in {0,1,2} (value (t - 1) * d). qs[0..31]: 5 trits each for elements
+// m + 32n (n = 0..4, first trit most significant) of the first 160; qs[32..47]: 5 each for
+// elements 160 + m + 16n; qh[0..3]: 4 each for elements 240 + j + 4n. A byte holds its trits
+// as a base-3 fraction scaled to 256 (rounded up), so trit n is ((byte * 3^n mod 256) * 3) >> 8.
+struct BlockTQ1_0 {
+  uint8_t qs[(QK_K - 4 * QK_K / 64) / 5];
+  uint8_t qh[QK_K / 64];
+  uint16_t d;
+};
+// TQ2_0: 2-bit codes c (value (c - 1) * d); byte 32*k + m holds elements 128*k + m + 32*l in
+// bits 2l..2l+1 (l = 0..3).
+struct BlockTQ2_0 {
+  uint8_t qs[QK_K / 4];
+  uint16_t d;
+};
+// MXFP4 (OCP microscaling): value = kValuesMxfp4[q] * 2^(e - 128), i.e. the E2M1 value
+// (stored doubled in the table, so it is an integer) times half the E8M0 scale 2^(e - 127).
+struct BlockMXFP4 {
+  uint8_t e;                // E8M0 exponent
+  uint8_t qs[QK_MXFP4 / 2]; // E2M1 codes, same nibble order as Q4_0
+};
+static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockTQ1_0) == 54 &&
+              sizeof(BlockTQ2_0) == 66 && sizeof(BlockMXFP4) == 17);
+
+// The format's tables, transcribed from ggml-common.h (kvalues_iq4nl, kvalues_mxfp4) and
+// checked against ggml's dequantizers in tests/unit/quant.
+alignas(16) inline constexpr int8_t kValuesIq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                        1,    13,   25,  38,  53,  69,  89,  113};
+// E2M1 codes 0..15 times 2: sign bit 3, then 0, 0.5, 1, 1.5, 2, 3, 4, 6.
+alignas(16) inline constexpr int8_t kValuesMxfp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+// Half the E8M0 scale, 2^(e - 128), as ggml computes it (ggml_e8m0_to_fp32_half): e = 0 and 1
+// are the subnormals 2^-128 and 2^-127, e = 255 is 2^127 (E8M0's NaN code is not special).
+static inline float e8m0_half(uint8_t e) {
+  const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
 // Round to nearest, ties to even, for |x| < 2^22: adding 1.5 * 2^23 moves the integer part
 // into the low mantissa bits. This is the rounding ggml's k-quant code uses; std::lround
 // would round ties away from zero and give different quants.

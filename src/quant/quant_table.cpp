@@ -33,7 +33,7 @@ struct Entry {
 
 #define REF(t) to_float_##t##_ref, from_float_##t##_ref, vec_dot_##t##_ref
 
-const std::array<Entry, 22> kEntries{{
+const std::array<Entry, 27> kEntries{{
     {GgmlType::F32, GgmlType::F32, REF(f32), from_float_f32_ref,
      {nullptr, nullptr, vec_dot_f32_avx2, vec_dot_multi_f32_avx2},
      {nullptr, nullptr, vec_dot_f32_avx512, vec_dot_multi_f32_avx512}},
@@ -99,6 +99,22 @@ const std::array<Entry, 22> kEntries{{
     {GgmlType::IQ1_M, GgmlType::Q8_K, REF(iq1_m), from_float_iq1_m_ref,
      {nullptr, nullptr, vec_dot_iq1_m_avx2, vec_dot_multi_iq1_m_avx2},
      {nullptr, nullptr, vec_dot_iq1_m_avx512, vec_dot_multi_iq1_m_avx512}},
+    // Activation types as llama.cpp's CPU backend pairs them (type_traits_cpu's vec_dot_type).
+    {GgmlType::IQ4_NL, GgmlType::Q8_0, REF(iq4_nl), from_float_iq4_nl_ref,
+     {nullptr, nullptr, vec_dot_iq4_nl_avx2, vec_dot_multi_iq4_nl_avx2},
+     {nullptr, nullptr, vec_dot_iq4_nl_avx512, vec_dot_multi_iq4_nl_avx512}},
+    {GgmlType::IQ4_XS, GgmlType::Q8_K, REF(iq4_xs), from_float_iq4_xs_ref,
+     {nullptr, nullptr, vec_dot_iq4_xs_avx2, vec_dot_multi_iq4_xs_avx2},
+     {nullptr, nullptr, vec_dot_iq4_xs_avx512, vec_dot_multi_iq4_xs_avx512}},
+    {GgmlType::MXFP4, GgmlType::Q8_0, REF(mxfp4), from_float_mxfp4_ref,
+     {nullptr, nullptr, vec_dot_mxfp4_avx2, vec_dot_multi_mxfp4_avx2},
+     {nullptr, nullptr, vec_dot_mxfp4_avx512, vec_dot_multi_mxfp4_avx512}},
+    {GgmlType::TQ1_0, GgmlType::Q8_K, REF(tq1_0), from_float_tq1_0_ref,
+     {nullptr, nullptr, vec_dot_tq1_0_avx2, vec_dot_multi_tq1_0_avx2},
+     {nullptr, nullptr, vec_dot_tq1_0_avx512, vec_dot_multi_tq1_0_avx512}},
+    {GgmlType::TQ2_0, GgmlType::Q8_K, REF(tq2_0), from_float_tq2_0_ref,
+     {nullptr, nullptr, vec_dot_tq2_0_avx2, vec_dot_multi_tq2_0_avx2},
+     {nullptr, nullptr, vec_dot_tq2_0_avx512, vec_dot_multi_tq2_0_avx512}},
 }};
 
 #undef REF
@@ -139,11 +155,12 @@ QuantTraits build(GgmlType t, Isa isa) {
   return q;
 }
 
-constexpr std::array<GgmlType, 22> kSupported{
+constexpr std::array<GgmlType, 27> kSupported{
     GgmlType::F32,     GgmlType::F16,    GgmlType::BF16,  GgmlType::Q4_0,    GgmlType::Q4_1,  GgmlType::Q5_0,
     GgmlType::Q5_1,    GgmlType::Q8_0,   GgmlType::Q8_1,  GgmlType::Q2_K,    GgmlType::Q3_K,  GgmlType::Q4_K,
     GgmlType::Q5_K,    GgmlType::Q6_K,   GgmlType::Q8_K,  GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S,
-    GgmlType::IQ3_XXS, GgmlType::IQ3_S,  GgmlType::IQ1_S, GgmlType::IQ1_M};
+    GgmlType::IQ3_XXS, GgmlType::IQ3_S,  GgmlType::IQ1_S, GgmlType::IQ1_M,   GgmlType::IQ4_NL, GgmlType::IQ4_XS,
+    GgmlType::MXFP4,   GgmlType::TQ1_0,  GgmlType::TQ2_0};
 
 }  // namespace
 
