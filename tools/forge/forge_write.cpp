@@ -102,7 +102,7 @@ ForgeResult forge_model(const ForgeSpec& spec) {
     // Fast mode covers every block-quantized tensor of a supported type: the experts are
     // most of the bytes, but the reference k-quant search on token_embd, output and the
     // attention matrices of a 30B model alone takes minutes.
-    const bool direct = fast && fast_block_supported(type);
+    const bool direct = (fast || random_blocks_only(type)) && fast_block_supported(type);
     int64_t nrows = 1;
     for (size_t d = 1; d < s.ne.size(); ++d) nrows *= s.ne[d];
     const size_t row_bytes = ggml_row_size(type, ncols);
