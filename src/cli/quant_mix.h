@@ -22,7 +22,7 @@
 //    output/token_embd Q8_0.
 //  - Rows whose length is not a multiple of the block size fall back like llama.cpp:
 //    Q2_K/Q3_K/TQ1_0/TQ2_0 -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0,
-//    IQ4_XS -> IQ4_NL, and F16 if even that does not fit (llama.cpp aborts for block-32
+//    IQ4_XS and the grid i-quants -> IQ4_NL, and F16 if even that does not fit (llama.cpp aborts for block-32
 //    types; we fall back to F16 instead).
 // Not reproduced: the IQ1/IQ2/IQ3 mixes, imatrix-dependent rules, Falcon and the 70B attn_v bump.
 
@@ -45,7 +45,9 @@ constexpr uint32_t ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q4_1 = 3
                    MOSTLY_Q5_0 = 8, MOSTLY_Q5_1 = 9, MOSTLY_Q2_K = 10, MOSTLY_Q3_K_S = 11, MOSTLY_Q3_K_M = 12,
                    MOSTLY_Q3_K_L = 13, MOSTLY_Q4_K_S = 14, MOSTLY_Q4_K_M = 15, MOSTLY_Q5_K_S = 16,
                    MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18, MOSTLY_IQ4_NL = 25, MOSTLY_IQ4_XS = 30,
-                   MOSTLY_BF16 = 32, MOSTLY_TQ1_0 = 36, MOSTLY_TQ2_0 = 37, MOSTLY_MXFP4_MOE = 38;
+                   MOSTLY_BF16 = 32, MOSTLY_TQ1_0 = 36, MOSTLY_TQ2_0 = 37, MOSTLY_MXFP4_MOE = 38,
+                   MOSTLY_IQ2_XXS = 19, MOSTLY_IQ2_XS = 20, MOSTLY_IQ3_XXS = 23, MOSTLY_IQ1_S = 24,
+                   MOSTLY_IQ3_S = 26, MOSTLY_IQ2_S = 28, MOSTLY_IQ1_M = 31;
 }
 
 // A named quantization target: TYPE of `swapmoe quantize` / --type of the forge.
@@ -54,6 +56,9 @@ struct QuantTarget {
   GgmlType base;   // the type of every quantizable tensor the mix does not single out
   uint32_t ftype;  // llama_ftype written to general.file_type
   bool pure;       // no mix: every quantizable tensor gets `base` (llama-quantize --pure)
+  // No quantizer here (the grid i-quants need an importance matrix): only swapmoe-forge
+  // writes it, as random valid blocks; `swapmoe quantize` refuses it.
+  bool forge_only = false;
 };
 
 // Names of llama-quantize's file types mean the same mix here. The bare k-quant block
@@ -80,6 +85,12 @@ inline const std::vector<QuantTarget>& quant_targets() {
       // MXFP4 for every quantized tensor (llama-quantize MXFP4_MOE --pure), so that one
       // format can be exercised alone.
       {"MXFP4", T::MXFP4, f::MOSTLY_MXFP4_MOE, true},
+      // The grid i-quants, pure (every quantizable tensor of that type): llama.cpp's IQ1/IQ2/IQ3
+      // mixes depend on an importance matrix and are not reproduced. Forge only.
+      {"IQ2_XXS", T::IQ2_XXS, f::MOSTLY_IQ2_XXS, true, true}, {"IQ2_XS", T::IQ2_XS, f::MOSTLY_IQ2_XS, true, true},
+      {"IQ2_S", T::IQ2_S, f::MOSTLY_IQ2_S, true, true},       {"IQ3_XXS", T::IQ3_XXS, f::MOSTLY_IQ3_XXS, true, true},
+      {"IQ3_S", T::IQ3_S, f::MOSTLY_IQ3_S, true, true},       {"IQ1_S", T::IQ1_S, f::MOSTLY_IQ1_S, true, true},
+      {"IQ1_M", T::IQ1_M, f::MOSTLY_IQ1_M, true, true},
   };
   return targets;
 }
@@ -208,7 +219,10 @@ inline GgmlType fallback_type(GgmlType t, int64_t ncols, std::string* note) {
   GgmlType r;
   switch (t) {
     case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::TQ1_0: case GgmlType::TQ2_0: r = GgmlType::Q4_0; break;
-    case GgmlType::IQ4_XS: r = GgmlType::IQ4_NL; break;
+    case GgmlType::IQ4_XS: case GgmlType::IQ2_XXS: case GgmlType::IQ2_XS: case GgmlType::IQ2_S:
+    case GgmlType::IQ3_XXS: case GgmlType::IQ3_S: case GgmlType::IQ1_S: case GgmlType::IQ1_M:
+      r = GgmlType::IQ4_NL;
+      break;
     case GgmlType::Q4_K: r = GgmlType::Q5_0; break;
     case GgmlType::Q5_K: r = GgmlType::Q5_1; break;
     case GgmlType::Q6_K: r = GgmlType::Q8_0; break;

@@ -34,6 +34,14 @@ SWAPMOE_DECLARE_FORMAT(q4_k, ref)
 SWAPMOE_DECLARE_FORMAT(q5_k, ref)
 SWAPMOE_DECLARE_FORMAT(q6_k, ref)
 SWAPMOE_DECLARE_FORMAT(q8_k, ref)
+// Grid-based i-quants (quant_iq.cpp); their from_float_*_ref throw (no quantizer).
+SWAPMOE_DECLARE_FORMAT(iq2_xxs, ref)
+SWAPMOE_DECLARE_FORMAT(iq2_xs, ref)
+SWAPMOE_DECLARE_FORMAT(iq2_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq3_xxs, ref)
+SWAPMOE_DECLARE_FORMAT(iq3_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq1_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq1_m, ref)
 // Non-linear, microscaling and ternary formats (quant_lowbit.cpp).
 SWAPMOE_DECLARE_FORMAT(iq4_nl, ref)
 SWAPMOE_DECLARE_FORMAT(iq4_xs, ref)
@@ -110,6 +118,22 @@ SWAPMOE_DECLARE_MULTI(q2_k, avx2)
 SWAPMOE_DECLARE_MULTI(q3_k, avx2)
 SWAPMOE_DECLARE_MULTI(q2_k, avx512)
 SWAPMOE_DECLARE_MULTI(q3_k, avx512)
+// Grid-based i-quants (simd_iq.inc), both ISAs: vec_dot and its multi-row kernel.
+#define SWAPMOE_DECLARE_IQ(t, v)                                      \
+  float vec_dot_##t##_##v(int64_t n, const void* w, const void* a); \
+  SWAPMOE_DECLARE_MULTI(t, v)
+#define SWAPMOE_DECLARE_IQ_ALL(v) \
+  SWAPMOE_DECLARE_IQ(iq2_xxs, v)  \
+  SWAPMOE_DECLARE_IQ(iq2_xs, v)   \
+  SWAPMOE_DECLARE_IQ(iq2_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq3_xxs, v)  \
+  SWAPMOE_DECLARE_IQ(iq3_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq1_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq1_m, v)
+SWAPMOE_DECLARE_IQ_ALL(avx2)
+SWAPMOE_DECLARE_IQ_ALL(avx512)
+#undef SWAPMOE_DECLARE_IQ_ALL
+#undef SWAPMOE_DECLARE_IQ
 // IQ4_NL, IQ4_XS, MXFP4, TQ1_0, TQ2_0 (simd_lowbit.inc), both ISAs: vec_dot and multi-row.
 #define SWAPMOE_DECLARE_LOWBIT(v)                                   \
   float vec_dot_iq4_nl_##v(int64_t n, const void* w, const void* a); \

@@ -17,6 +17,10 @@
 //    around the target scale, mixed over blocks so that the mean square is right;
 //  - TQ1_0 / TQ2_0: uniform trits (value (t - 1) * d, mean 0), never TQ2_0's unused code 3,
 //    d with a random sign per block like Q8_0.
+//  - grid i-quants (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M): every bit random
+//    (grid indices, signs, sub-block scales, IQ1 deltas: all patterns are valid), then the
+//    fp16 block scale set so that the block's dequantized RMS is the requested std. These
+//    types have no quantizer here, so they are always written this way.
 // Like weight_init.h, every byte is a pure function of (stream, row, position), so chunks
 // can be written in parallel and the file does not depend on the thread count.
 
@@ -25,18 +29,25 @@
 #include <cstdint>
 #include <cstring>
 
+#include "quant/quant.h"
 #include "util/fp16.h"
 #include "util/ggml_type.h"
 #include "weight_init.h"
 
 namespace swapmoe::forge {
 
+// Types without a quantizer here: written only as random blocks.
+inline bool random_blocks_only(GgmlType t) {
+  return t == GgmlType::IQ2_XXS || t == GgmlType::IQ2_XS || t == GgmlType::IQ2_S || t == GgmlType::IQ3_XXS ||
+         t == GgmlType::IQ3_S || t == GgmlType::IQ1_S || t == GgmlType::IQ1_M;
+}
+
 inline bool fast_block_supported(GgmlType t) {
   switch (t) {
     case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: case GgmlType::Q8_0:
     case GgmlType::IQ4_NL: case GgmlType::IQ4_XS: case GgmlType::MXFP4: case GgmlType::TQ1_0: case GgmlType::TQ2_0:
       return true;
-    default: return false;
+    default: return random_blocks_only(t);
   }
 }
 
@@ -95,6 +106,22 @@ inline void random_trits(uint64_t key, uint8_t* out, int n) {
     if (i % 40 == 0) v = splitmix64(key + static_cast<uint64_t>(i / 40));
     out[i] = static_cast<uint8_t>(v % 3);
     v /= 3;
+  }
+}
+
+// The fp16 block scale of a grid i-quant block: the first 2 bytes, except IQ1_M, which
+// spreads it over the top nibbles of its 4 scale words (bytes 48..55).
+inline void put_iq_scale(GgmlType t, uint8_t* p, float v) {
+  const uint16_t h = fp32_to_fp16(v);
+  if (t != GgmlType::IQ1_M) {
+    std::memcpy(p, &h, 2);
+    return;
+  }
+  for (int k = 0; k < 4; ++k) {
+    uint16_t w;
+    std::memcpy(&w, p + 48 + 2 * k, 2);
+    w = static_cast<uint16_t>((w & 0x0fff) | (((h >> (4 * k)) & 0xf) << 12));
+    std::memcpy(p + 48 + 2 * k, &w, 2);
   }
 }
 
@@ -228,7 +255,24 @@ inline void fast_quant_row(GgmlType t, uint64_t stream, int64_t row, int64_t nco
       }
       break;
     }
-    default: break;
+    default:
+      if (random_blocks_only(t)) {
+        const size_t bytes = ggml_type_info(t).type_size;
+        const ToFloatFn to_float = quant_traits(t).to_float_ref;
+        float v[256];
+        for (int64_t b = 0; b < ncols / 256; ++b, p += bytes) {
+          const uint64_t key = splitmix64(row_key + static_cast<uint64_t>(b) * 0x100000001B3ull);
+          random_bytes(key + 1, p, bytes);
+          // Dequantized values are linear in the block scale: measure the RMS at scale 1.
+          put_iq_scale(t, p, 1.0f);
+          to_float(p, v, 256);
+          double ss = 0;
+          for (float x : v) ss += static_cast<double>(x) * x;
+          const double rms = std::sqrt(ss / 256);
+          put_iq_scale(t, p, rms > 0 ? static_cast<float>(std / rms) : 0.0f);
+        }
+      }
+      break;
   }
 }
 

@@ -259,3 +259,23 @@ TEST(QuantMix, TensorLayerParsing) {
   EXPECT_EQ(tensor_layer("blk.x.attn_v.weight"), -1);
   EXPECT_EQ(tensor_layer("blk.3"), -1);
 }
+
+// The grid i-quant targets are pure and forge-only; rows that do not fit 256 fall back to
+// IQ4_NL as in llama.cpp's llama_tensor_get_type.
+TEST(QuantMix, GridIQuantTargetsArePureAndForgeOnly) {
+  MixModel m{2, 8, 4, 2};
+  const std::vector<MixTensor> t{{"blk.0.ffn_up_exps.weight", {256, 128, 8}, GgmlType::F32},
+                                 {"blk.0.attn_q.weight", {96, 256}, GgmlType::F32},
+                                 {"blk.0.attn_norm.weight", {256}, GgmlType::F32},
+                                 {"output.weight", {256, 1000}, GgmlType::F32}};
+  for (const char* name : {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"}) {
+    const QuantTarget& q = find_quant_target(name);
+    EXPECT_TRUE(q.pure && q.forge_only) << name;
+    const MixPlan p = plan_quant_types(q, m, t);
+    EXPECT_EQ(p.types[0], q.base) << name;
+    EXPECT_EQ(p.types[1], GgmlType::IQ4_NL) << name;
+    EXPECT_EQ(p.types[2], GgmlType::F32) << name;
+    EXPECT_EQ(p.types[3], q.base) << name;
+  }
+  EXPECT_FALSE(find_quant_target("Q4_K_M").forge_only);
+}
