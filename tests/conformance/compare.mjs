@@ -23,7 +23,7 @@
 // tokenized with add_special to compare BOS/EOS handling.
 // Part 2, models: swapmoe-forge writes each (architecture variant x type) model; then greedy N
 // tokens on a fixed prompt must be identical, and the eval perplexity on eval_text.txt must agree
-// within 0.5% (F32, Q8_0) or 1% (Q4_K_M), with the same token count.
+// within 0.5% (F32, Q8_0) or 1% (Q4_K_M and the low-bit mixes), with the same token count.
 // Part 3, split files: swapmoe-forge writes one small model whole and as a split set in
 // gguf-split's format (--split-max-tensors); llama.cpp must load the set and give the same greedy
 // ids as for the whole file, swapmoe on the set exactly its ids and eval nll on the whole file,
@@ -79,10 +79,20 @@ export const OPT_IN_VARIANTS = [
   { name: "r1-slice", vocab: "deepseek-v3", types: ["Q4_K_M"], deleteAfter: true,
     forgeArgs: ["--preset", "deepseek-r1-671b-q4km", "--layers", "3", "--leading-dense", "1", "--experts", "16"] },
 ];
+// A type with `variants` runs only on those variants: the low-bit mixes are checked on one
+// qwen3moe and one DeepSeek-V3-style deepseek2 shape (the experts in that format: MXFP4_MOE
+// gives MXFP4 experts and Q8_0 elsewhere, as for gpt-oss; the IQ4 and ternary mixes quantize
+// experts and attention alike, with llama.cpp's fallbacks for short rows).
+const LOWBIT_VARIANTS = ["qwen3moe", "ds2-lowq-sigmoid"];
 export const TYPES = [
   { type: "F32", pplTol: 0.005 },
   { type: "Q8_0", pplTol: 0.005 },
   { type: "Q4_K_M", pplTol: 0.01 },
+  { type: "MXFP4_MOE", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "IQ4_NL", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "IQ4_XS", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "TQ2_0", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "TQ1_0", pplTol: 0.01, variants: LOWBIT_VARIANTS },
 ];
 // Split-file cases (part 3): the forge flags that make the set, and its expected part count.
 export const SPLIT_CASES = [
@@ -381,7 +391,8 @@ function modelsPart() {
     : [...VARIANTS, ...(opt["real-widths"] ? OPT_IN_VARIANTS : [])];
   const allTypes = selfTest ? [TYPES[0]] : TYPES;
   for (const v of variants) {
-    const types = v.types ? allTypes.filter((t) => v.types.includes(t.type)) : allTypes;
+    const types = (v.types ? allTypes.filter((t) => v.types.includes(t.type)) : allTypes)
+      .filter((t) => !t.variants || t.variants.includes(v.name));
     for (const t of types) {
       const name = `${v.name}-${t.type}`;
       if (only && !only.test(name)) continue;
