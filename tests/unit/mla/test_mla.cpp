@@ -389,7 +389,10 @@ TEST(MlaLegacy, DerivedTensorsMatchTheLayout) {
   const MlaLegacyShape s{256, 3, 64, 32};
   ThreadPool pool(3);
   for (GgmlType src : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_1,
-                       GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+                       GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+                       // unsloth's dynamic quants of the legacy files use i-quants too (the ones
+                       // swapmoe can write without an importance matrix)
+                       GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     for (GgmlType kt : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, mla_legacy_k_b_type(src)}) {
       SCOPED_TRACE(std::string(ggml_type_name(src)) + " -> k_b " + ggml_type_name(kt));
       std::mt19937 rng(static_cast<uint32_t>(src) * 31 + static_cast<uint32_t>(kt));
@@ -464,7 +467,7 @@ TEST(MlaLegacy, AbsorbedOnDerivedMatchesNaiveQuantized) {
   // Quantized sources: the reference uses the dequantized kv_b; what remains is the F16
   // query for k_b (2^-11), the source's activation quantization for v_b (Q8_0 / Q8_K) and,
   // in F16 cache mode, llama.cpp's roundings.
-  for (GgmlType src : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType src : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::IQ4_XS}) {
     SCOPED_TRACE(ggml_type_name(src));
     const int64_t R = src == GgmlType::Q8_0 ? 64 : 256;
     const double f32 = legacy_compare(23, 48, true, src, R, MlaCache::Precision::F32);
