@@ -171,6 +171,7 @@ void generate(ApiServer::Impl& s, const httplib::Request& req, httplib::Response
   }
   g.prompt = p.tokens;
   g.start_in_think = p.start_in_think;
+  g.harmony = p.harmony;
   g.split_think = !raw;
   const auto prompt_tokens = std::make_shared<std::vector<int32_t>>(p.tokens);
   respond(
@@ -237,6 +238,7 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
   Prompt p = s.prompter.chat(msgs, extra.empty() ? json(nullptr) : extra);
   g.prompt = std::move(p.tokens);
   g.start_in_think = p.start_in_think;
+  g.harmony = p.harmony;
   for (auto& st : s.prompter.chat_stops()) g.stop.push_back(st);
   // With tools offered, <tool_call> blocks become message.tool_calls (tool_calls.h): text
   // from the first block on is held back and the calls go into the last message.

@@ -36,8 +36,9 @@ size_t incomplete_utf8_tail(const std::string& s) {
   return 0;
 }
 
-OutputFilter::OutputFilter(std::vector<std::string> stops, bool start_in_think, bool split_think)
-    : split_think_(split_think), in_think_(split_think && start_in_think), skip_ws_(in_think_) {
+OutputFilter::OutputFilter(std::vector<std::string> stops, bool start_in_think, bool split_think, bool harmony)
+    : split_think_(split_think && !harmony), in_think_(split_think_ && start_in_think), skip_ws_(in_think_) {
+  if (harmony) harmony_ = std::make_unique<HarmonyRouter>();
   for (auto& s : stops)
     if (!s.empty()) stops_.push_back(std::move(s));
 }
@@ -68,6 +69,10 @@ void OutputFilter::finish(TextDelta& out) {
 }
 
 void OutputFilter::route(const std::string& text, TextDelta& out, bool final) {
+  if (harmony_) {
+    harmony_->route(text, out, final);
+    return;
+  }
   std::string buf = tag_hold_ + text;
   tag_hold_.clear();
   while (!buf.empty()) {
