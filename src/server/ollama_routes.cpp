@@ -284,7 +284,9 @@ json model_details(const ApiServer::Impl& s) {
 // What ollama would list for this model: thinking and tools when the template knows them.
 json capabilities(const std::string& tmpl) {
   json c = json::array({"completion"});
-  if (tmpl.find("<think>") != std::string::npos) c.push_back("thinking");
+  // <think> blocks, or harmony's analysis channel (gpt-oss).
+  if (tmpl.find("<think>") != std::string::npos || tmpl.find("<|channel|>") != std::string::npos)
+    c.push_back("thinking");
   if (tmpl.find("tools") != std::string::npos) c.push_back("tools");
   return c;
 }

@@ -55,6 +55,7 @@ class OutputFilter {
   std::string pending_;      // raw text not yet routed (possible stop-string prefix / UTF-8 tail)
   std::string tag_hold_;     // routed text that may be the start of a think tag
   std::string ws_hold_;      // whitespace inside <think> that may precede </think>
+  std::string lead_ws_;      // whitespace before any content, that may precede <think>
 };
 
 // Number of bytes at the end of s that start an incomplete UTF-8 sequence.

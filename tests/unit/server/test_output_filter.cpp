@@ -246,6 +246,9 @@ TEST(OutputFilter, GlmThinkBlock) {
   for (const auto& p : splits("\n<think>Plan it.</think>\nAnswer.")) {
     const Out o = run(p, {});
     EXPECT_EQ(o.reasoning, "Plan it.");
-    EXPECT_EQ(o.content, "\nAnswer.");
+    EXPECT_EQ(o.content, "Answer.");
   }
+  // Leading white space without a think block stays, with the text after it.
+  for (const auto& p : splits("\n Answer")) EXPECT_EQ(run(p, {}).content, "\n Answer");
+  EXPECT_EQ(run(bytes(" \n"), {}).content, " \n");
 }
