@@ -39,6 +39,7 @@ struct TokenizeOptions {
   std::string model;
   std::string text;
   std::string inp;
+  bool eog = false;
   bool no_special = false;
   bool no_parse_special = false;
 };
@@ -51,6 +52,8 @@ Command add_tokenize_command(CLI::App& app) {
   auto* text = sub->add_option("TEXT", o->text, "Text to tokenize");
   sub->add_option("--inp", o->inp, "Tokenize each string of a __ggml_vocab_test__ file; one line of ids per string")
       ->excludes(text);
+  sub->add_flag("--eog", o->eog, "Print the end-of-generation ids as JSON")
+      ->excludes(text);
   sub->add_flag("--no-special", o->no_special, "Do not add BOS/EOS as the vocabulary asks");
   sub->add_flag("--no-parse-special", o->no_parse_special, "Treat special-token texts like <|im_start|> as plain text");
   return {sub, [o] {
@@ -60,7 +63,16 @@ Command add_tokenize_command(CLI::App& app) {
               print_inp_ids(*tok, read_whole_file(o->inp, "the --inp file"), !o->no_special, !o->no_parse_special);
               return;
             }
-            if (o->text.empty()) throw Error("tokenize: give TEXT or --inp FILE");
+            if (o->eog) {
+              // {"eog": [...], "eos": id}: what generation stops at (conformance compares it
+              // with llama.cpp's, e.g. gpt-oss's <|return|>/<|call|> but not <|end|>).
+              std::vector<int32_t> eog;
+              for (int32_t id = 0; id < tok->n_vocab(); ++id)
+                if (tok->is_eog(id)) eog.push_back(id);
+              std::printf("{\"eog\":%s,\"eos\":%d}\n", ids_to_json(eog).c_str(), tok->eos());
+              return;
+            }
+            if (o->text.empty()) throw Error("tokenize: give TEXT, --inp FILE or --eog");
             const auto ids = tok->encode(o->text, !o->no_special, !o->no_parse_special);
             std::printf("%s\n", ids_to_json(ids).c_str());
           }};

@@ -306,6 +306,7 @@ function tokenizerPart() {
 // must agree, all without BOS and with special-token text parsed: llama.cpp, swapmoe and the
 // package's own tokenizer (transformers.js, i.e. the Hugging Face tokenizer the model uses).
 const GENERATED_VOCABS = ["gpt-oss"];
+const GENERATED_N_VOCAB = { "gpt-oss": 201088 };
 const EXTRA_STRINGS = [
   "<|start|>system<|message|>You are ChatGPT.<|end|><|start|>user<|message|>Hi<|end|><|start|>assistant",
   "<|channel|>analysis<|message|>Think.<|end|><|start|>assistant<|channel|>final<|message|>Done.<|return|>",
@@ -316,6 +317,19 @@ const EXTRA_STRINGS = [
   "1 12 123 1234 12345 123456 3.14159 1e-10 -42 0x1F", "a   b\t\t\tc\n\n\n\nd \r\n  \r\n", " ".repeat(40), "\n".repeat(12),
   "HELLO World hello WORLD'S it's I'LL", "    leading and trailing    ", "naïve café über Straße", "Ölçü İstanbul",
 ];
+
+// llama.cpp's end-of-generation ids of a vocabulary (node-llama-cpp in this process).
+async function llamaEog(vocab, nVocab) {
+  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true,
+    progressLogs: false, logLevel: LlamaLogLevel.error, logger: () => {} });
+  const model = await llama.loadModel({ modelPath: vocab, vocabOnly: true, gpuLayers: 0, checkTensors: false,
+    ignoreMemorySafetyChecks: true });
+  const eog = [];
+  for (let id = 0; id < nVocab; id++) if (model.isEogToken(id)) eog.push(id);
+  await model.dispose();
+  return eog;
+}
 
 async function generatedVocabPart() {
   const rows = [];
@@ -387,12 +401,26 @@ async function generatedVocabPart() {
     const ob = other.tokenize(vocab, "Hello world", true);
     const bos = rb.ok && ob.ok ? (same(rb.value, ob.value) ? "OK" : `ref=${JSON.stringify(rb.value)} got=${JSON.stringify(ob.value)}`)
       : `ERROR ${(rb.error ?? ob.error ?? "").slice(0, 80)}`;
-    const ok = pkgCmp.startsWith("OK") && cmp.startsWith("OK") && bos === "OK";
+    // End-of-generation ids (gpt-oss: <|return|> and <|call|>, not <|end|>).
+    let eog = "ERROR";
+    if (!selfTest) {
+      const oe = lastJson(swapmoe.call(["tokenize", vocab, "--eog"]));
+      try {
+        const re = await llamaEog(vocab, GENERATED_N_VOCAB[fam]);
+        eog = oe.ok && same(oe.value.eog, re) ? `OK ${re.join(",")}` : `ref=${JSON.stringify(re)} got=${JSON.stringify(oe.value?.eog ?? oe.error)}`;
+      } catch (e) {
+        eog = `ERROR ${e.message.slice(0, 80)}`;
+      }
+    } else {
+      eog = "OK (self-test)";
+    }
+    const ok = pkgCmp.startsWith("OK") && cmp.startsWith("OK") && bos === "OK" && eog.startsWith("OK");
     if (!ok) failures++;
-    rows.push([fam, pkgCmp, cmp, bos, strings.length, ok ? "PASS" : "FAIL", detail]);
+    rows.push([fam, pkgCmp, cmp, bos, eog, strings.length, ok ? "PASS" : "FAIL", detail]);
   }
   console.log(`\n== generated vocabularies (vocab_gguf.mjs): package tokenizer and ${other.name} vs llama.cpp`);
-  table(["family", "package vs llama.cpp", `${other.name} vs llama.cpp`, "add_special", "strings", "result", "detail"], rows);
+  table(["family", "package vs llama.cpp", `${other.name} vs llama.cpp`, "add_special", "end-of-generation", "strings", "result",
+    "detail"], rows);
 }
 
 // ---------------------------------------------------------------------------------------------
