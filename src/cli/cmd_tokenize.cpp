@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "cli/json_out.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
@@ -48,7 +49,7 @@ struct TokenizeOptions {
 Command add_tokenize_command(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
   CLI::App* sub = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array (reads only the vocabulary)");
-  sub->add_option("MODEL", o->model, "GGUF model or vocabulary file")->required();
+  sub->add_option("MODEL", o->model, std::string(kModelHelp) + ", or a vocabulary file")->required();
   auto* text = sub->add_option("TEXT", o->text, "Text to tokenize");
   sub->add_option("--inp", o->inp, "Tokenize each string of a __ggml_vocab_test__ file; one line of ids per string")
       ->excludes(text);
@@ -57,7 +58,7 @@ Command add_tokenize_command(CLI::App& app) {
   sub->add_flag("--no-special", o->no_special, "Do not add BOS/EOS as the vocabulary asks");
   sub->add_flag("--no-parse-special", o->no_parse_special, "Treat special-token texts like <|im_start|> as plain text");
   return {sub, [o] {
-            auto file = GgufFile::open(o->model);
+            auto file = GgufFile::open(resolve_model_arg(o->model).path);
             auto tok = Tokenizer::from_gguf(*file);
             if (!o->inp.empty()) {
               print_inp_ids(*tok, read_whole_file(o->inp, "the --inp file"), !o->no_special, !o->no_parse_special);
