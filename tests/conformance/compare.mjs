@@ -305,8 +305,10 @@ function tokenizerPart() {
 // 13 MB). Strings: every .inp string of the vocab dir plus EXTRA_STRINGS. Three tokenizers
 // must agree, all without BOS and with special-token text parsed: llama.cpp, swapmoe and the
 // package's own tokenizer (transformers.js, i.e. the Hugging Face tokenizer the model uses).
-const GENERATED_VOCABS = ["gpt-oss"];
-const GENERATED_N_VOCAB = { "gpt-oss": 201088 };
+// kimi-k2: the stand-in vocabulary forged Kimi-K2 files use (DeepSeek-V3's padded to 163840,
+// pre-tokenizer kimi-k2; no package ships Kimi's own), so no package column.
+const GENERATED_VOCABS = ["gpt-oss", "kimi-k2"];
+const GENERATED_N_VOCAB = { "gpt-oss": 201088, "kimi-k2": 163840 };
 const EXTRA_STRINGS = [
   "<|start|>system<|message|>You are ChatGPT.<|end|><|start|>user<|message|>Hi<|end|><|start|>assistant",
   "<|channel|>analysis<|message|>Think.<|end|><|start|>assistant<|channel|>final<|message|>Done.<|return|>",
@@ -351,8 +353,8 @@ async function generatedVocabPart() {
     const inp = vocab + ".inp";
     let pkg = null, detail = "";
     try {
-      await vocabGguf.buildVocabGguf(fam, vocab);
-      pkg = await vocabGguf.packageTokenizer(fam);
+      await vocabGguf.buildVocabGguf(fam, vocab, undefined, vocabPath("deepseek-v3"));
+      if (fam !== "kimi-k2") pkg = await vocabGguf.packageTokenizer(fam);
     } catch (e) {
       rows.push([fam, "ERROR", "-", "-", "-", "FAIL", e.message.slice(0, 120)]);
       failures++;
@@ -368,7 +370,7 @@ async function generatedVocabPart() {
       if (lines[lines.length - 1] === "") lines.pop();
       return { ok: true, value: lines.map(parseIdLine) };
     })();
-    const p = strings.map((s) => pkg(s));
+    const p = pkg ? strings.map((s) => pkg(s)) : null;
     const cmpTo = (got) => {
       if (!r.ok) return "ERROR";
       const bad = [];
@@ -386,14 +388,14 @@ async function generatedVocabPart() {
     // the reference, so only such strings may differ from the package, and are counted apart.
     const knownPkgDiff = (i) => /[\u1780-\u17FF]/u.test(strings[i]);
     let pkgKnown = 0;
-    const pAdj = p.map((ids, i) => {
+    const pAdj = (p ?? []).map((ids, i) => {
       if (r.ok && knownPkgDiff(i) && !same(ids, r.value[i])) {
         pkgKnown++;
         return r.value[i];
       }
       return ids;
     });
-    const pkgCmp = cmpTo(pAdj) + (pkgKnown ? ` (+${pkgKnown} Khmer known)` : "");
+    const pkgCmp = p ? cmpTo(pAdj) + (pkgKnown ? ` (+${pkgKnown} Khmer known)` : "") : "OK n/a (no package)";
     const cmp = o.ok ? cmpTo(o.value) : "ERROR";
     if (!r.ok) detail = r.error;
     else if (!o.ok) detail = o.error;
