@@ -57,7 +57,7 @@ Command add_tokenize_command(CLI::App& app) {
       ->excludes(text);
   sub->add_flag("--no-special", o->no_special, "Do not add BOS/EOS as the vocabulary asks");
   sub->add_flag("--no-parse-special", o->no_parse_special, "Treat special-token texts like <|im_start|> as plain text");
-  return {sub, [o] {
+  return {sub, [o, text] {
             auto file = GgufFile::open(resolve_model_arg(o->model).path);
             auto tok = Tokenizer::from_gguf(*file);
             if (!o->inp.empty()) {
@@ -73,7 +73,7 @@ Command add_tokenize_command(CLI::App& app) {
               std::printf("{\"eog\":%s,\"eos\":%d}\n", ids_to_json(eog).c_str(), tok->eos());
               return;
             }
-            if (o->text.empty()) throw Error("tokenize: give TEXT, --inp FILE or --eog");
+            if (text->count() == 0) throw Error("tokenize: give TEXT, --inp FILE or --eog");
             const auto ids = tok->encode(o->text, !o->no_special, !o->no_parse_special);
             std::printf("%s\n", ids_to_json(ids).c_str());
           }};
