@@ -128,6 +128,11 @@ std::vector<uint8_t> random_matrix(GgmlType t, int64_t rows, int64_t cols, uint3
   if (t == GgmlType::Q8_0) offs = {0};
   if (t == GgmlType::Q4_K || t == GgmlType::Q5_K) offs = {0, 2};
   if (t == GgmlType::Q6_K) offs = {208};
+  // Grid i-quants: the fp16 block scale leads the block (IQ1_M spreads it over the top nibbles
+  // of its scale words; the random ones are finite, which is all timing needs).
+  if (t == GgmlType::IQ2_XXS || t == GgmlType::IQ2_XS || t == GgmlType::IQ2_S || t == GgmlType::IQ3_XXS ||
+      t == GgmlType::IQ3_S || t == GgmlType::IQ1_S)
+    offs = {0};
   const uint16_t h = fp32_to_fp16(0.01f);
   for (int64_t b = 0; b < rows * cols / info.block_size; ++b)
     for (size_t o : offs) std::memcpy(bytes.data() + b * info.type_size + o, &h, 2);
@@ -213,14 +218,23 @@ int main(int argc, char** argv) {
     GgmlType type;
     int64_t rows, cols;
   };
-  const Shape shapes[] = {{"qwen3 gate/up 768x2048", GgmlType::Q4_K, 768, 2048},
+  Shape shapes[] = {{"qwen3 gate/up 768x2048", GgmlType::Q4_K, 768, 2048},
                           {"qwen3 down 2048x768", GgmlType::Q6_K, 2048, 768},
                           {"dsv3 gate/up 2048x7168", GgmlType::Q4_K, 2048, 7168},
                           {"dsv3 down 7168x2048", GgmlType::Q6_K, 7168, 2048},
                           {"dsv3 attn_out 7168x16384", GgmlType::Q4_K, 7168, 16384},
                           {"dsv3 q_b 24576x1536", GgmlType::Q4_K, 24576, 1536}};
-  // SHAPE=substring picks shapes; BATCHES="8 512" picks batch sizes (default 1 8 32 128 512).
+  // SHAPE=substring picks shapes; BATCHES="8 512" picks batch sizes (default 1 8 32 128 512);
+  // TYPE=IQ2_XXS (any weight type) replaces every shape's type.
   const char* shape_filter = std::getenv("SHAPE");
+  if (const char* tn = std::getenv("TYPE")) {
+    const auto t = ggml_type_from_name(tn);
+    if (!t) {
+      std::fprintf(stderr, "unknown TYPE %s\n", tn);
+      return 2;
+    }
+    for (Shape& s : shapes) s.type = *t;
+  }
   std::vector<int64_t> batches;
   if (const char* b = std::getenv("BATCHES")) {
     for (char* e = nullptr;; b = e) {
@@ -271,9 +285,11 @@ int main(int argc, char** argv) {
         }
         const double flop = 2.0 * s.rows * s.cols * batch / 1e9;
         const double mo = median(t_ours), mp = median(t_plain), mr = rp ? median(t_rp) : 0;
-        std::printf("%-22s %-5s t=%d B=%-4lld ours %6.1f GFLOP/s | ggml plain %6.1f (x%.2f)", s.name,
-                    ggml_type_name(s.type), threads, static_cast<long long>(batch), flop / (mo / 1e3),
-                    flop / (mp / 1e3), mp / mo);
+        // Weight bytes streamed per product: what bounds decode (B=1) speed.
+        const double gb = static_cast<double>(w.size()) / 1e9;
+        std::printf("%-22s %-7s t=%d B=%-4lld ours %6.1f GFLOP/s %5.2f GB/s | ggml plain %6.1f %5.2f GB/s (x%.2f)", s.name,
+                    ggml_type_name(s.type), threads, static_cast<long long>(batch), flop / (mo / 1e3), gb / (mo / 1e3),
+                    flop / (mp / 1e3), gb / (mp / 1e3), mp / mo);
         if (rp) std::printf(" | ggml repack %6.1f (x%.2f)", flop / (mr / 1e3), mr / mo);
         std::printf("\n");
         std::fflush(stdout);
