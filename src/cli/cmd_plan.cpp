@@ -38,7 +38,7 @@ void plan(const PlanOptions& o) {
   req.per_layer = o.layout == "per-layer";
   // Per-thread scratch is part of the budget: plan for the threads the engine would start.
   req.n_threads = resolve_thread_count(o.threads);
-  req.alignment = io::DirectFile::open(o.path).alignment();
+  req.alignment = io::DirectFileSet::open(f->part_paths()).alignment();
   BudgetPlan p;
   if (!o.mem.empty()) {
     req.budget = parse_size(o.mem);

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "gguf/gguf_split.h"
 #include "model/model.h"
 #include "server/server.h"
 #include "util/error.h"
@@ -30,9 +31,13 @@ struct ServeOptions {
   int max_queue = 64;
 };
 
-// The name clients see: --alias, else the file name without directory and ".gguf".
+// The name clients see: --alias, else the file name without directory and ".gguf" (and
+// without "-00001-of-0000N" for the first part of a split model).
 std::string model_name(const std::string& path) {
   std::string n = path.substr(path.find_last_of('/') + 1);
+  std::string prefix;
+  uint32_t no = 0, count = 0;
+  if (gguf_split_name(n, &prefix, &no, &count)) n = prefix + ".gguf";
   if (n.size() > 5 && n.compare(n.size() - 5, 5, ".gguf") == 0) n.resize(n.size() - 5);
   return n.empty() ? "model" : n;
 }

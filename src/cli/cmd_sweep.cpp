@@ -106,7 +106,7 @@ ModelFacts model_facts(const std::string& path, int64_t n_ctx, int n_threads, bo
   m.req.n_ctx = n_ctx;
   m.req.n_threads = n_threads;
   m.req.per_layer = per_layer;
-  m.req.alignment = io::DirectFile::open(path).alignment();
+  m.req.alignment = io::DirectFileSet::open(f->part_paths()).alignment();
   m.measure = measure_model(cfg, *f, m.req);
   for (const LayerExpertBytes& l : m.measure.layers) m.total_experts += l.n_expert;
   m.fixed = m.measure.dense_bytes + m.measure.kv_bytes + m.measure.scratch_bytes + m.measure.overhead_bytes;
