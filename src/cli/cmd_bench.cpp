@@ -124,7 +124,10 @@ Command add_bench_command(CLI::App& app) {
   add_model_args(sub, o->model);
   sub->add_option("-n,--n-predict", o->n_predict, "Tokens to decode")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   sub->add_option("-p,--prompt", o->prompt, "Prompt evaluated before timing")->capture_default_str();
-  return {sub, [o] { bench(*o); }};
+  return {sub, [o] {
+            o->model.resolve();
+            bench(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "cli/quant_mix.h"
 #include "cli/size_parse.h"
 #include "gguf/gguf.h"
@@ -166,10 +167,13 @@ void print_info(const InfoOptions& o) {
 Command add_info_command(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* sub = app.add_subcommand("info", "Show architecture, hyperparameters and tensor sizes of a GGUF model (header only)");
-  sub->add_option("MODEL", o->model, "GGUF model file (or the first part of a split model)")->required();
+  sub->add_option("MODEL", o->model, kModelHelp)->required();
   sub->add_flag("--meta", o->meta, "Also list every metadata key");
   sub->add_flag("--tensors", o->tensors, "Also list every tensor with its type and shape");
-  return {sub, [o] { print_info(*o); }};
+  return {sub, [o] {
+            o->model = resolve_model_arg(o->model).path;
+            print_info(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli
