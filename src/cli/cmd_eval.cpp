@@ -22,7 +22,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "cli/eval_pass.h"
+#include "eval/eval_pass.h"
 #include "cli/json_out.h"
 #include "gguf/gguf.h"
 #include "model/arch.h"

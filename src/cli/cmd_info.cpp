@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/quant_mix.h"
+#include "convert/quant_mix.h"
 #include "cli/size_parse.h"
 #include "gguf/gguf.h"
 #include "model/arch.h"

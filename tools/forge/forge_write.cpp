@@ -6,8 +6,8 @@
 #include <memory>
 #include <vector>
 
-#include "cli/quant_mix.h"
-#include "cli/row_convert.h"
+#include "convert/quant_mix.h"
+#include "convert/row_convert.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 #include "model/arch.h"

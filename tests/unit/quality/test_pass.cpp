@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "cache/budget.h"
-#include "cli/eval_pass.h"
+#include "eval/eval_pass.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
 #include "model/arch.h"

@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "cli/quant_mix.h"
+#include "convert/quant_mix.h"
 #include "model/arch.h"
 
 using namespace swapmoe;
