@@ -38,7 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gguf/gguf.h"
-#include "model/config.h"
+#include "arch/config.h"
 
 namespace swapmoe {
 

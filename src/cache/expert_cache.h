@@ -46,8 +46,8 @@
 #include "cache/slot_layout.h"
 #include "io/direct_file.h"
 #include "io/read_engine.h"
-#include "model/config.h"
-#include "model/expert_store.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
 #include "model/weights.h"
 
 namespace swapmoe {

@@ -24,8 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/config.h"
-#include "model/expert_store.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
 
 namespace swapmoe {
 

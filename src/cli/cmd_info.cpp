@@ -11,7 +11,7 @@
 #include "convert/quant_mix.h"
 #include "cli/size_parse.h"
 #include "gguf/gguf.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 
 namespace swapmoe::cli {
 

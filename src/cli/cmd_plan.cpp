@@ -13,7 +13,7 @@
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 

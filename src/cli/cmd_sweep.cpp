@@ -35,7 +35,7 @@
 #include "eval/eval_table.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "model/model.h"
 #include "model/model_budget.h"
 #include "util/error.h"

@@ -28,7 +28,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/config.h"
+#include "arch/config.h"
 #include "ops/matvec.h"
 #include "ops/rope.h"
 #include "util/thread_pool.h"

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cache/budget.h"
-#include "model/config.h"
+#include "arch/config.h"
 #include "ops/matmul.h"
 
 namespace swapmoe {

@@ -4,9 +4,9 @@
 #include <optional>
 #include <utility>
 
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "model/expert_prefetch.h"
-#include "model/expert_store_resident.h"
+#include "expert/expert_store_resident.h"
 #include "model/model_budget.h"
 #include "model/model_impl.h"
 #include "util/error.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "model/config.h"
+#include "arch/config.h"
 #include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
 

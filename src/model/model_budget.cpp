@@ -10,7 +10,7 @@
 #include "cache/swapmoe_store.h"
 #include "io/direct_file.h"
 #include "model/expert_prefetch.h"
-#include "model/expert_store_resident.h"
+#include "expert/expert_store_resident.h"
 #include "model/model_impl.h"
 #include "util/error.h"
 

@@ -13,7 +13,7 @@
 #include "cache/budget.h"
 #include "cache/expert_cache.h"
 #include "cache/swapmoe_store.h"
-#include "model/expert_store.h"
+#include "expert/expert_store.h"
 #include "model/model.h"
 
 namespace swapmoe {

@@ -10,10 +10,10 @@
 #include "gguf/gguf.h"
 #include "model/act_cache.h"
 #include "model/attention_mla.h"
-#include "model/expert_store.h"
+#include "expert/expert_store.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
-#include "model/router.h"
+#include "expert/router.h"
 #include "model/weights.h"
 #include "ops/rope.h"
 

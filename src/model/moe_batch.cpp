@@ -20,7 +20,7 @@
 #include <optional>
 
 #include "cache/expert_cache.h"
-#include "model/expert_store_resident.h"
+#include "expert/expert_store_resident.h"
 #include "model/forward_batch.h"
 #include "model/model_budget.h"
 #include "model/model_impl.h"

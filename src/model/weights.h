@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "gguf/gguf.h"
-#include "model/arch.h"
-#include "model/config.h"
+#include "arch/arch.h"
+#include "arch/config.h"
 #include "ops/matvec.h"
 
 namespace swapmoe {

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "model/config.h"
+#include "arch/config.h"
 
 namespace swapmoe {
 

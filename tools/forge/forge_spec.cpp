@@ -1,6 +1,6 @@
 #include "forge_spec.h"
 
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "util/error.h"
 
 namespace swapmoe::forge {

@@ -10,7 +10,7 @@
 #include "convert/row_convert.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 #include "fast_quant.h"

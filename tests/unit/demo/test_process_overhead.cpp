@@ -15,7 +15,7 @@
 
 #include "cache/budget.h"
 #include "gguf/gguf.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 
 namespace swapmoe {
 namespace {

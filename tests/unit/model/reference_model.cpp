@@ -4,7 +4,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "quant/quant.h"
 #include "util/error.h"
 #include "util/fp16.h"

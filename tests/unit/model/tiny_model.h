@@ -8,8 +8,8 @@
 #include <functional>
 #include <string>
 
-#include "model/arch.h"
-#include "model/config.h"
+#include "arch/arch.h"
+#include "arch/config.h"
 #include "util/ggml_type.h"
 
 namespace swapmoe::test {

@@ -13,7 +13,7 @@
 #include "eval/eval_pass.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "model/model.h"
 #include "util/error.h"
 

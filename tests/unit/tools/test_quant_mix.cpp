@@ -7,7 +7,7 @@
 #include <set>
 
 #include "convert/quant_mix.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 
 using namespace swapmoe;
 using namespace swapmoe::cli;

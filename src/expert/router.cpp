@@ -15,7 +15,7 @@
 // comparator. std::sort is not stable, so tie order is whatever libstdc++'s introsort
 // produces; we run the very same call on the very same input to get the same order.
 
-#include "model/router.h"
+#include "expert/router.h"
 
 #include <algorithm>
 #include <cmath>

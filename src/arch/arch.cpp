@@ -1,4 +1,4 @@
-#include "model/arch.h"
+#include "arch/arch.h"
 
 #include <cmath>
 

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <span>
 
-#include "model/router.h"
+#include "expert/router.h"
 #include "ops/matvec.h"
 
 namespace swapmoe {

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "gguf/gguf.h"
-#include "model/config.h"
-#include "model/expert_store.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
 #include "model/weights.h"
 
 namespace swapmoe {
