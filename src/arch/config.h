@@ -1,22 +1,66 @@
 #pragma once
 // The model configuration: a plain struct filled from GGUF metadata by config_from_gguf()
-// (src/model/arch.cpp). Every architecture uses the same struct; fields an architecture
-// does not have keep their defaults.
+// (src/arch/arch.cpp) against the architecture's spec (src/arch/<name>.cpp). Every
+// architecture uses the same struct; fields an architecture does not have keep their
+// defaults. The forward pass, the forge and the planner read these fields and the feature
+// flags in `arch`, never the architecture's name: an architecture is the flags it sets.
 
 #include <cstdint>
 #include <string>
 
+#include "ops/rope.h"  // RopeType
+
 namespace swapmoe {
 
-enum class Arch { Qwen3Moe, Qwen2Moe, Llama, Olmoe, Deepseek2 };
+struct ArchSpec;  // arch/arch.h
 
-enum class RopeType { Norm, Neox };          // Norm: adjacent pairs; Neox: pairs offset by n_rot/2
 enum class RopeScaling { None, Linear, Yarn };
 enum class GatingFunc { Softmax, Sigmoid };  // GGUF expert_gating_func 1 = softmax, 2 = sigmoid
 
+// How attention is computed. Gqa: q/k/v projections with n_head_kv shared key/value heads
+// (model/attention.cpp). Mla: DeepSeek's multi-head latent attention with split
+// attn_k_b/attn_v_b (model/attention_mla.h).
+enum class AttentionKind { Gqa, Mla };
+// RMSNorm of q and k after the projections: PerHead over each head [head_dim] (qwen3moe),
+// Full over the whole projection [n_head * head_dim] (olmoe).
+enum class QkNorm { None, PerHead, Full };
+// How llama.cpp turns the YaRN keys into rope parameters. Deepseek2: the file stores the
+// log multiplier x 0.1, and it sets mscale (arch/rope_params.cpp, model/attention_mla.cpp).
+enum class YarnRule { Standard, Deepseek2 };
+// The shared expert of a MoE layer. Gated: one expert of width n_ff_shexp whose output is
+// scaled by sigmoid(ffn_gate_inp_shexp x) (qwen2moe). Plain: n_expert_shared experts of
+// width n_ff_exp merged into one FFN, added unweighted (deepseek2).
+enum class SharedExpert { None, Gated, Plain };
+
+// What an architecture's layers are made of: set by its spec, copied into every
+// ModelConfig of that architecture. Flags marked "not implemented" exist so that specs can
+// state them; the loader refuses a configuration that sets them.
+struct ArchFeatures {
+  // Attention.
+  AttentionKind attention = AttentionKind::Gqa;
+  QkNorm qk_norm = QkNorm::None;
+  bool qkv_bias = false;             // attn_q/k/v.bias, added after the projections
+  bool o_bias = false;               // attn_output.bias (not implemented)
+  bool sinks = false;                // per-head attention sinks (not implemented)
+  int sliding_window_pattern = 0;    // every n-th layer full, the others windowed; 0: none (not implemented)
+  bool partial_rotary = false;       // rope.dimension_count may be below key_length
+  YarnRule yarn = YarnRule::Standard;
+  // Routing. The gating function and weight normalisation are resolved per file into
+  // ModelConfig::gating / expert_weights_norm (their defaults are the spec's).
+  bool routing_keys = false;         // the file states expert_gating_func and expert_weights_norm
+  bool weights_scale = false;        // the routed weights are multiplied by expert_weights_scale
+  bool sigmoid_selection_bias = false;  // exp_probs_b (added for selection only) when the gating is sigmoid
+  bool expert_biases = false;        // biases on each expert's gate/up/down (not implemented)
+  // Feed-forward.
+  SharedExpert shared_expert = SharedExpert::None;
+  bool leading_dense = false;        // leading_dense_block_count: the first layers use a dense FFN
+  bool expert_width_in_ff = false;   // feed_forward_length holds the expert width (Mixtral, OLMoE)
+};
+
 struct ModelConfig {
-  Arch arch = Arch::Qwen3Moe;
-  std::string arch_name;  // GGUF general.architecture
+  const ArchSpec* spec = nullptr;  // keys and defaults (arch/arch.h); set with arch_name and arch
+  std::string arch_name;           // GGUF general.architecture
+  ArchFeatures arch;               // the spec's features
 
   int64_t n_vocab = 0;
   int64_t n_ctx_train = 0;
@@ -44,7 +88,7 @@ struct ModelConfig {
   int64_t n_expert_groups_used = 0;
 
   // Rotary embeddings.
-  RopeType rope_type = RopeType::Neox;
+  RopeType rope_type = RopeType::Neox;  // the spec's
   int64_t n_rot = 0;  // rope.dimension_count (deepseek2: the rope part of a head)
   float rope_freq_base = 10000.0f;
   RopeScaling rope_scaling = RopeScaling::None;
@@ -63,7 +107,5 @@ struct ModelConfig {
   bool is_moe_layer(int64_t il) const { return n_expert > 0 && il >= n_layer_dense_lead; }
   int64_t n_moe_layers() const { return n_expert > 0 ? n_layer - n_layer_dense_lead : 0; }
 };
-
-const char* arch_name(Arch a);
 
 }  // namespace swapmoe

@@ -174,7 +174,7 @@ uint64_t prefill_bytes_per_token(const ModelConfig& c) {
                    + c.n_expert + 3 * used + 1                       // logits, weights, ids/rows, shexp
                    + used * (2 * c.n_ff_exp + E);                    // moe_gate, moe_up, moe_out
   int64_t widest = std::max({E, ff_dense, c.n_ff_exp});
-  if (c.arch == Arch::Deepseek2) {
+  if (c.arch.attention == AttentionKind::Mla) {
     const int64_t dq = c.kv_lora_rank + c.n_rot;
     floats += c.q_lora_rank + dq + c.n_head * (c.head_dim_k_mla + dq + c.kv_lora_rank + c.head_dim_v_mla);
     widest = std::max({widest, c.q_lora_rank, c.n_head * c.head_dim_v_mla});
@@ -229,7 +229,7 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
   p.slot_bytes = p.layers.empty() ? 0 : ExpertCache::slot_bytes_for(experts, req.alignment);
 
   // KV cache per token (F16, as src/model/kv_cache.h and MlaCache store it).
-  if (cfg.arch == Arch::Deepseek2 && cfg.kv_lora_rank > 0)
+  if (cfg.arch.attention == AttentionKind::Mla && cfg.kv_lora_rank > 0)
     p.kv_bytes_per_token = static_cast<uint64_t>(cfg.n_layer * (cfg.kv_lora_rank + cfg.n_rot) * 2);
   else
     p.kv_bytes_per_token = static_cast<uint64_t>(cfg.n_layer * cfg.n_head_kv * (cfg.head_dim_k + cfg.head_dim_v) * 2);

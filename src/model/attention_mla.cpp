@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "arch/arch.h"
 #include "ops/attention.h"
 #include "ops/norm.h"
 #include "util/error.h"
@@ -107,7 +108,7 @@ float mla_kq_scale(const ModelConfig& cfg) {
 }
 
 MlaParams mla_params(const ModelConfig& cfg) {
-  if (cfg.arch != Arch::Deepseek2) fail("mla: architecture ", arch_name(cfg.arch), " does not use MLA");
+  if (cfg.arch.attention != AttentionKind::Mla) fail("mla: architecture ", cfg.arch_name, " does not use MLA");
   MlaParams p;
   p.n_embd = cfg.n_embd;
   p.n_head = cfg.n_head;

@@ -44,7 +44,7 @@ const float* ModelImpl::forward(int32_t token, int64_t pos) {
 //   rope(q), rope(k); store k, v (F16) at pos; softmax(q.K^T / sqrt(hd)) V; out = Wo attn
 void ModelImpl::attention_block(int il, float* x, int64_t pos) {
   const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
-  if (cfg_.arch == Arch::Deepseek2) {
+  if (cfg_.arch.attention == AttentionKind::Mla) {
     // Multi-head latent attention (attention_mla.h) with its own latent cache.
     rmsnorm(x, L.attn_norm.data(), xn_.data(), cfg_.n_embd, cfg_.rms_eps);
     mla_attention(mla_, mla_w_[static_cast<size_t>(il)], mla_cache_, il, xn_.data(), pos, proj_.data(), pool_);
@@ -67,10 +67,10 @@ void ModelImpl::attention_block(int il, float* x, int64_t pos) {
     add_inplace(k, L.bk.data(), static_cast<int64_t>(k_.size()));
     add_inplace(v, L.bv.data(), static_cast<int64_t>(v_.size()));
   }
-  if (cfg_.arch == Arch::Qwen3Moe) {
+  if (cfg_.arch.qk_norm == QkNorm::PerHead) {
     rmsnorm_rows(q, L.q_norm.data(), cfg_.n_head, hd, cfg_.rms_eps);
     rmsnorm_rows(k, L.k_norm.data(), cfg_.n_head_kv, hd, cfg_.rms_eps);
-  } else if (cfg_.arch == Arch::Olmoe) {
+  } else if (cfg_.arch.qk_norm == QkNorm::Full) {
     rmsnorm(q, L.q_norm.data(), q, static_cast<int64_t>(q_.size()), cfg_.rms_eps);
     rmsnorm(k, L.k_norm.data(), k, static_cast<int64_t>(k_.size()), cfg_.rms_eps);
   }

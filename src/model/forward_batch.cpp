@@ -124,7 +124,7 @@ void ModelImpl::forward_chunk(const int32_t* tokens, int64_t n, int64_t pos0, bo
   B.proj.resize(B.x.size());
   for (int64_t t = 0; t < n; ++t) embedding_row(w_->token_embd, tokens[t], B.x.data() + t * E);
   for (int il = 0; il < static_cast<int>(cfg_.n_layer); ++il) {
-    if (cfg_.arch == Arch::Deepseek2) mla_attention_batch(il, n, pos0);
+    if (cfg_.arch.attention == AttentionKind::Mla) mla_attention_batch(il, n, pos0);
     else attention_batch(il, n, pos0);
     ffn_batch(il, n);
   }
@@ -175,10 +175,10 @@ void ModelImpl::attention_batch(int il, int64_t n, int64_t pos0) {
       add_inplace(k, L.bk.data(), kd);
       add_inplace(v, L.bv.data(), vd);
     }
-    if (cfg_.arch == Arch::Qwen3Moe) {
+    if (cfg_.arch.qk_norm == QkNorm::PerHead) {
       rmsnorm_rows(q, L.q_norm.data(), cfg_.n_head, hd, cfg_.rms_eps);
       rmsnorm_rows(k, L.k_norm.data(), cfg_.n_head_kv, hd, cfg_.rms_eps);
-    } else if (cfg_.arch == Arch::Olmoe) {
+    } else if (cfg_.arch.qk_norm == QkNorm::Full) {
       rmsnorm(q, L.q_norm.data(), q, qd, cfg_.rms_eps);
       rmsnorm(k, L.k_norm.data(), k, kd, cfg_.rms_eps);
     }

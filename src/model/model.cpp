@@ -21,12 +21,8 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
     : file_(std::move(file)), pool_(opts.n_threads) {
   const GgufFile& f = *file_;
   cfg_ = config_from_gguf(f);
-  const bool mla = cfg_.arch == Arch::Deepseek2;
-  if (!mla && cfg_.head_dim_k != cfg_.n_rot)
-    fail(f.path(), ": ", cfg_.arch_name, " needs rope.dimension_count (", cfg_.n_rot, ") == key_length (",
-         cfg_.head_dim_k, ")");
-  if (cfg_.arch == Arch::Olmoe && cfg_.n_head_kv * cfg_.head_dim_k != cfg_.n_embd)
-    fail(f.path(), ": olmoe with grouped-query attention is not supported (k norm spans n_embd)");
+  check_config(cfg_, f.path());
+  const bool mla = cfg_.arch.attention == AttentionKind::Mla;
   if (opts.n_ctx < 0) fail("n_ctx must not be negative, got ", opts.n_ctx);
   n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(4096, cfg_.n_ctx_train);
   // Under a memory budget the plan is made from the header alone, so a budget that is

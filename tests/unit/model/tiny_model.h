@@ -12,6 +12,15 @@
 #include "arch/config.h"
 #include "util/ggml_type.h"
 
+namespace swapmoe {
+
+// The architectures the tests forge (test code only: the engine names an architecture by
+// its spec, arch/arch.h). arch_name gives the spec's name.
+enum class Arch { Qwen3Moe, Qwen2Moe, Llama, Olmoe, Deepseek2 };
+const char* arch_name(Arch a);
+
+}  // namespace swapmoe
+
 namespace swapmoe::test {
 
 // A small config of the given architecture (n_embd 64, 2 layers, 8 experts, top-2).
