@@ -15,7 +15,6 @@
 #include "io/read_engine.h"
 #include "expert/expert_store.h"
 #include "arch/config.h"
-#include "model/weights.h"
 
 namespace swapmoe {
 

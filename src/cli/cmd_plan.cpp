@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "cache/budget.h"
+#include "runtime/model_budget.h"
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"

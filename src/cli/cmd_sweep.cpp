@@ -37,7 +37,7 @@
 #include "io/direct_file.h"
 #include "arch/arch.h"
 #include "model/model.h"
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 #include "util/error.h"
 #include "util/text_file.h"
 #include "util/thread_pool.h"

@@ -16,7 +16,7 @@
 #include "eval/eval_metrics.h"
 #include "eval/eval_spill.h"
 #include "model/model.h"
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 
 namespace swapmoe::cli {
 

@@ -6,6 +6,8 @@
 
 #include "arch/arch.h"
 #include "cache/budget.h"
+#include "model/footprint.h"
+#include "runtime/model_budget.h"
 #include "gguf/gguf_writer.h"
 #include "io/direct_file.h"
 #include "util/error.h"

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "cache/budget.h"
+#include "runtime/model_budget.h"
 #include "gguf/gguf.h"
 #include "arch/arch.h"
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cache/budget.h"
+#include "runtime/model_budget.h"
 #include "eval/eval_pass.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
