@@ -14,7 +14,7 @@
 //   cache.request(l, chosen);                 // pins them; starts every missing read at once
 //   while (auto a = cache.acquire_any(l))     // whichever chosen expert is ready first
 //     { compute(a->view); cache.release(l, a->expert); }
-// or, to compute every expert that is ready as one group (model/ffn.cpp):
+// or, to compute every expert that is ready as one group (model/moe.cpp does this through ExpertStore::acquire_ready):
 //   while (cache.acquire_ready(l, group))     // all ready ones; blocks only if none is
 //     { compute(group); release each; group.clear(); }
 //   cache.prefetch(l + 1, guess);             // optional: never evicts pinned experts

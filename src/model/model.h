@@ -77,7 +77,8 @@ class Model {
   virtual const float* forward(int32_t token, int64_t pos) = 0;
 
   // Evaluates tokens at positions pos0, pos0+1, ...; returns the last token's logits.
-  // (Batched prefill comes later; this may loop over forward.)
+  // The same forward pass as forward(), over chunks of tokens: the logits and KV rows are
+  // bitwise those of one forward() per token.
   virtual const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) = 0;
 
   // Forgets the KV cache (positions restart at 0).
