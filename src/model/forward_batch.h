@@ -55,7 +55,7 @@ struct Scratch {
   std::vector<float> logits, weights, shexp_logit;  // [T][n_expert], [T][n_used], [T]
   std::vector<int32_t> ids;                         // [T][n_used]
   std::vector<int64_t> row_of;                      // [T][n_used]: row of (token, slot) in moe_out
-  std::vector<int64_t> first;                       // [n_expert + 1]: expert e's rows [first[e], first[e+1])
+  std::vector<int64_t> first, fill;                 // [n_expert + 1]: expert e's rows [first[e], first[e+1]); filling them
   std::vector<int32_t> tokens;                      // [T*n_used]: the token of each moe_out row
   std::vector<int32_t> used;                        // experts chosen by any token, in order of first use
   std::vector<float> moe_gate, moe_up, moe_out;     // [T*n_used][ff_exp] x2, [T*n_used][E]

@@ -73,15 +73,13 @@ void ModelImpl::moe(int il, int64_t n) {
   }
   std::partial_sum(S.first.begin(), S.first.end(), S.first.begin());
   S.tokens.resize(S.ids.size());
-  {
-    std::vector<int64_t> fill(S.first.begin(), S.first.end() - 1);
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t i = 0; i < U; ++i) {
-        const size_t e = static_cast<size_t>(S.ids[static_cast<size_t>(t * U + i)]);
-        S.row_of[static_cast<size_t>(t * U + i)] = fill[e];
-        S.tokens[static_cast<size_t>(fill[e]++)] = static_cast<int32_t>(t);
-      }
-  }
+  S.fill.assign(S.first.begin(), S.first.end() - 1);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < U; ++i) {
+      const size_t e = static_cast<size_t>(S.ids[static_cast<size_t>(t * U + i)]);
+      S.row_of[static_cast<size_t>(t * U + i)] = S.fill[e];
+      S.tokens[static_cast<size_t>(S.fill[e]++)] = static_cast<int32_t>(t);
+    }
   const size_t pairs = S.ids.size();
   S.moe_gate.resize(pairs * static_cast<size_t>(ff));
   S.moe_up.resize(pairs * static_cast<size_t>(ff));
