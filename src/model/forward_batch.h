@@ -57,7 +57,7 @@ struct Scratch {
   std::vector<int64_t> row_of;                      // [T][n_used]: row of (token, slot) in moe_out
   std::vector<int64_t> first, fill;                 // [n_expert + 1]: expert e's rows [first[e], first[e+1]); filling them
   std::vector<int32_t> tokens;                      // [T*n_used]: the token of each moe_out row
-  std::vector<int32_t> used;                        // experts chosen by any token, in order of first use
+  std::vector<int32_t> used;                        // experts chosen by any token, by id
   std::vector<float> moe_gate, moe_up, moe_out;     // [T*n_used][ff_exp] x2, [T*n_used][E]
   std::vector<QuantizedActivations> exp_in_gate, exp_in_up, exp_in_down;  // per expert of a group
   std::vector<AcquiredExpert> group;                // experts handed out together

@@ -5,8 +5,8 @@
 //   1. router logits for all tokens in one product; each token routed by the expert store
 //      (ExpertStore::route: the model's selection, or SwapMoE's masked one);
 //   2. the (token, slot) pairs grouped by expert: expert e gets the tokens that chose it,
-//      in token order, each pair a row of moe_out; the experts in order of first use (for
-//      one token: its selection order);
+//      in token order, each pair a row of moe_out; the experts in increasing id order (the
+//      order of their weights in memory and in the file);
 //   3. the chosen experts in waves the store can pin at once (ExpertStore::capacity): the
 //      wave is requested, then computed group by group as the store hands its experts out
 //      (a resident store: all at once; the SSD-backed cache: whatever finished reading,
@@ -65,12 +65,14 @@ void ModelImpl::moe(int il, int64_t n) {
   // 2. Grouping: tokens[first[e] .. first[e+1]) are the tokens that chose e, and the
   // (token, slot) pair's output goes to moe_out row first[e] + its index in that list.
   S.first.assign(static_cast<size_t>(NE) + 1, 0);
-  S.used.clear();
   for (size_t i = 0; i < S.ids.size(); ++i) {
     const int32_t e = S.ids[i];
     if (e < 0 || e >= NE) fail("expert store: layer ", il, " routed to expert ", e, " of ", NE);
-    if (S.first[static_cast<size_t>(e) + 1]++ == 0) S.used.push_back(e);
+    ++S.first[static_cast<size_t>(e) + 1];
   }
+  S.used.clear();
+  for (int64_t e = 0; e < NE; ++e)
+    if (S.first[static_cast<size_t>(e) + 1] > 0) S.used.push_back(static_cast<int32_t>(e));
   std::partial_sum(S.first.begin(), S.first.end(), S.first.begin());
   S.tokens.resize(S.ids.size());
   S.fill.assign(S.first.begin(), S.first.end() - 1);
