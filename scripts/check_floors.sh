@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 declare -A floor=(
-  [util]=0 [gguf]=1 [quant]=1 [io]=1 [sample]=1 [template]=1 [ops]=2 [tokenizer]=2
+  [util]=0 [gguf]=1 [quant]=1 [io]=1 [store]=1 [sample]=1 [template]=1 [ops]=2 [tokenizer]=2
   [arch]=3 [expert]=4 [model]=5 [cache]=5 [runtime]=6 [eval]=7 [server]=7 [convert]=7 [cli]=8
 )
 bad=0
