@@ -1,5 +1,5 @@
 // Chooses the type of the attn_k_b that swapmoe derives from a legacy attn_kv_b
-// (convert/mla_legacy.h), at DeepSeek-V3/R1's real shape (128 heads, kv_lora_rank 512,
+// (ops/mla_legacy.h), at DeepSeek-V3/R1's real shape (128 heads, kv_lora_rank 512,
 // nope 128, v 128), for attn_kv_b sources Q4_K, Q6_K and Q8_0:
 //  - accuracy: the attention score's nope part s[h][t] = q_nope[h] . (k_b[h] c_t), random
 //    latents c (RMS 1) and queries, relative to the exact value from the dequantized kv_b in
@@ -8,8 +8,8 @@
 //    (k = kv_b Q8(c), rounded to the F16 cache, dotted with the F16-rounded query);
 //  - speed: one decode token's absorbed product for all heads (128 x 512 x 128), one thread;
 //  - bytes of k_b per layer.
-// Build (after `cmake --build BUILD --target swapmoe_convert swapmoe_ops`):
-//   g++ -std=c++20 -O2 -Isrc scripts/bench_mla_legacy.cpp BUILD/libswapmoe_convert.a BUILD/libswapmoe_ops.a
+// Build (after `cmake --build BUILD --target swapmoe_ops`):
+//   g++ -std=c++20 -O2 -Isrc scripts/bench_mla_legacy.cpp BUILD/libswapmoe_ops.a
 //       BUILD/libswapmoe_quant.a BUILD/libswapmoe_util.a -lpthread -o bench_mla_legacy
 // Usage: bench_mla_legacy [reps=20]
 
@@ -21,7 +21,7 @@
 #include <random>
 #include <vector>
 
-#include "convert/mla_legacy.h"
+#include "ops/mla_legacy.h"
 #include "ops/matvec.h"
 #include "quant/quant.h"
 #include "util/fp16.h"

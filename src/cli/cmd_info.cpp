@@ -10,11 +10,11 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "cli/quant_mix.h"
+#include "convert/quant_mix.h"
 #include "cli/size_parse.h"
-#include "convert/mla_legacy.h"
+#include "ops/mla_legacy.h"
 #include "gguf/gguf.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "util/thread_pool.h"
 
 namespace swapmoe::cli {

@@ -12,31 +12,14 @@
 #include <vector>
 
 #include "gguf/gguf.h"
-#include "model/arch.h"
-#include "model/config.h"
+#include "arch/arch.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
 #include "ops/matvec.h"
+#include "util/aligned_buffer.h"
 #include "util/thread_pool.h"
 
 namespace swapmoe {
-
-// A 64-byte aligned heap block (SIMD loads on weight rows prefer aligned data).
-class AlignedBuffer {
- public:
-  AlignedBuffer() = default;
-  explicit AlignedBuffer(size_t n);
-  AlignedBuffer(AlignedBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
-  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  ~AlignedBuffer();
-  uint8_t* data() { return p_; }
-  const uint8_t* data() const { return p_; }
-  size_t size() const { return n_; }
-
- private:
-  uint8_t* p_ = nullptr;
-  size_t n_ = 0;
-};
 
 // One bound non-expert tensor, bytes exactly as in the file.
 struct BoundTensor {
@@ -61,13 +44,6 @@ struct LayerWeights {
   bool has_shexp = false;
 };
 
-// The file location of one MoE layer's three expert tensors.
-struct ExpertTensors {
-  const GgufTensorInfo* gate = nullptr;  // [n_embd, n_ff_exp, n_expert]
-  const GgufTensorInfo* up = nullptr;    // [n_embd, n_ff_exp, n_expert]
-  const GgufTensorInfo* down = nullptr;  // [n_ff_exp, n_embd, n_expert]
-};
-
 // What deriving attn_k_b / attn_v_b from a legacy attn_kv_b cost at load (cfg.mla_legacy).
 struct MlaLegacyLoad {
   int64_t layers = 0;
@@ -81,7 +57,7 @@ class ModelWeights {
  public:
   // Checks every TensorSpec (presence, shape, type) and reads the non-expert tensors.
   // Throws Error naming the tensor with expected and actual shape/type. A legacy MLA file's
-  // attn_kv_b is split into attn_k_b / attn_v_b as it is read (convert/mla_legacy.h), on the
+  // attn_kv_b is split into attn_k_b / attn_v_b as it is read (ops/mla_legacy.h), on the
   // pool when one is given; tensor() then finds those names, not attn_kv_b.
   static std::unique_ptr<ModelWeights> bind(const GgufFile& f, const ModelConfig& cfg, ThreadPool* pool = nullptr);
 

@@ -1,6 +1,6 @@
 // swapmoe-mla-split: rewrites a legacy DeepSeek MLA GGUF (attn_kv_b) into the split layout
 // (attn_k_b / attn_v_b and the *_mla keys) with exactly the tensors swapmoe derives at load
-// (convert/mla_legacy.h). llama.cpp then runs its absorbed MLA path on the same weights, which
+// (ops/mla_legacy.h). llama.cpp then runs its absorbed MLA path on the same weights, which
 // separates llama.cpp's legacy-path numerics (full per-head K/V from kv_b x Q8(latent), F16
 // cache) from swapmoe's: the conformance harness uses it for the legacy cases.
 // Usage: swapmoe-mla-split IN.gguf OUT.gguf
@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "convert/mla_legacy.h"
+#include "ops/mla_legacy.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "util/error.h"
 
 using namespace swapmoe;

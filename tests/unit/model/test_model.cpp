@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "cache/budget.h"
-#include "convert/mla_legacy.h"
+#include "runtime/model_budget.h"
+#include "ops/mla_legacy.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "model/model.h"
-#include "model/expert_store_resident.h"
+#include "expert/expert_store_resident.h"
 #include "model/model_impl.h"
 #include "reference_model.h"
 #include "tiny_model.h"
@@ -270,7 +271,7 @@ TEST(ModelForward, ExpertStoreCallsAreBalancedAndRoutingIsReported) {
 namespace swapmoe {
 namespace {
 
-// Rewrites a legacy file into the split layout with the tensors convert/mla_legacy derives,
+// Rewrites a legacy file into the split layout with the tensors ops/mla_legacy derives,
 // so that the split loader path runs the same weights.
 void write_split_twin(const std::string& legacy, const std::string& out) {
   auto f = GgufFile::open(legacy);

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "../../../tools/forge/forge_spec.cpp"
-#include "cli/quant_mix.h"
-#include "model/arch.h"
+#include "arch/arch.h"
+#include "convert/quant_mix.h"
 #include "util/error.h"
 
 using namespace swapmoe;

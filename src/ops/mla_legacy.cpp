@@ -1,6 +1,6 @@
 // Derivation of attn_k_b / attn_v_b from the legacy attn_kv_b (see mla_legacy.h).
 
-#include "convert/mla_legacy.h"
+#include "ops/mla_legacy.h"
 
 #include <algorithm>
 #include <cstring>
