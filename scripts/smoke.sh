@@ -25,6 +25,7 @@ spm="$vocab_dir/ggml-vocab-llama-spm.gguf"
 qwen="$vocab_dir/ggml-vocab-qwen2.gguf"
 [ -f "$spm" ] && [ -f "$qwen" ] || { echo "smoke: vocabulary files not found in $vocab_dir" >&2; exit 1; }
 
+. "$root/scripts/skip.sh"
 work="$(mktemp -d "${TMPDIR:-/tmp}/swapmoe-smoke.XXXXXX")"
 [ "${SMOKE_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 
@@ -53,7 +54,8 @@ expect_error() {
 
 ids_re='^\[[0-9]+(,[0-9]+)*\]$'
 have_node=0
-if command -v node >/dev/null && [ -d "$root/tests/conformance/node_modules/node-llama-cpp" ]; then have_node=1; fi
+if command -v node >/dev/null && [ -d "$root/tests/conformance/node_modules/node-llama-cpp" ]; then have_node=1
+else swapmoe_skip node "llama.cpp load checks: node or tests/conformance/node_modules missing" || failures=$((failures + 1)); fi
 llama_load() {  # llama_load NAME FILE
   [ $have_node = 1 ] || return 0
   if node "$root/tests/conformance/llama_ref.mjs" load "$2" >"$work/stdout" 2>"$work/stderr"; then pass "$1: llama.cpp loads it"
@@ -86,7 +88,9 @@ done
 # `swapmoe quantize` against llama.cpp's own quantizer (types and bytes of every tensor),
 # on shapes that exercise the layer rules, the 8-expert rules, tied embeddings and the
 # fallbacks for rows that do not fit 256-blocks.
-if command -v python3 >/dev/null; then
+if ! command -v python3 >/dev/null; then
+  swapmoe_skip python3 "quantize vs llama.cpp: python3 is not installed" || bad "quantize vs llama.cpp not run"
+else
   "$forge" --arch deepseek2 --layers 9 --leading-dense 2 --experts 16 --vocab "$spm" -o "$work/ds2-f32.gguf" 2>/dev/null
   "$forge" --arch llama --layers 9 --experts 8 --embd 320 --heads 5 --expert-ff 192 --tied --vocab "$spm" \
     -o "$work/llama-f32.gguf" 2>/dev/null
@@ -94,11 +98,15 @@ if command -v python3 >/dev/null; then
     python3 "$root/scripts/smoke_quantize_llama.py" "$swapmoe" "$work/$f.gguf" Q4_K_M Q5_K_M Q3_K_M Q2_K Q8_0 \
       >"$work/qcmp.out" 2>"$work/qcmp.err"
     rc=$?
-    if [ $rc -eq 77 ]; then echo "skip quantize vs llama.cpp (library not installed)"; break; fi
+    if [ $rc -eq 77 ]; then
+      swapmoe_skip llama-lib "quantize vs llama.cpp: $(tail -n 1 "$work/qcmp.err")" || bad "quantize vs llama.cpp not run"
+      break
+    fi
     while read -r line; do
       case "$line" in ok*) pass "${line#ok   }" ;; *) bad "$line" ;; esac
     done <"$work/qcmp.out"
-    [ $rc -eq 0 ] || [ -s "$work/qcmp.out" ] || bad "quantize vs llama.cpp on $f: exit $rc: $(tail -n 3 "$work/qcmp.err")"
+    # A crash after some lines must not hide behind the lines it printed: any non-zero exit fails.
+    [ $rc -eq 0 ] || bad "quantize vs llama.cpp on $f: exit $rc after $(wc -l <"$work/qcmp.out") line(s): $(tail -n 3 "$work/qcmp.err")"
   done
 fi
 
@@ -151,11 +159,12 @@ if [ -f "$demo" ]; then
     pass "demo: statistics line ($(grep -Eo 'hit rate [0-9.]+% \| read [^|]*' "$work/stderr" | head -n 1))"
   else bad "demo: no statistics line (tokens/s, hit rate, bytes read per token): $(tail -n 3 "$work/stderr")"; fi
   limit=$(awk -v m="$mem_bytes" 'BEGIN { printf "%.0f\n", m * 1.05 }')
-  bash "$root/scripts/cgroup_run.sh" "$limit" -- "$swapmoe" run "$demo" --mem "$demo_mem" -p "Der Computer" -n 48 \
+  bash "$root/scripts/cgroup_run.sh" --budget "$mem_bytes" "$limit" -- "$swapmoe" run "$demo" --mem "$demo_mem" -p "Der Computer" -n 48 \
     --seed 1 -t "$threads" >"$work/stdout" 2>"$work/stderr"
   rc=$?
-  if [ $rc -eq 77 ]; then echo "skip demo in a cgroup: $(grep -h skip "$work/stderr" | head -n 1)"
-  elif [ $rc -eq 0 ]; then pass "demo: inside a cgroup of budget + 5%: $(grep -h 'cgroup_run:' "$work/stderr" | tail -n 1)"
+  if [ $rc -eq 77 ]; then
+    swapmoe_skip cgroup "demo in a memory cgroup: $(grep -h skip "$work/stderr" | head -n 1)" || bad "demo cgroup run not run"
+  elif [ $rc -eq 0 ]; then pass "demo: inside a cgroup of budget + 5%, peak within the budget: $(grep -h 'cgroup_run:' "$work/stderr" | tail -n 1)"
   else bad "demo: inside a cgroup of budget + 5%: rc $rc: $(tail -n 3 "$work/stderr")"; fi
 else
   bad "demo: $demo missing"

@@ -198,8 +198,11 @@ std::string format_run_stats(const ExpertRunStats& s, int64_t tokens, double sec
   const double bw = seconds > 0 ? static_cast<double>(c.bytes_read) / seconds : 0.0;
   std::string pf = "off";
   if (s.prefetch) {
-    char p[64];
-    std::snprintf(p, sizeof p, "%.1f%%", 100.0 * s.prefetch_accuracy());
+    // Accuracy says the router guessed well; issued/used say the guesses were read into slots
+    // and later served a demand access (the end-to-end tests check that prefetch is used).
+    char p[128];
+    std::snprintf(p, sizeof p, "%.1f%% (issued %llu, used %llu)", 100.0 * s.prefetch_accuracy(),
+                  static_cast<unsigned long long>(c.prefetch_issued), static_cast<unsigned long long>(c.prefetch_used));
     pf = p;
   }
   std::snprintf(buf, sizeof buf,

@@ -367,6 +367,37 @@ const argmax = (row) => {
 };
 const fmt = (x, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
+// The rule for a step where the other engine's argmax is not llama.cpp's token: accepted only
+// if it is llama.cpp's runner-up and llama.cpp's top-2 gap there is below eps. Returns null
+// when accepted, else the reason.
+export function judgeFlip(refId, secondId, gap, chosen, eps) {
+  if (chosen === refId) return null;
+  if (chosen !== secondId) return `${other.name} chose ${chosen}, neither llama.cpp's token ${refId} nor its runner-up ${secondId} (gap ${fmt(gap)})`;
+  if (!(gap < eps)) return `${other.name} chose llama.cpp's runner-up ${chosen} over ${refId}, but llama.cpp's gap ${fmt(gap)} is not below ${eps}`;
+  return null;
+}
+
+// The comparison rules themselves, checked on made-up steps (run by --self-test, where both
+// engines are llama.cpp and no flip can happen).
+function checkRules() {
+  const cases = [
+    [judgeFlip(5, 7, 0.001, 5, 0.002), null, "same token"],
+    [judgeFlip(5, 7, 0.001, 7, 0.002), null, "runner-up below eps"],
+    [judgeFlip(5, 7, 0.003, 7, 0.002) !== null, true, "runner-up at a gap above eps"],
+    [judgeFlip(5, 7, 0.0001, 9, 0.002) !== null, true, "a third token, even at a tiny gap"],
+    [judgeFlip(5, 7, NaN, 7, 0.002) !== null, true, "unknown gap"],
+  ];
+  let bad = 0;
+  for (const [got, want, what] of cases) {
+    if (got !== want) {
+      console.log(`rule check FAILED: ${what}: got ${got}, want ${want}`);
+      bad++;
+    }
+  }
+  console.log(`\n== comparison rules: ${cases.length - bad}/${cases.length} checks passed`);
+  failures += bad;
+}
+
 // Greedy, teacher-forced on llama.cpp's tokens, for one prompt. Returns
 // {ok, steps, flips: [{step, ref, second, gap, otherGap}], maxLp, errors: [..]}.
 function greedyCase(file, prompt, n, t, tieEps) {
@@ -397,10 +428,9 @@ function greedyCase(file, prompt, n, t, tieEps) {
     chosen.push(c);
     if (argmax(a) !== ids[k] && margins[k] > 0) errors.push(`step ${k}: llama.cpp's log-probs do not peak at its token ${ids[k]}`);
     if (c === ids[k]) continue;
-    const f = { step: k, ref: ids[k], second: second[k], got: c, gap: margins[k], otherGap: b[c] - b[ids[k]] };
-    flips.push(f);
-    if (c !== second[k]) errors.push(`step ${k}: ${other.name} chose ${c}, neither llama.cpp's token ${ids[k]} nor its runner-up ${second[k]} (gap ${fmt(margins[k])})`);
-    else if (!(margins[k] < tieEps)) errors.push(`step ${k}: ${other.name} chose llama.cpp's runner-up ${c} over ${ids[k]}, but llama.cpp's gap ${fmt(margins[k])} is not below ${tieEps}`);
+    flips.push({ step: k, ref: ids[k], second: second[k], got: c, gap: margins[k], otherGap: b[c] - b[ids[k]] });
+    const why = judgeFlip(ids[k], second[k], margins[k], c, tieEps);
+    if (why) errors.push(`step ${k}: ${why}`);
   }
   if (skipped > 0) errors.push(`${skipped} llama.cpp log-probabilities are not finite`);
   if (!(maxLp <= t.lpTol)) errors.push(`max |delta ln p| ${maxLp.toExponential(3)} is above ${t.lpTol}`);
@@ -517,6 +547,7 @@ function modelsPart() {
     }));
 }
 
+if (selfTest) checkRules();
 if (!opt["skip-tokenizer"]) tokenizerPart();
 if (!opt["skip-models"]) modelsPart();
 console.log(failures === 0 ? "\nconformance: all cases passed" : `\nconformance: ${failures} case(s) FAILED`);
