@@ -5,8 +5,11 @@
 #
 #   scripts/cgroup_run.sh [--no-drop] [--budget SIZE] LIMIT -- CMD [ARGS...]
 #     LIMIT: bytes with an optional binary suffix: 512M, 6G, 1.5G, 6GiB.
-#     --budget SIZE: the peak must also stay at or below SIZE (the --mem budget the command was
-#     given; LIMIT is usually budget + 5%, so the kernel alone would let 5% over it pass).
+#     --budget SIZE: the command's peak resident set (getrusage's ru_maxrss, through GNU time)
+#     must also stay at or below SIZE, the --mem budget it was given. LIMIT is usually budget
+#     + 5%, so the kernel alone would let 5% over the budget pass; and the cgroup's own peak
+#     counts reclaimable page cache too (it sits at LIMIT whenever the command reads files),
+#     so it cannot be held to the budget itself.
 #
 # Needs root (or a delegated cgroup). Works with cgroup v2 (memory.max, memory.swap.max,
 # memory.peak, memory.events) and v1 (memory.limit_in_bytes, memory.memsw.limit_in_bytes,
@@ -52,9 +55,13 @@ to_bytes() { awk -v s="$1" 'BEGIN {
 limit=$(to_bytes "$limit_text") || die "invalid LIMIT '$limit_text' (use e.g. 512M, 6G, 1.5GiB)"
 [ "$limit" -gt 0 ] 2>/dev/null || die "LIMIT must be positive"
 budget=0
+timer=()
 if [ -n "$budget_text" ]; then
   budget=$(to_bytes "$budget_text") || die "invalid --budget '$budget_text'"
   [ "$budget" -gt 0 ] 2>/dev/null || die "--budget must be positive"
+  [ -x /usr/bin/time ] || die "--budget needs GNU time (/usr/bin/time, Debian package time)"
+  rss_file=$(mktemp "${TMPDIR:-/tmp}/cgroup_run.rss.XXXXXX")
+  timer=(/usr/bin/time -q -f %M -o "$rss_file")
 fi
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
@@ -92,7 +99,11 @@ cleanup() {
   done
   echo "cgroup_run: warning: could not remove $cg" >&2
 }
-trap cleanup EXIT
+cleanup_all() {
+  cleanup
+  [ -n "${rss_file:-}" ] && rm -f "$rss_file"
+}
+trap cleanup_all EXIT
 trap 'exit 130' INT TERM
 
 # Swap must be forbidden: a command that swaps can exceed its limit in effect and still pass.
@@ -129,7 +140,7 @@ fi
 
 # The child joins the cgroup itself and then becomes the command, so nothing of the
 # command ever runs outside the limit.
-bash -c 'echo $$ > "$1/cgroup.procs" || exit 125; shift; exec "$@"' cgroup_run_child "$cg" "$@" &
+bash -c 'echo $$ > "$1/cgroup.procs" || exit 125; shift; exec "$@"' cgroup_run_child "$cg" "${timer[@]}" "$@" &
 child=$!
 wait "$child"
 rc=$?
@@ -145,12 +156,20 @@ else
 fi
 oom=${oom:-0}
 msg="cgroup_run: v$version limit $(mib "$limit") peak $(mib "$peak") rc $rc"
-[ "$budget" -gt 0 ] && msg="cgroup_run: v$version budget $(mib "$budget") limit $(mib "$limit") peak $(mib "$peak") rc $rc"
+rss=0
+if [ "$budget" -gt 0 ]; then
+  rss_kb=$(tail -n 1 "$rss_file" 2>/dev/null)
+  [[ "$rss_kb" =~ ^[0-9]+$ ]] && rss=$((rss_kb * 1024))
+  msg="cgroup_run: v$version budget $(mib "$budget") limit $(mib "$limit") peak RSS $(mib "$rss") cgroup peak $(mib "$peak") rc $rc"
+fi
 if [ "$oom" != 0 ] || [ "$rc" = 137 ]; then
   msg="$msg OOM-KILLED (oom_kill events: $oom)"
   [ "$rc" = 0 ] || rc=137
-elif [ "$budget" -gt 0 ] && [ "$peak" -gt "$budget" ]; then
-  msg="$msg PEAK OVER BUDGET by $(mib $((peak - budget)))"
+elif [ "$budget" -gt 0 ] && [ "$rss" = 0 ]; then
+  msg="$msg NO PEAK RSS (GNU time wrote none)"
+  [ "$rc" = 0 ] && rc=1
+elif [ "$budget" -gt 0 ] && [ "$rss" -gt "$budget" ]; then
+  msg="$msg PEAK RSS OVER BUDGET by $(mib $((rss - budget)))"
   [ "$rc" = 0 ] && rc=1
 elif [ "$peak" = 0 ]; then
   msg="$msg NO PEAK READ (the cgroup's peak file was empty)"

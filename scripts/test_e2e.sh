@@ -50,10 +50,12 @@ head -c 6000 "$root/models/fortunes-moe-test.txt" > "$work/text.txt"
 
 # stats FILE: the "--mem ..." statistics line of a run's stderr.
 stats() { grep -h -- "--mem $mem" "$1" | tail -n 1; }
-# run_ids NAME ARGS...: greedy ids of `run` into $work/NAME.ids, stderr into $work/NAME.err.
+# run_ids NAME [--no-uring] [ARGS...]: greedy ids of `swapmoe run ... ARGS` into $work/NAME.ids,
+# stderr into $work/NAME.err; --no-uring runs it with io_uring refused by the kernel.
 run_ids() {
-  local name=$1; shift
-  timeout 300 "$@" run "$model" -p "$prompt" -n $n --temp 0 --print-ids -t $threads \
+  local name=$1 wrap=(); shift
+  if [ "${1:-}" = --no-uring ]; then wrap=("$nouring"); shift; fi
+  timeout 300 "${wrap[@]}" "$swapmoe" run "$model" -p "$prompt" -n $n --temp 0 --print-ids -t $threads "$@" \
     > "$work/$name.ids" 2> "$work/$name.err"
 }
 same_ids() {  # same_ids NAME WHAT
@@ -62,12 +64,12 @@ same_ids() {  # same_ids NAME WHAT
   return 1
 }
 
-run_ids ref "$swapmoe" || bad "resident run failed: $(tail -c 300 "$work/ref.err")"
+run_ids ref || bad "resident run failed: $(tail -c 300 "$work/ref.err")"
 expected_text=$(timeout 300 "$swapmoe" run "$model" -p "$prompt" -n 16 --temp 0 -t $threads 2> /dev/null)
 
 # ---- 1. read engines
 for io in uring pread auto; do
-  run_ids "io-$io" "$swapmoe" --mem $mem --io $io || { bad "--io $io: rc $?: $(tail -c 300 "$work/io-$io.err")"; continue; }
+  run_ids "io-$io" --mem $mem --io $io || { bad "--io $io: rc $?: $(tail -c 300 "$work/io-$io.err")"; continue; }
   line=$(stats "$work/io-$io.err")
   want=$([ $io = pread ] && echo pread || echo io_uring)
   if same_ids "io-$io" "--io $io" && [[ "$line" == *"--mem $mem, $want: hit rate "* ]]; then
@@ -76,7 +78,7 @@ for io in uring pread auto; do
     [ -n "$line" ] && [[ "$line" != *"$want: hit rate "* ]] && bad "--io $io: statistics line does not name $want with a hit rate: $line"
   fi
 done
-run_ids fallback "$nouring" "$swapmoe" --mem $mem --io auto
+run_ids fallback --no-uring --mem $mem --io auto
 rc=$?
 if [ $rc -eq 125 ]; then
   swapmoe_skip seccomp "io_uring fallback: $(cat "$work/fallback.err")" || bad "io_uring fallback not tested"
@@ -90,7 +92,7 @@ else
   else
     bad "--io auto without io_uring: no fallback note or no pread statistics: $(tail -c 400 "$work/fallback.err")"
   fi
-  run_ids forced-uring "$nouring" "$swapmoe" --mem $mem --io uring
+  run_ids forced-uring --no-uring --mem $mem --io uring
   rc=$?
   if [ $rc -eq 1 ] && grep -q "^swapmoe: error: .*io_uring" "$work/forced-uring.err"; then
     ok "--io uring without io_uring: clean error ($(head -n 1 "$work/forced-uring.err" | cut -c1-100))"
@@ -113,7 +115,7 @@ elif [ -n "$issued" ] && [ -n "$used" ] && [ "$issued" -gt 0 ] && [ "$used" -gt 
 else
   bad "prefetch not reported as issued and used: $line"
 fi
-run_ids noprefetch "$swapmoe" --mem $mem --no-prefetch || bad "--no-prefetch: $(tail -c 300 "$work/noprefetch.err")"
+run_ids noprefetch --mem $mem --no-prefetch || bad "--no-prefetch: $(tail -c 300 "$work/noprefetch.err")"
 if same_ids noprefetch "--no-prefetch" && [[ "$(stats "$work/noprefetch.err")" == *"prefetch accuracy off"* ]]; then
   ok "--no-prefetch: same ids, prefetch reported off"
 else
@@ -121,7 +123,7 @@ else
 fi
 
 # ---- 3. SwapMoE at τ = 0 is exact
-run_ids sm0 "$swapmoe" --mem $mem --policy swapmoe --exactness 0 || bad "swapmoe τ=0: $(tail -c 300 "$work/sm0.err")"
+run_ids sm0 --mem $mem --policy swapmoe --exactness 0 || bad "swapmoe τ=0: $(tail -c 300 "$work/sm0.err")"
 same_ids sm0 "--policy swapmoe --exactness 0" && ok "--policy swapmoe --exactness 0: same ids ($(grep -h 'resident .* of chosen' "$work/sm0.err" | tail -n1 | cut -c1-90))"
 eval_nll() { timeout 300 "$swapmoe" eval "$model" --text "$work/text.txt" --max-tokens 200 -t $threads "$@" 2> "$work/eval.err"; }
 nll_ref=$(eval_nll)
@@ -132,7 +134,7 @@ if timeout 300 "$swapmoe" profile "$model" --text "$work/text.txt" --max-tokens 
     > /dev/null 2> "$work/profile.err" &&
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["format"] == "swapmoe-profile" and len(d["layers"]) == 4' "$work/profile.json"; then
   ok "profile: 4 layers written"
-  run_ids smprof "$swapmoe" --mem $mem --policy swapmoe --exactness 0 --profile "$work/profile.json" ||
+  run_ids smprof --mem $mem --policy swapmoe --exactness 0 --profile "$work/profile.json" ||
     bad "swapmoe with --profile: $(tail -c 300 "$work/smprof.err")"
   same_ids smprof "--policy swapmoe --exactness 0 --profile" && ok "--policy swapmoe --exactness 0 --profile: same ids"
 else

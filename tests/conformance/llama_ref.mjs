@@ -284,7 +284,9 @@ async function cmdGreedy() {
     margins.push(t2.margin);
     if (logprobsOut) {
       nVocab ??= out.next.probabilities.size;
-      if (out.next.probabilities.size !== nVocab || Math.max(...out.next.probabilities.keys()) !== nVocab - 1)
+      let maxId = -1;  // (a spread of 150k keys into Math.max overflows the stack)
+      for (const id of out.next.probabilities.keys()) if (id > maxId) maxId = id;
+      if (out.next.probabilities.size !== nVocab || maxId !== nVocab - 1)
         throw new Error(`step ${step}: the distribution has ${out.next.probabilities.size} entries, the vocabulary ${nVocab}`);
       rows.push(logprobsFrom(out.next.probabilities, nVocab, 1));
     }
