@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -19,6 +20,7 @@
 namespace {
 
 struct Vocab {
+  std::string name;
   std::unique_ptr<swapmoe::GgufFile> file;
   std::unique_ptr<swapmoe::Tokenizer> tok;
   size_t n = 0;
@@ -34,6 +36,7 @@ std::vector<Vocab>& vocabs() {
       const std::string p = d + "/ggml-vocab-" + name + ".gguf";
       if (!std::filesystem::exists(p)) continue;
       Vocab x;
+      x.name = name;
       x.file = swapmoe::GgufFile::open(p);
       x.tok = swapmoe::Tokenizer::from_gguf(*x.file);
       x.n = x.tok->n_vocab();
@@ -68,7 +71,19 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
+[[noreturn]] void fail(const Vocab& v, bool parse_special, const char* what) {
+  std::fprintf(stderr, "fuzz_tokenizer: %s (vocabulary %s, parse_special %d)\n", what, v.name.c_str(), parse_special);
+  __builtin_trap();
+}
+
 }  // namespace
+
+// The vocabularies load once, before the first input (the per-input -timeout must not count
+// parsing four GGUF vocabularies under the sanitizers).
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  (void)vocabs();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
@@ -81,12 +96,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         continue;
       }
       for (int32_t id : ids)
-        if (id < 0 || static_cast<size_t>(id) >= v.n) __builtin_trap();
-      if (v.tok->encode(text, false, parse_special) != ids) __builtin_trap();
+        if (id < 0 || static_cast<size_t>(id) >= v.n) fail(v, parse_special, "id outside the vocabulary");
+      if (v.tok->encode(text, false, parse_special) != ids) fail(v, parse_special, "encoding is not deterministic");
       if (!parse_special && valid_utf8(text)) {
         std::string back = v.tok->decode(ids);
         if (back != text && !(back.size() == text.size() + 1 && back[0] == ' ' && back.compare(1, std::string::npos, text) == 0))
-          __builtin_trap();
+          fail(v, parse_special, "decode(encode(text)) != text");
       }
     }
   }

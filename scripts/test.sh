@@ -20,6 +20,7 @@ summary="$root/build/test-summary.txt"
 export SWAPMOE_SKIP_LOG="$root/build/skips.log"
 : > "$SWAPMOE_SKIP_LOG"
 : > "$summary"
+rm -f "$root"/build/ctest-*.log
 t_start=$(date +%s)
 
 stage_t0=0

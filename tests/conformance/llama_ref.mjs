@@ -20,7 +20,7 @@
 //                                       F gets every step's full next-token log-probabilities
 //                                       (float32 rows of n_vocab; see cmdGreedy); --force-ids
 //                                       feeds those ids instead of the argmax (teacher forcing)
-//   eval MODEL TEXTFILE [--max-tokens N] [--ctx N]    print {"tokens":..,"nll":..,"ppl":..}
+//   eval MODEL TEXTFILE [--max-tokens N] [--ctx N] [--batch N]   print {"tokens":..,"nll":..,"ppl":..}
 //   probs MODEL PROMPT [--top K]        print the top-K (default 20) next-token probabilities
 //
 // Decisions that a comparison must mirror (docs/conformance.md repeats them):
@@ -85,7 +85,7 @@ function intFlag(flags, name, dflt) {
   return v;
 }
 
-const VALUED = new Set(["threads", "file", "ctx", "max-tokens", "top", "logprobs-out", "force-ids"]);
+const VALUED = new Set(["threads", "file", "ctx", "max-tokens", "top", "logprobs-out", "force-ids", "batch"]);
 const { pos, flags } = parseArgs(process.argv.slice(2), VALUED);
 const KNOWN = new Set([...VALUED, "no-mmap", "verbose", "add-special", "no-add-special",
   "parse-special", "no-parse-special"]);
@@ -163,7 +163,9 @@ async function createSequence(model, nTokens, ctxFlag) {
   }
   const context = await model.createContext({
     contextSize,
-    batchSize: contextSize,   // the whole window can go into one batch
+    // The whole window can go into one batch; --batch N (a debug aid) makes llama.cpp evaluate N
+    // tokens at a time instead (1: its decode kernels, as in greedy).
+    batchSize: flags.batch !== undefined ? intFlag(flags, "batch", contextSize) : contextSize,
     threads: threads,
     flashAttention: false,
     sequences: 1,
