@@ -2,7 +2,8 @@
 // vocabulary in FUZZ_VOCAB_DIR (default tests/data/vocab; byte-level BPE and SentencePiece),
 // with and without special-token parsing. Every id must be inside the vocabulary, encoding
 // must be deterministic, and for valid UTF-8 without special parsing decode(encode(x)) == x
-// (tokenizer.h promises it; SentencePiece may add one leading space, which it reports).
+// (tokenizer.h promises it; SentencePiece may add one leading space, and turns a U+2581 the text
+// already held into a space).
 
 #include <cstddef>
 #include <cstdint>
@@ -98,7 +99,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (int32_t id : ids)
         if (id < 0 || static_cast<size_t>(id) >= v.n) fail(v, parse_special, "id outside the vocabulary");
       if (v.tok->encode(text, false, parse_special) != ids) fail(v, parse_special, "encoding is not deterministic");
-      if (!parse_special && valid_utf8(text)) {
+      // SentencePiece writes spaces as U+2581 and decodes U+2581 as a space, so text that
+      // already holds U+2581 cannot come back byte for byte (llama.cpp's SPM does the same).
+      const bool spm_escape = v.name == "llama-spm" && text.find("\xE2\x96\x81") != std::string::npos;
+      if (!parse_special && valid_utf8(text) && !spm_escape) {
         std::string back = v.tok->decode(ids);
         if (back != text && !(back.size() == text.size() + 1 && back[0] == ' ' && back.compare(1, std::string::npos, text) == 0))
           fail(v, parse_special, "decode(encode(text)) != text");
