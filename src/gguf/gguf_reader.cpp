@@ -179,6 +179,7 @@ class GgufParser {
     parse_alignment();
     parse_tensor_infos();
     place_tensors();
+    f_.describe_single_part();
   }
 
  private:
@@ -433,7 +434,7 @@ std::unique_ptr<GgufFile> gguf_parse_source(const ByteSource& src, std::unique_p
   return f;
 }
 
-std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
+std::unique_ptr<GgufFile> GgufFile::open_file(const std::string& path) {
   std::unique_ptr<GgufFile> f = GgufParser::make();
   f->path_ = path;
   f->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -26,6 +26,9 @@ struct ForgeSpec {
   // Fast mode writes random valid quantized blocks for the expert tensors instead of running
   // the reference quantizer on float weights (fast_quant.h). -1: on for files over 1 GiB.
   int fast = -1;
+  // Split output in gguf-split's format (gguf/gguf_split_writer.h): "" / 0 for one file.
+  std::string split_max_size;
+  uint64_t split_max_tensors = 0;
 
   int64_t layers = 2;
   int64_t embd = 256;

@@ -9,6 +9,7 @@
 #include "cli/quant_mix.h"
 #include "cli/row_convert.h"
 #include "gguf/gguf.h"
+#include "gguf/gguf_split_writer.h"
 #include "gguf/gguf_writer.h"
 #include "model/arch.h"
 #include "util/error.h"
@@ -72,7 +73,11 @@ ForgeResult forge_model(const ForgeSpec& spec) {
   if (spec.verbose)
     for (const auto& n : plan.notes) std::fprintf(stderr, "swapmoe-forge: %s\n", n.c_str());
   for (size_t i = 0; i < written.size(); ++i) w.add_tensor_info(written[i]->name, plan.types[i], written[i]->ne);
-  w.begin(spec.out);
+  GgufSplitLimits limits;
+  if (!spec.split_max_size.empty()) limits.max_bytes = parse_split_size(spec.split_max_size);
+  limits.max_tensors = spec.split_max_tensors;
+  GgufOutput out(w, spec.out, limits);
+  out.begin();
 
   // Fast mode by default for big files: the reference k-quant search dominates their time.
   uint64_t data_bytes = 0;
@@ -91,7 +96,7 @@ ForgeResult forge_model(const ForgeSpec& spec) {
     const TensorSpec& s = *written[i];
     const GgmlType type = plan.types[i];
     if (spec.sparse_all || (spec.sparse_experts && s.role == TensorRole::Experts)) {
-      w.skip_tensor();  // a hole reads back as zeros: a valid (all-zero) block in every format
+      out.skip_tensor();  // a hole reads back as zeros: a valid (all-zero) block in every format
       continue;
     }
     if (cli::is_block_quantized(type)) (void)quant_traits(type);  // throws here, not in a worker thread
@@ -125,15 +130,16 @@ ForgeResult forge_model(const ForgeSpec& spec) {
           cli::row_from_float(type, buf.data(), chunk.data() + static_cast<size_t>(r) * row_bytes, ncols);
         }
       });
-      w.write_tensor_data(chunk.data(), chunk.size());
+      out.write_tensor_data(chunk.data(), chunk.size());
     }
     if (spec.verbose)
       std::fprintf(stderr, "swapmoe-forge: [%zu/%zu] %-34s %-5s%s\n", i + 1, written.size(), s.name.c_str(),
                    ggml_type_name(type), direct ? " (fast)" : "");
   }
-  w.finish();
+  out.finish();
   ForgeResult r;
-  r.file_bytes = w.file_size();
+  r.paths = out.paths();
+  r.file_bytes = out.file_size();
   r.n_tensors = written.size();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
