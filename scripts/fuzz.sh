@@ -4,6 +4,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      SECONDS per target (default 60); default: all
 # Targets (fuzz/fuzz_NAME.cpp, seeds in fuzz/corpus/NAME/):
 #   gguf         GGUF parser (every input parses or throws; invariants on what parses)
+#   gguf_split   split sets: parts parsed alone, then validated and joined (gguf_join_split)
 #   template     Jinja chat-template parser + renderer
 #   tokenizer    byte-level BPE and SentencePiece: ids in range, decode(encode(x)) == x
 #   server_json  the server's request body parsing and field accessors
@@ -19,7 +20,7 @@ cd "$root"
 seconds="${1:-60}"
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf template tokenizer server_json tool_calls)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf gguf_split template tokenizer server_json tool_calls)
 build="${FUZZ_BUILD_DIR:-build-fuzz}"
 jobs="${FUZZ_JOBS:-2}"
 cc="${FUZZ_CC:-clang}"
@@ -29,7 +30,7 @@ cxx="${FUZZ_CXX:-clang++}"
 # do not depend on the rest of the tree building with clang, and link in seconds).
 sources_for() {
   case "$1" in
-    gguf) echo src/gguf/*.cpp src/util/ggml_type.cpp ;;
+    gguf|gguf_split) echo src/gguf/*.cpp src/util/ggml_type.cpp ;;
     template) echo src/template/*.cpp ;;
     tokenizer) echo src/tokenizer/*.cpp src/gguf/*.cpp src/util/ggml_type.cpp ;;
     server_json|tool_calls) echo src/server/api_util.cpp src/server/tool_calls.cpp ;;
@@ -37,7 +38,7 @@ sources_for() {
   esac
 }
 # Longest input libFuzzer builds: the real chat templates in the seeds are up to ~20 KB.
-maxlen_for() { case "$1" in template) echo 32768 ;; *) echo 4096 ;; esac; }
+maxlen_for() { case "$1" in template) echo 32768 ;; gguf_split) echo 8192 ;; *) echo 4096 ;; esac; }
 libs_for() {
   case "$1" in
     tokenizer) pkg-config --libs icu-uc icu-i18n ;;
