@@ -31,7 +31,8 @@
 //    llama-simple do). Generation does NOT stop at end-of-generation tokens: exactly N ids are
 //    produced, each the argmax of the full logits (ties -> lowest id, llama.cpp's greedy sampler).
 //    margins[i] = ln(p_top1 / p_top2) at step i and second[i] the runner-up's id, so a mismatch at
-//    a near-tie can be recognised (and checked to be the runner-up).
+//    a near-tie can be recognised (and checked to be the runner-up). The prompt is decoded one
+//    token at a time (batch size 1), so every step uses llama.cpp's single-token kernels.
 //  * eval: the text is tokenized with add_special and WITHOUT parse_special (as llama-perplexity
 //    does), truncated to the first --max-tokens tokens (BOS included), and evaluated in ONE window
 //    (one context, no chunking, unlike llama-perplexity). For every position i >= 1 it takes
@@ -156,7 +157,8 @@ function tokenize(model, text, addSpecial, parseSpecial) {
   return out;
 }
 
-async function createSequence(model, nTokens, ctxFlag) {
+// batchSize: tokens llama.cpp evaluates per llama_decode (default: the whole window at once).
+async function createSequence(model, nTokens, ctxFlag, batchSize) {
   const contextSize = ctxFlag ?? Math.max(nTokens, 16);
   if (nTokens > contextSize) {
     throw new Error(`${nTokens} tokens do not fit in a context of ${contextSize} (--ctx)`);
@@ -165,7 +167,7 @@ async function createSequence(model, nTokens, ctxFlag) {
     contextSize,
     // The whole window can go into one batch; --batch N (a debug aid) makes llama.cpp evaluate N
     // tokens at a time instead (1: its decode kernels, as in greedy).
-    batchSize: flags.batch !== undefined ? intFlag(flags, "batch", contextSize) : contextSize,
+    batchSize: flags.batch !== undefined ? intFlag(flags, "batch", contextSize) : (batchSize ?? contextSize),
     threads: threads,
     flashAttention: false,
     sequences: 1,
@@ -267,7 +269,12 @@ async function cmdGreedy() {
   const logprobsOut = flags["logprobs-out"];
   const force = flags["force-ids"] === undefined ? [] : String(flags["force-ids"]).split(",").map(Number);
   if (force.some((x) => !Number.isInteger(x) || x < 0)) usage(`--force-ids: bad list ${flags["force-ids"]}`);
-  const { context, sequence } = await createSequence(model, promptIds.length + n, intFlag(flags, "ctx", undefined));
+  // The prompt goes through llama.cpp's decode path one token at a time (batch 1), as every
+  // later step does: llama.cpp's batched prompt path is not the same arithmetic (on the
+  // harness's ds2-lowq-sigmoid-Q4_K_M model its logits after the prompt differ from its own
+  // token-by-token ones by up to 7.9 nats in ln p), while swapmoe's batched prompt is bitwise
+  // equal to its token-by-token path. eval keeps llama.cpp's batched path.
+  const { context, sequence } = await createSequence(model, promptIds.length + n, intFlag(flags, "ctx", undefined), 1);
   const ids = [];
   const second = [];
   const margins = [];
@@ -310,7 +317,7 @@ async function cmdGreedy() {
 async function fillDeepTails(model, promptIds, ids, rows, nVocab, file) {
   for (let temperature = 8; rows.some((r) => r.some(Number.isNaN)); temperature *= 4) {
     if (temperature > 512) throw new Error("some log-probabilities underflow even at T = 512");
-    const { context, sequence } = await createSequence(model, promptIds.length + ids.length, intFlag(flags, "ctx", undefined));
+    const { context, sequence } = await createSequence(model, promptIds.length + ids.length, intFlag(flags, "ctx", undefined), 1);
     const gen = { generateNext: { probabilities: true, options: { temperature, topK: 0, topP: 1, minP: 0, seed: 0 } } };
     let input = promptIds.map((t, i) => (i === promptIds.length - 1 ? [t, gen] : t));
     for (let step = 0; step < ids.length; step++) {
