@@ -85,7 +85,7 @@ export const OPT_IN_VARIANTS = [
 //           (integer dot products in ggml's order) until a last-bit difference in an F32 op
 //           moves one Q8 activation across a rounding step (1/127 of its block's maximum):
 //           that step, and every later one once it is in the KV cache, then differs by up to
-//           ~0.2 (measured 0.21 in ds2-plainq-softmax-Q4_K_M, 0.18 teacher-forcing 100 tokens
+//           ~0.2 (measured 0.24 in ds2-plainq-sigmoid-Q4_K_M, 0.18 teacher-forcing 100 tokens
 //           of mixtral-Q4_K_M, 0.029 on the demo model); a wrong op moves it by whole nats;
 //   pplTol  largest relative perplexity difference on eval_text.txt [0.5% F32 and Q8_0,
 //           1% Q4_K_M]; quantized eval windows usually contain such a rounding step.
