@@ -1,5 +1,7 @@
 #include "server/chat_prompt.h"
 
+#include <algorithm>
+
 #include "gguf/gguf.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -24,6 +26,7 @@ ChatPrompter::ChatPrompter(const Model& model, const std::string& override_templ
     source_ = v->s;
   }
   has_template_ = !source_.empty();
+  harmony_ = source_.find("<|channel|>") != std::string::npos && source_.find("<|message|>") != std::string::npos;
   // Parsed once (syntax errors are reported at startup), rendered per request.
   if (has_template_) parsed_ = ChatTemplate::parse(source_);
   if (tok_.bos() >= 0) bos_ = tok_.token_text(tok_.bos());
@@ -31,9 +34,22 @@ ChatPrompter::ChatPrompter(const Model& model, const std::string& override_templ
 }
 
 Prompt ChatPrompter::chat(const std::vector<ChatMessage>& msgs, const nlohmann::ordered_json& extra) const {
-  std::string text = parsed_ ? apply_chat_template(*parsed_, msgs, /*add_generation_prompt=*/true, bos_, eos_, extra)
-                             : plain_chat_format(msgs, /*add_generation_prompt=*/true);
-  return tokenize(std::move(text), has_template_);
+  if (!parsed_) return tokenize(plain_chat_format(msgs, /*add_generation_prompt=*/true), false);
+  std::string text;
+  try {
+    text = apply_chat_template(*parsed_, msgs, /*add_generation_prompt=*/true, bos_, eos_, extra);
+  } catch (const TemplateError& e) {
+    // Not when the template raised on purpose: that is its verdict on the conversation.
+    const bool has_null = std::any_of(msgs.begin(), msgs.end(), [](const ChatMessage& m) { return !m.content; });
+    if (e.raised() || !has_null) throw;
+    std::vector<ChatMessage> filled = msgs;
+    for (auto& m : filled)
+      if (!m.content) m.content = std::string();
+    text = apply_chat_template(*parsed_, filled, /*add_generation_prompt=*/true, bos_, eos_, extra);
+  }
+  Prompt p = tokenize(std::move(text), true);
+  p.harmony = harmony_;
+  return p;
 }
 
 std::vector<std::string> ChatPrompter::chat_stops() const {

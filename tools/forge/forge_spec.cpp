@@ -5,7 +5,7 @@
 
 namespace swapmoe::forge {
 
-std::vector<std::string> preset_names() { return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km"}; }
+std::vector<std::string> preset_names() { return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km", "kimi-k2"}; }
 
 ForgeSpec preset(const std::string& name) {
   ForgeSpec s;
@@ -55,6 +55,42 @@ ForgeSpec preset(const std::string& name) {
     s.ctx = 163840;
     s.rope_base = 10000.0f;
     s.yarn_factor = 40.0f;
+    s.yarn_orig_ctx = 4096;
+    s.yarn_log_mul = 1.0f;
+    return s;
+  }
+  if (name == "kimi-k2") {
+    // Kimi-K2-Instruct (DeepSeek-V3 architecture, config.json): 61 layers, 7168 wide, MLA
+    // with 64 heads (q rank 1536, kv rank 512, key 128 + 64 rotary, value 128), 384 routed
+    // experts of width 2048, top-8, one group, one shared expert, sigmoid gating with a
+    // selection bias, routed scale 2.827, 1 dense leading layer of width 18432, rope base
+    // 50000 with YaRN x32 over 4096 (mscale_all_dim 1). Its vocabulary has 163840 tokens;
+    // forge it around a vocabulary of that size (no npm package ships Kimi's tiktoken file:
+    // tests pad DeepSeek-V3's to 163840 with vocab_gguf.mjs, pre-tokenizer kimi-k2).
+    s.arch = "deepseek2";
+    s.type = "Q4_K_M";
+    s.name = "forged Kimi-K2";
+    s.layers = 61;
+    s.embd = 7168;
+    s.ff = 18432;
+    s.expert_ff = 2048;
+    s.experts = 384;
+    s.experts_used = 8;
+    s.heads = 64;
+    s.head_dim = 192;
+    s.head_dim_v = 128;
+    s.rope_dim = 64;
+    s.q_lora_rank = 1536;
+    s.kv_lora_rank = 512;
+    s.shared_experts = 1;
+    s.leading_dense = 1;
+    s.gating = "sigmoid";
+    s.groups = 1;
+    s.groups_used = 1;
+    s.expert_weights_scale = 2.827f;
+    s.ctx = 131072;
+    s.rope_base = 50000.0f;
+    s.yarn_factor = 32.0f;
     s.yarn_orig_ctx = 4096;
     s.yarn_log_mul = 1.0f;
     return s;
