@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 #include "util/error.h"
 
 namespace swapmoe::server {
