@@ -120,6 +120,7 @@ void print_stats(const server::Engine& engine, int64_t ctx_used) {
 }
 
 void chat(const ChatOptions& o) {
+  const SamplerParams base = o.sampling.to_params();  // checked before the model is loaded
   const std::string tmpl = o.template_file.empty() ? std::string() : read_whole_file(o.template_file, "the chat template");
   const std::string path = o.model.path.empty() ? default_model_path() : o.model.path;
   auto model = Model::load(path, o.model.to_options());
@@ -132,7 +133,6 @@ void chat(const ChatOptions& o) {
                  path.c_str());
   const int64_t n_ctx = model->n_ctx();
   server::Engine engine(std::move(model), 1);
-  const SamplerParams base = o.sampling.to_params();
   uint64_t seed = base.seed;
 
   // Without SA_RESTART a Ctrl-C interrupts a blocking read, so it can be noticed at the prompt.

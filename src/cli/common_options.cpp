@@ -64,7 +64,8 @@ void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional) {
       ->check(CLI::Range(0, 1 << 30));
   sub->add_option("--mem", a.mem,
                   "Memory budget, e.g. 8G: experts are streamed from the file through a cache that fits "
-                  "(default: no limit, every expert resident)");
+                  "(default: no limit, every expert resident)")
+      ->check(non_empty_size, "SIZE");
   sub->add_option("--cache-policy", a.cache_policy, "Expert cache eviction policy under --mem")
       ->check(CLI::IsMember({"lru", "lfu", "lru2", "nextuse"}))
       ->capture_default_str();
@@ -122,6 +123,7 @@ SamplerParams SamplingArgs::to_params() const {
   p.top_k = top_k;
   p.top_p = top_p;
   p.min_p = min_p;
+  check_sampler_params(p, "--");
   if (seed_option && seed_option->count() > 0) {
     p.seed = seed;
   } else {
@@ -130,6 +132,11 @@ SamplerParams SamplingArgs::to_params() const {
     if (temp > 0) std::fprintf(stderr, "swapmoe: seed %llu\n", static_cast<unsigned long long>(p.seed));
   }
   return p;
+}
+
+std::string non_empty_size(const std::string& value) {
+  if (value.empty()) return "an empty size: give one such as 8G, or leave the option out";
+  return "";
 }
 
 void add_sampling_args(CLI::App* sub, SamplingArgs& a) {

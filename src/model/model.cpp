@@ -1,7 +1,10 @@
 // Model::load and the construction of ModelImpl: open, configure, bind, read, allocate.
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "model/arch.h"
@@ -12,6 +15,41 @@
 #include "util/error.h"
 
 namespace swapmoe {
+
+namespace {
+
+// MemAvailable from /proc/meminfo in bytes: what the kernel can hand out without swapping.
+// 0 when unknown (then no check is made).
+uint64_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
+
+// A context past the trained one is allowed (RoPE scaling experiments) but said; a KV cache
+// the machine cannot hold is refused before it is zero-filled (`--ctx 10000000` on the demo
+// model would have written ~15 GB). KV entries are f16, as in budget.cpp's plan.
+void check_context(const ModelConfig& cfg, const ModelOptions& opts, int64_t n_ctx) {
+  if (opts.n_ctx > 0 && cfg.n_ctx_train > 0 && opts.n_ctx > cfg.n_ctx_train)
+    std::fprintf(stderr,
+                 "swapmoe: warning: --ctx %lld is beyond the model's trained context of %lld tokens; "
+                 "positions past it were never trained and output there may degrade\n",
+                 static_cast<long long>(opts.n_ctx), static_cast<long long>(cfg.n_ctx_train));
+  const bool mla = cfg.arch == Arch::Deepseek2;
+  const double per_token = mla ? static_cast<double>(cfg.n_layer * (cfg.kv_lora_rank + cfg.n_rot) * 2)
+                               : static_cast<double>(cfg.n_layer * cfg.n_head_kv * (cfg.head_dim_k + cfg.head_dim_v) * 2);
+  const double kv = per_token * static_cast<double>(n_ctx);
+  const uint64_t avail = available_memory_bytes();
+  if (avail > 0 && kv > static_cast<double>(avail))
+    fail("a context of ", n_ctx, " tokens needs a KV cache of ", kv / double(1 << 30), " GiB, more than the ",
+         static_cast<double>(avail) / double(1 << 30), " GiB of memory available: lower --ctx, or give --mem to fit it");
+}
+
+}  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& opts) {
   return std::make_unique<ModelImpl>(GgufFile::open(path), opts);
@@ -29,6 +67,8 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
     fail(f.path(), ": olmoe with grouped-query attention is not supported (k norm spans n_embd)");
   if (opts.n_ctx < 0) fail("n_ctx must not be negative, got ", opts.n_ctx);
   n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(4096, cfg_.n_ctx_train);
+  // Without a budget the context is taken as asked; under one, the plan below shortens it.
+  if (opts.mem_budget == 0) check_context(cfg_, opts, n_ctx_);
   // Under a memory budget the plan is made from the header alone, so a budget that is
   // too small is refused before any weight is read (model_budget.h).
   std::optional<BudgetPlan> plan;
@@ -36,6 +76,7 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
     plan = plan_model_budget(cfg_, f, opts, n_ctx_, pool_.size());
     n_ctx_ = plan->n_ctx;
     prefill_scratch_ = plan->prefill_bytes;
+    check_context(cfg_, opts, n_ctx_);
   }
   // Sequences share the planned context: each gets an equal part, so N KV caches take
   // the memory the plan reserved for one cache of n_ctx positions.

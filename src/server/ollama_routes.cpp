@@ -23,8 +23,8 @@ void parse_options(const json& opts, GenRequest& g) {
                 "main_gpu", "low_vram", "vocab_only", "use_mmap", "use_mlock", "num_thread", "tfs_z"},
                "options");
   if (auto v = opt_int(opts, "num_predict", -2, 1 << 30)) g.max_tokens = *v < 0 ? -1 : *v;
-  if (auto v = opt_number(opts, "temperature", 0, 100)) g.sampling.temp = static_cast<float>(*v);
-  if (auto v = opt_int(opts, "top_k", 0, 1 << 30)) g.sampling.top_k = static_cast<int>(*v);
+  if (auto v = opt_number(opts, "temperature", 0, SamplerLimits::temp_max)) g.sampling.temp = static_cast<float>(*v);
+  if (auto v = opt_int(opts, "top_k", 0, SamplerLimits::top_k_max)) g.sampling.top_k = static_cast<int>(*v);
   if (auto v = opt_number(opts, "top_p", 0, 1)) g.sampling.top_p = static_cast<float>(*v);
   if (auto v = opt_number(opts, "min_p", 0, 1)) g.sampling.min_p = static_cast<float>(*v);
   if (auto v = opt_int(opts, "seed", INT64_MIN, INT64_MAX)) g.sampling.seed = static_cast<uint64_t>(*v);

@@ -116,6 +116,15 @@ std::shared_ptr<Job> start_job(ApiServer::Impl& s, GenRequest req) {
   const int64_t n_ctx = s.engine.model().n_ctx();
   const auto n_prompt = static_cast<int64_t>(req.prompt.size());
   if (n_prompt == 0) throw HttpError(400, "the prompt is empty");
+  // The routes check each field's range; this is the same check the CLI runs, kept here so
+  // that no route can hand the sampler a value it was not written for.
+  try {
+    check_sampler_params(req.sampling);
+  } catch (const HttpError&) {
+    throw;
+  } catch (const Error& e) {
+    throw HttpError(400, e.what());
+  }
   if (n_prompt > n_ctx)
     throw HttpError(400, cat("the prompt has ", n_prompt, " tokens, more than the context of ", n_ctx, " tokens"),
                     "context_length_exceeded");
