@@ -32,6 +32,7 @@ struct ChatOptions {
   std::string system;
   std::string template_file;
   int n_predict = 1024;
+  bool parse_special_in_messages = false;
 };
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -125,6 +126,7 @@ void chat(const ChatOptions& o) {
   const std::string path = o.model.path.empty() ? default_model_path() : o.model.path;
   auto model = Model::load(path, o.model.to_options());
   server::ChatPrompter prompter(*model, tmpl);
+  prompter.set_parse_special_in_messages(o.parse_special_in_messages);
   if (!prompter.has_template())
     std::fprintf(stderr,
                  "swapmoe: warning: %s has no chat template (tokenizer.chat_template), so it was probably not "
@@ -285,6 +287,8 @@ Command add_chat_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(-1, 1 << 30));
   sub->add_option("--system", o->system, "System message");
+  sub->add_flag("--parse-special-in-messages", o->parse_special_in_messages,
+               "Let control-token texts typed in messages become control tokens (by default they stay text)");
   sub->add_option("--chat-template-file", o->template_file,
                   "Jinja chat template to use instead of the model's tokenizer.chat_template");
   return {sub, [o] { chat(*o); }};

@@ -293,12 +293,12 @@ void add_ollama_routes(ApiServer::Impl& s) {
   s.http.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("Ollama is running", "text/plain");
   });
-  s.http.Post("/api/generate", guarded(s, true, [&s](const httplib::Request& req, httplib::Response& res) {
+  post_json(s, "/api/generate", true, [&s](const httplib::Request& req, httplib::Response& res) {
                 generate(s, req, res);
-              }));
-  s.http.Post("/api/chat", guarded(s, true, [&s](const httplib::Request& req, httplib::Response& res) {
+              });
+  post_json(s, "/api/chat", true, [&s](const httplib::Request& req, httplib::Response& res) {
                 chat(s, req, res);
-              }));
+              });
   s.http.Get("/api/version", guarded(s, true, [](const httplib::Request&, httplib::Response& res) {
                send_json(res, {{"version", "0.6.4"}});
              }));
@@ -320,7 +320,7 @@ void add_ollama_routes(ApiServer::Impl& s) {
                e["size_vram"] = 0;
                send_json(res, {{"models", json::array({e})}});
              }));
-  s.http.Post("/api/show", guarded(s, true, [&s](const httplib::Request& req, httplib::Response& res) {
+  post_json(s, "/api/show", true, [&s](const httplib::Request& req, httplib::Response& res) {
                 const json body = parse_body(req.body);
                 check_fields(body, {"model", "name", "verbose", "system", "template", "options"}, "the request");
                 const auto model = opt_string(body, "model");
@@ -346,7 +346,7 @@ void add_ollama_routes(ApiServer::Impl& s) {
                                 {"model_info", info},
                                 {"capabilities", capabilities(s.prompter.template_source())},
                                 {"modified_at", rfc3339_now()}});
-              }));
+              });
 }
 
 }  // namespace swapmoe::server

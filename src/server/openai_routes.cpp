@@ -283,12 +283,12 @@ void completions(ApiServer::Impl& s, const httplib::Request& req, httplib::Respo
 }  // namespace
 
 void add_openai_routes(ApiServer::Impl& s) {
-  s.http.Post("/v1/chat/completions", guarded(s, false, [&s](const httplib::Request& req, httplib::Response& res) {
+  post_json(s, "/v1/chat/completions", false, [&s](const httplib::Request& req, httplib::Response& res) {
                 chat_completions(s, req, res);
-              }));
-  s.http.Post("/v1/completions", guarded(s, false, [&s](const httplib::Request& req, httplib::Response& res) {
+              });
+  post_json(s, "/v1/completions", false, [&s](const httplib::Request& req, httplib::Response& res) {
                 completions(s, req, res);
-              }));
+              });
   auto model_obj = [&s] {
     return json{{"id", s.cfg.model_name},
                 {"object", "model"},
