@@ -167,6 +167,16 @@ expect_error_within 30 "plan --mem ''" "$swapmoe" plan "$m" --mem ''
 "$swapmoe" run "$m" -p hi -n 2 --temp 0 --ctx 100000 -t "$threads" >/dev/null 2>"$work/stderr"
 grep -q "warning: --ctx 100000 is beyond the model's trained context" "$work/stderr" \
   && pass "--ctx past the trained context warns" || bad "--ctx past the trained context: no warning: $(head -c 300 "$work/stderr")"
+# Files written (item 11): never over an input, by another path or a link; no temporary
+# file left behind by a failure.
+cp "$m" "$work/self.gguf"; ln -f "$work/self.gguf" "$work/self-link.gguf"
+expect_error "quantize onto itself via ./" "$swapmoe" quantize "$work/self.gguf" "$work/./self.gguf" Q8_0
+expect_error "quantize onto a hard link of IN" "$swapmoe" quantize "$work/self.gguf" "$work/self-link.gguf" Q8_0
+cmp -s "$m" "$work/self.gguf" && pass "quantize left its input intact" || bad "quantize damaged its input"
+cp "$spm" "$work/vocab-copy.gguf"
+expect_error "forge --vocab X -o X" "$forge" --arch qwen3moe --layers 1 --vocab "$work/vocab-copy.gguf" -o "$work/./vocab-copy.gguf"
+cmp -s "$spm" "$work/vocab-copy.gguf" && pass "forge left its vocabulary intact" || bad "forge damaged its vocabulary"
+ls -a "$work" | grep -q '\.tmp$' && bad "temporary files left: $(ls -a "$work" | grep '\.tmp$' | head -n 3)" || pass "no temporary files left"
 # Parse errors are exactly one line (the README promises one).
 for args in "run --bogus" "run -n abc" "frobnicate" "" "run --temp"; do
   # shellcheck disable=SC2086

@@ -18,6 +18,7 @@
 #include "cli/size_parse.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "util/atomic_output.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -42,7 +43,9 @@ void quantize(const QuantizeOptions& o) {
   QuantTarget target = find_quant_target(o.type);  // a bad TYPE fails before any I/O
   if (o.pure) target.pure = true;
   auto in = GgufFile::open(o.in);
+  // By device and inode, so ./a.gguf, a symlink or a hard link to IN are refused too.
   if (o.in == o.out) fail("the output file must differ from the input file ", o.in);
+  refuse_same_file(o.out, {o.in});
 
   std::vector<MixTensor> tensors;
   for (const auto& t : in->tensors()) tensors.push_back({t.name, t.ne, t.type});
