@@ -207,5 +207,13 @@ test('special tokens typed by a user stay text unless --parse-special-in-message
 });
 
 test('an empty --api-key is refused', { timeout: 60000 }, async () => {
-  await assert.rejects(startServer(['--api-key', '']), /exited with 1/);
+  let srv;
+  try {
+    srv = await startServer(['--api-key', '']);
+  } catch (e) {
+    assert.match(String(e), /exited with 1/);
+    return;
+  }
+  await srv.stop();
+  assert.fail('the server started with an empty --api-key (no authentication)');
 });
