@@ -1,6 +1,7 @@
 #include "cache/budget.h"
 
 #include <algorithm>
+#include <thread>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -146,11 +147,19 @@ uint64_t mapped_files_baseline() {
 // included, stays under budget + 5%.
 constexpr uint64_t kElsewhereCode = 9 * kMiB;
 
+// Threads the per-thread terms are planned for: at least every hardware thread, whatever
+// --threads says. A plan that followed -t gave -t 1 more expert slots than -t 2 (320 KiB per
+// thread: 4 slots on the demo model), so SwapMoE's resident sets, and its output, depended on
+// the thread count (issue 15, item 12); an idle thread's share is small beside any budget.
+int64_t planned_threads(const BudgetRequest& req) {
+  return std::max<int64_t>({req.n_threads, 1, static_cast<int64_t>(std::thread::hardware_concurrency())});
+}
+
 uint64_t process_overhead(const BudgetRequest& req, uint64_t tokenizer_meta_bytes) {
   uint64_t code = req.process_baseline;
   if (code == 0) code = mapped_files_baseline();
   if (code == 0) code = kElsewhereCode;
-  const uint64_t threads = static_cast<uint64_t>(std::max(req.n_threads, 1));
+  const uint64_t threads = static_cast<uint64_t>(planned_threads(req));
   const uint64_t sum = code + kMiB + 3 * tokenizer_meta_bytes + 3 * kMiB / 2 + threads * 256 * 1024;
   return sum + sum / 16 + kMiB / 2;
 }
@@ -248,7 +257,7 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
                    + 3 * ff                                         // dense / shared expert FFN
                    + 6 * widest;                                    // converted activations
   p.scratch_bytes = 2 * 4 * static_cast<uint64_t>(std::max<int64_t>(floats, 0)) +
-                    static_cast<uint64_t>(std::max(req.n_threads, 1)) * 64 * 1024;
+                    static_cast<uint64_t>(planned_threads(req)) * 64 * 1024;
 
   // Overhead: what the process holds besides the planned buffers (see process_overhead).
   uint64_t tok = 0;
