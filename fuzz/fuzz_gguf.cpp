@@ -33,11 +33,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   std::vector<uint8_t> buf;
   for (const auto& t : f->tensors()) {
-    if (t.offset < f->data_offset() || t.offset + t.nbytes > f->file_size()) __builtin_trap();
+    if (t.part != 0 || f->parts().size() != 1) __builtin_trap();  // one image is one part
+    if (t.offset < f->data_offset() || t.offset + t.nbytes > f->parts()[0].file_size) __builtin_trap();
     if (f->find_tensor(t.name) != &t) __builtin_trap();
     (void)t.n_elements();
     buf.resize(static_cast<size_t>(t.nbytes < 64 ? t.nbytes : 64));
-    f->read_at(t.offset, buf.data(), buf.size());
+    f->read_at(t.part, t.offset, buf.data(), buf.size());
     if (t.ne.size() == 3 && t.ne[2] > 0) {
       uint64_t last = t.expert_offset(t.ne[2] - 1);
       if (last + t.expert_bytes() != t.offset + t.nbytes) __builtin_trap();

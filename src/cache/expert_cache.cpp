@@ -35,14 +35,16 @@ uint64_t ExpertCache::slot_bytes_for(const std::vector<ExpertTensors>& tensors, 
   return best;
 }
 
-ExpertCache::ExpertCache(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
-                         const ExpertCacheOptions& opts)
-    : path_(path), n_expert_(cfg.n_expert), n_expert_used_(cfg.n_expert_used), layers_(tensors.size()) {
-  file_ = io::DirectFile::open(path, opts.open_mode);
-  const uint64_t a = file_.alignment();
+ExpertCache::ExpertCache(const std::vector<std::string>& paths, const ModelConfig& cfg,
+                         const std::vector<ExpertTensors>& tensors, const ExpertCacheOptions& opts)
+    : n_expert_(cfg.n_expert), n_expert_used_(cfg.n_expert_used), layers_(tensors.size()) {
+  files_ = io::DirectFileSet::open(paths, opts.open_mode);
+  path_ = files_.path(0);
+  const std::string& path = path_;
+  const uint64_t a = files_.alignment();
 
   // Check the tensor infos and lay out the parts of a slot per layer (cache/slot_layout.h).
-  layers_ = layout_expert_slots(path, cfg, tensors, file_.size(), a);
+  layers_ = layout_expert_slots(path, cfg, tensors, files_);
   std::vector<int> moe_layers;
   for (size_t l = 0; l < layers_.size(); ++l)
     if (layers_[l].moe) moe_layers.push_back(static_cast<int>(l));
@@ -105,7 +107,7 @@ void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
   ++loads_in_flight_;
   ++stats_.loads;
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
-  stats_.bytes_read += submit_expert_reads(L, file_, key_expert(key), base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
+  stats_.bytes_read += submit_expert_reads(L, files_, key_expert(key), base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
 }
 
 void ExpertCache::on_read_done(const io::ReadCompletion& c) {
@@ -113,7 +115,11 @@ void ExpertCache::on_read_done(const io::ReadCompletion& c) {
   const int part = static_cast<int>(c.tag % 4);
   std::lock_guard<std::mutex> lk(mu_);
   SlotIo& s = io_[slot];
-  if (c.error != 0 && s.error.empty()) s.error = io::read_error_message(c, path_, describe(res_->slot(slot).key, part));
+  if (c.error != 0 && s.error.empty()) {
+    const uint64_t key = res_->slot(slot).key;
+    const uint32_t file = layers_[key_layer(key)].part[part].info.part;  // of a split model
+    s.error = io::read_error_message(c, files_.path(file), describe(key, part));
+  }
   if (--s.parts_left > 0) return;
   res_->set_loading(slot, false);
   --loads_in_flight_;

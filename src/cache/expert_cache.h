@@ -113,8 +113,13 @@ class ExpertCache final : public StreamingExpertStore {
   // ModelWeights::experts. The infos are copied; the GgufFile need not outlive the cache.
   // Throws Error when the tensors are inconsistent, or when the slots are too few for
   // cfg.n_expert_used experts of one layer (per pool).
-  ExpertCache(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
+  // paths: the model's files (GgufFile::part_paths(): one, or the parts of a split model),
+  // each opened once for O_DIRECT reads.
+  ExpertCache(const std::vector<std::string>& paths, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
               const ExpertCacheOptions& opts);
+  ExpertCache(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
+              const ExpertCacheOptions& opts)
+      : ExpertCache(std::vector<std::string>{path}, cfg, tensors, opts) {}
   ~ExpertCache() override;
 
   // Bytes of one slot for these tensors at this I/O alignment (see the layout above).
@@ -140,7 +145,7 @@ class ExpertCache final : public StreamingExpertStore {
   int n_slots() const { return res_->n_slots(); }
   uint64_t pool_bytes() const { return pool_.size(); }
   const char* engine_name() const { return engine_->name(); }
-  bool direct_io() const { return file_.is_direct(); }
+  bool direct_io() const { return files_.is_direct(); }
   // Whether the expert currently occupies a slot (loaded or loading); for tests and logs.
   bool resident(int layer, int32_t expert) const;
   // Test-only: called (without the cache's lock) whenever a caller has to wait for a
@@ -185,7 +190,7 @@ class ExpertCache final : public StreamingExpertStore {
   int64_t n_expert_used_ = 0;
   std::vector<Layer> layers_;
   uint64_t slot_bytes_ = 0;
-  io::DirectFile file_;
+  io::DirectFileSet files_;
   io::AlignedBuffer pool_;
   std::unique_ptr<Residency> res_;
 

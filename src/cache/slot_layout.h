@@ -35,17 +35,17 @@ extern const char* const kExpertPartName[3];
 // tensors[p] of an ExpertTensors: 0 gate, 1 up, 2 down.
 const GgufTensorInfo* expert_part_info(const ExpertTensors& t, int p);
 
-// Lays out every layer's parts after checking its expert tensors against the file: all
-// three present, 3-D with cfg.n_expert experts, inside the file. Throws Error naming the
-// file and tensor. Index = layer.
+// Lays out every layer's parts after checking its expert tensors against the files (the
+// parts of a split model, index = GgufTensorInfo::part): all three present, 3-D with
+// cfg.n_expert experts, inside their file. Supersets use files.alignment(). Throws Error
+// naming the file and tensor. Index = layer.
 std::vector<SlotLayout> layout_expert_slots(const std::string& path, const ModelConfig& cfg,
-                                            const std::vector<ExpertTensors>& tensors, uint64_t file_size,
-                                            uint64_t alignment);
+                                            const std::vector<ExpertTensors>& tensors, const io::DirectFileSet& files);
 
 // Submits the three reads that fill a slot at `slot_base` with `expert` of layer L: each part's
-// aligned superset, tagged tag_base + part. skip[p] receives where the part's bytes start
+// aligned superset (at files.alignment(), from the file of the tensor's part), tagged tag_base + part. skip[p] receives where the part's bytes start
 // inside its superset. Returns the bytes requested.
-uint64_t submit_expert_reads(const SlotLayout& L, const io::DirectFile& file, int32_t expert, uint8_t* slot_base,
+uint64_t submit_expert_reads(const SlotLayout& L, const io::DirectFileSet& files, int32_t expert, uint8_t* slot_base,
                              uint64_t tag_base, uint64_t skip[3], io::ReadEngine& engine);
 
 // The expert's three matrices inside a filled slot (skip as submit_expert_reads set it).

@@ -21,9 +21,9 @@ double now_seconds() {
 
 }  // namespace
 
-SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
-                           const SwapMoeOptions& opts)
-    : path_(path),
+SwapMoeStore::SwapMoeStore(const std::vector<std::string>& paths, const ModelConfig& cfg,
+                           const std::vector<ExpertTensors>& tensors, const SwapMoeOptions& opts)
+    : path_(paths.empty() ? std::string() : paths[0]),
       n_expert_(cfg.n_expert),
       n_expert_used_(cfg.n_expert_used),
       sigmoid_(cfg.gating != GatingFunc::Softmax),
@@ -35,12 +35,13 @@ SwapMoeStore::SwapMoeStore(const std::string& path, const ModelConfig& cfg, cons
   if (!(opts.exactness >= 0.0 && opts.exactness <= 1.0)) fail("--exactness must lie in [0, 1], got ", opts.exactness);
   if (!(opts.swap_rate >= 0.0)) fail("--swap-rate must not be negative, got ", opts.swap_rate);
   if (!(opts.decay >= 0.0 && opts.decay < 1.0)) fail("swapmoe: importance decay must lie in [0, 1), got ", opts.decay);
+  const std::string& path = path_;
   if (n_expert_used_ < 1 || n_expert_used_ > n_expert_) fail(path, ": invalid n_expert_used ", n_expert_used_);
-  file_ = io::DirectFile::open(path, opts.open_mode);
-  const uint64_t a = file_.alignment();
+  files_ = io::DirectFileSet::open(paths, opts.open_mode);
+  const uint64_t a = files_.alignment();
 
   // Slot layout per layer, the same as ExpertCache's (cache/slot_layout.h).
-  const std::vector<SlotLayout> layout = layout_expert_slots(path, cfg, tensors, file_.size(), a);
+  const std::vector<SlotLayout> layout = layout_expert_slots(path, cfg, tensors, files_);
   std::vector<int> moe_layers;
   for (size_t l = 0; l < tensors.size(); ++l) {
     if (!layout[l].moe) continue;
@@ -163,7 +164,7 @@ void SwapMoeStore::start_load(int slot, int layer, int32_t expert, bool sync) {
   }
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
   (sync ? stats_.sync_bytes : stats_.swap_bytes) +=
-      submit_expert_reads(L, file_, expert, base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
+      submit_expert_reads(L, files_, expert, base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
 }
 
 void SwapMoeStore::on_read_done(const io::ReadCompletion& c) {
@@ -172,7 +173,7 @@ void SwapMoeStore::on_read_done(const io::ReadCompletion& c) {
   std::lock_guard<std::mutex> lk(mu_);
   Slot& s = slots_[slot];
   if (c.error != 0 && s.error.empty())
-    s.error = io::read_error_message(c, path_, cat("layer ", s.layer, " expert ", s.expert, " (", kExpertPartName[part], ")"));
+    s.error = io::read_error_message(c, files_.path(layers_[s.layer].part[part].info.part), cat("layer ", s.layer, " expert ", s.expert, " (", kExpertPartName[part], ")"));
   if (--s.parts_left > 0) return;
   --loads_in_flight_;
   if (s.error.empty()) {

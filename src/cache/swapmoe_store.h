@@ -107,8 +107,12 @@ class SwapMoeStore final : public ExpertStore {
  public:
   // Throws Error when the tensors are inconsistent, or when the slots cannot give every
   // MoE layer n_expert_used of them (with the numbers).
-  SwapMoeStore(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
+  // paths: the model's files (one, or the parts of a split model), as for ExpertCache.
+  SwapMoeStore(const std::vector<std::string>& paths, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
                const SwapMoeOptions& opts);
+  SwapMoeStore(const std::string& path, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors,
+               const SwapMoeOptions& opts)
+      : SwapMoeStore(std::vector<std::string>{path}, cfg, tensors, opts) {}
   ~SwapMoeStore() override;
 
   void route(int layer, const RouterParams& p, const float* logits, int32_t* ids, float* weights) override;
@@ -124,7 +128,7 @@ class SwapMoeStore final : public ExpertStore {
   uint64_t slot_bytes() const { return slot_bytes_; }
   int n_slots() const { return static_cast<int>(slots_.size()); }
   const char* engine_name() const { return engine_->name(); }
-  bool direct_io() const { return file_.is_direct(); }
+  bool direct_io() const { return files_.is_direct(); }
   // Slots of each layer (0 for dense layers), importance and eligibility: for tests/logs.
   std::vector<int64_t> layer_slots() const;
   std::vector<double> importance(int layer) const;
@@ -190,7 +194,7 @@ class SwapMoeStore final : public ExpertStore {
   double exactness_ = 1.0, swap_rate_ = 1.0, decay_ = 0.95, allowance_ = 0.0;
   std::vector<Layer> layers_;
   uint64_t slot_bytes_ = 0;
-  io::DirectFile file_;
+  io::DirectFileSet files_;
   io::AlignedBuffer pool_;
 
   mutable std::mutex mu_;

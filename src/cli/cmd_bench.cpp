@@ -87,7 +87,11 @@ void bench(const BenchOptions& o) {
   std::printf("decode: %d tokens in %.3f s, %.2f tok/s\n", o.n_predict, secs, tps);
   std::printf("experts: %s\n", format_run_stats(s, o.n_predict, secs).c_str());
   if (s.cached) {
-    const double bw = measure_disk_bandwidth(o.model.path, s.slot_bytes);
+    // The largest file of the model: the one part of a whole file, the biggest of a split set.
+    const GgufPart* big = &model->file().parts().front();
+    for (const GgufPart& p : model->file().parts())
+      if (p.file_size > big->file_size) big = &p;
+    const double bw = measure_disk_bandwidth(big->path, s.slot_bytes);
     const double per_token = static_cast<double>(s.cache.bytes_read) / o.n_predict;
     // Under SwapMoE the residency is decided by importance, not by --cache-policy, and the
     // slots are always per-layer pools (docs/swapmoe.md).
@@ -120,7 +124,10 @@ Command add_bench_command(CLI::App& app) {
   add_model_args(sub, o->model);
   sub->add_option("-n,--n-predict", o->n_predict, "Tokens to decode")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   sub->add_option("-p,--prompt", o->prompt, "Prompt evaluated before timing")->capture_default_str();
-  return {sub, [o] { bench(*o); }};
+  return {sub, [o] {
+            o->model.resolve();
+            bench(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

@@ -5,6 +5,7 @@
 // speed and expert-cache numbers. Reasoning (<think>...</think>) is shown dimmed.
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <unistd.h>
 
 #include <cctype>
@@ -222,6 +223,7 @@ void chat(const ChatOptions& o) {
     g.max_tokens = o.n_predict;
     g.start_in_think = p.start_in_think;
     g.stop = prompter.chat_stops();
+    for (const std::string& st : o.model.params.stop) g.stop.push_back(st);
     auto job = std::make_shared<server::Job>(std::move(g));
     engine.submit(job);
     std::string content, reasoning;
@@ -283,7 +285,7 @@ Command add_chat_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("chat", "Chat with a model in the terminal");
   add_model_args(sub, o->model, /*model_optional=*/true);
   add_sampling_args(sub, o->sampling);
-  sub->add_option("-n,--n-predict", o->n_predict, "Longest reply in tokens (-1: until the context is full)")
+  CLI::Option* n_option = sub->add_option("-n,--n-predict", o->n_predict, "Longest reply in tokens (-1: until the context is full)")
       ->capture_default_str()
       ->check(CLI::Range(-1, 1 << 30));
   sub->add_option("--system", o->system, "System message");
@@ -291,7 +293,13 @@ Command add_chat_command(CLI::App& app) {
                "Let control-token texts typed in messages become control tokens (by default they stay text)");
   sub->add_option("--chat-template-file", o->template_file,
                   "Jinja chat template to use instead of the model's tokenizer.chat_template");
-  return {sub, [o] { chat(*o); }};
+  return {sub, [o, n_option] {
+            o->model.resolve();
+            o->sampling.apply_defaults(o->model.params);
+            const auto& p = o->model.params;
+            if (p.num_predict && n_option->count() == 0) o->n_predict = static_cast<int>(std::clamp<int64_t>(*p.num_predict, -1, 1 << 30));
+            chat(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

@@ -137,7 +137,10 @@ Command add_eval_command(CLI::App& app) {
                   "Also score the text with this policy first (same --mem) and report KL(reference || policy) "
                   "mean and p99 per token, top-1 agreement, the perplexity ratio and both speeds")
       ->check(CLI::IsMember({"exact"}));
-  return {sub, [o] { eval(*o); }};
+  return {sub, [o] {
+            o->model.resolve();
+            eval(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

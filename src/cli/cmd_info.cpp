@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "cli/quant_mix.h"
 #include "cli/size_parse.h"
 #include "gguf/gguf.h"
@@ -25,7 +26,7 @@ struct InfoOptions {
 
 std::string ftype_name(uint64_t ftype) {
   for (const auto& t : quant_targets())
-    if (t.ftype == ftype && !(t.pure && is_block_quantized(t.base))) return t.name;
+    if (t.ftype == ftype && !(t.pure && is_block_quantized(t.base) && !t.forge_only)) return t.name;
   return "unknown";
 }
 
@@ -84,6 +85,12 @@ void print_info(const InfoOptions& o) {
   std::printf("gguf:         version %u, %s, %zu tensors, %zu metadata keys, alignment %llu\n", f->version(),
               format_size(f->file_size()).c_str(), f->tensors().size(), f->metadata().size(),
               static_cast<unsigned long long>(f->alignment()));
+  if (f->is_split()) {
+    // A split model (gguf-split): every part, as validated when the set was opened.
+    std::printf("parts:        %zu (split GGUF)\n", f->parts().size());
+    for (const GgufPart& p : f->parts())
+      std::printf("  %-48s %12s %6zu tensors\n", p.path.c_str(), format_size(p.file_size).c_str(), p.n_tensors);
+  }
   std::printf("architecture: %s\n", f->get_str("general.architecture", "(none)").c_str());
   if (f->has("general.name")) std::printf("name:         %s\n", f->get_str("general.name").c_str());
   if (f->has("general.file_type")) {
@@ -118,10 +125,10 @@ void print_info(const InfoOptions& o) {
       dense.bytes += t.nbytes;
     }
   }
-  std::printf("tensor types:\n  %-6s %7s %14s\n", "type", "count", "bytes");
+  std::printf("tensor types:\n  %-7s %7s %14s\n", "type", "count", "bytes");
   for (const auto& [name, s] : by_type)
-    std::printf("  %-6s %7lld %14s\n", name.c_str(), static_cast<long long>(s.count), format_size(s.bytes).c_str());
-  std::printf("  %-6s %7lld %14s\n", "total", static_cast<long long>(total.count), format_size(total.bytes).c_str());
+    std::printf("  %-7s %7lld %14s\n", name.c_str(), static_cast<long long>(s.count), format_size(s.bytes).c_str());
+  std::printf("  %-7s %7lld %14s\n", "total", static_cast<long long>(total.count), format_size(total.bytes).c_str());
   const double pct = total.bytes ? 100.0 * static_cast<double>(experts.bytes) / static_cast<double>(total.bytes) : 0.0;
   std::printf("weights:\n");
   std::printf("  experts (*_exps)  %5lld tensors %14s (%.1f%%)\n", static_cast<long long>(experts.count),
@@ -148,7 +155,9 @@ void print_info(const InfoOptions& o) {
     for (const auto& t : f->tensors()) {
       std::string shape;
       for (size_t i = 0; i < t.ne.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.ne[i]);
-      std::printf("  %-36s %-5s [%s] %s\n", t.name.c_str(), ggml_type_name(t.type), shape.c_str(), format_size(t.nbytes).c_str());
+      std::printf("  %-36s %-5s [%s] %s", t.name.c_str(), ggml_type_name(t.type), shape.c_str(), format_size(t.nbytes).c_str());
+      if (f->is_split()) std::printf("  (part %u)", t.part + 1);
+      std::printf("\n");
     }
   }
 }
@@ -158,10 +167,13 @@ void print_info(const InfoOptions& o) {
 Command add_info_command(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* sub = app.add_subcommand("info", "Show architecture, hyperparameters and tensor sizes of a GGUF model (header only)");
-  sub->add_option("MODEL", o->model, "GGUF model file")->required();
+  sub->add_option("MODEL", o->model, kModelHelp)->required();
   sub->add_flag("--meta", o->meta, "Also list every metadata key");
   sub->add_flag("--tensors", o->tensors, "Also list every tensor with its type and shape");
-  return {sub, [o] { print_info(*o); }};
+  return {sub, [o] {
+            o->model = resolve_model_arg(o->model).path;
+            print_info(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

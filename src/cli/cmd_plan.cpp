@@ -39,7 +39,7 @@ void plan(const PlanOptions& o) {
   req.per_layer = o.layout == "per-layer";
   // Per-thread scratch is part of the budget: plan for the threads the engine would start.
   req.n_threads = resolve_thread_count(o.threads);
-  req.alignment = io::DirectFile::open(o.path).alignment();
+  req.alignment = io::DirectFileSet::open(f->part_paths()).alignment();
   BudgetPlan p;
   if (!o.mem.empty()) {
     req.budget = parse_size(o.mem);
@@ -56,7 +56,7 @@ void plan(const PlanOptions& o) {
 Command add_plan_command(CLI::App& app) {
   auto o = std::make_shared<PlanOptions>();
   CLI::App* sub = app.add_subcommand("plan", "What a memory budget buys for a model (reads the header only)");
-  sub->add_option("MODEL", o->path, "GGUF model file")->required();
+  sub->add_option("MODEL", o->path, kModelHelp)->required();
   sub->add_option("--mem", o->mem, "Memory budget to plan for, e.g. 8G (default: only the model's figures)")
       ->check(non_empty_size, "SIZE");
   sub->add_option("-c,--ctx", o->ctx, "Context size in tokens (default: min(4096, trained context))")
@@ -67,7 +67,10 @@ Command add_plan_command(CLI::App& app) {
   sub->add_option("-t,--threads", o->threads, "Worker threads to plan for (default: all cores, as run does)")
       ->check(CLI::Range(0, 1 << 30));
   sub->add_flag("--json", o->json, "Print the plan as JSON");
-  return {sub, [o] { plan(*o); }};
+  return {sub, [o] {
+            o->path = resolve_model_arg(o->path).path;
+            plan(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

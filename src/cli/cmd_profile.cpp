@@ -90,7 +90,10 @@ Command add_profile_command(CLI::App& app) {
   sub->add_option("-o,--output", o->out, "Profile to write (JSON)")->required();
   sub->add_option("--max-tokens", o->max_tokens, "Profile at most this many tokens (default: the whole text)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
-  return {sub, [o] { profile(*o); }};
+  return {sub, [o] {
+            o->model.resolve();
+            profile(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

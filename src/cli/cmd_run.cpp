@@ -4,6 +4,7 @@
 // with llama.cpp). Timing goes to stderr as one line at the end.
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "cli/json_out.h"
 #include "cli/utf8_stream.h"
 #include "model/model.h"
+#include "server/output_filter.h"
 #include "util/error.h"
 
 namespace swapmoe::cli {
@@ -24,7 +26,9 @@ struct RunOptions {
   SamplingArgs sampling;
   std::string prompt;
   int n_predict = 128;
+  CLI::Option* n_option = nullptr;
   bool print_ids = false;
+  std::vector<std::string> stop;  // the model store's stop words (text output only)
 };
 
 using Clock = std::chrono::steady_clock;
@@ -59,6 +63,13 @@ void run(const RunOptions& o) {
 
   std::vector<int32_t> generated;
   Utf8Stream text;
+  // Stop words from the model's store end the text where they start (they are not printed).
+  server::OutputFilter stops(o.stop, /*start_in_think=*/false, /*split_think=*/false);
+  auto write = [](const std::string& out) {
+    if (out.empty()) return;
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+  };
   int64_t pos = n_prompt;
   int64_t n_decode = 0;  // forward passes after the prompt
   const auto t_decode = Clock::now();
@@ -67,12 +78,13 @@ void run(const RunOptions& o) {
     const int32_t id = sampler.sample(logits, n_vocab);
     if (!o.print_ids && tok.is_eog(id)) break;
     generated.push_back(id);
-    if (!o.print_ids) {
-      const std::string out = text.push(tok.token_to_piece(id));
-      if (!out.empty()) {
-        std::fwrite(out.data(), 1, out.size(), stdout);
-        std::fflush(stdout);
-      }
+    if (!o.print_ids && o.stop.empty()) {
+      write(text.push(tok.token_to_piece(id)));
+    } else if (!o.print_ids) {
+      server::TextDelta d;
+      stops.push(tok.token_to_piece(id), d);
+      write(d.content);
+      if (stops.stopped()) break;
     }
     if (static_cast<int>(generated.size()) == o.n_predict) break;
     if (pos >= n_ctx) {
@@ -89,8 +101,13 @@ void run(const RunOptions& o) {
   if (o.print_ids) {
     std::printf("%s\n", ids_to_json(generated).c_str());
   } else {
-    const std::string rest = text.flush();
-    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    if (o.stop.empty()) {
+      write(text.flush());
+    } else {
+      server::TextDelta d;
+      stops.finish(d);
+      write(d.content);
+    }
     std::fputc('\n', stdout);
   }
   std::fflush(stdout);
@@ -108,14 +125,23 @@ Command add_run_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("run", "Generate text from a prompt");
   add_model_args(sub, o->model, /*model_optional=*/true);
   sub->add_option("-p,--prompt", o->prompt, "Prompt text (special tokens such as <|im_start|> are recognised)")->required();
-  sub->add_option("-n,--n-predict", o->n_predict, "Number of tokens to generate")
+  o->n_option = sub->add_option("-n,--n-predict", o->n_predict, "Number of tokens to generate")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 30));
   add_sampling_args(sub, o->sampling);
   sub->add_flag("--print-ids", o->print_ids,
                 "Print the generated token ids as a JSON array instead of text, and generate exactly N tokens "
                 "(no stop at end-of-generation)");
-  return {sub, [o] { run(*o); }};
+  return {sub, [o] {
+            // An ollama model's params layer gives defaults: sampling, context, length, stop words.
+            o->model.resolve();
+            o->sampling.apply_defaults(o->model.params);
+            const auto& p = o->model.params;
+            if (p.num_predict && *p.num_predict > 0 && o->n_option->count() == 0)
+              o->n_predict = static_cast<int>(std::min<int64_t>(*p.num_predict, 1 << 30));
+            o->stop = p.stop;
+            run(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

@@ -13,8 +13,10 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "gguf/gguf_split.h"
 #include "model/model.h"
 #include "server/server.h"
+#include "store/store.h"
 #include "util/error.h"
 #include "util/text_file.h"
 
@@ -32,9 +34,13 @@ struct ServeOptions {
   bool parse_special_in_messages = false;
 };
 
-// The name clients see: --alias, else the file name without directory and ".gguf".
+// The name clients see: --alias, else the file name without directory and ".gguf" (and
+// without "-00001-of-0000N" for the first part of a split model).
 std::string model_name(const std::string& path) {
   std::string n = path.substr(path.find_last_of('/') + 1);
+  std::string prefix;
+  uint32_t no = 0, count = 0;
+  if (gguf_split_name(n, &prefix, &no, &count)) n = prefix + ".gguf";
   if (n.size() > 5 && n.compare(n.size() - 5, 5, ".gguf") == 0) n.resize(n.size() - 5);
   return n.empty() ? "model" : n;
 }
@@ -65,7 +71,7 @@ void serve(ServeOptions& o) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::mutex mu;
-  server::Engine* running_engine = nullptr;
+  server::ModelRegistry* running_models = nullptr;
   server::ApiServer* running_api = nullptr;
   bool finished = false;
   std::thread stopper([&] {
@@ -77,7 +83,7 @@ void serve(ServeOptions& o) {
       std::fprintf(stderr, "swapmoe: interrupted\n");
       std::_Exit(128 + sig);
     }
-    running_engine->cancel_all();
+    running_models->cancel_all();
     running_api->stop();
   });
   struct Joiner {  // wakes and joins the stopper on every way out of this function
@@ -95,41 +101,76 @@ void serve(ServeOptions& o) {
   } joiner{stopper, mu, finished};
 
   const std::string tmpl = o.template_file.empty() ? std::string() : read_whole_file(o.template_file, "the chat template");
-  ModelOptions mopts = o.model.to_options();
-  // One model sequence (KV cache) per slot; they share the context (and its memory).
-  mopts.n_sequences = o.cfg.parallel;
-  auto model = Model::load(o.model.path, mopts);
-  server::ChatPrompter prompter(*model, tmpl);
-  prompter.set_parse_special_in_messages(o.parse_special_in_messages);
-  if (!prompter.has_template())
-    std::fprintf(stderr,
-                 "swapmoe: warning: %s has no chat template (tokenizer.chat_template), so it was probably not "
-                 "trained to chat; chat requests are sent as plain \"User: ...\" / \"Assistant:\" text "
-                 "(--chat-template-file FILE supplies a template)\n",
-                 o.model.path.c_str());
-  o.cfg.model_name = o.alias.empty() ? model_name(o.model.path) : o.alias;
-  const int64_t n_ctx = model->n_ctx();
-  server::Engine engine(std::move(model), o.max_queue);
-  server::ApiServer api(engine, prompter, o.cfg);
+  // Loads one model with the command's options, its store's num_ctx as the --ctx default.
+  auto load = [&o, &tmpl](const std::string& path, const store::ModelParams& params) {
+    ModelOptions mopts = o.model.to_options();
+    // One model sequence (KV cache) per slot; they share the context (and its memory).
+    mopts.n_sequences = o.cfg.parallel;
+    if (params.num_ctx && *params.num_ctx > 0 && (!o.model.ctx_option || o.model.ctx_option->count() == 0))
+      mopts.n_ctx = *params.num_ctx;
+    auto served = std::make_unique<server::ServedModel>();
+    auto model = Model::load(path, mopts);
+    served->owned_prompter = std::make_unique<server::ChatPrompter>(*model, tmpl);
+    served->owned_prompter->set_parse_special_in_messages(o.parse_special_in_messages);
+    if (!served->owned_prompter->has_template())
+      std::fprintf(stderr,
+                   "swapmoe: warning: %s has no chat template (tokenizer.chat_template), so it was probably not "
+                   "trained to chat; chat requests are sent as plain \"User: ...\" / \"Assistant:\" text "
+                   "(--chat-template-file FILE supplies a template)\n",
+                   path.c_str());
+    served->owned_engine = std::make_unique<server::Engine>(std::move(model), o.max_queue);
+    served->engine = served->owned_engine.get();
+    served->prompter = served->owned_prompter.get();
+    served->path = path;
+    served->params = params;
+    return served;
+  };
+  std::unique_ptr<server::ServedModel> single;
+  std::unique_ptr<server::ModelRegistry> models;
+  std::string what;
+  if (o.model.path.empty()) {
+    // No MODEL: the stores, each model loaded when a request names it (model_registry.h).
+    models = std::make_unique<server::ModelRegistry>(
+        [] { return store::list_models(nullptr); }, [](const std::string& name) { return store::resolve_store_name(name); },
+        [&load](const store::StoreModel& m) {
+          auto served = load(m.path, m.params);
+          served->name = m.name;
+          return served;
+        });
+    std::vector<std::string> problems;
+    const size_t n = store::list_models(&problems).size();
+    for (const std::string& p : problems) std::fprintf(stderr, "swapmoe: skipped: %s\n", p.c_str());
+    what = cat("the models of the ollama store ", store::ollama_models_dir(), " and the Hugging Face cache ",
+               store::hf_hub_dir(), " (", n, " now; each loaded when a request names it, one at a time)");
+    o.cfg.model_name.clear();
+  } else {
+    o.model.resolve();
+    single = load(o.model.path, o.model.params);
+    o.cfg.model_name = !o.alias.empty() ? o.alias : !o.model.name.empty() && o.model.name != o.model.path
+                                                         ? o.model.name
+                                                         : model_name(o.model.path);
+    single->name = o.cfg.model_name;
+    models = std::make_unique<server::ModelRegistry>(*single->engine, *single->prompter, o.cfg.model_name,
+                                                     o.model.params);
+    const int64_t n_ctx = single->engine->model().n_ctx();
+    what = o.cfg.parallel > 1 ? cat(o.cfg.model_name, " (", o.cfg.parallel, " slots, context ", n_ctx,
+                                    " tokens each: --ctx is shared among the slots)")
+                              : cat(o.cfg.model_name, " (1 slot, context ", n_ctx, " tokens)");
+  }
+  server::ApiServer api(*models, o.cfg);
   const int port = api.bind();
   {
     std::lock_guard<std::mutex> lk(mu);
-    running_engine = &engine;
+    running_models = models.get();
     running_api = &api;
   }
-  if (o.cfg.parallel > 1)
-    std::fprintf(stderr, "swapmoe: serving %s (%d slots, context %lld tokens each: --ctx is shared among the slots) "
-                         "on http://%s:%d\n",
-                 o.cfg.model_name.c_str(), o.cfg.parallel, static_cast<long long>(n_ctx), o.cfg.host.c_str(), port);
-  else
-    std::fprintf(stderr, "swapmoe: serving %s (1 slot, context %lld tokens) on http://%s:%d\n",
-                 o.cfg.model_name.c_str(), static_cast<long long>(n_ctx), o.cfg.host.c_str(), port);
+  std::fprintf(stderr, "swapmoe: serving %s on http://%s:%d\n", what.c_str(), o.cfg.host.c_str(), port);
   std::fflush(stderr);
   api.serve();
   {
     std::lock_guard<std::mutex> lk(mu);
     finished = true;
-    running_engine = nullptr;
+    running_models = nullptr;
     running_api = nullptr;
   }
   std::fprintf(stderr, "swapmoe: server stopped\n");
@@ -141,6 +182,10 @@ Command add_serve_command(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* sub = app.add_subcommand("serve", "Serve a model over HTTP (OpenAI and ollama APIs)");
   add_model_args(sub, o->model);
+  sub->get_option("MODEL")
+      ->required(false)
+      ->description(std::string(kModelHelp) +
+                    " (default: every model of ollama's store and the Hugging Face cache, loaded when a request names it)");
   sub->add_option("--host", o->cfg.host, "Address to listen on (default loopback only)")->capture_default_str();
   sub->add_option("--port", o->cfg.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   o->api_key_option =

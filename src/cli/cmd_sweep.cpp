@@ -106,7 +106,7 @@ ModelFacts model_facts(const std::string& path, int64_t n_ctx, int n_threads, bo
   m.req.n_ctx = n_ctx;
   m.req.n_threads = n_threads;
   m.req.per_layer = per_layer;
-  m.req.alignment = io::DirectFile::open(path).alignment();
+  m.req.alignment = io::DirectFileSet::open(f->part_paths()).alignment();
   m.measure = measure_model(cfg, *f, m.req);
   for (const LayerExpertBytes& l : m.measure.layers) m.total_experts += l.n_expert;
   m.fixed = m.measure.dense_bytes + m.measure.kv_bytes + m.measure.scratch_bytes + m.measure.overhead_bytes;
@@ -375,7 +375,7 @@ Command add_sweep_command(CLI::App& app) {
   auto o = std::make_shared<SweepOptions>();
   CLI::App* sub = app.add_subcommand(
       "sweep", "Quality and speed over a grid of budgets and policies (PREFIX.csv and PREFIX.svg)");
-  sub->add_option("MODEL", o->path, "GGUF model file")->required();
+  sub->add_option("MODEL", o->path, kModelHelp)->required();
   sub->add_option("--text", o->text_file, "Text file to score (required unless --plot-only)");
   sub->add_option("--mem", o->mems, "Budgets, comma-separated: SIZE (6G), min, P% (of expert bytes), resident")
       ->delimiter(',');
@@ -411,7 +411,10 @@ Command add_sweep_command(CLI::App& app) {
   sub->add_flag("--append", o->append, "Add the points to an existing PREFIX.csv instead of starting a new one");
   sub->add_option("--title", o->title, "Title of the plot");
   sub->add_flag("--plot-only", o->plot_only, "Only redraw PREFIX.svg from PREFIX.csv (MODEL is not read)");
-  return {sub, [o] { sweep(*o); }};
+  return {sub, [o] {
+            o->path = resolve_model_arg(o->path).path;
+            sweep(*o);
+          }};
 }
 
 }  // namespace swapmoe::cli

@@ -27,5 +27,6 @@ Command add_plan_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_profile_command(CLI::App& app);
 Command add_sweep_command(CLI::App& app);
+Command add_list_command(CLI::App& app);
 
 }  // namespace swapmoe::cli

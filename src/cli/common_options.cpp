@@ -36,6 +36,24 @@ ModelOptions ModelArgs::to_options() const {
   return o;
 }
 
+store::StoreModel resolve_model_arg(const std::string& spec) {
+  store::StoreModel m = store::resolve_model(spec);
+  if (m.source != "file") {
+    std::fprintf(stderr, "swapmoe: %s -> %s%s\n", m.name.c_str(), m.path.c_str(),
+                 m.parts.size() > 1 ? cat(" (", m.parts.size(), " parts)").c_str() : "");
+  }
+  return m;
+}
+
+void ModelArgs::resolve() {
+  if (path.empty()) return;
+  store::StoreModel m = resolve_model_arg(path);
+  name = m.name;
+  path = m.path;
+  params = m.params;
+  if (params.num_ctx && *params.num_ctx > 0 && (!ctx_option || ctx_option->count() == 0)) ctx = *params.num_ctx;
+}
+
 std::string default_model_path() {
   namespace fs = std::filesystem;
   // The demo model ships in models/. Look beside the executable first (build/swapmoe ->
@@ -56,11 +74,11 @@ std::string default_model_path() {
 void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional) {
   if (model_optional)
     sub->add_option("MODEL", a.path,
-                    std::string("GGUF model file (default: the demo model models/") + kDefaultModelFile + ")");
+                    std::string(kModelHelp) + " (default: the demo model models/" + kDefaultModelFile + ")");
   else
-    sub->add_option("MODEL", a.path, "GGUF model file")->required();
+    sub->add_option("MODEL", a.path, kModelHelp)->required();
   sub->add_option("-t,--threads", a.threads, "Worker threads (default: all cores)")->check(CLI::Range(0, 1 << 30));
-  sub->add_option("-c,--ctx", a.ctx, "Context size in tokens (default: min(4096, the model's trained context))")
+  a.ctx_option = sub->add_option("-c,--ctx", a.ctx, "Context size in tokens (default: min(4096, the model's trained context))")
       ->check(CLI::Range(0, 1 << 30));
   sub->add_option("--mem", a.mem,
                   "Memory budget, e.g. 8G: experts are streamed from the file through a cache that fits "
@@ -124,7 +142,7 @@ SamplerParams SamplingArgs::to_params() const {
   p.top_p = top_p;
   p.min_p = min_p;
   check_sampler_params(p, "--");
-  if (seed_option && seed_option->count() > 0) {
+  if ((seed_option && seed_option->count() > 0) || store_seed) {
     p.seed = seed;
   } else {
     std::random_device rd;
@@ -134,17 +152,30 @@ SamplerParams SamplingArgs::to_params() const {
   return p;
 }
 
+void SamplingArgs::apply_defaults(const store::ModelParams& p) {
+  auto unset = [](const CLI::Option* o) { return !o || o->count() == 0; };
+  if (p.temperature && unset(temp_option)) temp = static_cast<float>(*p.temperature);
+  if (p.top_k && unset(top_k_option)) top_k = static_cast<int>(*p.top_k);
+  if (p.top_p && unset(top_p_option)) top_p = static_cast<float>(*p.top_p);
+  if (p.min_p && unset(min_p_option)) min_p = static_cast<float>(*p.min_p);
+  if (p.seed && unset(seed_option)) {
+    // to_params() takes the seed only when --seed was given; a store's seed counts as given.
+    seed = static_cast<uint64_t>(*p.seed);
+    store_seed = true;
+  }
+}
+
 std::string non_empty_size(const std::string& value) {
   if (value.empty()) return "an empty size: give one such as 8G, or leave the option out";
   return "";
 }
 
 void add_sampling_args(CLI::App* sub, SamplingArgs& a) {
-  sub->add_option("--temp", a.temp, "Temperature; 0 = greedy")->capture_default_str();
-  sub->add_option("--top-k", a.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
-  sub->add_option("--top-p", a.top_p, "Nucleus sampling threshold; 1 = off")->capture_default_str();
-  sub->add_option("--min-p", a.min_p, "Drop tokens below min-p times the top probability; 0 = off")
-      ->capture_default_str();
+  a.temp_option = sub->add_option("--temp", a.temp, "Temperature; 0 = greedy")->capture_default_str();
+  a.top_k_option = sub->add_option("--top-k", a.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
+  a.top_p_option = sub->add_option("--top-p", a.top_p, "Nucleus sampling threshold; 1 = off")->capture_default_str();
+  a.min_p_option = sub->add_option("--min-p", a.min_p, "Drop tokens below min-p times the top probability; 0 = off")
+                       ->capture_default_str();
   a.seed_option = sub->add_option("--seed", a.seed, "Random seed (default: random, printed on stderr)");
 }
 

@@ -8,6 +8,7 @@
 
 #include "model/model.h"
 #include "sample/sampler.h"
+#include "store/store.h"
 
 namespace CLI {
 class App;
@@ -34,15 +35,32 @@ struct ModelArgs {
   double exactness = 1.0;
   double swap_rate = 1.0;
   std::string profile;
+  CLI::Option* ctx_option = nullptr;  // --ctx given explicitly?
+  // Set by resolve(): the name MODEL was given as, and the defaults its store gives it.
+  std::string name;
+  store::ModelParams params;
 
   ModelOptions to_options() const;
+  // MODEL -> the file to open (resolve_model_arg), once, before the command runs; the
+  // store's num_ctx becomes the --ctx default. An empty MODEL (the demo default) stays empty.
+  void resolve();
 };
+
+// MODEL as the user gave it -> the model to open (src/store/store.h: an existing path, an
+// hf:OWNER/REPO[:QUANT] reference to the Hugging Face cache, or an ollama name). Says on
+// stderr which file a store name resolved to.
+store::StoreModel resolve_model_arg(const std::string& spec);
 
 // MODEL (positional, required), --threads, --ctx, and the budget options
 // --mem, --cache-policy, --cache-layout, --io, --no-prefetch, --progress, and the expert
 // policy --policy, --exactness, --swap-rate, --profile.
 // With model_optional, MODEL may be left out and default_model_path() is used.
 void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional = false);
+
+// Help text of every MODEL argument.
+inline constexpr const char* kModelHelp =
+    "GGUF model file (the first part of a split model), an ollama model name such as deepseek-r1:671b, or "
+    "hf:OWNER/REPO[:QUANT] from the Hugging Face cache";
 
 // The project's own demo model (issue: a small trained MoE model), the default of `run`.
 inline constexpr const char* kDefaultModelFile = "fortunes-moe.gguf";
@@ -64,8 +82,15 @@ struct SamplingArgs {
   float min_p = 0.05f;
   uint64_t seed = 0;
   CLI::Option* seed_option = nullptr;  // not given: a fresh random seed, reported on stderr
+  CLI::Option* temp_option = nullptr;
+  CLI::Option* top_k_option = nullptr;
+  CLI::Option* top_p_option = nullptr;
+  CLI::Option* min_p_option = nullptr;
+  bool store_seed = false;  // the seed came from the model's store (apply_defaults)
 
   SamplerParams to_params() const;
+  // A model store's defaults (ollama's params layer) for the options not given explicitly.
+  void apply_defaults(const store::ModelParams& p);
 };
 
 // A CLI11 check that refuses an empty value: `--mem ''` used to mean "no limit" silently, so a

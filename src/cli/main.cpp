@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
                                    add_info_command(app), add_quantize_command(app),
                                    add_serve_command(app), add_chat_command(app),
                                    add_plan_command(app), add_bench_command(app), add_sweep_command(app),
-                                   add_profile_command(app)};
+                                   add_profile_command(app), add_list_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -49,30 +49,56 @@ struct GgufTensorInfo {
   std::string name;
   GgmlType type = GgmlType::F32;
   std::vector<int64_t> ne;  // dims, ne[0] fastest-varying (= row length)
-  uint64_t offset = 0;      // absolute offset in the file
+  // Where the data lies: the part (index into GgufFile::parts(); always 0 for a whole
+  // file) and the absolute offset inside that part's file. Read it with
+  // GgufFile::read_at(part, offset, ...).
+  uint32_t part = 0;
+  uint64_t offset = 0;
   uint64_t nbytes = 0;
 
   int64_t n_elements() const;
   // For 3-D expert tensors [cols, rows, n_expert]: bytes of one expert's slice and
-  // its absolute file offset.
+  // its absolute offset in the tensor's part.
   uint64_t expert_bytes() const;
   uint64_t expert_offset(int64_t e) const;
 };
 
+// One file of a model: the whole model, or one part of a split set (gguf_split.h).
+struct GgufPart {
+  std::string path;
+  uint64_t file_size = 0;
+  uint64_t data_offset = 0;  // start of the part's tensor data
+  uint64_t alignment = 32;
+  size_t n_tensors = 0;
+  int fd = -1;               // -1 for images parsed from memory
+};
+
 class GgufFile {
  public:
-  // Opens and parses the header; throws Error on any problem.
+  // Opens a model: a whole file, or the first part of a split set
+  // ("NAME-00001-of-00003.gguf", as llama.cpp's gguf-split writes them), whose other
+  // parts are found by name and validated with gguf_join_split (below). Any other
+  // part's path is refused with a pointer to the first. Throws Error on any problem.
   static std::unique_ptr<GgufFile> open(const std::string& path);
+  // Parses exactly one file, whatever its split.* keys say (a split part stays a part).
+  static std::unique_ptr<GgufFile> open_file(const std::string& path);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
 
+  // The model's path: the whole file, or the first part of a split set.
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }
-  uint64_t file_size() const { return file_size_; }
+  // Bytes of all parts together (the file size for a whole file).
+  uint64_t file_size() const { return total_size_; }
+  // Alignment and data offset of the first part (the whole file).
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
-  int fd() const { return fd_; }
+
+  // The files holding the model, in split order; one entry for a whole file.
+  const std::vector<GgufPart>& parts() const { return parts_; }
+  std::vector<std::string> part_paths() const;
+  bool is_split() const { return parts_.size() > 1; }
 
   // Metadata in file order.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
@@ -98,18 +124,22 @@ class GgufFile {
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* find_tensor(const std::string& name) const;
 
-  // pread exactly n bytes at an absolute offset; throws Error (file, offset, n) on a
-  // short read, an I/O error or a range beyond file_size(). Safe to call concurrently
-  // from several threads (the GgufFile is immutable after parsing).
-  void read_at(uint64_t offset, void* dst, size_t n) const;
+  // pread exactly n bytes at an absolute offset of part `part` (a tensor's .part and
+  // .offset); throws Error (file, offset, n) on a short read, an I/O error or a range
+  // beyond that part's size. Safe to call concurrently from several threads (the
+  // GgufFile is immutable after parsing).
+  void read_at(uint32_t part, uint64_t offset, void* dst, size_t n) const;
 
  private:
   GgufFile() = default;
   friend class GgufParser;
+  friend std::unique_ptr<GgufFile> gguf_join_split(std::vector<std::unique_ptr<GgufFile>> parts);
+  void describe_single_part();
   std::string path_;
   int fd_ = -1;
   uint32_t version_ = 0;
-  uint64_t file_size_ = 0;
+  uint64_t file_size_ = 0;   // of this file (part 0)
+  uint64_t total_size_ = 0;  // of all parts
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, GgufValue>> kv_;
@@ -118,7 +148,18 @@ class GgufFile {
   std::map<std::string, size_t> tensor_index_;
   // Images parsed by gguf_parse_memory keep their bytes here so read_at works (fd_ == -1).
   std::vector<uint8_t> mem_;
+  std::vector<GgufPart> parts_;
+  // Parts 1.. of a split set, each parsed on its own; they own their descriptors.
+  std::vector<std::unique_ptr<GgufFile>> others_;
 };
+
+// Validates a split set given its parts in split order (each parsed alone, with
+// GgufFile::open_file or gguf_parse_memory) and joins them into one GgufFile: metadata
+// from the first part, tensors from all, each tensor's .part set. Checks: every part
+// carries split.no (its index) and the same split.count (= number of parts), each tensor
+// is in exactly one part, the total equals the first part's split.tensors.count. Each
+// failure throws a one-line Error naming the part. Declared here because it is a friend.
+std::unique_ptr<GgufFile> gguf_join_split(std::vector<std::unique_ptr<GgufFile>> parts);
 
 // Parses a GGUF image held in memory (used by the fuzzer and by tests). Same checks.
 std::unique_ptr<GgufFile> gguf_parse_memory(const uint8_t* data, size_t size, const std::string& name);

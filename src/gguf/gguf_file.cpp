@@ -269,7 +269,14 @@ std::string GgufFile::get_str(const std::string& key, const std::string& def) co
   return has(key) ? get_str(key) : def;
 }
 
-void GgufFile::read_at(uint64_t offset, void* dst, size_t n) const {
+void GgufFile::read_at(uint32_t part, uint64_t offset, void* dst, size_t n) const {
+  if (part != 0) {
+    if (part >= parts_.size())
+      fail(path_, ": read from part ", part + 1, " but the model has ", parts_.size(), " part",
+           parts_.size() == 1 ? "" : "s");
+    others_[part - 1]->read_at(0, offset, dst, n);
+    return;
+  }
   uint64_t end = 0;
   if (__builtin_add_overflow(offset, static_cast<uint64_t>(n), &end) || end > file_size_)
     fail(path_, ": read of ", n, " bytes at byte offset ", offset, " is beyond the end of the file (size ",
@@ -280,6 +287,26 @@ void GgufFile::read_at(uint64_t offset, void* dst, size_t n) const {
   } else {
     std::memcpy(dst, mem_.data() + offset, n);
   }
+}
+
+std::vector<std::string> GgufFile::part_paths() const {
+  std::vector<std::string> out;
+  out.reserve(parts_.size());
+  for (const GgufPart& p : parts_) out.push_back(p.path);
+  return out;
+}
+
+// A freshly parsed file is a model of one part until gguf_join_split adds others.
+void GgufFile::describe_single_part() {
+  GgufPart p;
+  p.path = path_;
+  p.file_size = file_size_;
+  p.data_offset = data_offset_;
+  p.alignment = alignment_;
+  p.n_tensors = tensors_.size();
+  p.fd = fd_;
+  parts_.assign(1, std::move(p));
+  total_size_ = file_size_;
 }
 
 }  // namespace swapmoe

@@ -180,6 +180,7 @@ class GgufParser {
     parse_alignment();
     parse_tensor_infos();
     place_tensors();
+    f_.describe_single_part();
   }
 
  private:
@@ -434,7 +435,7 @@ std::unique_ptr<GgufFile> gguf_parse_source(const ByteSource& src, std::unique_p
   return f;
 }
 
-std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
+std::unique_ptr<GgufFile> GgufFile::open_file(const std::string& path) {
   std::unique_ptr<GgufFile> f = GgufParser::make();
   f->path_ = path;
   // Non-blocking open then fstat: a FIFO named as the model must not hang here.

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -121,6 +122,30 @@ const uint8_t* DirectFile::read_range(uint64_t off, uint64_t len, AlignedBuffer&
     got += static_cast<uint64_t>(r);
   }
   return buf.data() + s.skip;
+}
+
+DirectFileSet DirectFileSet::open(const std::vector<std::string>& paths, OpenMode mode) {
+  if (paths.empty()) fail("DirectFileSet: no files to open");
+  DirectFileSet s;
+  s.files_.reserve(paths.size());
+  size_t a = 0;
+  for (const std::string& p : paths) {
+    s.files_.push_back(DirectFile::open(p, mode));
+    a = std::max(a, s.files_.back().alignment());
+  }
+  s.alignment_ = a;
+  return s;
+}
+
+const DirectFile& DirectFileSet::part(uint32_t i) const {
+  if (i >= files_.size()) fail("read from part ", i + 1, " of a model of ", files_.size(), " file", files_.size() == 1 ? "" : "s");
+  return files_[i];
+}
+
+bool DirectFileSet::is_direct() const {
+  for (const DirectFile& f : files_)
+    if (!f.is_direct()) return false;
+  return !files_.empty();
 }
 
 }  // namespace swapmoe::io

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace swapmoe::io {
 
@@ -97,6 +98,26 @@ class DirectFile {
   size_t alignment_ = 4096;
   uint64_t size_ = 0;
   std::string path_;
+};
+
+// The files of one model (the parts of a split GGUF, or just the one file), opened alike.
+// Index = part (GgufTensorInfo::part). alignment() is the largest of the parts' direct-I/O
+// alignments: they are powers of two, so one superset rule serves every part.
+class DirectFileSet {
+ public:
+  DirectFileSet() = default;
+  static DirectFileSet open(const std::vector<std::string>& paths, OpenMode mode = OpenMode::Direct);
+
+  size_t size() const { return files_.size(); }
+  // Throws Error when there is no such part.
+  const DirectFile& part(uint32_t i) const;
+  size_t alignment() const { return alignment_; }
+  bool is_direct() const;  // every part
+  const std::string& path(uint32_t i) const { return part(i).path(); }
+
+ private:
+  std::vector<DirectFile> files_;
+  size_t alignment_ = 4096;
 };
 
 // Queries the direct-I/O alignment of an open file with statx; 0 when not reported.

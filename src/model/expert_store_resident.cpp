@@ -26,7 +26,7 @@ ResidentExpertStore::ResidentExpertStore(const GgufFile& f, const ModelConfig& c
            " rows of ", p.cols, " ", ggml_type_name(t->type), " elements");
     p.buf = AlignedBuffer(static_cast<size_t>(p.slice_bytes * n_expert_));
     for (int64_t e = 0; e < n_expert_; ++e)
-      f.read_at(t->expert_offset(e), p.buf.data() + e * p.slice_bytes, p.slice_bytes);
+      f.read_at(t->part, t->expert_offset(e), p.buf.data() + e * p.slice_bytes, p.slice_bytes);
     bytes_ += p.buf.size();
   };
   for (size_t il = 0; il < tensors.size(); ++il) {

@@ -97,7 +97,8 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
   experts_ = make_expert_store(f, cfg_, w_->experts, opts, plan ? &*plan : nullptr);
   // Under a budget the dense weights now live in owned memory and the experts are read
   // with O_DIRECT: the file's cached pages would only count against the budget.
-  if (plan) drop_file_cache(f.fd());
+  if (plan)
+    for (const GgufPart& p : f.parts()) drop_file_cache(p.fd);
 
   rope_ = rope_params(cfg_);
   router_ = router_params(cfg_);

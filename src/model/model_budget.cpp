@@ -26,7 +26,7 @@ BudgetPlan plan_model_budget(const ModelConfig& cfg, const GgufFile& f, const Mo
   // per-layer pools do.
   req.per_layer = opts.cache_per_layer || opts.policy == "swapmoe";
   // The I/O alignment of the file as the cache will open it (O_DIRECT granularity).
-  req.alignment = io::DirectFile::open(f.path()).alignment();
+  req.alignment = io::DirectFileSet::open(f.part_paths()).alignment();
   BudgetPlan plan = plan_budget(cfg, f, req);
   if (plan.ctx_reduced)
     std::fprintf(stderr, "swapmoe: --mem %s: context reduced from %lld to %lld tokens so that the KV cache fits\n",
@@ -63,7 +63,7 @@ std::unique_ptr<ExpertStore> make_expert_store(const GgufFile& f, const ModelCon
       profile = RoutingProfile::load(opts.profile_path);
       so.profile = &*profile;
     }
-    return std::make_unique<SwapMoeStore>(f.path(), cfg, tensors, so);
+    return std::make_unique<SwapMoeStore>(f.part_paths(), cfg, tensors, so);
   }
   if (!plan) fail("make_expert_store: a memory budget needs a plan");
   ExpertCacheOptions co;
@@ -71,7 +71,7 @@ std::unique_ptr<ExpertStore> make_expert_store(const GgufFile& f, const ModelCon
   co.per_layer = opts.cache_per_layer;
   co.policy = opts.cache_policy;
   co.engine.kind = engine_kind(opts.io_engine);
-  return std::make_unique<ExpertCache>(f.path(), cfg, tensors, co);
+  return std::make_unique<ExpertCache>(f.part_paths(), cfg, tensors, co);
 }
 
 void drop_file_cache(int fd) {

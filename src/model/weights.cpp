@@ -72,7 +72,7 @@ std::vector<float> to_f32(const GgufFile& f, const GgufTensorInfo& t) {
     fail(f.path(), ": tensor ", t.name, ": expected type F32 (or F16/BF16), got ", ggml_type_name(t.type));
   const int64_t n = t.n_elements();
   std::vector<uint8_t> raw(t.nbytes);
-  f.read_at(t.offset, raw.data(), raw.size());
+  f.read_at(t.part, t.offset, raw.data(), raw.size());
   std::vector<float> out(static_cast<size_t>(n));
   quant_traits(t.type).to_float(raw.data(), out.data(), n);
   return out;
@@ -127,10 +127,11 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
     b.type = t->type;
     b.ne = t->ne;
     b.bytes = AlignedBuffer(t->nbytes);
-    f.read_at(t->offset, b.bytes.data(), t->nbytes);
+    f.read_at(t->part, t->offset, b.bytes.data(), t->nbytes);
     // The bytes now live in owned memory; the file's cached pages would only be counted a
     // second time against a --mem budget (and a memory cgroup), so drop them at once.
-    if (f.fd() >= 0) (void)posix_fadvise(f.fd(), static_cast<off_t>(t->offset), static_cast<off_t>(t->nbytes), POSIX_FADV_DONTNEED);
+    if (const int fd = f.parts()[t->part].fd; fd >= 0)
+      (void)posix_fadvise(fd, static_cast<off_t>(t->offset), static_cast<off_t>(t->nbytes), POSIX_FADV_DONTNEED);
     w->bytes_ += t->nbytes;
     w->tensors_.emplace(s.name, std::move(b));
   }

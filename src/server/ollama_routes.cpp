@@ -3,6 +3,8 @@
 // GET /api/version, GET /api/ps, and "GET /" (ollama answers "Ollama is running").
 
 #include <ctime>
+#include <map>
+#include <mutex>
 
 #include "gguf/gguf.h"
 #include "server/routes.h"
@@ -28,7 +30,7 @@ void parse_options(const json& opts, GenRequest& g) {
   if (auto v = opt_number(opts, "top_p", 0, 1)) g.sampling.top_p = static_cast<float>(*v);
   if (auto v = opt_number(opts, "min_p", 0, 1)) g.sampling.min_p = static_cast<float>(*v);
   if (auto v = opt_int(opts, "seed", INT64_MIN, INT64_MAX)) g.sampling.seed = static_cast<uint64_t>(*v);
-  g.stop = opt_stop(opts, "stop", 16);
+  if (auto it = opts.find("stop"); it != opts.end() && !it->is_null()) g.stop = opt_stop(opts, "stop", 16);
   (void)opt_int(opts, "num_ctx", 0, INT64_MAX);
 }
 
@@ -47,11 +49,10 @@ void parse_think(const json& body, json& extra) {
 
 // What /api/generate and /api/chat share: structured output is refused; the sampling
 // defaults, then "options" and "think" (template variables go to `extra`).
-GenRequest request_from_body(const json& body, json& extra) {
+GenRequest request_from_body(const json& body, json& extra, const ModelLease& m) {
   if (auto f = body.find("format"); f != body.end() && !f->is_null() && !(f->is_string() && f->get<std::string>().empty()))
     bad_request("'format' (structured output) is not supported");
-  GenRequest g;
-  g.sampling = default_sampling();
+  GenRequest g = request_defaults(m);
   parse_options(opt_object(body, "options"), g);
   parse_think(body, extra);
   return g;
@@ -72,10 +73,10 @@ std::string done_reason(const GenResult& r) { return r.finish_reason == "length"
 std::string ndjson(const json& j) { return dump(j) + "\n"; }
 
 // Runs a generation and answers in ollama's shape. make(delta, done) builds one object.
-void respond(ApiServer::Impl& s, httplib::Response& res, GenRequest gen, bool stream,
+void respond(const Lease& m, httplib::Response& res, GenRequest gen, bool stream,
              std::function<json(const TextDelta&)> piece, std::function<void(json&, const GenResult&)> final_fields) {
-  auto job = start_job(s, std::move(gen));
-  const std::string model = s.cfg.model_name;
+  auto job = start_job(m, std::move(gen));
+  const std::string model = m->name();
   auto last = [model, final_fields](const GenResult& r, const TextDelta& text, auto piece_fn) {
     json j = piece_fn(text);
     j["model"] = model;
@@ -119,7 +120,7 @@ void generate(ApiServer::Impl& s, const httplib::Request& req, httplib::Response
                {"model", "prompt", "suffix", "system", "template", "context", "stream", "raw", "format", "options",
                 "keep_alive", "images", "think", "logprobs", "top_logprobs"},
                "the request");
-  (void)opt_string(body, "model");
+  const Lease m = s.models.acquire(opt_string(body, "model"));
   const auto prompt = opt_string(body, "prompt");
   const auto system = opt_string(body, "system");
   const bool raw = opt_bool(body, "raw").value_or(false);
@@ -129,11 +130,11 @@ void generate(ApiServer::Impl& s, const httplib::Request& req, httplib::Response
   if (auto im = body.find("images"); im != body.end() && !im->is_null() && !(im->is_array() && im->empty()))
     bad_request("images are not supported");
   json extra = json::object();
-  GenRequest g = request_from_body(body, extra);
+  GenRequest g = request_from_body(body, extra, *m);
   std::vector<int32_t> context;
   if (auto c = body.find("context"); c != body.end() && !c->is_null()) {
     if (!c->is_array()) bad_request("'context' must be an array of token ids");
-    const int64_t n_vocab = s.engine.model().tokenizer().n_vocab();
+    const int64_t n_vocab = m->engine().model().tokenizer().n_vocab();
     for (const auto& t : *c) {
       if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= n_vocab)
         bad_request("'context' holds a value that is not a token id");
@@ -142,30 +143,30 @@ void generate(ApiServer::Impl& s, const httplib::Request& req, httplib::Response
   }
   if (!prompt || prompt->empty()) {
     // ollama loads the model and answers at once when there is nothing to generate from.
-    send_json(res, load_reply(s.cfg.model_name));
+    send_json(res, load_reply(m->name()));
     return;
   }
   Prompt p;
   if (raw) {
-    p = s.prompter.raw(*prompt);
+    p = m->prompter().raw(*prompt);
   } else {
     std::vector<ChatMessage> msgs;
     if (system && !system->empty()) {
-      ChatMessage m;
-      m.role = "system";
-      m.content = *system;
-      msgs.push_back(std::move(m));
+      ChatMessage sys;
+      sys.role = "system";
+      sys.content = *system;
+      msgs.push_back(std::move(sys));
     }
-    ChatMessage m;
-    m.role = "user";
-    m.content = *prompt;
-    msgs.push_back(std::move(m));
-    p = s.prompter.chat(msgs, extra.empty() ? json(nullptr) : extra);
-    for (auto& st : s.prompter.chat_stops()) g.stop.push_back(st);
+    ChatMessage user;
+    user.role = "user";
+    user.content = *prompt;
+    msgs.push_back(std::move(user));
+    p = m->prompter().chat(msgs, extra.empty() ? json(nullptr) : extra);
+    for (auto& st : m->prompter().chat_stops()) g.stop.push_back(st);
   }
   // `context` continues an earlier answer: its tokens come first.
   if (!context.empty()) {
-    if (!p.tokens.empty() && p.tokens.front() == s.engine.model().tokenizer().bos() && raw == false)
+    if (!p.tokens.empty() && p.tokens.front() == m->engine().model().tokenizer().bos() && raw == false)
       p.tokens.erase(p.tokens.begin());
     p.tokens.insert(p.tokens.begin(), context.begin(), context.end());
   }
@@ -174,7 +175,7 @@ void generate(ApiServer::Impl& s, const httplib::Request& req, httplib::Response
   g.split_think = !raw;
   const auto prompt_tokens = std::make_shared<std::vector<int32_t>>(p.tokens);
   respond(
-      s, res, std::move(g), stream,
+      m, res, std::move(g), stream,
       [](const TextDelta& d) {
         json j = {{"response", d.content}};
         if (!d.reasoning.empty()) j["thinking"] = d.reasoning;
@@ -193,10 +194,10 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
                {"model", "messages", "tools", "format", "options", "stream", "keep_alive", "think", "logprobs",
                 "top_logprobs"},
                "the request");
-  (void)opt_string(body, "model");
+  const Lease lease = s.models.acquire(opt_string(body, "model"));
   const bool stream = opt_bool(body, "stream").value_or(true);
   json extra = json::object();
-  GenRequest g = request_from_body(body, extra);
+  GenRequest g = request_from_body(body, extra, *lease);
   bool tools = false;
   if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
     if (!t->is_array()) bad_request("'tools' must be an array");
@@ -205,13 +206,13 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
   }
   auto it = body.find("messages");
   if (it == body.end() || it->is_null()) {
-    send_json(res, {{"model", s.cfg.model_name}, {"created_at", rfc3339_now()},
+    send_json(res, {{"model", lease->name()}, {"created_at", rfc3339_now()},
                     {"message", {{"role", "assistant"}, {"content", ""}}}, {"done", true}, {"done_reason", "load"}});
     return;
   }
   if (!it->is_array()) bad_request("'messages' must be an array");
   if (it->empty()) {
-    send_json(res, {{"model", s.cfg.model_name}, {"created_at", rfc3339_now()},
+    send_json(res, {{"model", lease->name()}, {"created_at", rfc3339_now()},
                     {"message", {{"role", "assistant"}, {"content", ""}}}, {"done", true}, {"done_reason", "load"}});
     return;
   }
@@ -234,15 +235,15 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
     }
     msgs.push_back(std::move(cm));
   }
-  Prompt p = s.prompter.chat(msgs, extra.empty() ? json(nullptr) : extra);
+  Prompt p = lease->prompter().chat(msgs, extra.empty() ? json(nullptr) : extra);
   g.prompt = std::move(p.tokens);
   g.start_in_think = p.start_in_think;
-  for (auto& st : s.prompter.chat_stops()) g.stop.push_back(st);
+  for (auto& st : lease->prompter().chat_stops()) g.stop.push_back(st);
   // With tools offered, <tool_call> blocks become message.tool_calls (tool_calls.h): text
   // from the first block on is held back and the calls go into the last message.
   auto calls = tools ? std::make_shared<ToolCallStream>() : nullptr;
   respond(
-      s, res, std::move(g), stream,
+      lease, res, std::move(g), stream,
       [calls](const TextDelta& d) {
         json msg = {{"role", "assistant"}, {"content", calls ? calls->push(d.content) : d.content}};
         if (!d.reasoning.empty()) msg["thinking"] = d.reasoning;
@@ -261,9 +262,8 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
 }
 
 // Details ollama shows for a model, from the GGUF metadata.
-json model_details(const ApiServer::Impl& s) {
-  const GgufFile& f = s.engine.model().file();
-  const std::string arch = s.engine.model().config().arch_name;
+json model_details(const GgufFile& f) {
+  const std::string arch = f.get_str("general.architecture", "unknown");
   uint64_t n_params = 0;
   for (const auto& t : f.tensors()) n_params += static_cast<uint64_t>(t.n_elements());
   std::string size;
@@ -277,6 +277,64 @@ json model_details(const ApiServer::Impl& s) {
           {"families", json::array({arch})},
           {"parameter_size", size},
           {"quantization_level", quant}};
+}
+
+// The details of a listed model, from its GGUF header, read once per file (/api/tags lists
+// every model of the stores on every call).
+json cached_details(const store::StoreModel& m) {
+  static std::mutex mu;
+  static std::map<std::string, json> cache;
+  const std::string key = cat(m.path, ":", m.size);
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  json d;
+  try {
+    d = model_details(*GgufFile::open(m.path));
+  } catch (const Error&) {
+    d = {{"parent_model", ""}, {"format", "gguf"}, {"family", "unknown"}, {"families", json::array()},
+         {"parameter_size", ""}, {"quantization_level", "unknown"}};
+  }
+  std::lock_guard<std::mutex> lk(mu);
+  cache[key] = d;
+  return d;
+}
+
+json tag_entry(const store::StoreModel& m) {
+  const std::string digest = m.digest.rfind("sha256:", 0) == 0 ? m.digest.substr(7) : m.digest;
+  return json{{"name", m.name},       {"model", m.name},   {"modified_at", rfc3339_now()},
+              {"size", m.size},       {"digest", digest},  {"details", cached_details(m)}};
+}
+
+// The Modelfile PARAMETER lines ollama shows for a model's params layer.
+std::string parameters_text(const store::ModelParams& p) {
+  std::string out;
+  auto line = [&](const std::string& k, const std::string& v) { out += k + std::string(std::max<size_t>(1, 16 - k.size()), ' ') + v + "\n"; };
+  for (const auto& st : p.stop) line("stop", dump(json(st)));
+  if (p.temperature) line("temperature", cat(*p.temperature));
+  if (p.top_k) line("top_k", cat(*p.top_k));
+  if (p.top_p) line("top_p", cat(*p.top_p));
+  if (p.min_p) line("min_p", cat(*p.min_p));
+  if (p.num_ctx) line("num_ctx", cat(*p.num_ctx));
+  if (p.num_predict) line("num_predict", cat(*p.num_predict));
+  if (p.seed) line("seed", cat(*p.seed));
+  return out;
+}
+
+json metadata_json(const GgufFile& f) {
+  json info = json::object();
+  for (const auto& [key, v] : f.metadata()) {
+    if (key.rfind("tokenizer.", 0) == 0) continue;  // vocabularies are huge
+    if (v.type == GgufType::STRING) info[key] = v.s;
+    else if (v.type == GgufType::BOOL) info[key] = v.u != 0;
+    else if (v.is_int()) info[key] = v.type == GgufType::UINT64 || v.type == GgufType::UINT32 ||
+                                             v.type == GgufType::UINT16 || v.type == GgufType::UINT8
+                                         ? json(v.u)
+                                         : json(v.i);
+    else if (v.is_float()) info[key] = v.f;
+  }
+  return info;
 }
 
 // What ollama would list for this model: thinking and tools when the template knows them.
@@ -302,23 +360,25 @@ void add_ollama_routes(ApiServer::Impl& s) {
   s.http.Get("/api/version", guarded(s, true, [](const httplib::Request&, httplib::Response& res) {
                send_json(res, {{"version", "0.6.4"}});
              }));
-  auto entry = [&s] {
-    const GgufFile& f = s.engine.model().file();
-    return json{{"name", s.cfg.model_name},
-                {"model", s.cfg.model_name},
-                {"modified_at", rfc3339_now()},
-                {"size", f.file_size()},
-                {"digest", ""},
-                {"details", model_details(s)}};
-  };
-  s.http.Get("/api/tags", guarded(s, true, [entry](const httplib::Request&, httplib::Response& res) {
-               send_json(res, {{"models", json::array({entry()})}});
+  // Single mode lists its one model; store mode every model of the stores.
+  s.http.Get("/api/tags", guarded(s, true, [&s](const httplib::Request&, httplib::Response& res) {
+               json models = json::array();
+               for (const auto& m : s.models.catalog()) models.push_back(tag_entry(m));
+               send_json(res, {{"models", std::move(models)}});
              }));
-  s.http.Get("/api/ps", guarded(s, true, [entry](const httplib::Request&, httplib::Response& res) {
-               json e = entry();
-               e["expires_at"] = "0001-01-01T00:00:00Z";
-               e["size_vram"] = 0;
-               send_json(res, {{"models", json::array({e})}});
+  s.http.Get("/api/ps", guarded(s, true, [&s](const httplib::Request&, httplib::Response& res) {
+               json models = json::array();
+               if (const Lease m = s.models.loaded()) {
+                 store::StoreModel sm;
+                 sm.name = m->name();
+                 sm.path = m->engine().model().file().path();
+                 sm.size = m->engine().model().file().file_size();
+                 json e = tag_entry(sm);
+                 e["expires_at"] = "0001-01-01T00:00:00Z";
+                 e["size_vram"] = 0;
+                 models.push_back(std::move(e));
+               }
+               send_json(res, {{"models", std::move(models)}});
              }));
   post_json(s, "/api/show", true, [&s](const httplib::Request& req, httplib::Response& res) {
                 const json body = parse_body(req.body);
@@ -327,25 +387,31 @@ void add_ollama_routes(ApiServer::Impl& s) {
                 const auto name = opt_string(body, "name");
                 if (!model && !name) bad_request("'model' is required");
                 (void)opt_bool(body, "verbose");
-                const GgufFile& f = s.engine.model().file();
-                json info = json::object();
-                for (const auto& [key, v] : f.metadata()) {
-                  if (key.rfind("tokenizer.", 0) == 0) continue;  // vocabularies are huge
-                  if (v.type == GgufType::STRING) info[key] = v.s;
-                  else if (v.type == GgufType::BOOL) info[key] = v.u != 0;
-                  else if (v.is_int()) info[key] = v.type == GgufType::UINT64 || v.type == GgufType::UINT32 ||
-                                                           v.type == GgufType::UINT16 || v.type == GgufType::UINT8
-                                                       ? json(v.u)
-                                                       : json(v.i);
-                  else if (v.is_float()) info[key] = v.f;
+                json out;
+                if (s.models.store_mode()) {
+                  // Described from the header, without loading the model.
+                  const store::StoreModel sm = s.models.find(model ? *model : *name);
+                  const auto f = GgufFile::open(sm.path);
+                  const std::string tmpl = f->get_str("tokenizer.chat_template", "");
+                  out = {{"modelfile", ""},
+                         {"parameters", parameters_text(sm.params)},
+                         {"template", tmpl},
+                         {"details", model_details(*f)},
+                         {"model_info", metadata_json(*f)},
+                         {"capabilities", capabilities(tmpl)},
+                         {"modified_at", rfc3339_now()}};
+                } else {
+                  const Lease m = s.models.acquire(std::nullopt);
+                  const GgufFile& f = m->engine().model().file();
+                  out = {{"modelfile", ""},
+                         {"parameters", parameters_text(m->params())},
+                         {"template", m->prompter().template_source()},
+                         {"details", model_details(f)},
+                         {"model_info", metadata_json(f)},
+                         {"capabilities", capabilities(m->prompter().template_source())},
+                         {"modified_at", rfc3339_now()}};
                 }
-                send_json(res, {{"modelfile", ""},
-                                {"parameters", ""},
-                                {"template", s.prompter.template_source()},
-                                {"details", model_details(s)},
-                                {"model_info", info},
-                                {"capabilities", capabilities(s.prompter.template_source())},
-                                {"modified_at", rfc3339_now()}});
+                send_json(res, out);
               });
 }
 

@@ -25,9 +25,9 @@ struct Common {
 };
 
 // Parses the sampling and streaming fields shared by both endpoints.
-Common parse_common(const json& body, const char* max_tokens_key2) {
+Common parse_common(const json& body, const char* max_tokens_key2, const ModelLease& m) {
   Common c;
-  c.gen.sampling = default_sampling();
+  c.gen = request_defaults(m);
   if (auto v = opt_number(body, "temperature", 0, 2)) c.gen.sampling.temp = static_cast<float>(*v);
   if (auto v = opt_number(body, "top_p", 0, 1)) c.gen.sampling.top_p = static_cast<float>(*v);
   if (auto v = opt_number(body, "min_p", 0, 1)) c.gen.sampling.min_p = static_cast<float>(*v);
@@ -36,7 +36,7 @@ Common parse_common(const json& body, const char* max_tokens_key2) {
   if (auto v = opt_int(body, "max_tokens", 1, 1 << 30)) c.gen.max_tokens = *v;
   if (max_tokens_key2)
     if (auto v = opt_int(body, max_tokens_key2, 1, 1 << 30)) c.gen.max_tokens = *v;
-  c.gen.stop = opt_stop(body, "stop", 16);
+  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) c.gen.stop = opt_stop(body, "stop", 16);
   c.stream = opt_bool(body, "stream").value_or(false);
   (void)opt_string(body, "model");
   (void)opt_string(body, "user");
@@ -111,7 +111,8 @@ void chat_completions(ApiServer::Impl& s, const httplib::Request& req, httplib::
                 "parallel_tool_calls", "response_format", "reasoning_effort", "chat_template_kwargs", "modalities",
                 "prediction", "audio", "web_search_options"},
                "the request");
-  Common c = parse_common(body, "max_completion_tokens");
+  const Lease m = s.models.acquire(opt_string(body, "model"));
+  Common c = parse_common(body, "max_completion_tokens", *m);
   const std::vector<ChatMessage> msgs = parse_messages(body);
   json extra = opt_object(body, "chat_template_kwargs");
   bool tools = false;
@@ -127,15 +128,15 @@ void chat_completions(ApiServer::Impl& s, const httplib::Request& req, httplib::
   // reply become tool_calls (tool_calls.h).
   if (auto tc = body.find("tool_choice"); tc != body.end() && tc->is_string() && *tc == "none") tools = false;
 
-  Prompt p = s.prompter.chat(msgs, extra.empty() ? json(nullptr) : extra);
+  Prompt p = m->prompter().chat(msgs, extra.empty() ? json(nullptr) : extra);
   c.gen.prompt = std::move(p.tokens);
   c.gen.start_in_think = p.start_in_think;
-  for (auto& st : s.prompter.chat_stops()) c.gen.stop.push_back(st);
-  auto job = start_job(s, std::move(c.gen));
+  for (auto& st : m->prompter().chat_stops()) c.gen.stop.push_back(st);
+  auto job = start_job(m, std::move(c.gen));
 
   const std::string id = random_id("chatcmpl-");
   const auto created = static_cast<int64_t>(std::time(nullptr));
-  const std::string model = s.cfg.model_name;
+  const std::string model = m->name();
   if (!c.stream) {
     send_when_done(res, job, [id, created, model, tools](const GenResult& r, const TextDelta& all) {
       if (r.finish_reason == "error") return dump(error_body(r));
@@ -226,7 +227,8 @@ void chat_completions(ApiServer::Impl& s, const httplib::Request& req, httplib::
 void completions(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& res) {
   const json body = parse_body(req.body);
   check_fields(body, {OPENAI_COMMON_FIELDS, "prompt", "echo", "suffix", "best_of"}, "the request");
-  Common c = parse_common(body, nullptr);
+  const Lease m = s.models.acquire(opt_string(body, "model"));
+  Common c = parse_common(body, nullptr, *m);
   auto pit = body.find("prompt");
   std::string prompt;
   if (pit == body.end() || pit->is_null()) bad_request("'prompt' is required");
@@ -241,14 +243,14 @@ void completions(ApiServer::Impl& s, const httplib::Request& req, httplib::Respo
   if (auto sfx = opt_string(body, "suffix"); sfx && !sfx->empty()) bad_request("'suffix' is not supported");
   if (auto b = opt_int(body, "best_of", 1, 128); b && *b != 1) bad_request("'best_of' must be 1");
 
-  Prompt p = s.prompter.raw(prompt);
+  Prompt p = m->prompter().raw(prompt);
   c.gen.prompt = std::move(p.tokens);
   c.gen.split_think = false;  // a raw completion continues text as it is
-  auto job = start_job(s, std::move(c.gen));
+  auto job = start_job(m, std::move(c.gen));
 
   const std::string id = random_id("cmpl-");
   const auto created = static_cast<int64_t>(std::time(nullptr));
-  const std::string model = s.cfg.model_name;
+  const std::string model = m->name();
   auto body_of = [id, created, model](const std::string& text, json finish) {
     return json{{"id", id},
                 {"object", "text_completion"},
@@ -289,18 +291,26 @@ void add_openai_routes(ApiServer::Impl& s) {
   post_json(s, "/v1/completions", false, [&s](const httplib::Request& req, httplib::Response& res) {
                 completions(s, req, res);
               });
-  auto model_obj = [&s] {
-    return json{{"id", s.cfg.model_name},
+  auto model_obj = [&s](const std::string& name) {
+    return json{{"id", name},
                 {"object", "model"},
                 {"created", static_cast<int64_t>(std::chrono::system_clock::to_time_t(s.started))},
                 {"owned_by", "swapmoe"}};
   };
-  s.http.Get("/v1/models", guarded(s, false, [model_obj](const httplib::Request&, httplib::Response& res) {
-               send_json(res, {{"object", "list"}, {"data", json::array({model_obj()})}});
+  // Single mode lists its one model; store mode every model of the stores.
+  s.http.Get("/v1/models", guarded(s, false, [&s, model_obj](const httplib::Request&, httplib::Response& res) {
+               json data = json::array();
+               for (const auto& m : s.models.catalog()) data.push_back(model_obj(m.name));
+               send_json(res, {{"object", "list"}, {"data", std::move(data)}});
              }));
   s.http.Get(R"(/v1/models/(.+))", guarded(s, false, [&s, model_obj](const httplib::Request& req, httplib::Response& res) {
-               if (req.matches[1] != s.cfg.model_name) throw HttpError(404, "model not found", "not_found_error");
-               send_json(res, model_obj());
+               const std::string id = req.matches[1];
+               if (s.models.store_mode()) {
+                 send_json(res, model_obj(s.models.find(id).name));
+                 return;
+               }
+               if (id != s.cfg.model_name) throw HttpError(404, "model '" + id + "' not found", "not_found_error");
+               send_json(res, model_obj(id));
              }));
 }
 

@@ -12,13 +12,14 @@
 
 #include "server/api_util.h"
 #include "server/conn_guard.h"
+#include "server/model_registry.h"
 #include "server/server.h"
 
 namespace swapmoe::server {
 
 struct ApiServer::Impl {
-  Engine& engine;
-  const ChatPrompter& prompter;
+  std::unique_ptr<ModelRegistry> owned_models;  // single mode: made from the engine given
+  ModelRegistry& models;
   ServerConfig cfg;
   GuardedServer http;
   std::atomic<uint64_t> http_requests{0};
@@ -26,7 +27,11 @@ struct ApiServer::Impl {
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 
   Impl(Engine& e, const ChatPrompter& p, ServerConfig c)
-      : engine(e), prompter(p), cfg(std::move(c)), http(conn_limits(cfg)) {}
+      : owned_models(std::make_unique<ModelRegistry>(e, p, c.model_name)),
+        models(*owned_models),
+        cfg(std::move(c)),
+        http(conn_limits(cfg)) {}
+  Impl(ModelRegistry& m, ServerConfig c) : models(m), cfg(std::move(c)), http(conn_limits(cfg)) {}
 
   static ConnLimits conn_limits(const ServerConfig& c) {
     ConnLimits l;
@@ -48,12 +53,15 @@ httplib::Server::Handler guarded(ApiServer::Impl& s, bool ollama,
 void send_json(httplib::Response& res, const json& j, int status = 200);
 void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type, bool ollama);
 
-// Validates the prompt against the context, clamps max_tokens and queues the job.
-// Throws HttpError 400 (prompt too long) or 503 (queue full).
-std::shared_ptr<Job> start_job(ApiServer::Impl& s, GenRequest req);
+// Validates the prompt against the context of the leased model and queues the job, which
+// keeps the lease until it is over. Throws HttpError 400 (prompt too long) or 503 (queue full).
+std::shared_ptr<Job> start_job(const Lease& m, GenRequest req);
 
 // Default sampling (llama.cpp's server defaults) with a fresh random seed.
 SamplerParams default_sampling();
+// A request before its fields are read: default sampling, then the model store's defaults
+// (ollama's params layer: sampling, num_predict, stop words), which request fields override.
+GenRequest request_defaults(const ModelLease& m);
 
 // Streams a job: on_delta turns new text into bytes to send (may return ""), on_done
 // gives the closing bytes. A failed write cancels the job.

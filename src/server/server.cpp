@@ -116,8 +116,23 @@ SamplerParams default_sampling() {
   return p;
 }
 
-std::shared_ptr<Job> start_job(ApiServer::Impl& s, GenRequest req) {
-  const int64_t n_ctx = s.engine.model().n_ctx();
+GenRequest request_defaults(const ModelLease& m) {
+  GenRequest g;
+  g.sampling = default_sampling();
+  const store::ModelParams& p = m.params();
+  if (p.temperature) g.sampling.temp = static_cast<float>(*p.temperature);
+  if (p.top_k) g.sampling.top_k = static_cast<int>(*p.top_k);
+  if (p.top_p) g.sampling.top_p = static_cast<float>(*p.top_p);
+  if (p.min_p) g.sampling.min_p = static_cast<float>(*p.min_p);
+  if (p.seed) g.sampling.seed = static_cast<uint64_t>(*p.seed);
+  if (p.num_predict && *p.num_predict > 0) g.max_tokens = *p.num_predict;
+  g.stop = p.stop;
+  return g;
+}
+
+std::shared_ptr<Job> start_job(const Lease& m, GenRequest req) {
+  Engine& engine = m->engine();
+  const int64_t n_ctx = engine.model().n_ctx();
   const auto n_prompt = static_cast<int64_t>(req.prompt.size());
   if (n_prompt == 0) throw HttpError(400, "the prompt is empty");
   // The routes check each field's range; this is the same check the CLI runs, kept here so
@@ -132,8 +147,9 @@ std::shared_ptr<Job> start_job(ApiServer::Impl& s, GenRequest req) {
   if (n_prompt > n_ctx)
     throw HttpError(400, cat("the prompt has ", n_prompt, " tokens, more than the context of ", n_ctx, " tokens"),
                     "context_length_exceeded");
+  req.hold = m;
   auto job = std::make_shared<Job>(std::move(req));
-  if (!s.engine.submit(job)) throw HttpError(503, "the server is busy (request queue full); retry later", "server_busy");
+  if (!engine.submit(job)) throw HttpError(503, "the server is busy (request queue full); retry later", "server_busy");
   return job;
 }
 
@@ -240,6 +256,14 @@ std::string message_text(const json& content, const char* where) {
 
 ApiServer::ApiServer(Engine& engine, const ChatPrompter& prompter, ServerConfig cfg)
     : impl_(std::make_unique<Impl>(engine, prompter, std::move(cfg))) {
+  setup();
+}
+
+ApiServer::ApiServer(ModelRegistry& models, ServerConfig cfg) : impl_(std::make_unique<Impl>(models, std::move(cfg))) {
+  setup();
+}
+
+void ApiServer::setup() {
   Impl& s = *impl_;
   auto& http = s.http;
   // The connection pool, its deadlines and caps are GuardedServer's (conn_guard.h). The
@@ -332,13 +356,17 @@ ApiServer::ApiServer(Engine& engine, const ChatPrompter& prompter, ServerConfig 
     send_error(res, 500, "internal error", "server_error", false);
   });
 
+  // In store mode nothing may be loaded yet (or a switch is under way): an empty model name
+  // and zero figures then.
   http.Get("/health", [&s](const httplib::Request&, httplib::Response& res) {
-    const EngineMetrics m = s.engine.metrics();
-    send_json(res, {{"status", "ok"}, {"model", s.cfg.model_name}, {"slots", s.engine.n_slots()},
-                    {"queue_depth", m.queue_depth}, {"active", m.active}});
+    const Lease m = s.models.loaded();
+    const EngineMetrics e = m ? m->engine().metrics() : EngineMetrics{};
+    send_json(res, {{"status", "ok"}, {"model", m ? m->name() : std::string()}, {"slots", m ? m->engine().n_slots() : 0},
+                    {"queue_depth", e.queue_depth}, {"active", e.active}});
   });
   http.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_text(s.engine.metrics(), s.http_requests.load(), s.http_errors.load()),
+    const Lease m = s.models.loaded();
+    res.set_content(metrics_text(m ? m->engine().metrics() : EngineMetrics{}, s.http_requests.load(), s.http_errors.load()),
                     "text/plain; version=0.0.4");
   });
   add_openai_routes(s);

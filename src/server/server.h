@@ -19,6 +19,7 @@
 
 #include "server/chat_prompt.h"
 #include "server/engine.h"
+#include "server/model_registry.h"
 
 namespace swapmoe::server {
 
@@ -43,7 +44,10 @@ struct ServerConfig {
 
 class ApiServer {
  public:
+  // One model (`swapmoe serve MODEL`): every request uses it.
   ApiServer(Engine& engine, const ChatPrompter& prompter, ServerConfig cfg);
+  // Several models (`swapmoe serve` without MODEL): requests name theirs (model_registry.h).
+  ApiServer(ModelRegistry& models, ServerConfig cfg);
   ~ApiServer();
   // Binds the socket; returns the port (useful with port 0). Throws Error on failure.
   int bind();
@@ -54,6 +58,7 @@ class ApiServer {
   struct Impl;
 
  private:
+  void setup();
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,7 +8,7 @@
 // Options:
 //   --threads N        threads for both engines (default 2)
 //   --only REGEX       run only the model cases whose name matches
-//   --skip-tokenizer   / --skip-models   leave out a part
+//   --skip-tokenizer   / --skip-models / --skip-split   leave out a part
 //   --vocab-dir DIR    vocab files (default: tests/data/vocab, else ../shared/vocab)
 //   --tie-eps X        a greedy divergence is accepted only where llama.cpp's top-2 log-prob gap
 //                      at that step is below X (a near-tie that rounding may flip); default 0.002
@@ -23,7 +23,11 @@
 // tokenized with add_special to compare BOS/EOS handling.
 // Part 2, models: swapmoe-forge writes each (architecture variant x type) model; then greedy N
 // tokens on a fixed prompt must be identical, and the eval perplexity on eval_text.txt must agree
-// within 0.5% (F32, Q8_0) or 1% (Q4_K_M), with the same token count.
+// within 0.5% (F32, Q8_0) or 1% (Q4_K_M and the low-bit mixes), with the same token count.
+// Part 3, split files: swapmoe-forge writes one small model whole and as a split set in
+// gguf-split's format (--split-max-tensors); llama.cpp must load the set and give the same greedy
+// ids as for the whole file, swapmoe on the set exactly its ids and eval nll on the whole file,
+// and the two engines must agree on the set as in part 2 (two llama.cpp loads: a few seconds).
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -63,10 +67,25 @@ export const OPT_IN_VARIANTS = [
   { name: "r1-slice", vocab: "deepseek-v3", types: ["Q4_K_M"], deleteAfter: true,
     forgeArgs: ["--preset", "deepseek-r1-671b-q4km", "--layers", "3", "--leading-dense", "1", "--experts", "16"] },
 ];
+// A type with `variants` runs only on those variants: the low-bit mixes are checked on one
+// qwen3moe and one DeepSeek-V3-style deepseek2 shape (the experts in that format: MXFP4_MOE
+// gives MXFP4 experts and Q8_0 elsewhere, as for gpt-oss; the IQ4 and ternary mixes quantize
+// experts and attention alike, with llama.cpp's fallbacks for short rows).
+const LOWBIT_VARIANTS = ["qwen3moe", "ds2-lowq-sigmoid"];
 export const TYPES = [
   { type: "F32", pplTol: 0.005 },
   { type: "Q8_0", pplTol: 0.005 },
   { type: "Q4_K_M", pplTol: 0.01 },
+  { type: "MXFP4_MOE", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "IQ4_NL", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "IQ4_XS", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "TQ2_0", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "TQ1_0", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+];
+// Split-file cases (part 3): the forge flags that make the set, and its expected part count.
+export const SPLIT_CASES = [
+  { name: "split-qwen3moe-Q8_0", arch: "qwen3moe", vocab: "llama-spm", type: "Q8_0", split: ["--split-max-tensors", "9"],
+    extra: ["--embd", "128", "--expert-ff", "128"] },
 ];
 const LAYERS = 2;
 const SEED = 1234;
@@ -76,13 +95,13 @@ const TIMEOUT_MS = 10 * 60 * 1000;
 function usage(msg) {
   if (msg) process.stderr.write(`compare: ${msg}\n`);
   process.stderr.write("usage: node compare.mjs (--swapmoe BIN --forge BIN | --self-test) --work DIR " +
-    "[--threads N] [--only REGEX] [--skip-tokenizer] [--skip-models] [--vocab-dir DIR] [--tie-eps X] " +
+    "[--threads N] [--only REGEX] [--skip-tokenizer] [--skip-models] [--skip-split] [--vocab-dir DIR] [--tie-eps X] " +
     "[--n N] [--max-tokens N]\n");
   process.exit(2);
 }
 
 const VALUED = new Set(["swapmoe", "forge", "work", "threads", "only", "vocab-dir", "tie-eps", "tie-eps-quant", "n", "max-tokens"]);
-const BOOL = new Set(["self-test", "skip-tokenizer", "skip-models", "real-widths"]);
+const BOOL = new Set(["self-test", "skip-tokenizer", "skip-models", "skip-split", "real-widths"]);
 const opt = {};
 {
   const argv = process.argv.slice(2);
@@ -328,7 +347,8 @@ function modelsPart() {
     : [...VARIANTS, ...(opt["real-widths"] ? OPT_IN_VARIANTS : [])];
   const allTypes = selfTest ? [TYPES[0]] : TYPES;
   for (const v of variants) {
-    const types = v.types ? allTypes.filter((t) => v.types.includes(t.type)) : allTypes;
+    const types = (v.types ? allTypes.filter((t) => v.types.includes(t.type)) : allTypes)
+      .filter((t) => !t.variants || t.variants.includes(v.name));
     for (const t of types) {
       const name = `${v.name}-${t.type}`;
       if (only && !only.test(name)) continue;
@@ -373,7 +393,64 @@ function modelsPart() {
   for (const d of details) console.log("  " + d);
 }
 
+// ---------------------------------------------------------------------------------------------
+function splitPart() {
+  const rows = [];
+  const details = [];
+  for (const c of SPLIT_CASES) {
+    if (only && !only.test(c.name)) continue;
+    const t0 = Date.now();
+    const whole = path.join(work, `${c.name}-whole.gguf`);
+    const prefix = path.join(work, c.name);
+    for (const f of fs.readdirSync(work)) if (f.startsWith(`${c.name}-0`)) fs.rmSync(path.join(work, f));
+    const base = ["--arch", c.arch, "--type", c.type, "--layers", String(LAYERS), "--vocab", vocabPath(c.vocab),
+      "--seed", String(SEED), ...c.extra];
+    const fw = run(opt.forge, [...base, "-o", whole]);
+    const fs_ = run(opt.forge, [...base, "-o", `${prefix}.gguf`, ...c.split]);
+    const parts = fs.readdirSync(work).filter((f) => new RegExp(`^${c.name}-\\d{5}-of-\\d{5}\\.gguf$`).test(f)).sort();
+    if (!fw.ok || !fs_.ok || parts.length < 2) {
+      failures++;
+      rows.push([c.name, parts.length, "-", "-", "-", "-", "FAIL", "0"]);
+      details.push(`${c.name}: forge failed or wrote ${parts.length} part(s): ${fw.error ?? fs_.error ?? ""}`);
+      continue;
+    }
+    const first = path.join(work, parts[0]);
+    const rw = ref.greedy(whole, PROMPT, nGreedy), rs = ref.greedy(first, PROMPT, nGreedy);
+    const sw = swapmoe.greedy(whole, PROMPT, nGreedy), ss = swapmoe.greedy(first, PROMPT, nGreedy);
+    const ow = swapmoe.eval(whole, EVAL_TEXT, maxTokens), os = swapmoe.eval(first, EVAL_TEXT, maxTokens);
+    const errs = [rw, rs, sw, ss, ow, os].filter((r) => !r.ok).map((r) => r.error);
+    let refSame = "ERROR", ourSame = "ERROR", nll = "-", ok = false;
+    if (errs.length === 0) {
+      // llama.cpp: the set reads as the whole file (same ids, same top-2 gaps to the last bit).
+      const refOk = same(rw.value.ids, rs.value.ids) && same(rw.value.margins, rs.value.margins);
+      // swapmoe: identical output on the set and on the whole file.
+      const ourOk = same(sw.value.ids, ss.value.ids) && ow.value.nll === os.value.nll;
+      refSame = refOk ? "OK" : "DIFF";
+      ourSame = ourOk ? "OK" : "DIFF";
+      nll = Number(os.value.nll).toFixed(6);
+      // And the usual conformance of the two engines on the set.
+      const g = greedyVerdict(rs, ss, tieEpsQuant);
+      ok = refOk && ourOk && g.ok;
+      if (!refOk) details.push(`${c.name}: llama.cpp split vs whole: ${JSON.stringify(rs.value.ids)} vs ${JSON.stringify(rw.value.ids)}`);
+      if (!ourOk) details.push(`${c.name}: swapmoe split vs whole: ${JSON.stringify(ss.value.ids)} vs ${JSON.stringify(sw.value.ids)}, nll ${os.value.nll} vs ${ow.value.nll}`);
+      if (g.detail) details.push(`${c.name}: greedy llama.cpp vs swapmoe on the set ${g.text}: ${g.detail}`);
+      rows.push([c.name, parts.length, refSame, ourSame, g.text, nll, ok ? "PASS" : "FAIL", ((Date.now() - t0) / 1000).toFixed(1) + "s"]);
+    } else {
+      details.push(`${c.name}: ${errs[0]}`);
+      rows.push([c.name, parts.length, refSame, ourSame, "-", nll, "FAIL", ((Date.now() - t0) / 1000).toFixed(1) + "s"]);
+    }
+    if (!ok) failures++;
+    process.stderr.write(`conformance: ${c.name} ${rows[rows.length - 1].slice(2).join(" ")}\n`);
+  }
+  if (rows.length === 0) return;
+  console.log(`\n== split files: llama.cpp and swapmoe on a gguf-split set written by swapmoe-forge vs the whole file`);
+  table(["model", "parts", "llama.cpp set = whole", "swapmoe set = whole", "greedy on set", "swapmoe nll",
+    "result", "time"], rows);
+  for (const d of details) console.log("  " + d);
+}
+
 if (!opt["skip-tokenizer"]) tokenizerPart();
 if (!opt["skip-models"]) modelsPart();
+if (!opt["skip-split"] && !selfTest) splitPart();
 console.log(failures === 0 ? "\nconformance: all cases passed" : `\nconformance: ${failures} case(s) FAILED`);
 process.exit(failures === 0 ? 0 : 1);

@@ -15,6 +15,10 @@ namespace swapmoe::forge {
 struct ForgeSpec {
   std::string arch = "qwen3moe";
   std::string type;  // "" : preset's type, else F32
+  // Per-tensor overrides applied after the mix of `type` (block type names, e.g. IQ2_XXS):
+  // every routed expert tensor (*_exps), and then ffn_down_exps alone. "" : no override.
+  std::string expert_type;
+  std::string down_type;
   std::string vocab;
   std::string out;
   std::string name;  // general.name ("" : derived)
@@ -26,6 +30,9 @@ struct ForgeSpec {
   // Fast mode writes random valid quantized blocks for the expert tensors instead of running
   // the reference quantizer on float weights (fast_quant.h). -1: on for files over 1 GiB.
   int fast = -1;
+  // Split output in gguf-split's format (gguf/gguf_split_writer.h): "" / 0 for one file.
+  std::string split_max_size;
+  uint64_t split_max_tensors = 0;
 
   int64_t layers = 2;
   int64_t embd = 256;

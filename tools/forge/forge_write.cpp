@@ -9,6 +9,7 @@
 #include "cli/quant_mix.h"
 #include "cli/row_convert.h"
 #include "gguf/gguf.h"
+#include "gguf/gguf_split_writer.h"
 #include "gguf/gguf_writer.h"
 #include "model/arch.h"
 #include "util/atomic_output.h"
@@ -36,6 +37,38 @@ int64_t vocab_size(const GgufFile& vocab) {
     fail(vocab.path(), ": not a vocabulary GGUF (no tokenizer.ggml.tokens string array)");
   if (v->arr_len == 0) fail(vocab.path(), ": empty vocabulary");
   return static_cast<int64_t>(v->arr_len);
+}
+
+}  // namespace
+
+namespace {
+
+// A block type named on the command line (--expert-type / --down-type).
+GgmlType override_type(const char* flag, const std::string& name) {
+  const auto t = ggml_type_from_name(name);
+  if (!t || !cli::is_block_quantized(*t) || *t == GgmlType::Q8_1 || *t == GgmlType::Q8_K)
+    fail(flag, " ", name, ": not a weight block type (e.g. Q4_K, Q8_0, IQ2_XXS, IQ1_S)");
+  (void)quant_traits(*t);  // a type without arithmetic support fails here
+  return *t;
+}
+
+// --expert-type, then --down-type, on the routed expert tensors; rows that do not fit the
+// type's blocks fall back as the mix would.
+void apply_type_overrides(const ForgeSpec& spec, const std::vector<const TensorSpec*>& written, cli::MixPlan& plan) {
+  const bool ex = !spec.expert_type.empty(), down = !spec.down_type.empty();
+  if (!ex && !down) return;
+  const GgmlType et = ex ? override_type("--expert-type", spec.expert_type) : GgmlType::F32;
+  const GgmlType dt = down ? override_type("--down-type", spec.down_type) : GgmlType::F32;
+  for (size_t i = 0; i < written.size(); ++i) {
+    const TensorSpec& s = *written[i];
+    if (s.role != TensorRole::Experts) continue;
+    GgmlType t = plan.types[i];
+    if (ex) t = et;
+    if (down && s.name.find("ffn_down_exps") != std::string::npos) t = dt;
+    std::string note;
+    plan.types[i] = cli::fallback_type(t, s.ne[0], &note);
+    if (!note.empty()) plan.notes.push_back(s.name + ": " + note);
+  }
 }
 
 }  // namespace
@@ -70,11 +103,16 @@ ForgeResult forge_model(const ForgeSpec& spec) {
   mm.n_expert = cfg.n_expert;
   mm.n_head = cfg.n_head;
   mm.n_head_kv = cfg.n_head_kv;
-  const cli::MixPlan plan = cli::plan_quant_types(target, mm, mix);
+  cli::MixPlan plan = cli::plan_quant_types(target, mm, mix);
+  apply_type_overrides(spec, written, plan);
   if (spec.verbose)
     for (const auto& n : plan.notes) std::fprintf(stderr, "swapmoe-forge: %s\n", n.c_str());
   for (size_t i = 0; i < written.size(); ++i) w.add_tensor_info(written[i]->name, plan.types[i], written[i]->ne);
-  w.begin(spec.out);
+  GgufSplitLimits limits;
+  if (!spec.split_max_size.empty()) limits.max_bytes = parse_split_size(spec.split_max_size);
+  limits.max_tensors = spec.split_max_tensors;
+  GgufOutput out(w, spec.out, limits);
+  out.begin();
 
   // Fast mode by default for big files: the reference k-quant search dominates their time.
   uint64_t data_bytes = 0;
@@ -93,7 +131,7 @@ ForgeResult forge_model(const ForgeSpec& spec) {
     const TensorSpec& s = *written[i];
     const GgmlType type = plan.types[i];
     if (spec.sparse_all || (spec.sparse_experts && s.role == TensorRole::Experts)) {
-      w.skip_tensor();  // a hole reads back as zeros: a valid (all-zero) block in every format
+      out.skip_tensor();  // a hole reads back as zeros: a valid (all-zero) block in every format
       continue;
     }
     if (cli::is_block_quantized(type)) (void)quant_traits(type);  // throws here, not in a worker thread
@@ -104,7 +142,7 @@ ForgeResult forge_model(const ForgeSpec& spec) {
     // Fast mode covers every block-quantized tensor of a supported type: the experts are
     // most of the bytes, but the reference k-quant search on token_embd, output and the
     // attention matrices of a 30B model alone takes minutes.
-    const bool direct = fast && fast_block_supported(type);
+    const bool direct = (fast || random_blocks_only(type)) && fast_block_supported(type);
     int64_t nrows = 1;
     for (size_t d = 1; d < s.ne.size(); ++d) nrows *= s.ne[d];
     const size_t row_bytes = ggml_row_size(type, ncols);
@@ -127,15 +165,16 @@ ForgeResult forge_model(const ForgeSpec& spec) {
           cli::row_from_float(type, buf.data(), chunk.data() + static_cast<size_t>(r) * row_bytes, ncols);
         }
       });
-      w.write_tensor_data(chunk.data(), chunk.size());
+      out.write_tensor_data(chunk.data(), chunk.size());
     }
     if (spec.verbose)
       std::fprintf(stderr, "swapmoe-forge: [%zu/%zu] %-34s %-5s%s\n", i + 1, written.size(), s.name.c_str(),
                    ggml_type_name(type), direct ? " (fast)" : "");
   }
-  w.finish();
+  out.finish();
   ForgeResult r;
-  r.file_bytes = w.file_size();
+  r.paths = out.paths();
+  r.file_bytes = out.file_size();
   r.n_tensors = written.size();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "forge_spec.h"
 
 namespace swapmoe::forge {
 
 struct ForgeResult {
+  std::vector<std::string> paths;  // the file, or the parts of a split model
   uint64_t file_bytes = 0;
   size_t n_tensors = 0;
   double seconds = 0;

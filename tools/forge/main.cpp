@@ -39,6 +39,9 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_option("--preset", preset_name, "Shape of a real model: " + presets + " (other flags override it)");
   app.add_option("--arch", s.arch, "Architecture: qwen3moe, qwen2moe, llama (Mixtral), olmoe, deepseek2")->capture_default_str();
   app.add_option("--type", s.type, "Quantization: " + cli::quant_target_names() + " (default F32, or the preset's)");
+  app.add_option("--expert-type", s.expert_type,
+                 "Block type of every routed expert tensor (*_exps), overriding --type's mix (e.g. IQ2_XXS)");
+  app.add_option("--down-type", s.down_type, "Block type of ffn_down_exps, overriding --type and --expert-type");
   app.add_option("--vocab", s.vocab, "GGUF whose tokenizer.* keys are copied (e.g. ggml-vocab-qwen2.gguf)")->required();
   app.add_option("-o,--out", s.out, "Output GGUF file")->required();
   app.add_option("--seed", s.seed, "Seed of the random weights")->capture_default_str();
@@ -81,6 +84,13 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
                "Leave expert tensors as holes (zeros): huge test files that take little disk and time");
   app.add_flag("--sparse-all", s.sparse_all,
                "Leave every tensor as a hole: a file with a real header and zero weights, written instantly");
+  auto* by_size = app.add_option("--split-max-size", s.split_max_size,
+                                 "Write a split model as gguf-split does: at most SIZE of tensor data per part, N "
+                                 "followed by M (10^6 bytes) or G (10^9), e.g. 500M; parts are named "
+                                 "OUT-00001-of-0000N.gguf (a trailing .gguf of OUT is dropped)");
+  app.add_option("--split-max-tensors", s.split_max_tensors, "Write a split model with at most N tensors per part")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 31))
+      ->excludes(by_size);
   app.add_flag("-v,--verbose", s.verbose, "Log every tensor");
 }
 
@@ -108,7 +118,9 @@ int main(int argc, char** argv) {
   }
   try {
     const ForgeResult r = forge_model(spec);
-    std::fprintf(stderr, "swapmoe-forge: wrote %s: %s %s, %zu tensors, %s in %.1f s\n", spec.out.c_str(), spec.arch.c_str(),
+    std::string where = r.paths.front();
+    if (r.paths.size() > 1) where += cat(" (+", r.paths.size() - 1, " more parts)");
+    std::fprintf(stderr, "swapmoe-forge: wrote %s: %s %s, %zu tensors, %s in %.1f s\n", where.c_str(), spec.arch.c_str(),
                  spec.type.empty() ? "F32" : spec.type.c_str(), r.n_tensors, cli::format_size(r.file_bytes).c_str(),
                  r.seconds);
   } catch (const Error& e) {

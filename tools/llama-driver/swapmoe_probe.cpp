@@ -87,7 +87,7 @@ int check_matmuls(const std::string& model_path, const std::string& dump_path) {
     auto& bytes = cache[name];
     if (bytes.empty()) {
       bytes.resize(t->nbytes);
-      gguf->read_at(t->offset, bytes.data(), bytes.size());
+      gguf->read_at(t->part, t->offset, bytes.data(), bytes.size());
     }
     MatrixRef w;
     w.type = t->type;

@@ -82,7 +82,7 @@ class CacheFile : public ::testing::Test {
     EXPECT_EQ(m.rows, t->ne[1]);
     ASSERT_EQ(m.row_bytes() * static_cast<size_t>(m.rows), t->expert_bytes());
     std::vector<uint8_t> want(t->expert_bytes());
-    file_->read_at(t->expert_offset(e), want.data(), want.size());
+    file_->read_at(t->part, t->expert_offset(e), want.data(), want.size());
     ASSERT_EQ(std::memcmp(m.data, want.data(), want.size()), 0) << t->name << " expert " << e;
   }
   static void expect_view(const ExpertView& v, int layer, int e) {
@@ -319,7 +319,7 @@ TEST_F(CacheFile, ConcurrentAcquireFromTwoThreads) {
         // At most 2 pinned per thread at a time, so 5 slots always leave room.
         const ExpertView v = c->acquire(layer, e);
         std::vector<uint8_t> want(tensors_[layer].down->expert_bytes());
-        file_->read_at(tensors_[layer].down->expert_offset(e), want.data(), want.size());
+        file_->read_at(tensors_[layer].down->part, tensors_[layer].down->expert_offset(e), want.data(), want.size());
         if (std::memcmp(v.down.data, want.data(), want.size()) != 0) bad.fetch_add(1);
         c->release(layer, e);
       }

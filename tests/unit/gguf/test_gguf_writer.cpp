@@ -188,7 +188,7 @@ TEST(GgufWriter, TensorLayoutAndDataChunked) {
     EXPECT_EQ(t.offset, ts[k].offset);
     EXPECT_EQ((t.offset - f->data_offset()) % 32, 0u);
     std::vector<uint8_t> got(t.nbytes);
-    f->read_at(t.offset, got.data(), got.size());
+    f->read_at(t.part, t.offset, got.data(), got.size());
     EXPECT_EQ(got, data[k]) << t.name;
   }
   EXPECT_EQ(f->find_tensor("c")->n_elements(), 30);
@@ -199,8 +199,8 @@ TEST(GgufWriter, TensorLayoutAndDataChunked) {
   EXPECT_EQ(f->find_tensor("zz"), nullptr);
   // read_at refuses to read past the end.
   uint8_t x;
-  EXPECT_THROW(f->read_at(f->file_size(), &x, 1), Error);
-  EXPECT_THROW(f->read_at(std::numeric_limits<uint64_t>::max(), &x, 1), Error);
+  EXPECT_THROW(f->read_at(0, f->file_size(), &x, 1), Error);
+  EXPECT_THROW(f->read_at(0, std::numeric_limits<uint64_t>::max(), &x, 1), Error);
   std::filesystem::remove(p);
 }
 
@@ -221,9 +221,9 @@ TEST(GgufWriter, CustomAlignmentAndMemoryParse) {
   EXPECT_EQ(f->data_offset() % 64, 0u);
   EXPECT_EQ(f->find_tensor("y")->offset - f->find_tensor("x")->offset, 64u);
   float got = 0;
-  f->read_at(f->find_tensor("y")->offset, &got, 4);
+  f->read_at(0, f->find_tensor("y")->offset, &got, 4);
   EXPECT_EQ(got, -2.f);
-  EXPECT_EQ(f->fd(), -1);
+  EXPECT_EQ(f->parts()[0].fd, -1);
   std::filesystem::remove(p);
 }
 
@@ -248,10 +248,10 @@ TEST(GgufWriter, SparseSkipLeavesHoleOfZeros) {
   auto f = GgufFile::open(p);
   const auto* t = f->find_tensor("big");
   std::vector<uint8_t> buf(4096);
-  f->read_at(t->expert_offset(7), buf.data(), buf.size());
+  f->read_at(t->part, t->expert_offset(7), buf.data(), buf.size());
   EXPECT_TRUE(std::all_of(buf.begin(), buf.end(), [](uint8_t c) { return c == 0; }));
   float got[4];
-  f->read_at(f->find_tensor("small")->offset, got, sizeof got);
+  f->read_at(0, f->find_tensor("small")->offset, got, sizeof got);
   EXPECT_EQ(got[3], 4.f);
   std::filesystem::remove(p);
 }
@@ -297,7 +297,7 @@ TEST(GgufWriter, LargeHeaderCrossesReadChunks) {
   EXPECT_EQ(f->get_f32_array("big.scores"), scores);
   EXPECT_EQ(f->get_u64("after"), 42u);
   float got[2];
-  f->read_at(f->find_tensor("t")->offset, got, 8);
+  f->read_at(0, f->find_tensor("t")->offset, got, 8);
   EXPECT_EQ(got[1], 4.f);
   std::filesystem::remove(p);
 }

@@ -26,7 +26,7 @@ std::vector<float> ReferenceModel::vec(const std::string& name) const {
   const GgufTensorInfo* t = f_->find_tensor(name);
   if (!t) return {};
   std::vector<uint8_t> raw(t->nbytes);
-  f_->read_at(t->offset, raw.data(), raw.size());
+  f_->read_at(t->part, t->offset, raw.data(), raw.size());
   std::vector<float> out(static_cast<size_t>(t->n_elements()));
   const int64_t cols = t->ne[0];
   const size_t rb = ggml_row_size(t->type, cols);

@@ -38,7 +38,7 @@ void copy_with_template(const std::string& src, const std::string& dst, const st
   std::vector<uint8_t> buf;
   for (const auto& t : in->tensors()) {
     buf.resize(t.nbytes);
-    in->read_at(t.offset, buf.data(), buf.size());
+    in->read_at(t.part, t.offset, buf.data(), buf.size());
     w.write_tensor_data(buf.data(), buf.size());
   }
   w.finish();
