@@ -117,11 +117,14 @@ uint64_t read_rss_file() {
 // (heap, stacks) depends on what the command did before planning (eval has read and
 // tokenized its text, a server may hold other state), and a plan must come out the same in
 // `swapmoe plan` as in the `run` it is made for; it is modelled instead (process_overhead).
-// The figure is rounded up to a whole MiB: RssFile moves by a few hundred KiB between runs,
-// and unrounded it gave the same command 24, 25 or 26 expert slots (and so different hit
-// rates) from one run to the next. Rounded, repeated runs plan the same pool.
+// The figure is rounded up to a multiple of 2 MiB: RssFile moves by a few hundred KiB between
+// runs, and unrounded it gave the same command 24, 25 or 26 expert slots (and so different
+// hit rates) from one run to the next; rounded to 1 MiB it still crossed a step now and then.
 uint64_t mapped_files_baseline() {
-  static const uint64_t rss = (read_rss_file() + kMiB - 1) / kMiB * kMiB;
+  // 2 MiB steps (issue 15): with 1 MiB steps the figure (8.3-9.x MiB here) crossed the 9 MiB step
+  // in some runs, and SwapMoE's slot count, hence its output, changed with it.
+  constexpr uint64_t kStep = 2 * kMiB;
+  static const uint64_t rss = (read_rss_file() + kStep - 1) / kStep * kStep;
   return rss;
 }
 
