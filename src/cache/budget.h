@@ -7,14 +7,11 @@
 //   dense     every non-expert tensor as the loader holds it: matrices as stored, 1-D
 //             tensors (norms, biases) as F32 twice (ModelWeights keeps a F32 copy and the
 //             layer struct another).
-//   KV        per token: standard attention stores F16 K and V rows per layer,
-//               n_layer * n_head_kv * (head_dim_k + head_dim_v) * 2;
-//             deepseek2 (MLA) stores one F16 row of kv_lora_rank + n_rot per layer,
-//               n_layer * (kv_lora_rank + n_rot) * 2.
-//   scratch   activations, logits, per-expert FFN buffers, converted activations and
-//             attention scores (an estimate with a 2x margin; see budget.cpp).
-//   prefill   the batched prompt's chunk buffers (src/model/forward_batch.h), sized so a
-//             chunk of prefill_bytes / prefill_bytes_per_token(cfg) tokens fits: at least
+//   KV        per token, as the model reports it (ModelFootprint, model/footprint.cpp):
+//             F16 K and V rows per layer, or one F16 latent row per layer under MLA.
+//   scratch   the forward pass's buffers for one token, as the model reports it.
+//   prefill   the batched prompt's chunk buffers, sized so a chunk of prefill_bytes /
+//             ModelFootprint::prefill_bytes_per_token tokens fits: at least
 //             16 tokens; beyond that 1/32 of what is left for experts, at most a 512-token
 //             chunk. Bigger chunks load each expert once for more prompt tokens.
 //   overhead  the process itself: the executable and shared libraries as resident when
@@ -37,8 +34,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "arch/config.h"
+#include "expert/store_provider.h"
 #include "gguf/gguf.h"
-#include "model/config.h"
 
 namespace swapmoe {
 
@@ -94,18 +92,14 @@ struct BudgetPlan {
   std::vector<std::string> notes;  // e.g. why n_ctx was reduced
 };
 
-// Bytes of batched-prefill scratch per token of a chunk (an upper estimate of every buffer
-// of forward_batch's BatchScratch: F32 rows plus converted activation rows).
-uint64_t prefill_bytes_per_token(const ModelConfig& cfg);
-// The largest prefill chunk, in tokens (llama.cpp's default micro-batch).
-constexpr int64_t kPrefillMaxChunk = 512;
-
 // Computes the plan. Throws Error with the exact breakdown when the budget is below the
 // minimum even at the smallest context, e.g.
 //   "--mem 4.00 GiB is too small for this model: needs at least 7.90 GiB (dense 5.20 GiB,
 //    KV 0.40 GiB for 4096 tokens, scratch 10.12 MiB, overhead 70.00 MiB, experts 2.22 GiB
 //    = 2 slots of 1.11 GiB)".
-BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req);
+// fp: what the model holds besides its experts (model_footprint(cfg, req.n_ctx,
+// req.n_threads); runtime/model_budget.h has the shorthand without it).
+BudgetPlan plan_budget(const ModelFootprint& fp, const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req);
 
 // The smallest budget whose plan gives `slots` expert slots, for a plan `m` from
 // measure_model (same request otherwise): the fixed parts, the cache, and the prefill
@@ -114,7 +108,7 @@ uint64_t budget_for_slots(const BudgetPlan& m, int64_t slots);
 
 // Bytes the plan's pieces need, without a budget (for `swapmoe info`-style reports and
 // for plan_budget itself). budget, cache_bytes and n_slots are left 0.
-BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req);
+BudgetPlan measure_model(const ModelFootprint& fp, const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req);
 
 std::string plan_to_text(const BudgetPlan& p);
 nlohmann::json plan_to_json(const BudgetPlan& p);

@@ -362,6 +362,23 @@ ExpertCacheStats ExpertCache::stats() const {
   return stats_;
 }
 
+ExpertStoreStats ExpertCache::stats_report() const {
+  ExpertStoreStats s;
+  s.cached = true;
+  s.cache = stats();
+  s.n_slots = n_slots();
+  s.slot_bytes = slot_bytes();
+  s.engine = engine_name();
+  s.direct_io = direct_io();
+  return s;
+}
+
+int64_t ExpertCache::capacity() const {
+  int64_t n_moe = 0;
+  for (const Layer& l : layers_) n_moe += l.moe ? 1 : 0;
+  return std::max(n_expert_used_, static_cast<int64_t>(n_slots()) / std::max<int64_t>(n_moe, 1));
+}
+
 void ExpertCache::reset_stats() {
   std::lock_guard<std::mutex> lk(mu_);
   stats_ = ExpertCacheStats{};

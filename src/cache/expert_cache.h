@@ -14,7 +14,7 @@
 //   cache.request(l, chosen);                 // pins them; starts every missing read at once
 //   while (auto a = cache.acquire_any(l))     // whichever chosen expert is ready first
 //     { compute(a->view); cache.release(l, a->expert); }
-// or, to compute every expert that is ready as one group (model/ffn.cpp):
+// or, to compute every expert that is ready as one group (model/moe.cpp does this through ExpertStore::acquire_ready):
 //   while (cache.acquire_ready(l, group))     // all ready ones; blocks only if none is
 //     { compute(group); release each; group.clear(); }
 //   cache.prefetch(l + 1, guess);             // optional: never evicts pinned experts
@@ -46,9 +46,8 @@
 #include "cache/slot_layout.h"
 #include "io/direct_file.h"
 #include "io/read_engine.h"
-#include "model/config.h"
-#include "model/expert_store.h"
-#include "model/weights.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
 
 namespace swapmoe {
 
@@ -65,49 +64,7 @@ struct ExpertCacheOptions {
   io::OpenMode open_mode = io::OpenMode::Direct;
 };
 
-struct ExpertCacheStats {
-  uint64_t hits = 0;            // demand accesses that found the expert resident or in flight
-  uint64_t misses = 0;          // demand accesses that had to start a read
-  uint64_t loads = 0;           // experts read (demand + prefetch)
-  uint64_t bytes_read = 0;      // bytes requested from the disk (aligned supersets)
-  double read_seconds = 0;      // summed submit-to-completion time of all expert loads
-  double blocked_seconds = 0;   // time callers spent waiting in acquire / acquire_any
-  uint64_t evictions = 0;
-  uint64_t prefetch_issued = 0;
-  uint64_t prefetch_used = 0;    // prefetched experts later asked for before eviction
-  uint64_t prefetch_wasted = 0;  // prefetched experts evicted without being used
-  uint64_t prefetch_dropped = 0; // prefetches not started: no evictable slot
-  double hit_rate() const { return hits + misses ? static_cast<double>(hits) / static_cast<double>(hits + misses) : 0.0; }
-};
-
-// The experts of one layer that request() named, as handed out by acquire_any().
-struct AcquiredExpert {
-  int32_t expert = -1;
-  ExpertView view;
-};
-
-// The additional interface of stores that can hand out experts in completion order.
-class StreamingExpertStore : public ExpertStore {
- public:
-  // Returns one expert named by request(layer, ...) that has not been acquired yet,
-  // preferring one whose bytes are already in memory; blocks until one is ready.
-  // std::nullopt when all requested experts of the layer have been acquired.
-  // The expert is pinned until release(layer, expert). Throws Error on I/O failure.
-  virtual std::optional<AcquiredExpert> acquire_any(int layer) = 0;
-  // Appends to `out` every requested, not yet acquired expert of the layer that is ready,
-  // in request order; blocks only while none is ready. Returns how many it appended (0
-  // when all requested experts have been acquired). Each is pinned until release().
-  // Throws Error on I/O failure without handing out anything in that call. The default
-  // hands out one at a time through acquire_any().
-  virtual size_t acquire_ready(int layer, std::vector<AcquiredExpert>& out) {
-    std::optional<AcquiredExpert> a = acquire_any(layer);
-    if (!a) return 0;
-    out.push_back(*a);
-    return 1;
-  }
-};
-
-class ExpertCache final : public StreamingExpertStore {
+class ExpertCache final : public ExpertStore {
  public:
   // tensors[l]: layer l's expert tensors (all null for dense layers), e.g.
   // ModelWeights::experts. The infos are copied; the GgufFile need not outlive the cache.
@@ -128,19 +85,35 @@ class ExpertCache final : public StreamingExpertStore {
   void request(int layer, std::span<const int32_t> experts) override;
   void prefetch(int layer, std::span<const int32_t> experts) override;
   ExpertView acquire(int layer, int32_t expert) override;
-  std::optional<AcquiredExpert> acquire_any(int layer) override;
-  size_t acquire_ready(int layer, std::vector<AcquiredExpert>& out) override;
+  // Returns one expert named by request(layer, ...) that has not been acquired yet,
+  // preferring one whose bytes are already in memory; blocks until one is ready.
+  // std::nullopt when all requested experts of the layer have been acquired.
+  // The expert is pinned until release(layer, expert). Throws Error on I/O failure.
+  std::optional<AcquiredExpert> acquire_any(int layer);
+  // Appends to `out` every requested, not yet acquired expert of the layer that is ready,
+  // in request order; blocks only while none is ready. Returns how many it appended (0
+  // when all requested experts have been acquired). Each is pinned until release().
+  // Throws Error on I/O failure without handing out anything in that call.
+  size_t acquire_ready(int layer, std::vector<AcquiredExpert>& out);
+  // The ExpertStore form: `pending` is what request() named and was not handed out yet,
+  // which the cache tracks itself.
+  size_t acquire_ready(int layer, std::span<const int32_t> pending, std::vector<AcquiredExpert>& out) override {
+    (void)pending;
+    return acquire_ready(layer, out);
+  }
   void release(int layer, int32_t expert) override;
-  // Unpins the experts of `layer` that request() named and nobody acquired (e.g. when a
-  // token is abandoned after an error).
-  void cancel(int layer);
+  void cancel(int layer) override;
+  // A layer's pool holds at least its share of the slots (one shared pool, or per-layer
+  // quotas of n_slots / MoE layers), and never fewer than n_expert_used.
+  int64_t capacity() const override;
 
   // Blocks until no expert read is in flight (prefetches included); for tests, benchmarks
   // and orderly shutdown.
   void wait_idle();
 
   ExpertCacheStats stats() const;
-  void reset_stats();
+  ExpertStoreStats stats_report() const override;
+  void reset_stats() override;
   uint64_t slot_bytes() const { return slot_bytes_; }
   int n_slots() const { return res_->n_slots(); }
   uint64_t pool_bytes() const { return pool_.size(); }

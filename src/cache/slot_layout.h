@@ -13,9 +13,8 @@
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
 #include "io/read_engine.h"
-#include "model/expert_store.h"
-#include "model/config.h"
-#include "model/weights.h"
+#include "expert/expert_store.h"
+#include "arch/config.h"
 
 namespace swapmoe {
 

@@ -24,8 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/config.h"
-#include "model/expert_store.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
 
 namespace swapmoe {
 
@@ -69,8 +69,16 @@ class RoutingRecorder : public ExpertStore {
   void route(int layer, const RouterParams& p, const float* logits, int32_t* ids, float* weights) override;
   void request(int layer, std::span<const int32_t> experts) override { inner_->request(layer, experts); }
   void prefetch(int layer, std::span<const int32_t> experts) override { inner_->prefetch(layer, experts); }
+  bool batch_routing() const override { return inner_->batch_routing(); }
+  int64_t capacity() const override { return inner_->capacity(); }
   ExpertView acquire(int layer, int32_t expert) override { return inner_->acquire(layer, expert); }
+  size_t acquire_ready(int layer, std::span<const int32_t> pending, std::vector<AcquiredExpert>& out) override {
+    return inner_->acquire_ready(layer, pending, out);
+  }
   void release(int layer, int32_t expert) override { inner_->release(layer, expert); }
+  void cancel(int layer) override { inner_->cancel(layer); }
+  ExpertStoreStats stats_report() const override { return inner_->stats_report(); }
+  void reset_stats() override { inner_->reset_stats(); }
   const RoutingProfile& profile() const { return profile_; }
 
  private:

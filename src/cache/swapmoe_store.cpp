@@ -520,6 +520,26 @@ SwapMoeStats SwapMoeStore::stats() const {
   return stats_;
 }
 
+ExpertStoreStats SwapMoeStore::stats_report() const {
+  ExpertStoreStats s;
+  s.cached = true;
+  s.swapmoe = true;
+  s.swap = stats();
+  // The cache figures too, for readers that know only those (bench, server metrics):
+  // a hit is a resident expert of the unmasked choice, a miss one that was not (masked
+  // or read synchronously); reads are swaps plus synchronous reads; blocked = stall.
+  s.cache.hits = s.swap.hits;
+  s.cache.misses = s.swap.chosen - s.swap.hits;
+  s.cache.loads = s.swap.swaps_started + s.swap.sync_loads + s.swap.acquire_misses;
+  s.cache.bytes_read = s.swap.swap_bytes + s.swap.sync_bytes;
+  s.cache.blocked_seconds = s.swap.stall_seconds + s.swap.swap_wait_seconds;
+  s.n_slots = n_slots();
+  s.slot_bytes = slot_bytes();
+  s.engine = engine_name();
+  s.direct_io = direct_io();
+  return s;
+}
+
 void SwapMoeStore::reset_stats() {
   std::lock_guard<std::mutex> lk(mu_);
   const uint64_t b = stats_.startup_bytes;

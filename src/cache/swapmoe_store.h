@@ -63,9 +63,8 @@
 #include "cache/swapmoe_profile.h"
 #include "io/direct_file.h"
 #include "io/read_engine.h"
-#include "model/config.h"
-#include "model/expert_store.h"
-#include "model/weights.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
 
 namespace swapmoe {
 
@@ -79,28 +78,6 @@ struct SwapMoeOptions {
   const RoutingProfile* profile = nullptr;  // per-layer shares and initial sets (may be null)
   io::EngineOptions engine;
   io::OpenMode open_mode = io::OpenMode::Direct;
-};
-
-struct SwapMoeStats {
-  uint64_t tokens = 0;          // route() calls of the first MoE layer
-  uint64_t routes = 0;          // route() calls (tokens x MoE layers)
-  uint64_t chosen = 0;          // experts of the unmasked choices (routes x n_used)
-  uint64_t hits = 0;            // ... that were resident and ready
-  uint64_t masked = 0;          // ... missing, weight < τ: masked out
-  uint64_t sync_loads = 0;      // ... missing, weight >= τ: read synchronously
-  uint64_t sync_no_slot = 0;    // ... weight >= τ but every slot held/pinned: masked
-  uint64_t swaps_started = 0;
-  uint64_t swaps_done = 0;      // background swaps that took effect (the expert became eligible)
-  uint64_t swap_waits = 0;      // ... whose read was not complete when due: decoding waited
-  double swap_wait_seconds = 0; // time spent in those waits
-  uint64_t swap_failures = 0;   // background reads that failed (the slot was emptied)
-  uint64_t swap_bytes = 0;      // bytes read by background swaps
-  uint64_t sync_bytes = 0;      // bytes read synchronously (τ loads, acquire misses)
-  uint64_t acquire_misses = 0;  // acquire() of an expert that was not ready
-  double stall_seconds = 0;     // time route()/acquire() waited for reads after start-up
-  uint64_t startup_bytes = 0;   // the initial resident sets
-  double startup_seconds = 0;
-  double hit_rate() const { return chosen ? static_cast<double>(hits) / static_cast<double>(chosen) : 0.0; }
 };
 
 class SwapMoeStore final : public ExpertStore {
@@ -124,7 +101,8 @@ class SwapMoeStore final : public ExpertStore {
   // Blocks until no read is in flight (tests, benchmarks, shutdown).
   void wait_idle();
   SwapMoeStats stats() const;
-  void reset_stats();  // keeps the start-up figures
+  ExpertStoreStats stats_report() const override;
+  void reset_stats() override;  // keeps the start-up figures
   uint64_t slot_bytes() const { return slot_bytes_; }
   int n_slots() const { return static_cast<int>(slots_.size()); }
   const char* engine_name() const { return engine_->name(); }

@@ -19,7 +19,7 @@
 #include "cli/common_options.h"
 #include "io/direct_file.h"
 #include "model/model.h"
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 #include "util/error.h"
 
 namespace swapmoe::cli {

@@ -222,6 +222,7 @@ void chat(const ChatOptions& o) {
     g.sampling.seed = seed++;  // a fresh draw per reply, reproducible from --seed
     g.max_tokens = o.n_predict;
     g.start_in_think = p.start_in_think;
+    g.harmony = p.harmony;
     g.stop = prompter.chat_stops();
     for (const std::string& st : o.model.params.stop) g.stop.push_back(st);
     auto job = std::make_shared<server::Job>(std::move(g));

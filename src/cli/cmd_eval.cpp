@@ -22,10 +22,10 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "cli/eval_pass.h"
+#include "eval/eval_pass.h"
 #include "cli/json_out.h"
 #include "gguf/gguf.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "model/model.h"
 #include "util/error.h"
 #include "util/text_file.h"

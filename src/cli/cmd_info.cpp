@@ -9,10 +9,10 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "cli/quant_mix.h"
+#include "convert/quant_mix.h"
 #include "cli/size_parse.h"
 #include "gguf/gguf.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 
 namespace swapmoe::cli {
 

@@ -14,11 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cache/budget.h"
+#include "runtime/model_budget.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/thread_pool.h"

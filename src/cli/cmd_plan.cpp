@@ -10,11 +10,12 @@
 #include <memory>
 
 #include "cache/budget.h"
+#include "runtime/model_budget.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 

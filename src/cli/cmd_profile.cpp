@@ -17,8 +17,7 @@
 #include "cache/swapmoe_profile.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "model/model_budget.h"
-#include "model/model_impl.h"
+#include "runtime/model_budget.h"
 #include "util/error.h"
 #include "util/text_file.h"
 
@@ -39,8 +38,6 @@ void profile(const ProfileOptions& o) {
   ModelOptions mo = o.model.to_options();
   mo.policy = "exact";
   auto model = Model::load(o.model.path, mo);
-  auto* impl = dynamic_cast<ModelImpl*>(model.get());
-  if (!impl) fail("profile: unexpected model implementation");
   const ModelConfig& cfg = model->config();
   if (cfg.n_expert <= 0) fail(o.model.path, ": the model has no experts to profile");
 
@@ -48,15 +45,13 @@ void profile(const ProfileOptions& o) {
   if (o.max_tokens > 0 && static_cast<int64_t>(ids.size()) > o.max_tokens) ids.resize(static_cast<size_t>(o.max_tokens));
   if (ids.empty()) fail(o.text_file, ": no tokens to profile");
 
-  // Wrap a fresh store of the same kind in the recorder (the old one is dropped first,
-  // so a budget is never held twice).
-  impl->set_expert_store(nullptr);
-  std::optional<BudgetPlan> plan;
-  if (mo.mem_budget > 0) plan = plan_model_budget(cfg, model->file(), mo, model->n_ctx(), static_cast<int>(model->pool().size()));
-  auto rec = std::make_unique<RoutingRecorder>(
-      make_expert_store(model->file(), cfg, impl->weights().experts, mo, plan ? &*plan : nullptr), cfg);
-  RoutingRecorder* r = rec.get();
-  impl->set_expert_store(std::move(rec));
+  // Wrap the model's store in the recorder.
+  RoutingRecorder* r = nullptr;
+  model->wrap_experts([&](std::unique_ptr<ExpertStore> inner) {
+    auto rec = std::make_unique<RoutingRecorder>(std::move(inner), cfg);
+    r = rec.get();
+    return rec;
+  });
 
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t ctx = model->n_ctx();

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/quant_mix.h"
-#include "cli/row_convert.h"
+#include "convert/quant_mix.h"
+#include "convert/row_convert.h"
 #include "cli/size_parse.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_split_writer.h"

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cache/budget.h"
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 #include "util/error.h"
 
 namespace swapmoe::cli {

@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
+#include "arch/arch.h"
+#include "model/forward_batch.h"
 #include "ops/attention.h"
+#include "ops/dynamic_for.h"
 #include "ops/norm.h"
 #include "util/error.h"
 #include "util/fp16.h"
@@ -77,19 +81,26 @@ void attention_f32(const float* q, const float* rows, int64_t dk, int64_t dv, in
   });
 }
 
-// y_h = M_h x_h for every head h: M_h is rows_per_head rows of the flattened 3-D weight,
-// x_h = x + h * x_stride, y_h = y + h * y_stride. Heads are split over the pool; each
-// head's activation is quantized to the weight's vec_dot_type, as ggml's batched mul_mat
-// converts each src1 row.
-void per_head_matvec(const MatrixRef& m, int64_t rows_per_head, int64_t n_head, const float* x, int64_t x_stride,
-                     float* y, int64_t y_stride, ThreadPool& pool) {
+// For every head h and token t: y[t*y_ts + h*y_hs + r] = (M_h x_{t,h})[r], where
+// x_{t,h} = x + t*x_ts + h*x_hs has m.cols elements and M_h is head h's rows_per_head
+// rows. Heads are split over the pool; per head the tokens' rows are gathered, converted
+// to the weight's vec_dot_type (as ggml's batched mul_mat converts each src1 row) and
+// multiplied once.
+void per_head_matmul(const MatrixRef& m, int64_t rows_per_head, int64_t n_head, int64_t n_tok, const float* x,
+                     int64_t x_ts, int64_t x_hs, float* y, int64_t y_ts, int64_t y_hs, ThreadPool& pool) {
   const GgmlType vdt = quant_traits(m.type).vec_dot_type;
-  pool.parallel_for(n_head, [&](int64_t h0, int64_t h1, int) {
-    thread_local QuantizedActivation a;
+  const int64_t cols = m.cols;
+  dynamic_for(n_head, 1, pool, [&](int64_t h0, int64_t h1) {
+    thread_local std::vector<float> xin, yout;
+    thread_local QuantizedActivations a;
+    xin.resize(static_cast<size_t>(n_tok * cols));
+    yout.resize(static_cast<size_t>(n_tok * rows_per_head));
     for (int64_t h = h0; h < h1; ++h) {
-      const MatrixRef mh = head_slice(m, h, rows_per_head);
-      quantize_activation(x + h * x_stride, m.cols, vdt, a);
-      matvec_st(mh, a, y + h * y_stride, 0, rows_per_head);
+      for (int64_t t = 0; t < n_tok; ++t) std::copy_n(x + t * x_ts + h * x_hs, cols, xin.data() + t * cols);
+      quantize_activations(xin.data(), n_tok, cols, vdt, a);
+      matmul_st(head_slice(m, h, rows_per_head), a, yout.data(), 0, rows_per_head);
+      for (int64_t t = 0; t < n_tok; ++t)
+        std::copy_n(yout.data() + t * rows_per_head, rows_per_head, y + t * y_ts + h * y_hs);
     }
   });
 }
@@ -107,7 +118,7 @@ float mla_kq_scale(const ModelConfig& cfg) {
 }
 
 MlaParams mla_params(const ModelConfig& cfg) {
-  if (cfg.arch != Arch::Deepseek2) fail("mla: architecture ", arch_name(cfg.arch), " does not use MLA");
+  if (cfg.arch.attention != AttentionKind::Mla) fail("mla: architecture ", cfg.arch_name, " does not use MLA");
   MlaParams p;
   p.n_embd = cfg.n_embd;
   p.n_head = cfg.n_head;
@@ -166,63 +177,94 @@ void MlaCache::load(int64_t il, int64_t pos, float* row) const {
   }
 }
 
-void mla_attention(const MlaParams& p, const MlaLayerWeights& w, MlaCache& cache, int64_t il, const float* x,
-                   int64_t pos, float* out, ThreadPool& pool) {
+void mla_attention_tokens(const MlaParams& p, const MlaLayerWeights& w, MlaCache& cache, int64_t il, const float* x,
+                          int64_t n, int64_t pos0, float* out, MlaScratch& s, ThreadPool& pool) {
   check_weights(p, w);
   if (cache.row() != p.kv_lora_rank + p.n_rot || cache.kv_lora_rank() != p.kv_lora_rank)
     fail("mla: cache rows hold ", cache.row(), " values, the model needs ", p.kv_lora_rank + p.n_rot);
-  if (pos < 0 || pos >= cache.n_ctx())
-    fail("mla: position ", pos, " outside the ", cache.n_ctx(), "-position cache");
+  if (n < 1 || pos0 < 0 || pos0 + n > cache.n_ctx())
+    fail("mla: positions [", pos0, ", ", pos0 + n, ") outside the ", cache.n_ctx(), "-position cache");
 
-  const int64_t H = p.n_head, R = p.kv_lora_rank, hk = p.nope + p.n_rot, dq = R + p.n_rot;
+  const int64_t H = p.n_head, R = p.kv_lora_rank, hk = p.nope + p.n_rot, dq = R + p.n_rot, dv = p.head_dim_v;
+  const int64_t E = p.n_embd;
+  const size_t rows = static_cast<size_t>(n);
+  s.q.resize(rows * static_cast<size_t>(H * hk));
+  s.kv.resize(rows * static_cast<size_t>(dq));
+  s.qfull.resize(rows * static_cast<size_t>(H * dq));
+  s.lat.resize(rows * static_cast<size_t>(H * R));
+  s.heads.resize(rows * static_cast<size_t>(H * dv));
+  ThreadPool* convert_pool = n > 1 ? &pool : nullptr;
 
-  // Scratch kept per calling thread: one call per token and layer must not allocate.
-  thread_local std::vector<float> qa, q, kv, qfull, lat, heads;
-  q.resize(static_cast<size_t>(H * hk));
-  kv.resize(static_cast<size_t>(dq));
-  qfull.resize(static_cast<size_t>(H * dq));
-  lat.resize(static_cast<size_t>(H * R));
-  heads.resize(static_cast<size_t>(H * p.head_dim_v));
-
-  // q [H][nope | n_rot]
+  // q [n][H][nope | n_rot] and [c | k_pe] [n][R + n_rot] from the same input.
+  std::optional<PrefillTimer> tm;
+  tm.emplace(PrefillPhase::AttnProj);
+  const MatrixRef& wq = p.q_lora_rank > 0 ? w.q_a : w.q;
+  quantize_activations(x, n, E, quant_traits(w.kv_a_mqa.type).vec_dot_type, s.act, convert_pool);
+  const GgmlType q_vdt = quant_traits(wq.type).vec_dot_type;
+  if (q_vdt != s.act.type) quantize_activations(x, n, E, q_vdt, s.act_q, convert_pool);
+  const QuantizedActivations& xq = q_vdt != s.act.type ? s.act_q : s.act;
   if (p.q_lora_rank > 0) {
-    qa.resize(static_cast<size_t>(p.q_lora_rank));
-    matvec(w.q_a, x, qa.data(), pool);
-    rmsnorm(qa.data(), w.q_a_norm, qa.data(), p.q_lora_rank, p.rms_eps);
-    matvec(w.q_b, qa.data(), q.data(), pool);
+    const int64_t ql = p.q_lora_rank;
+    s.qa.resize(rows * static_cast<size_t>(ql));
+    const MatmulJob jobs[2] = {{w.q_a, &xq, s.qa.data()}, {w.kv_a_mqa, &s.act, s.kv.data()}};
+    matmul_multi(jobs, pool);
+    for (int64_t t = 0; t < n; ++t) {
+      float* qa = s.qa.data() + t * ql;
+      rmsnorm(qa, w.q_a_norm, qa, ql, p.rms_eps);
+    }
+    quantize_activations(s.qa.data(), n, ql, quant_traits(w.q_b.type).vec_dot_type, s.act, convert_pool);
+    matmul(w.q_b, s.act, s.q.data(), pool);
   } else {
-    matvec(w.q, x, q.data(), pool);
+    const MatmulJob jobs[2] = {{w.q, &xq, s.q.data()}, {w.kv_a_mqa, &s.act, s.kv.data()}};
+    matmul_multi(jobs, pool);
   }
 
-  // [c | k_pe]: normalise the latent, rotate the shared key, cache the row.
-  matvec(w.kv_a_mqa, x, kv.data(), pool);
-  rope_apply(p.rope, kv.data() + R, 1, p.n_rot, pos);
-  rmsnorm(kv.data(), w.kv_a_norm, kv.data(), R, p.rms_eps);
-  cache.store(il, pos, kv.data());
-
-  // Rotate q_pe in place: each head's rope part starts at offset nope.
-  rope_apply(p.rope, q.data() + p.nope, H, hk, pos);
-
-  // Absorb k_b into the query: qfull[h] = [k_b[h] q_nope[h] | q_pe[h]].
-  per_head_matvec(w.k_b, R, H, q.data(), hk, qfull.data(), dq, pool);
-  for (int64_t h = 0; h < H; ++h)
-    std::copy(q.data() + h * hk + p.nope, q.data() + (h + 1) * hk, qfull.data() + h * dq + R);
+  // Per token: rotate the shared key, normalise the latent, cache the row; rotate q_pe in
+  // place (each head's rope part starts at offset nope) and copy it behind the absorbed q.
+  tm.emplace(PrefillPhase::Rope);
+  for (int64_t t = 0; t < n; ++t) {
+    float* kv = s.kv.data() + t * dq;
+    rope_apply(p.rope, kv + R, 1, p.n_rot, pos0 + t);
+    rmsnorm(kv, w.kv_a_norm, kv, R, p.rms_eps);
+    cache.store(il, pos0 + t, kv);
+    float* q = s.q.data() + t * H * hk;
+    rope_apply(p.rope, q + p.nope, H, hk, pos0 + t);
+    for (int64_t h = 0; h < H; ++h)
+      std::copy(q + h * hk + p.nope, q + (h + 1) * hk, s.qfull.data() + t * H * dq + h * dq + R);
+  }
+  // Absorb k_b into the query: qfull[t][h] = [k_b[h] q_nope[t][h] | q_pe[t][h]].
+  tm.emplace(PrefillPhase::AbsorbKb);
+  per_head_matmul(w.k_b, R, H, n, s.q.data(), H * hk, hk, s.qfull.data(), H * dq, dq, pool);
 
   // Multi-query attention over the cached rows; the value is the latent part of each row.
+  tm.emplace(PrefillPhase::Attention);
   if (cache.precision() == MlaCache::Precision::F16) {
-    AttentionShape s;
-    s.n_head = H;
-    s.n_head_kv = 1;
-    s.head_dim_k = dq;
-    s.head_dim_v = R;
-    attention_f16(qfull.data(), cache.f16(il), dq, cache.f16(il), dq, pos + 1, s, p.kq_scale, lat.data(), pool);
+    AttentionShape sh;
+    sh.n_head = H;
+    sh.n_head_kv = 1;
+    sh.head_dim_k = dq;
+    sh.head_dim_v = R;
+    attention_f16_causal(s.qfull.data(), H * dq, n, pos0, cache.f16(il), dq, cache.f16(il), dq, sh, p.kq_scale,
+                         s.lat.data(), H * R, pool);
   } else {
-    attention_f32(qfull.data(), cache.f32(il), dq, R, pos + 1, H, p.kq_scale, lat.data(), pool);
+    for (int64_t t = 0; t < n; ++t)
+      attention_f32(s.qfull.data() + t * H * dq, cache.f32(il), dq, R, pos0 + t + 1, H, p.kq_scale,
+                    s.lat.data() + t * H * R, pool);
   }
 
   // Decompress each head's latent output with v_b, then the output projection.
-  per_head_matvec(w.v_b, p.head_dim_v, H, lat.data(), R, heads.data(), p.head_dim_v, pool);
-  matvec(w.out, heads.data(), out, pool);
+  tm.emplace(PrefillPhase::AbsorbVb);
+  per_head_matmul(w.v_b, dv, H, n, s.lat.data(), H * R, R, s.heads.data(), H * dv, dv, pool);
+  tm.emplace(PrefillPhase::AttnOut);
+  quantize_activations(s.heads.data(), n, H * dv, quant_traits(w.out.type).vec_dot_type, s.act, convert_pool);
+  matmul(w.out, s.act, out, pool);
+}
+
+void mla_attention(const MlaParams& p, const MlaLayerWeights& w, MlaCache& cache, int64_t il, const float* x,
+                   int64_t pos, float* out, ThreadPool& pool) {
+  // Scratch kept per calling thread: one call per token and layer must not allocate.
+  thread_local MlaScratch s;
+  mla_attention_tokens(p, w, cache, il, x, 1, pos, out, s, pool);
 }
 
 }  // namespace swapmoe

@@ -28,7 +28,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/config.h"
+#include "arch/config.h"
+#include "ops/matmul.h"
 #include "ops/matvec.h"
 #include "ops/rope.h"
 #include "util/thread_pool.h"
@@ -101,10 +102,23 @@ class MlaCache {
   std::vector<std::vector<float>> f32_;
 };
 
-// One token's attention block for layer il: x is the attn_norm output [n_embd], pos the
-// token's position (positions 0..pos-1 of this layer must already be cached; this call
-// caches pos). out[n_embd] receives attn_output's result (before the residual add).
-// The result does not depend on the pool's thread count.
+// Buffers of mla_attention_tokens for n tokens (grown as needed, then reused).
+struct MlaScratch {
+  std::vector<float> qa, q, kv, qfull, lat, heads;  // [T][q_lora], [T][H][nope+rot], [T][R+rot], [T][H][R+rot], [T][H][R], [T][H][hd_v]
+  QuantizedActivations act, act_q;                  // a projection's input, converted (act_q: for q when its type differs)
+};
+
+// The attention block of layer il for n tokens at positions pos0, pos0 + 1, ...: x holds
+// their attn_norm outputs [n][n_embd] (positions before pos0 of this layer must already be
+// cached; this call caches the n new ones). out [n][n_embd] receives attn_output's result
+// (before the residual add). The projections run over all n tokens (the matrix-vector
+// kernels for one), the absorption by k_b / v_b per head over the tokens, the attention per
+// (token, head) over the cached rows. Each token's result is bitwise equal whatever n is,
+// and does not depend on the pool's thread count.
+void mla_attention_tokens(const MlaParams& p, const MlaLayerWeights& w, MlaCache& cache, int64_t il, const float* x,
+                          int64_t n, int64_t pos0, float* out, MlaScratch& s, ThreadPool& pool);
+
+// One token: mla_attention_tokens with n = 1 and its own scratch.
 void mla_attention(const MlaParams& p, const MlaLayerWeights& w, MlaCache& cache, int64_t il, const float* x,
                    int64_t pos, float* out, ThreadPool& pool);
 

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "model/act_cache.h"
-#include "model/config.h"
-#include "model/expert_store.h"
-#include "model/router.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
+#include "expert/router.h"
 #include "model/weights.h"
 #include "util/thread_pool.h"
 

@@ -1,92 +1,199 @@
-// The per-token forward pass of the MoE architectures (qwen3moe, qwen2moe, llama/Mixtral,
-// olmoe; deepseek2 with attention from attention_mla.h), mirroring llama.cpp's graphs in src/models/*.cpp:
+// The forward pass of every architecture, over a span of n tokens at positions pos0,
+// pos0 + 1, ... (decode is n = 1; a prompt runs in chunks of up to 512), mirroring
+// llama.cpp's graphs (src/models/*.cpp):
 //
-//   x = token_embd[token]
+//   x[t] = token_embd[token t]                                        x: [n][n_embd]
 //   for each layer:
-//     x = x + attention(rmsnorm(x) * attn_norm)          (attention_block)
-//     x = x + ffn_or_moe(rmsnorm(x) * ffn_norm)          (ffn_block, ffn.cpp)
-//   logits = output * (rmsnorm(x) * output_norm)
+//     x += attention(rmsnorm(x) * attn_norm)      GQA below, or MLA (attention_mla.cpp)
+//     x += ffn(rmsnorm(x) * ffn_norm)             dense FFN below, or MoE (moe.cpp)
+//   logits = output (rmsnorm(x[n-1]) * output_norm)                   [n_vocab]
+//
+// What a layer does is read from the configuration's feature flags (arch/config.h), never
+// from the architecture's name.
+//
+// One path for every n. The products go through ops/matmul.h, which runs the
+// matrix-vector kernels for a single token and whose rows are bitwise equal to them for
+// many; every per-token step (norms, biases, rope, KV stores, the MoE sums) is the same
+// function in the same order whatever n is, and attention of token t reads cache rows
+// [0, pos_t] only. So a token's logits and cache rows do not depend on how the tokens
+// were split into calls: prefill equals decode by construction.
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <optional>
 
+#include "model/forward_batch.h"
 #include "model/model_impl.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
-#include "ops/matvec_multi.h"
 #include "ops/norm.h"
+#include "quant/quant.h"
 #include "util/error.h"
 
 namespace swapmoe {
+
+namespace {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// x[i] += y[i] for n rows of e values, as llama.cpp adds a block's output to the residual
+// stream (ggml_add(cur, inpSA): the block output first).
+void add_residual(float* x, const float* y, int64_t n, int64_t e) {
+  for (int64_t i = 0; i < n * e; ++i) x[i] = y[i] + x[i];
+}
+
+}  // namespace
 
 const float* ModelImpl::forward(int32_t token, int64_t pos) {
   if (token < 0 || token >= cfg_.n_vocab) fail("token id ", token, " out of range [0, ", cfg_.n_vocab, ")");
   if (pos != n_past_) fail("forward: position ", pos, " but the KV cache holds ", n_past_, " tokens");
   if (pos >= n_ctx_) fail("context full: position ", pos, " needs more than the ", n_ctx_, "-token context");
-
-  float* x = x_.data();
-  embedding_row(w_->token_embd, token, x);
-  for (int il = 0; il < static_cast<int>(cfg_.n_layer); ++il) {
-    attention_block(il, x, pos);
-    ffn_block(il, x);
-  }
-  n_past_ = pos + 1;
-
-  rmsnorm(x, w_->output_norm.data(), xn_.data(), cfg_.n_embd, cfg_.rms_eps);
-  act_.reset(xn_.data(), cfg_.n_embd);
-  MatvecJob job{w_->output, &act_.get(w_->output.type), logits_.data()};
-  matvec_multi({&job, 1}, pool_);
+  run_tokens(&token, 1, pos, /*want_logits=*/true);
   return logits_.data();
 }
 
-// Standard multi-head attention with grouped KV heads:
-//   q = Wq xn (+bq), k = Wk xn (+bk), v = Wv xn (+bv)        [n_head*hd], [n_head_kv*hd] x2
-//   qwen3moe: rmsnorm per head of q and k; olmoe: rmsnorm over all of q and of k
-//   rope(q), rope(k); store k, v (F16) at pos; softmax(q.K^T / sqrt(hd)) V; out = Wo attn
-void ModelImpl::attention_block(int il, float* x, int64_t pos) {
+const float* ModelImpl::forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) {
+  if (tokens.empty()) fail("forward_batch: no tokens");
+  if (pos0 != n_past_) fail("forward: position ", pos0, " but the KV cache holds ", n_past_, " tokens");
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  for (int32_t t : tokens)
+    if (t < 0 || t >= cfg_.n_vocab) fail("token id ", t, " out of range [0, ", cfg_.n_vocab, ")");
+  if (pos0 + n > n_ctx_)
+    fail("context full: position ", pos0 + n - 1, " needs more than the ", n_ctx_, "-token context");
+  // Resident, chunks of 512 tokens as llama.cpp's ubatch. Under a memory budget the
+  // chunk's scratch is what the plan reserved for it (BudgetPlan::prefill_bytes). A store
+  // that cannot route a whole chunk before computing it takes the tokens one by one.
+  const int64_t chunk = experts_->batch_routing() ? prefill_chunk_tokens(cfg_, prefill_scratch_) : 1;
+  const int64_t t0 = PrefillTimer::enabled() ? now_ns() : 0;
+  for (int64_t b = 0; b < n; b += chunk) {
+    const int64_t m = std::min(chunk, n - b);
+    run_tokens(tokens.data() + b, m, pos0 + b, b + m == n);
+  }
+  if (PrefillTimer::enabled() && n > 1) PrefillTimer::print_and_reset(n, 1e-9 * static_cast<double>(now_ns() - t0));
+  return logits_.data();
+}
+
+void ModelImpl::run_tokens(const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits) {
+  Scratch& S = s_;
+  const int64_t E = cfg_.n_embd;
+  S.x.resize(static_cast<size_t>(n * E));
+  S.xn.resize(S.x.size());
+  S.proj.resize(S.x.size());
+  for (int64_t t = 0; t < n; ++t) embedding_row(w_->token_embd, tokens[t], S.x.data() + t * E);
+
+  for (int il = 0; il < static_cast<int>(cfg_.n_layer); ++il) {
+    const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
+    {
+      const PrefillTimer tm(PrefillPhase::Norms);
+      for (int64_t t = 0; t < n; ++t) rmsnorm(S.x.data() + t * E, L.attn_norm.data(), S.xn.data() + t * E, E, cfg_.rms_eps);
+    }
+    if (cfg_.arch.attention == AttentionKind::Mla)
+      mla_attention_tokens(mla_, mla_w_[static_cast<size_t>(il)], mla_cache_, il, S.xn.data(), n, pos0, S.proj.data(),
+                           S.mla, pool_);
+    else
+      attention(il, n, pos0);
+    add_residual(S.x.data(), S.proj.data(), n, E);
+
+    {
+      const PrefillTimer tm(PrefillPhase::Norms);
+      for (int64_t t = 0; t < n; ++t) rmsnorm(S.x.data() + t * E, L.ffn_norm.data(), S.xn.data() + t * E, E, cfg_.rms_eps);
+    }
+    S.acts.reset(S.xn.data(), n, E, &pool_);
+    if (cfg_.is_moe_layer(il)) {
+      moe(il, n);
+    } else {
+      routing_[static_cast<size_t>(il)].clear();
+      const PrefillTimer tm(PrefillPhase::DenseFfn);
+      dense_ffn({L.ffn_gate, L.ffn_up, L.ffn_down}, n, S.proj.data());
+    }
+    add_residual(S.x.data(), S.proj.data(), n, E);
+  }
+  n_past_ = pos0 + n;
+  if (!want_logits) return;
+
+  // Logits of the last token only.
+  const PrefillTimer tm(PrefillPhase::Logits);
+  float* xn = S.xn.data();
+  rmsnorm(S.x.data() + (n - 1) * E, w_->output_norm.data(), xn, E, cfg_.rms_eps);
+  S.acts.reset(xn, 1, E, &pool_);
+  matmul(w_->output, S.acts.get(w_->output.type), logits_.data(), pool_);
+}
+
+// Grouped-query attention for the n tokens in s_.xn; the output projection into s_.proj.
+//   q = Wq xn (+bq), k = Wk xn (+bk), v = Wv xn (+bv)      [n_head*hd], [n_head_kv*hd] x2
+//   qk-norm: rmsnorm of each q and k head, or of the whole q and k (arch.qk_norm)
+//   rope(q), rope(k); store k, v (F16) at the token's position
+//   out = Wo softmax(q.K^T / sqrt(hd)) V over positions [0, pos]
+void ModelImpl::attention(int il, int64_t n, int64_t pos0) {
+  Scratch& S = s_;
   const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
-  if (cfg_.arch == Arch::Deepseek2) {
-    // Multi-head latent attention (attention_mla.h) with its own latent cache.
-    rmsnorm(x, L.attn_norm.data(), xn_.data(), cfg_.n_embd, cfg_.rms_eps);
-    mla_attention(mla_, mla_w_[static_cast<size_t>(il)], mla_cache_, il, xn_.data(), pos, proj_.data(), pool_);
-    for (int64_t i = 0; i < cfg_.n_embd; ++i) x[i] = proj_[i] + x[i];
-    return;
-  }
-  const int64_t hd = cfg_.head_dim_k;
-  float* q = q_.data();
-  float* k = k_.data();
-  float* v = v_.data();
+  const int64_t E = cfg_.n_embd, hd = cfg_.head_dim_k;
+  const int64_t qd = cfg_.n_head * hd, kd = cfg_.n_head_kv * hd, vd = cfg_.n_head_kv * cfg_.head_dim_v;
+  const int64_t ad = cfg_.n_head * cfg_.head_dim_v;
+  const size_t rows = static_cast<size_t>(n);
+  S.q.resize(rows * static_cast<size_t>(qd));
+  S.k.resize(rows * static_cast<size_t>(kd));
+  S.v.resize(rows * static_cast<size_t>(vd));
+  S.attn.resize(rows * static_cast<size_t>(ad));
 
-  rmsnorm(x, L.attn_norm.data(), xn_.data(), cfg_.n_embd, cfg_.rms_eps);
-  act_.reset(xn_.data(), cfg_.n_embd);
-  const MatvecJob qkv[3] = {{L.wq, &act_.get(L.wq.type), q},
-                            {L.wk, &act_.get(L.wk.type), k},
-                            {L.wv, &act_.get(L.wv.type), v}};
-  matvec_multi(qkv, pool_);
-  if (!L.bq.empty()) {
-    add_inplace(q, L.bq.data(), static_cast<int64_t>(q_.size()));
-    add_inplace(k, L.bk.data(), static_cast<int64_t>(k_.size()));
-    add_inplace(v, L.bv.data(), static_cast<int64_t>(v_.size()));
-  }
-  if (cfg_.arch == Arch::Qwen3Moe) {
-    rmsnorm_rows(q, L.q_norm.data(), cfg_.n_head, hd, cfg_.rms_eps);
-    rmsnorm_rows(k, L.k_norm.data(), cfg_.n_head_kv, hd, cfg_.rms_eps);
-  } else if (cfg_.arch == Arch::Olmoe) {
-    rmsnorm(q, L.q_norm.data(), q, static_cast<int64_t>(q_.size()), cfg_.rms_eps);
-    rmsnorm(k, L.k_norm.data(), k, static_cast<int64_t>(k_.size()), cfg_.rms_eps);
-  }
-  rope_apply(rope_, q, cfg_.n_head, hd, pos);
-  rope_apply(rope_, k, cfg_.n_head_kv, hd, pos);
-  kv_.store(il, pos, k, v);
+  std::optional<PrefillTimer> tm;
+  tm.emplace(PrefillPhase::AttnProj);
+  S.acts.reset(S.xn.data(), n, E, &pool_);
+  const MatmulJob qkv[3] = {{L.wq, &S.acts.get(L.wq.type), S.q.data()},
+                            {L.wk, &S.acts.get(L.wk.type), S.k.data()},
+                            {L.wv, &S.acts.get(L.wv.type), S.v.data()}};
+  matmul_multi(qkv, pool_);
 
+  tm.emplace(PrefillPhase::Rope);
+  for (int64_t t = 0; t < n; ++t) {
+    float* q = S.q.data() + t * qd;
+    float* k = S.k.data() + t * kd;
+    float* v = S.v.data() + t * vd;
+    if (cfg_.arch.qkv_bias) {
+      add_inplace(q, L.bq.data(), qd);
+      add_inplace(k, L.bk.data(), kd);
+      add_inplace(v, L.bv.data(), vd);
+    }
+    if (cfg_.arch.qk_norm == QkNorm::PerHead) {
+      rmsnorm_rows(q, L.q_norm.data(), cfg_.n_head, hd, cfg_.rms_eps);
+      rmsnorm_rows(k, L.k_norm.data(), cfg_.n_head_kv, hd, cfg_.rms_eps);
+    } else if (cfg_.arch.qk_norm == QkNorm::Full) {
+      rmsnorm(q, L.q_norm.data(), q, qd, cfg_.rms_eps);
+      rmsnorm(k, L.k_norm.data(), k, kd, cfg_.rms_eps);
+    }
+    rope_apply(rope_, q, cfg_.n_head, hd, pos0 + t);
+    rope_apply(rope_, k, cfg_.n_head_kv, hd, pos0 + t);
+    kv_.store(il, pos0 + t, k, v);
+  }
+
+  tm.emplace(PrefillPhase::Attention);
   const AttentionShape shape{cfg_.n_head, cfg_.n_head_kv, hd, cfg_.head_dim_v};
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  attention_f16(q, kv_.k(il), kv_.k_row(), kv_.v(il), kv_.v_row(), pos + 1, shape, scale, attn_.data(), pool_);
+  attention_f16_causal(S.q.data(), qd, n, pos0, kv_.k(il), kv_.k_row(), kv_.v(il), kv_.v_row(), shape, scale,
+                       S.attn.data(), ad, pool_);
 
-  act_.reset(attn_.data(), static_cast<int64_t>(attn_.size()));
-  const MatvecJob o{L.wo, &act_.get(L.wo.type), proj_.data()};
-  matvec_multi({&o, 1}, pool_);
-  // llama.cpp: ffn_inp = attn_out + inpSA
-  for (int64_t i = 0; i < cfg_.n_embd; ++i) x[i] = proj_[i] + x[i];
+  tm.emplace(PrefillPhase::AttnOut);
+  S.acts.reset(S.attn.data(), n, ad, &pool_);
+  matmul(L.wo, S.acts.get(L.wo.type), S.proj.data(), pool_);
+}
+
+// out [n][n_embd] = down(silu(gate xn) * up xn) for the n rows converted in s_.acts: a
+// dense layer, or a shared expert.
+void ModelImpl::dense_ffn(const FfnWeights& f, int64_t n, float* out) {
+  Scratch& S = s_;
+  const int64_t ff = f.gate.rows;
+  S.gate.resize(static_cast<size_t>(n * ff));
+  S.up.resize(static_cast<size_t>(n * ff));
+  const MatmulJob gu[2] = {{f.gate, &S.acts.get(f.gate.type), S.gate.data()},
+                           {f.up, &S.acts.get(f.up.type), S.up.data()}};
+  matmul_multi(gu, pool_);
+  for (int64_t t = 0; t < n; ++t) swiglu(S.gate.data() + t * ff, S.up.data() + t * ff, S.gate.data() + t * ff, ff);
+  quantize_activations(S.gate.data(), n, ff, quant_traits(f.down.type).vec_dot_type, S.down_act, n > 1 ? &pool_ : nullptr);
+  matmul(f.down, S.down_act, out, pool_);
 }
 
 }  // namespace swapmoe

@@ -1,4 +1,5 @@
-// Model::load and the construction of ModelImpl: open, configure, bind, read, allocate.
+// Model::open and the construction of ModelImpl: configure, plan, bind, read, allocate.
+// (Model::load, which adds the memory budget's expert store, is src/runtime/load.cpp.)
 
 #include <algorithm>
 #include <cstdio>
@@ -7,10 +8,10 @@
 #include <string>
 #include <utility>
 
-#include "model/arch.h"
+#include "arch/arch.h"
+#include "expert/store_provider.h"
 #include "model/expert_prefetch.h"
-#include "model/expert_store_resident.h"
-#include "model/model_budget.h"
+#include "model/footprint.h"
 #include "model/model_impl.h"
 #include "util/error.h"
 
@@ -39,7 +40,7 @@ void check_context(const ModelConfig& cfg, const ModelOptions& opts, int64_t n_c
                  "swapmoe: warning: --ctx %lld is beyond the model's trained context of %lld tokens; "
                  "positions past it were never trained and output there may degrade\n",
                  static_cast<long long>(opts.n_ctx), static_cast<long long>(cfg.n_ctx_train));
-  const bool mla = cfg.arch == Arch::Deepseek2;
+  const bool mla = cfg.arch.attention == AttentionKind::Mla;
   const double per_token = mla ? static_cast<double>(cfg.n_layer * (cfg.kv_lora_rank + cfg.n_rot) * 2)
                                : static_cast<double>(cfg.n_layer * cfg.n_head_kv * (cfg.head_dim_k + cfg.head_dim_v) * 2);
   const double kv = per_token * static_cast<double>(n_ctx);
@@ -51,33 +52,27 @@ void check_context(const ModelConfig& cfg, const ModelOptions& opts, int64_t n_c
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& opts) {
-  return std::make_unique<ModelImpl>(GgufFile::open(path), opts);
+std::unique_ptr<Model> Model::open(std::unique_ptr<GgufFile> file, const ModelOptions& opts,
+                                   ExpertStoreProvider& experts) {
+  return std::make_unique<ModelImpl>(std::move(file), opts, experts);
 }
 
-ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
+ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, ExpertStoreProvider& experts)
     : file_(std::move(file)), pool_(opts.n_threads) {
   const GgufFile& f = *file_;
   cfg_ = config_from_gguf(f);
-  const bool mla = cfg_.arch == Arch::Deepseek2;
-  if (!mla && cfg_.head_dim_k != cfg_.n_rot)
-    fail(f.path(), ": ", cfg_.arch_name, " needs rope.dimension_count (", cfg_.n_rot, ") == key_length (",
-         cfg_.head_dim_k, ")");
-  if (cfg_.arch == Arch::Olmoe && cfg_.n_head_kv * cfg_.head_dim_k != cfg_.n_embd)
-    fail(f.path(), ": olmoe with grouped-query attention is not supported (k norm spans n_embd)");
+  check_config(cfg_, f.path());
+  const bool mla = cfg_.arch.attention == AttentionKind::Mla;
   if (opts.n_ctx < 0) fail("n_ctx must not be negative, got ", opts.n_ctx);
   n_ctx_ = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(4096, cfg_.n_ctx_train);
-  // Without a budget the context is taken as asked; under one, the plan below shortens it.
-  if (opts.mem_budget == 0) check_context(cfg_, opts, n_ctx_);
-  // Under a memory budget the plan is made from the header alone, so a budget that is
-  // too small is refused before any weight is read (model_budget.h).
-  std::optional<BudgetPlan> plan;
-  if (opts.mem_budget > 0) {
-    plan = plan_model_budget(cfg_, f, opts, n_ctx_, pool_.size());
-    n_ctx_ = plan->n_ctx;
-    prefill_scratch_ = plan->prefill_bytes;
-    check_context(cfg_, opts, n_ctx_);
-  }
+  // The plan is made from the header alone, so that a memory budget that is too small is
+  // refused before any weight is read (runtime/model_budget.h).
+  const ExpertPlan plan = experts.plan(f, cfg_, model_footprint(cfg_, n_ctx_, pool_.size()), n_ctx_, pool_.size());
+  n_ctx_ = plan.n_ctx;
+  prefill_scratch_ = plan.prefill_bytes;
+  // The context as planned (a budget shortens it): warned past the trained context, refused
+  // when its KV cache cannot fit in memory.
+  check_context(cfg_, opts, n_ctx_);
   // Sequences share the planned context: each gets an equal part, so N KV caches take
   // the memory the plan reserved for one cache of n_ctx positions.
   if (opts.n_sequences < 1 || opts.n_sequences > 4096)
@@ -94,24 +89,12 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
   if (tok_->n_vocab() != cfg_.n_vocab)
     fail(f.path(), ": tokenizer has ", tok_->n_vocab(), " tokens but token_embd.weight has ", cfg_.n_vocab, " rows");
   w_ = ModelWeights::bind(f, cfg_);
-  experts_ = make_expert_store(f, cfg_, w_->experts, opts, plan ? &*plan : nullptr);
-  // Under a budget the dense weights now live in owned memory and the experts are read
-  // with O_DIRECT: the file's cached pages would only count against the budget.
-  if (plan)
-    for (const GgufPart& p : f.parts()) drop_file_cache(p.fd);
+  experts_ = experts.make(f, cfg_, w_->experts);
 
   rope_ = rope_params(cfg_);
   router_ = router_params(cfg_);
-  // Prefetch needs room beyond the pinned experts of the running layer: at least twice
-  // n_expert_used slots per pool, else a guess could only be dropped.
-  if (plan && opts.prefetch && cfg_.n_expert_used > 0) {
-    const int64_t per_pool = opts.cache_per_layer ? plan->n_slots / std::max<int64_t>(1, static_cast<int64_t>(plan->layers.size()))
-                                                  : plan->n_slots;
-    if (per_pool >= 2 * cfg_.n_expert_used) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_);
-  }
+  if (plan.prefetch) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_);
 
-  const int64_t E = cfg_.n_embd;
-  const int64_t qdim = cfg_.n_head * cfg_.head_dim_k;
   const int64_t kdim = cfg_.n_head_kv * cfg_.head_dim_k;
   const int64_t vdim = cfg_.n_head_kv * cfg_.head_dim_v;
   if (mla) {
@@ -147,21 +130,32 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts)
     for (size_t s = 1; s < seqs_.size(); ++s) seqs_[s].kv = KvCache(cfg_.n_layer, n_ctx_, kdim, vdim);
   }
 
-  x_.resize(E);
-  xn_.resize(E);
-  q_.resize(qdim);
-  k_.resize(kdim);
-  v_.resize(vdim);
-  attn_.resize(cfg_.n_head * cfg_.head_dim_v);
-  proj_.resize(E);
   logits_.resize(cfg_.n_vocab);
-  router_logits_.resize(std::max<int64_t>(cfg_.n_expert, 1));
-  ids_.resize(std::max<int64_t>(cfg_.n_expert_used, 1));
-  expert_w_.resize(ids_.size());
   routing_.resize(cfg_.n_layer);
 }
 
 ModelImpl::~ModelImpl() = default;
+
+ExpertRunStats ModelImpl::expert_stats() const {
+  ExpertRunStats s;
+  static_cast<ExpertStoreStats&>(s) = experts_->stats_report();
+  if (prefetch_) {
+    s.prefetch = true;
+    s.predicted = prefetch_->predicted();
+    s.actual = prefetch_->actual();
+  }
+  return s;
+}
+
+void ModelImpl::reset_expert_stats() {
+  experts_->reset_stats();
+  if (prefetch_) prefetch_->reset_stats();
+}
+
+void ModelImpl::wrap_experts(const std::function<std::unique_ptr<ExpertStore>(std::unique_ptr<ExpertStore>)>& wrap) {
+  experts_ = wrap(std::move(experts_));
+  if (!experts_) fail("wrap_experts: no expert store");
+}
 
 void ModelImpl::select_sequence(int s) {
   if (s < 0 || s >= n_sequences()) fail("sequence ", s, " out of range [0, ", n_sequences(), ")");

@@ -3,11 +3,13 @@
 // Dense weights are copied into memory the model owns; experts come from an ExpertStore.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "model/config.h"
+#include "arch/config.h"
+#include "expert/expert_stats.h"
 #include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
 
@@ -15,11 +17,12 @@ namespace swapmoe {
 
 class GgufFile;
 class ExpertStore;
+class ExpertStoreProvider;
 
 struct ModelOptions {
   int n_threads = 0;   // 0: all cores
   int64_t n_ctx = 0;   // 0: min(4096, trained context)
-  // Memory budget (model_budget.h): 0 = unlimited, every expert resident. Otherwise the
+  // Memory budget (runtime/model_budget.h): 0 = unlimited, every expert resident. Otherwise the
   // experts live in an SSD-backed ExpertCache sized by plan_budget, and the context may
   // be reduced (said on stderr) so that the KV cache fits.
   uint64_t mem_budget = 0;
@@ -53,8 +56,13 @@ struct ModelOptions {
 
 class Model {
  public:
-  // Throws Error (naming the file and problem) on anything wrong with the file.
+  // Throws Error (naming the file and problem) on anything wrong with the file. Under a
+  // memory budget the experts live in the expert cache sized by the budget's plan. Defined
+  // in src/runtime/load.cpp, which composes the model with cache/ (a floor above it).
   static std::unique_ptr<Model> load(const std::string& path, const ModelOptions& opts);
+  // The same with the experts wherever `experts` puts them (expert/store_provider.h).
+  static std::unique_ptr<Model> open(std::unique_ptr<GgufFile> file, const ModelOptions& opts,
+                                     ExpertStoreProvider& experts);
   virtual ~Model() = default;
 
   virtual const ModelConfig& config() const = 0;
@@ -69,7 +77,8 @@ class Model {
   virtual const float* forward(int32_t token, int64_t pos) = 0;
 
   // Evaluates tokens at positions pos0, pos0+1, ...; returns the last token's logits.
-  // (Batched prefill comes later; this may loop over forward.)
+  // The same forward pass as forward(), over chunks of tokens: the logits and KV rows are
+  // bitwise those of one forward() per token.
   virtual const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) = 0;
 
   // Forgets the KV cache (positions restart at 0).
@@ -88,6 +97,12 @@ class Model {
   // Forgets positions >= n of the selected sequence (0 <= n <= n_past()), so that a
   // prompt sharing only a prefix with what is cached continues from that prefix.
   virtual void rewind(int64_t n) = 0;
+
+  // The expert store's and the prefetcher's figures since the last reset.
+  virtual ExpertRunStats expert_stats() const = 0;
+  virtual void reset_expert_stats() = 0;
+  // Replaces the expert store by wrap(current store), e.g. a recorder around it.
+  virtual void wrap_experts(const std::function<std::unique_ptr<ExpertStore>(std::unique_ptr<ExpertStore>)>& wrap) = 0;
 };
 
 }  // namespace swapmoe

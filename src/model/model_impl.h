@@ -1,38 +1,36 @@
 #pragma once
 // The engine's Model: the loaded file, bound weights, expert store, KV cache, scratch
-// buffers, and the per-token forward pass (forward.cpp, ffn.cpp). Kept in a header so
-// that tests and future stores can reach the pieces; the public API is model.h.
+// buffers, and the forward pass over a span of tokens (forward.cpp, moe.cpp,
+// attention_mla.cpp). Kept in a header so that tests and stores can reach the pieces; the
+// public API is model.h.
 
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "expert/expert_store.h"
+#include "expert/router.h"
 #include "gguf/gguf.h"
-#include "model/act_cache.h"
 #include "model/attention_mla.h"
-#include "model/expert_store.h"
+#include "model/forward_batch.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
-#include "model/router.h"
 #include "model/weights.h"
 #include "ops/rope.h"
 
 namespace swapmoe {
 
-class ExpertPrefetcher;       // model/expert_prefetch.h
-class StreamingExpertStore;  // cache/expert_cache.h
+class ExpertPrefetcher;  // model/expert_prefetch.h
 
-struct BatchScratch;  // model/forward_batch.h (batched prefill)
-
-// One gated FFN (an expert, a shared expert, or a dense FFN): down(silu(gate x) * up x).
-struct FfnItem {
+// One gated FFN (a dense layer or a shared expert): down(silu(gate x) * up x).
+struct FfnWeights {
   MatrixRef gate, up, down;
 };
 
 class ModelImpl : public Model {
  public:
   // Binds and reads everything; throws Error on any problem with the file.
-  ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts);
+  ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, ExpertStoreProvider& experts);
   ~ModelImpl() override;
 
   const ModelConfig& config() const override { return cfg_; }
@@ -44,36 +42,40 @@ class ModelImpl : public Model {
   const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) override;
   void reset() override { n_past_ = 0; }
   // Sequences (model.h). The selected sequence's state lives in kv_, mla_cache_ and
-  // n_past_ (so the forward passes use those members directly); the others wait in seqs_.
+  // n_past_ (so the forward pass uses those members directly); the others wait in seqs_.
   int n_sequences() const override { return static_cast<int>(seqs_.size()); }
   int sequence() const override { return seq_; }
   void select_sequence(int s) override;
   int64_t n_past() const override { return n_past_; }
   void rewind(int64_t n) override;
+  ExpertRunStats expert_stats() const override;
+  void reset_expert_stats() override;
+  void wrap_experts(const std::function<std::unique_ptr<ExpertStore>(std::unique_ptr<ExpertStore>)>& wrap) override;
 
   const ModelWeights& weights() const { return *w_; }
   ExpertStore& experts() { return *experts_; }
   // Replaces the expert store (e.g. with an SSD-backed cache); the old one is dropped.
   void set_expert_store(std::unique_ptr<ExpertStore> s) { experts_ = std::move(s); }
-  // The experts the last forward() chose, per layer (n_expert_used ids each; empty for dense layers).
+  // The experts the last token chose, per layer (n_expert_used ids each; empty for dense layers).
   const std::vector<std::vector<int32_t>>& last_routing() const { return routing_; }
   // Next-layer expert prediction (null when prefetch is off; model/expert_prefetch.h).
   ExpertPrefetcher* prefetcher() const { return prefetch_.get(); }
-  // Experts computed while another expert of the same layer was still being read (stream:
-  // compute-as-ready instrumentation; stays 0 with a resident store).
+  // Experts computed while another expert of the same layer was still being read
+  // (compute-as-ready instrumentation; stays 0 with a resident store).
   uint64_t experts_computed_early() const { return experts_early_; }
 
  private:
-  // x: residual stream [n_embd]; each adds its block's output to x.
-  void attention_block(int il, float* x, int64_t pos);
-  void ffn_block(int il, float* x);
-  // Runs items' FFNs on the activation in act_; outputs into ffn_out_[i] ([n_embd] each).
-  void run_ffn_items(const std::vector<FfnItem>& items);
-  // The same with item i's output into ffn_out_[out[i]] (stream: experts in arrival groups).
-  void run_ffn_items(std::span<const FfnItem> items, std::span<const size_t> out);
-  // The MoE experts of a layer from a StreamingExpertStore, group by group as they arrive
-  // (ffn.cpp); outputs into ffn_out_[i] for ids_[i], the shared expert into ffn_out_[n_used].
-  void run_streamed_experts(int il, StreamingExpertStore& store);
+  // The forward pass (forward.cpp): n tokens at positions pos0, pos0 + 1, ... through
+  // every layer; the last token's logits into logits_ when want_logits.
+  void run_tokens(const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits);
+  // The blocks of one layer: input the n normalised rows in s_.xn (converted in s_.acts
+  // for the FFN), output the n rows to add to the residual stream in s_.proj.
+  void attention(int il, int64_t n, int64_t pos0);
+  void dense_ffn(const FfnWeights& f, int64_t n, float* out);
+  // moe.cpp: routes the n tokens, runs each chosen expert once over its tokens (groups
+  // computed as the store hands them out), sums in selection order.
+  void moe(int il, int64_t n);
+  void moe_wave(int il, int64_t n, std::span<const int32_t> wave, bool with_shared);
 
   std::unique_ptr<GgufFile> file_;
   ModelConfig cfg_;
@@ -82,8 +84,8 @@ class ModelImpl : public Model {
   std::unique_ptr<ExpertStore> experts_;
   std::unique_ptr<ExpertPrefetcher> prefetch_;
   ThreadPool pool_;
-  KvCache kv_;                       // standard attention
-  MlaParams mla_;                    // deepseek2 only
+  KvCache kv_;                       // grouped-query attention
+  MlaParams mla_;                    // multi-head latent attention
   MlaCache mla_cache_;
   std::vector<MlaLayerWeights> mla_w_;
   RopeParams rope_;
@@ -100,29 +102,11 @@ class ModelImpl : public Model {
   std::vector<SequenceState> seqs_;
   int seq_ = 0;
 
-  // Scratch, sized once.
-  ActCache act_;
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, logits_, router_logits_;
-  std::vector<int32_t> ids_;
-  std::vector<float> expert_w_;
-  std::vector<std::vector<float>> ffn_gate_, ffn_up_, ffn_out_;
-  std::vector<QuantizedActivation> ffn_act_;
+  Scratch s_;                   // the buffers of one span of tokens (forward_batch.h)
+  std::vector<float> logits_;   // [n_vocab] of the last token
   std::vector<std::vector<int32_t>> routing_;
-  uint64_t experts_early_ = 0;  // stream: see experts_computed_early()
-
-  // Batched prefill (forward_batch.cpp, moe_batch.cpp; see forward_batch.h). Each works
-  // on batch_->x, the residual stream of the chunk's n tokens at positions pos0, ...
-  void forward_chunk(const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits);
-  void attention_batch(int il, int64_t n, int64_t pos0);
-  void mla_attention_batch(int il, int64_t n, int64_t pos0);
-  void ffn_batch(int il, int64_t n);
-  // Routes the n tokens of layer il (input in batch_->acts), runs each chosen expert once
-  // over its tokens, adds the weighted sums in selection order to batch_->x.
-  void moe_batch(int il, int64_t n);
-  // out [n][E] = down(silu(gate xn) * up xn) for xn in batch_->acts.
-  void dense_ffn_batch(const FfnItem& f, int64_t n, float* out);
-  std::shared_ptr<BatchScratch> batch_;  // created on first use
-  // Bytes a prefill chunk may use: the plan's BudgetPlan::prefill_bytes under --mem, 0
+  uint64_t experts_early_ = 0;  // see experts_computed_early()
+  // Bytes a prompt chunk may use: the plan's BudgetPlan::prefill_bytes under --mem, 0
   // (whole 512-token chunks) without a budget.
   uint64_t prefill_scratch_ = 0;
 };

@@ -12,30 +12,13 @@
 #include <vector>
 
 #include "gguf/gguf.h"
-#include "model/arch.h"
-#include "model/config.h"
+#include "arch/arch.h"
+#include "arch/config.h"
+#include "expert/expert_store.h"
 #include "ops/matvec.h"
+#include "util/aligned_buffer.h"
 
 namespace swapmoe {
-
-// A 64-byte aligned heap block (SIMD loads on weight rows prefer aligned data).
-class AlignedBuffer {
- public:
-  AlignedBuffer() = default;
-  explicit AlignedBuffer(size_t n);
-  AlignedBuffer(AlignedBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
-  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  ~AlignedBuffer();
-  uint8_t* data() { return p_; }
-  const uint8_t* data() const { return p_; }
-  size_t size() const { return n_; }
-
- private:
-  uint8_t* p_ = nullptr;
-  size_t n_ = 0;
-};
 
 // One bound non-expert tensor, bytes exactly as in the file.
 struct BoundTensor {
@@ -58,13 +41,6 @@ struct LayerWeights {
   MatrixRef gate_inp_shexp;                 // qwen2moe shared-expert gate [n_embd -> 1]
   MatrixRef gate_shexp, up_shexp, down_shexp;  // shared expert (qwen2moe, deepseek2)
   bool has_shexp = false;
-};
-
-// The file location of one MoE layer's three expert tensors.
-struct ExpertTensors {
-  const GgufTensorInfo* gate = nullptr;  // [n_embd, n_ff_exp, n_expert]
-  const GgufTensorInfo* up = nullptr;    // [n_embd, n_ff_exp, n_expert]
-  const GgufTensorInfo* down = nullptr;  // [n_ff_exp, n_embd, n_expert]
 };
 
 class ModelWeights {

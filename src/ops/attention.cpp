@@ -173,6 +173,8 @@ void attention_f16_causal(const float* q, int64_t q_stride, int64_t n_tok, int64
                           int64_t k_stride, const uint16_t* v, int64_t v_stride, const AttentionShape& s, float scale,
                           float* out, int64_t out_stride, ThreadPool& pool) {
   if (n_tok <= 0) return;
+  // One token (decode): the single-query kernel, heads split statically.
+  if (n_tok == 1) return attention_f16(q, k, k_stride, v, v_stride, pos0 + 1, s, scale, out, pool);
   // Work items are (token, head) pairs; a later token attends to more positions, so the
   // items are handed out dynamically in small runs instead of one contiguous range per
   // thread (which would give the last thread all the long rows), and the longest first,

@@ -78,6 +78,13 @@ void run_block(const QuantTraits& q, const MatrixRef& w, const QuantizedActivati
   const size_t wrb = w.row_bytes();
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data);
   const size_t ys = static_cast<size_t>(w.rows);
+  if (t_end - t_begin == 1) {
+    // One token (decode): the matrix-vector kernel, one vec_dot per row, as matvec_st.
+    float* yt = y + static_cast<size_t>(t_begin) * ys;
+    const void* act = a.row(t_begin);
+    for (int64_t r = r_begin; r < r_end; ++r) yt[r] = q.vec_dot(w.cols, wbase + static_cast<size_t>(r) * wrb, act);
+    return;
+  }
   int64_t tb = static_cast<int64_t>(kActBlockBytes / std::max<size_t>(a.row_bytes, 1));
   tb = std::max<int64_t>(kVecDotMultiMax, tb / kVecDotMultiMax * kVecDotMultiMax);
   for (int64_t t0 = t_begin; t0 < t_end; t0 += tb) {
@@ -154,6 +161,12 @@ void matmul(const MatrixRef& w, const QuantizedActivations& a, float* y, ThreadP
     std::fill(y, y + a.rows * w.rows, 0.0f);
     return;
   }
+  if (a.rows == 1) {
+    // One token: scheduled as matvec_multi schedules a matrix-vector product.
+    const MatmulJob job{w, &a, y};
+    matmul_multi({&job, 1}, pool);
+    return;
+  }
   const int threads = pool.size();
   if (w.rows >= kRowGrain * threads || a.rows < 2 * kVecDotMultiMax) {
     // Usual case: threads take chunks of weight rows; each chunk is read once for all tokens.
@@ -185,6 +198,10 @@ void matmul_multi(std::span<const MatmulJob> jobs, ThreadPool& pool) {
     start[j + 1] = start[j] + (empty || job.w.cols == 0 ? 0 : job.w.rows);
   }
   const int64_t total = start.back();
+  // One token per job (decode): rows are cheap, so fewer, larger chunks per thread, as
+  // matvec_multi hands them out.
+  bool single = true;
+  for (const MatmulJob& job : jobs) single = single && job.a->rows <= 1;
   dynamic_for(total, kRowGrain, pool, [&](int64_t b, int64_t e) {
     size_t j = std::upper_bound(start.begin(), start.end(), b) - start.begin() - 1;
     for (; j < jobs.size() && start[j] < e; ++j) {
@@ -192,7 +209,7 @@ void matmul_multi(std::span<const MatmulJob> jobs, ThreadPool& pool) {
       const int64_t r1 = std::min(e, start[j + 1]) - start[j];
       if (r0 < r1) run_block(quant_traits(jobs[j].w.type), jobs[j].w, *jobs[j].a, jobs[j].y, r0, r1, 0, jobs[j].a->rows);
     }
-  });
+  }, single ? 4 : 8);
 }
 
 }  // namespace swapmoe

@@ -5,8 +5,9 @@
 // Where the table has a row tile (QuantTraits::mat_tile, Q4_K on AVX-512), 16 rows x up to
 // 128 tokens go through one call instead.
 //
-// Numerics: y[t][r] is bitwise equal to matvec's y[r] for token t alone, for every type,
-// ISA and thread count: the multi-row kernels replay vec_dot's instruction sequence per
+// One token runs the matrix-vector kernel (vec_dot per row), so decode through this API
+// is a matrix-vector product. Numerics: y[t][r] is bitwise equal to matvec's y[r] for
+// token t alone, for every type, ISA and thread count: the multi-row kernels replay vec_dot's instruction sequence per
 // token (see quant.h), and types without a multi kernel loop vec_dot itself.
 
 #include <cstdint>

@@ -6,9 +6,10 @@
 
 #include <cstdint>
 
-#include "model/config.h"
 
 namespace swapmoe {
+
+enum class RopeType { Norm, Neox };  // Norm: adjacent pairs; Neox: pairs offset by n_rot/2
 
 struct RopeParams {
   RopeType type = RopeType::Neox;
@@ -22,9 +23,8 @@ struct RopeParams {
   float beta_slow = 1.0f;
 };
 
-// Parameters llama.cpp would use for this model's attention (including deepseek2's
-// yarn_log_mul / mscale adjustments).
-RopeParams rope_params(const ModelConfig& cfg);
+// The parameters of a model's attention come from its configuration: rope_params(cfg)
+// in arch/arch.h.
 
 // Rotates n_heads heads of head_dim floats each, in place, for position pos.
 void rope_apply(const RopeParams& p, float* x, int64_t n_heads, int64_t head_dim, int64_t pos);

@@ -5,6 +5,7 @@
 // signs in a group is even (the quantizer flips the smallest weight to make it so).
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 namespace swapmoe::quant {
@@ -35,6 +36,13 @@ inline constexpr std::array<uint64_t, 128> kIqSignBytes = [] {
       if (s >> j & 1) v |= uint64_t{0xff} << (8 * j);
     t[i] = v;
   }
+  return t;
+}();
+
+// The same as +-1 bytes (0xff negative, 0x01 positive), the operand of a SIMD sign multiply.
+inline constexpr std::array<uint64_t, 128> kIqSignPm1 = [] {
+  std::array<uint64_t, 128> t{};
+  for (std::size_t i = 0; i < 128; ++i) t[i] = kIqSignBytes[i] | 0x0101010101010101ULL;
   return t;
 }();
 

@@ -28,6 +28,7 @@ ChatPrompter::ChatPrompter(const Model& model, const std::string& override_templ
     source_ = v->s;
   }
   has_template_ = !source_.empty();
+  harmony_ = source_.find("<|channel|>") != std::string::npos && source_.find("<|message|>") != std::string::npos;
   // Parsed once (syntax errors are reported at startup), rendered per request.
   if (has_template_) parsed_ = ChatTemplate::parse(source_);
   if (tok_.bos() >= 0) bos_ = tok_.token_text(tok_.bos());
@@ -88,12 +89,26 @@ size_t ChatPrompter::max_prompt_bytes() const {
 }
 
 Prompt ChatPrompter::chat(const std::vector<ChatMessage>& msgs, const nlohmann::ordered_json& extra) const {
+  // Control-token texts typed in messages are marked, to stay text when tokenized.
   const bool guard = !parse_special_in_messages_ && !control_texts_.empty();
   const std::vector<ChatMessage> marked = guard ? mark_control_texts(msgs) : std::vector<ChatMessage>();
   const std::vector<ChatMessage>& use = guard ? marked : msgs;
-  std::string text = parsed_ ? apply_chat_template(*parsed_, use, /*add_generation_prompt=*/true, bos_, eos_, extra)
-                             : plain_chat_format(use, /*add_generation_prompt=*/true);
-  return tokenize(std::move(text), has_template_);
+  if (!parsed_) return tokenize(plain_chat_format(use, /*add_generation_prompt=*/true), false);
+  std::string text;
+  try {
+    text = apply_chat_template(*parsed_, use, /*add_generation_prompt=*/true, bos_, eos_, extra);
+  } catch (const TemplateError& e) {
+    // Not when the template raised on purpose: that is its verdict on the conversation.
+    const bool has_null = std::any_of(use.begin(), use.end(), [](const ChatMessage& m) { return !m.content; });
+    if (e.raised() || !has_null) throw;
+    std::vector<ChatMessage> filled = use;
+    for (auto& m : filled)
+      if (!m.content) m.content = std::string();
+    text = apply_chat_template(*parsed_, filled, /*add_generation_prompt=*/true, bos_, eos_, extra);
+  }
+  Prompt p = tokenize(std::move(text), true);
+  p.harmony = harmony_;
+  return p;
 }
 
 std::vector<std::string> ChatPrompter::chat_stops() const {
@@ -138,7 +153,8 @@ Prompt ChatPrompter::tokenize(std::string text, bool templated) const {
     if (tok_.add_bos() && tok_.bos() >= 0 && (p.tokens.empty() || p.tokens.front() != tok_.bos()))
       p.tokens.insert(p.tokens.begin(), tok_.bos());
   } else {
-    p.tokens = tok_.encode(text, /*add_special=*/true, /*parse_special=*/true);
+    // Raw prompts have no literal ranges (specials parsed); the plain chat format has them.
+    p.tokens = tok_.encode_with_literals(text, /*add_special=*/true, literal);
   }
   p.start_in_think = ends_in_open_think(text);
   p.text = std::move(text);

@@ -24,6 +24,7 @@ struct Prompt {
   std::string text;
   std::vector<int32_t> tokens;
   bool start_in_think = false;  // the rendered prompt ends inside an open <think> block
+  bool harmony = false;         // the template speaks harmony (gpt-oss): the reply has channels
 };
 
 class ChatPrompter {
@@ -38,6 +39,10 @@ class ChatPrompter {
 
   // Renders messages with add_generation_prompt and tokenizes the result. `extra` holds
   // template kwargs (enable_thinking, tools...). Throws TemplateError / Error.
+  // Some templates fail on a null content (gpt-oss tests `"..." in message.content` on the
+  // assistant turn that only calls a tool, which Jinja2 rejects too); when rendering fails
+  // and a message has null content, it is rendered again with "" there, as llama.cpp's
+  // template runner does for templates that need non-null content.
   Prompt chat(const std::vector<ChatMessage>& msgs, const nlohmann::ordered_json& extra) const;
   // Stop strings a chat reply needs besides end-of-generation: the plain fallback format has
   // no end-of-turn token, so a model would go on to write the user's next turn.
@@ -66,6 +71,7 @@ class ChatPrompter {
   std::string source_;
   std::optional<ChatTemplate> parsed_;  // parsed once; rendering is thread-safe
   bool has_template_ = false;
+  bool harmony_ = false;  // the template writes harmony markup (<|channel|>, <|message|>)
   std::string bos_, eos_;
   bool parse_special_in_messages_ = false;
   std::vector<std::string> control_texts_;  // longest first

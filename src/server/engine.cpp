@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 #include "util/error.h"
 
 namespace swapmoe::server {
@@ -238,7 +238,7 @@ void Engine::start(int s) {
   slot.result.queue_seconds = seconds_since(slot.job->submitted);
   slot.result.prompt_tokens = static_cast<int64_t>(req.prompt.size());
   slot.pending = -1;
-  slot.filter = std::make_unique<OutputFilter>(req.stop, req.start_in_think, req.split_think);
+  slot.filter = std::make_unique<OutputFilter>(req.stop, req.start_in_think, req.split_think, req.harmony);
   slot.sampler = std::make_unique<Sampler>(req.sampling);
   const auto n_prompt = static_cast<int64_t>(req.prompt.size());
   if (n_prompt == 0) fail("empty prompt");

@@ -47,6 +47,7 @@ struct GenRequest {
   std::vector<std::string> stop;
   bool start_in_think = false;   // the prompt ends inside a <think> block
   bool split_think = true;       // route <think>...</think> to reasoning
+  bool harmony = false;          // the reply is in harmony format (gpt-oss): route its channels
   std::shared_ptr<void> hold;    // kept until the job is destroyed (the server's model lease)
 };
 

@@ -172,6 +172,7 @@ void generate(ApiServer::Impl& s, const httplib::Request& req, httplib::Response
   }
   g.prompt = p.tokens;
   g.start_in_think = p.start_in_think;
+  g.harmony = p.harmony;
   g.split_think = !raw;
   const auto prompt_tokens = std::make_shared<std::vector<int32_t>>(p.tokens);
   respond(
@@ -238,6 +239,7 @@ void chat(ApiServer::Impl& s, const httplib::Request& req, httplib::Response& re
   Prompt p = lease->prompter().chat(msgs, extra.empty() ? json(nullptr) : extra);
   g.prompt = std::move(p.tokens);
   g.start_in_think = p.start_in_think;
+  g.harmony = p.harmony;
   for (auto& st : lease->prompter().chat_stops()) g.stop.push_back(st);
   // With tools offered, <tool_call> blocks become message.tool_calls (tool_calls.h): text
   // from the first block on is held back and the calls go into the last message.
@@ -340,7 +342,9 @@ json metadata_json(const GgufFile& f) {
 // What ollama would list for this model: thinking and tools when the template knows them.
 json capabilities(const std::string& tmpl) {
   json c = json::array({"completion"});
-  if (tmpl.find("<think>") != std::string::npos) c.push_back("thinking");
+  // <think> blocks, or harmony's analysis channel (gpt-oss).
+  if (tmpl.find("<think>") != std::string::npos || tmpl.find("<|channel|>") != std::string::npos)
+    c.push_back("thinking");
   if (tmpl.find("tools") != std::string::npos) c.push_back("tools");
   return c;
 }

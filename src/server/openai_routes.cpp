@@ -131,6 +131,7 @@ void chat_completions(ApiServer::Impl& s, const httplib::Request& req, httplib::
   Prompt p = m->prompter().chat(msgs, extra.empty() ? json(nullptr) : extra);
   c.gen.prompt = std::move(p.tokens);
   c.gen.start_in_think = p.start_in_think;
+  c.gen.harmony = p.harmony;
   for (auto& st : m->prompter().chat_stops()) c.gen.stop.push_back(st);
   auto job = start_job(m, std::move(c.gen));
 

@@ -36,8 +36,9 @@ size_t incomplete_utf8_tail(const std::string& s) {
   return 0;
 }
 
-OutputFilter::OutputFilter(std::vector<std::string> stops, bool start_in_think, bool split_think)
-    : split_think_(split_think), in_think_(split_think && start_in_think), skip_ws_(in_think_) {
+OutputFilter::OutputFilter(std::vector<std::string> stops, bool start_in_think, bool split_think, bool harmony)
+    : split_think_(split_think && !harmony), in_think_(split_think_ && start_in_think), skip_ws_(in_think_) {
+  if (harmony) harmony_ = std::make_unique<HarmonyRouter>();
   for (auto& s : stops)
     if (!s.empty()) stops_.push_back(std::move(s));
 }
@@ -68,6 +69,10 @@ void OutputFilter::finish(TextDelta& out) {
 }
 
 void OutputFilter::route(const std::string& text, TextDelta& out, bool final) {
+  if (harmony_) {
+    harmony_->route(text, out, final);
+    return;
+  }
   std::string buf = tag_hold_ + text;
   tag_hold_.clear();
   while (!buf.empty()) {
@@ -86,6 +91,7 @@ void OutputFilter::route(const std::string& text, TextDelta& out, bool final) {
         ws_hold_.clear();  // whitespace before </think> (or before <think>) is dropped
         in_think_ = !in_think_;
         skip_ws_ = true;
+        if (in_think_) lead_ws_.clear();  // white space before a leading <think> is dropped
       }
       buf.erase(0, p + tag.size());
       continue;
@@ -103,6 +109,8 @@ void OutputFilter::route(const std::string& text, TextDelta& out, bool final) {
     rest.swap(tag_hold_);
     emit(std::move(rest), out);
     ws_hold_.clear();  // trailing whitespace of unfinished reasoning
+    out.content += lead_ws_;  // a reply of nothing but white space
+    lead_ws_.clear();
   }
 }
 
@@ -123,8 +131,17 @@ void OutputFilter::emit(std::string text, TextDelta& out) {
     text.resize(end);
     out.reasoning += text;
   } else {
-    // Whitespace before a leading <think> would be lost by the check above, so it simply
-    // counts as content; only non-space text marks the answer as started.
+    // White space before any content is held (GLM-4.x writes "\n<think>"): a leading <think>
+    // drops it, the first non-space text takes it along. Only non-space text marks the answer
+    // as started.
+    if (split_think_ && !content_started_) {
+      text = lead_ws_ + text;
+      lead_ws_.clear();
+      if (std::all_of(text.begin(), text.end(), is_space)) {
+        lead_ws_ = std::move(text);
+        return;
+      }
+    }
     out.content += text;
     for (char c : text)
       if (!is_space(c)) {

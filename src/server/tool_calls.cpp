@@ -19,11 +19,44 @@ std::string trim(const std::string& s) {
   return s.substr(a, b - a);
 }
 
+// GLM-4.5/4.6's body: the function name, then <arg_key>K</arg_key><arg_value>V</arg_value>
+// pairs (white space between them ignored). Its template writes string values as they are
+// and other values as JSON, so a value that parses as JSON is taken as JSON, else as a
+// string (as llama.cpp's GLM parser does). Returns {"name", "arguments"} or null.
+json glm_call(const std::string& body) {
+  static const std::string kKey = "<arg_key>", kKeyEnd = "</arg_key>", kVal = "<arg_value>", kValEnd = "</arg_value>";
+  const size_t first = body.find(kKey);
+  const std::string name = trim(body.substr(0, first));
+  if (name.empty()) return nullptr;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.' && c != ':') return nullptr;
+  json args = json::object();
+  size_t pos = first == std::string::npos ? body.size() : first;
+  while (pos < body.size()) {
+    if (body.compare(pos, kKey.size(), kKey) != 0) return nullptr;
+    const size_t ke = body.find(kKeyEnd, pos);
+    if (ke == std::string::npos) return nullptr;
+    const std::string key = body.substr(pos + kKey.size(), ke - pos - kKey.size());
+    size_t v = ke + kKeyEnd.size();
+    while (v < body.size() && std::isspace(static_cast<unsigned char>(body[v]))) ++v;
+    if (body.compare(v, kVal.size(), kVal) != 0) return nullptr;
+    const size_t ve = body.find(kValEnd, v);
+    if (ve == std::string::npos) return nullptr;
+    const std::string value = body.substr(v + kVal.size(), ve - v - kVal.size());
+    json jv = json::parse(value, nullptr, /*allow_exceptions=*/false);
+    args[key] = jv.is_discarded() ? json(value) : std::move(jv);
+    pos = ve + kValEnd.size();
+    while (pos < body.size() && std::isspace(static_cast<unsigned char>(body[pos]))) ++pos;
+  }
+  return json{{"name", name}, {"arguments", std::move(args)}};
+}
+
 // The call a block's body describes, or null when it is not a valid call.
 json call_from_body(const std::string& body, const std::string& id) {
   // Model output is text like any other: too deep to be a call (util/json_depth.h).
   if (json_deeper_than(body, kMaxJsonDepth)) return nullptr;
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) j = glm_call(body);
   if (!j.is_object()) return nullptr;
   auto name = j.find("name");
   if (name == j.end() || !name->is_string() || name->get<std::string>().empty()) return nullptr;

@@ -5,6 +5,14 @@
 //   {"name": "get_weather", "arguments": {"city": "Paris"}}
 //   </tool_call>
 //
+// or as GLM-4.5/4.6 write them:
+//
+//   <tool_call>get_weather
+//   <arg_key>city</arg_key>
+//   <arg_value>Paris</arg_value>
+//   </tool_call>
+//
+// (and gpt-oss's harmony calls, which harmony.h rewrites into the first form), all
 // turned into OpenAI `tool_calls` ({"id", "type": "function", "function": {"name",
 // "arguments": JSON text}}) with the text outside the blocks as `content`. Only requests
 // that offer `tools` are parsed, so ordinary text containing "<tool_call>" is left alone.

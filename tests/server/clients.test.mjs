@@ -259,6 +259,29 @@ test('reasoning: a template that opens <think> sends reasoning_content apart fro
   }
 });
 
+test('gpt-oss (harmony template): a tool-call turn with null content renders; thinking is a capability', async () => {
+  const oss = await startServer([], { template: '../data/templates/openai-gpt-oss-120b.jinja' });
+  try {
+    const client = new OpenAI({ baseURL: oss.url + '/v1', apiKey: 'x', maxRetries: 0 });
+    const tools = [{ type: 'function', function: { name: 'add', parameters: { type: 'object',
+      properties: { a: { type: 'integer' }, b: { type: 'integer' } } } } }];
+    // The template tests `"..." in message.content`, which fails on null (in Jinja2 too); the
+    // server renders such a turn with "" instead, as llama.cpp does.
+    const convo = [{ role: 'user', content: 'Add 2 and 3.' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function',
+        function: { name: 'add', arguments: '{"a": 2, "b": 3}' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: '5' }];
+    const a = await client.chat.completions.create({ model: 'm', messages: convo, tools, max_tokens: 4, seed: 3 });
+    // Random weights write no harmony markup: the text is content.
+    assert.equal(typeof a.choices[0].message.content, 'string');
+    assert.ok(a.usage.prompt_tokens > 100);
+    const show = await (await fetch(oss.url + '/api/show', { method: 'POST', body: JSON.stringify({ model: 'm' }) })).json();
+    assert.ok(show.capabilities.includes('thinking'), JSON.stringify(show.capabilities));
+  } finally {
+    await oss.stop();
+  }
+});
+
 test('api key: required everywhere but /health', async () => {
   const k = await startServer(['--api-key', 'sekrit']);
   try {

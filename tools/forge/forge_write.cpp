@@ -6,12 +6,12 @@
 #include <memory>
 #include <vector>
 
-#include "cli/quant_mix.h"
-#include "cli/row_convert.h"
+#include "convert/quant_mix.h"
+#include "convert/row_convert.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_split_writer.h"
 #include "gguf/gguf_writer.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "util/atomic_output.h"
 #include "util/error.h"
 #include "util/thread_pool.h"

@@ -12,7 +12,7 @@
 #include <iostream>
 #include <string>
 
-#include "cli/quant_mix.h"
+#include "convert/quant_mix.h"
 #include "cli/size_parse.h"
 #include "forge_spec.h"
 #include "forge_write.h"

@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <string>
 
-#include "model/arch.h"
+#include "arch/arch.h"
 
 namespace swapmoe::forge {
 

@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:?usage: build_probe.sh BUILD_DIR}" && pwd)
 libs=()
-for l in model cache io ops quant tokenizer gguf util; do
+for l in runtime model cache expert arch template io ops quant tokenizer gguf util; do
   [ -f "$build/libswapmoe_$l.a" ] || { echo "build_probe: $build/libswapmoe_$l.a missing (build the swapmoe target)" >&2; exit 1; }
   libs+=("$build/libswapmoe_$l.a")
 done

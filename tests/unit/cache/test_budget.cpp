@@ -4,7 +4,10 @@
 #include <unistd.h>
 #include <gtest/gtest.h>
 
+#include "arch/arch.h"
 #include "cache/budget.h"
+#include "model/footprint.h"
+#include "runtime/model_budget.h"
 #include "gguf/gguf_writer.h"
 #include "io/direct_file.h"
 #include "util/error.h"
@@ -51,7 +54,7 @@ class BudgetModel : public ::testing::Test {
     while (w.current_tensor() < w.tensors().size()) w.skip_tensor();
     w.finish();
     file_ = GgufFile::open(path_).release();
-    cfg_.arch = Arch::Qwen3Moe;
+    cfg_.arch = arch_spec("qwen3moe").features;
     cfg_.n_vocab = 100;
     cfg_.n_embd = 64;
     cfg_.n_layer = 2;
@@ -138,7 +141,7 @@ TEST_F(BudgetModel, MeasuresTheModelByHand) {
 
 TEST_F(BudgetModel, MlaKvCacheSize) {
   ModelConfig c = cfg_;
-  c.arch = Arch::Deepseek2;
+  c.arch = arch_spec("deepseek2").features;
   c.kv_lora_rank = 512;
   c.n_rot = 64;
   BudgetRequest r;

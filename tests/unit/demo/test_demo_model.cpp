@@ -43,7 +43,7 @@ std::vector<int32_t> greedy(Model& m, const std::vector<int32_t>& prompt, int n)
 TEST(DemoModel, ShapeIsTheDocumentedMoe) {
   auto m = load_demo();
   const ModelConfig& c = m->config();
-  EXPECT_EQ(c.arch, Arch::Qwen3Moe);
+  EXPECT_EQ(c.arch_name, "qwen3moe");
   EXPECT_EQ(c.n_layer, 4);
   EXPECT_EQ(c.n_embd, 192);
   EXPECT_EQ(c.n_expert, 64);

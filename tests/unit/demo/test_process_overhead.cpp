@@ -14,8 +14,9 @@
 #include <string>
 
 #include "cache/budget.h"
+#include "runtime/model_budget.h"
 #include "gguf/gguf.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 
 namespace swapmoe {
 namespace {

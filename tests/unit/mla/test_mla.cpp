@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "arch/arch.h"
 #include "model/attention_mla.h"
 #include "quant/quant.h"
 #include "util/error.h"
@@ -113,7 +114,7 @@ Model make_model(uint32_t seed, int64_t q_lora_rank, bool yarn, GgmlType kv_b_ty
   std::mt19937 rng(seed);
   Model m;
   ModelConfig& c = m.cfg;
-  c.arch = Arch::Deepseek2;
+  c.arch = arch_spec("deepseek2").features;
   c.rope_type = RopeType::Norm;
   c.n_embd = 64;
   c.n_head = 4;
@@ -287,7 +288,7 @@ TEST(Mla, CacheRoundTrip) {
 
 TEST(Mla, KqScale) {
   ModelConfig c;
-  c.arch = Arch::Deepseek2;
+  c.arch = arch_spec("deepseek2").features;
   c.head_dim_k_mla = 192;
   c.n_rot = 64;
   EXPECT_FLOAT_EQ(mla_kq_scale(c), 1.0f / std::sqrt(192.0f));
@@ -317,7 +318,7 @@ TEST(Mla, RejectsBadShapes) {
   MlaCache wrong(1, 4, m.cfg.kv_lora_rank + 1, m.cfg.n_rot);
   EXPECT_THROW(mla_attention(m.p, m.w, wrong, 0, x.data(), 0, out.data(), pool), Error);
   ModelConfig q = m.cfg;
-  q.arch = Arch::Qwen3Moe;
+  q.arch = arch_spec("qwen3moe").features;
   EXPECT_THROW(mla_params(q), Error);
 }
 

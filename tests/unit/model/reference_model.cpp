@@ -4,7 +4,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "quant/quant.h"
 #include "util/error.h"
 #include "util/fp16.h"
@@ -135,7 +135,7 @@ std::vector<double> ReferenceModel::step(int32_t token) {
   for (int il = 0; il < c.n_layer; ++il) {
     // Attention.
     std::vector<double> h = rmsnorm(x, vec(L(il, "attn_norm")));
-    if (c.arch == Arch::Deepseek2) {
+    if (c.arch.attention == AttentionKind::Mla) {
       const std::vector<double> o = mla_attention(il, h);
       for (int64_t i = 0; i < E; ++i) x[i] += o[i];
       h = rmsnorm(x, vec(L(il, "ffn_norm")));
@@ -175,13 +175,13 @@ std::vector<double> ReferenceModel::step(int32_t token) {
       continue;
     }
     std::vector<double> q = mul(L(il, "attn_q"), h), k = mul(L(il, "attn_k"), h), v = mul(L(il, "attn_v"), h);
-    if (c.arch == Arch::Qwen2Moe) {
+    if (c.arch.qkv_bias) {
       const auto bq = vec(L(il, "attn_q", "bias")), bk = vec(L(il, "attn_k", "bias")), bv = vec(L(il, "attn_v", "bias"));
       for (size_t i = 0; i < q.size(); ++i) q[i] += bq[i];
       for (size_t i = 0; i < k.size(); ++i) k[i] += bk[i];
       for (size_t i = 0; i < v.size(); ++i) v[i] += bv[i];
     }
-    if (c.arch == Arch::Qwen3Moe) {  // per head
+    if (c.arch.qk_norm == QkNorm::PerHead) {
       const auto qn = vec(L(il, "attn_q_norm")), kn = vec(L(il, "attn_k_norm"));
       for (int64_t hh = 0; hh < c.n_head; ++hh) {
         std::vector<double> s(q.begin() + hh * hd, q.begin() + (hh + 1) * hd);
@@ -193,7 +193,7 @@ std::vector<double> ReferenceModel::step(int32_t token) {
         s = rmsnorm(s, kn);
         std::copy(s.begin(), s.end(), k.begin() + hh * hd);
       }
-    } else if (c.arch == Arch::Olmoe) {  // whole projection
+    } else if (c.arch.qk_norm == QkNorm::Full) {  // whole projection
       q = rmsnorm(q, vec(L(il, "attn_q_norm")));
       k = rmsnorm(k, vec(L(il, "attn_k_norm")));
     }
@@ -242,7 +242,7 @@ std::vector<double> ReferenceModel::step(int32_t token) {
       const std::vector<double> y = expert_ffn(il, order[i], h);
       for (int64_t j = 0; j < E; ++j) moe[j] += w * y[j];
     }
-    if (c.arch == Arch::Qwen2Moe) {
+    if (c.arch.shared_expert == SharedExpert::Gated) {
       const double g = mul(L(il, "ffn_gate_inp_shexp"), h)[0];
       const double s = 1.0 / (1.0 + std::exp(-g));
       const std::vector<double> y = expert_ffn(il, -1, h);

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
-#include "model/config.h"
+#include "arch/config.h"
 
 namespace swapmoe::test {
 

@@ -11,7 +11,7 @@
 
 #include "gguf/gguf_writer.h"
 #include "model/model.h"
-#include "model/expert_store_resident.h"
+#include "expert/expert_store_resident.h"
 #include "model/model_impl.h"
 #include "reference_model.h"
 #include "tiny_model.h"

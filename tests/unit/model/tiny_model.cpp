@@ -9,12 +9,25 @@
 #include "gguf/gguf_writer.h"
 #include "quant/quant.h"
 
+namespace swapmoe {
+
+const char* arch_name(Arch a) {
+  switch (a) {
+    case Arch::Qwen3Moe: return "qwen3moe";
+    case Arch::Qwen2Moe: return "qwen2moe";
+    case Arch::Llama: return "llama";
+    case Arch::Olmoe: return "olmoe";
+    case Arch::Deepseek2: return "deepseek2";
+  }
+  return "?";
+}
+
+}  // namespace swapmoe
+
 namespace swapmoe::test {
 
 ModelConfig tiny_config(Arch arch, int64_t n_embd, int variant) {
-  ModelConfig c;
-  c.arch = arch;
-  c.arch_name = arch_name(arch);
+  ModelConfig c = config_for_arch(arch_spec(arch_name(arch)));
   c.n_vocab = 258;
   c.n_ctx_train = 256;
   c.n_embd = n_embd;

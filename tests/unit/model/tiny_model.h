@@ -8,9 +8,18 @@
 #include <functional>
 #include <string>
 
-#include "model/arch.h"
-#include "model/config.h"
+#include "arch/arch.h"
+#include "arch/config.h"
 #include "util/ggml_type.h"
+
+namespace swapmoe {
+
+// The architectures the tests forge (test code only: the engine names an architecture by
+// its spec, arch/arch.h). arch_name gives the spec's name.
+enum class Arch { Qwen3Moe, Qwen2Moe, Llama, Olmoe, Deepseek2 };
+const char* arch_name(Arch a);
+
+}  // namespace swapmoe
 
 namespace swapmoe::test {
 

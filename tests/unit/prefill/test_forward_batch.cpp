@@ -12,6 +12,7 @@
 
 #include "../model/tiny_model.h"
 #include "cache/expert_cache.h"
+#include "model/footprint.h"
 #include "model/forward_batch.h"
 #include "model/model.h"
 #include "model/model_impl.h"

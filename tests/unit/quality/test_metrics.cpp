@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "cli/eval_metrics.h"
+#include "eval/eval_metrics.h"
 #include "util/error.h"
 
 namespace swapmoe::cli {

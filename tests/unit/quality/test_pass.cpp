@@ -10,10 +10,11 @@
 #include <sstream>
 
 #include "cache/budget.h"
-#include "cli/eval_pass.h"
+#include "runtime/model_budget.h"
+#include "eval/eval_pass.h"
 #include "gguf/gguf.h"
 #include "io/direct_file.h"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "model/model.h"
 #include "util/error.h"
 

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "cli/eval_spill.h"
+#include "eval/eval_spill.h"
 #include "util/error.h"
 
 namespace swapmoe::cli {

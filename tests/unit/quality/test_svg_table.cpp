@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "cli/eval_table.h"
+#include "eval/eval_table.h"
 #include "util/error.h"
 #include "util/svg_plot.h"
 #include "xml_check.h"

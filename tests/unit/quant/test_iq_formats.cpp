@@ -157,41 +157,51 @@ TEST(IqFormats, NonFiniteScalesPropagateLikeGgml) {
 }
 
 // SIMD dot products use the same exact integers and the same per-block float steps as the
-// reference, so they must be bitwise equal; the multi-row kernels equal their vec_dot.
+// reference, so they must be bitwise equal; the multi-row kernels equal their vec_dot for
+// 1..8 rows, with padded activation rows (stride not a multiple of 32), a zero activation
+// half, an outlier, and output slots between the rows left untouched.
 TEST(IqFormats, SimdBitwiseEqualToReference) {
-  const int64_t n = 2048;
+  int checked = 0;
   for (const IqFormat& f : iq_formats()) {
-    const auto w = random_blocks(f, n / QK_K, 55 + id(f.type), -3.0f, 1.0f);
-    std::vector<std::vector<uint8_t>> acts;
-    for (uint32_t r = 0; r < kVecDotMultiMax; ++r) {
-      const auto x = gaussian(n, 200 + r);
-      acts.emplace_back(ggml_row_size(GgmlType::Q8_K, n));
-      quant_traits(GgmlType::Q8_K).from_float(x.data(), acts.back().data(), n);
-    }
-    const size_t stride = acts[0].size();
-    std::vector<uint8_t> packed(stride * kVecDotMultiMax);
-    for (int r = 0; r < kVecDotMultiMax; ++r) std::memcpy(packed.data() + r * stride, acts[r].data(), stride);
     const QuantTraits& q = quant_traits(f.type);
-    for (Isa isa : simd_isas()) {
-      const QuantTraits s = quant_traits_for(f.type, isa);
+    for (int64_t n : {256, 512, 768, 1280}) {
+      const auto w = random_blocks(f, n / QK_K, 55 + id(f.type) + static_cast<uint32_t>(n), -3.0f, 1.0f);
+      const size_t arb = ggml_row_size(GgmlType::Q8_K, n), stride = arb + 36;
+      std::vector<uint8_t> acts(stride * kVecDotMultiMax, 0xCD);
       for (int r = 0; r < kVecDotMultiMax; ++r) {
-        const float want = q.vec_dot_ref(n, w.data(), acts[r].data());
-        const float got = s.vec_dot(n, w.data(), acts[r].data());
-        EXPECT_EQ(std::memcmp(&want, &got, 4), 0)
-            << ggml_type_name(f.type) << " " << isa_name(isa) << " row " << r << ": " << got << " vs " << want;
+        std::vector<float> x = gaussian(n, 200 + r + static_cast<uint32_t>(n), 1.0f + r);
+        if (r == 2) std::fill(x.begin(), x.begin() + n / 2, 0.0f);
+        if (r == 5) x[static_cast<size_t>(n - 1)] = 1e4f;
+        quant_traits(GgmlType::Q8_K).from_float(x.data(), acts.data() + r * stride, n);
       }
-      ASSERT_NE(s.vec_dot_multi, nullptr) << ggml_type_name(f.type) << " " << isa_name(isa);
-      EXPECT_NE(s.vec_dot, q.vec_dot_ref) << ggml_type_name(f.type) << " " << isa_name(isa) << " has no SIMD kernel";
-      for (int na = 1; na <= kVecDotMultiMax; ++na) {
-        std::vector<float> out(2 * na, -1.0f);
-        s.vec_dot_multi(n, w.data(), packed.data(), stride, na, out.data(), 2);
-        for (int r = 0; r < na; ++r) {
-          const float want = s.vec_dot(n, w.data(), acts[r].data());
-          EXPECT_EQ(std::memcmp(&want, &out[2 * r], 4), 0) << ggml_type_name(f.type) << " " << isa_name(isa) << " na "
-                                                           << na << " row " << r;
+      for (Isa isa : simd_isas()) {
+        const QuantTraits s = quant_traits_for(f.type, isa);
+        EXPECT_NE(s.vec_dot, q.vec_dot_ref) << ggml_type_name(f.type) << " " << isa_name(isa) << " has no SIMD kernel";
+        ASSERT_NE(s.vec_dot_multi, nullptr) << ggml_type_name(f.type) << " " << isa_name(isa);
+        for (int r = 0; r < kVecDotMultiMax; ++r) {
+          const float want = q.vec_dot_ref(n, w.data(), acts.data() + r * stride);
+          const float got = s.vec_dot(n, w.data(), acts.data() + r * stride);
+          EXPECT_EQ(std::memcmp(&want, &got, 4), 0)
+              << ggml_type_name(f.type) << " " << isa_name(isa) << " n " << n << " row " << r << ": " << got << " vs "
+              << want;
+        }
+        for (int na = 1; na <= kVecDotMultiMax; ++na) {
+          std::vector<float> out(3 * na, -7.0f);
+          s.vec_dot_multi(n, w.data(), acts.data(), stride, na, out.data(), 3);
+          for (int r = 0; r < na; ++r) {
+            const float want = s.vec_dot(n, w.data(), acts.data() + r * stride);
+            EXPECT_EQ(std::memcmp(&want, &out[3 * r], 4), 0)
+                << ggml_type_name(f.type) << " " << isa_name(isa) << " n " << n << " na " << na << " row " << r;
+            EXPECT_EQ(out[3 * r + 1], -7.0f);
+            EXPECT_EQ(out[3 * r + 2], -7.0f);
+            ++checked;
+          }
         }
       }
     }
+  }
+  if (!simd_isas().empty()) {
+    EXPECT_GT(checked, 0);
   }
 }
 

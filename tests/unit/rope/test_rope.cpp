@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "arch/arch.h"
 #include "ops/rope.h"
 #include "util/error.h"
 
@@ -128,10 +129,8 @@ TEST(Rope, RejectsOddOrOversizedRot) {
   EXPECT_THROW(rope_apply(p, x.data(), 1, 16, 3), Error);
 }
 
-ModelConfig rope_cfg(Arch arch, RopeScaling s, float factor, float log_mul) {
-  ModelConfig c;
-  c.arch = arch;
-  c.rope_type = arch == Arch::Deepseek2 ? RopeType::Norm : RopeType::Neox;
+ModelConfig rope_cfg(const char* arch, RopeScaling s, float factor, float log_mul) {
+  ModelConfig c = config_for_arch(arch_spec(arch));
   c.n_rot = 64;
   c.n_ctx_train = 163840;
   c.rope_orig_ctx = 4096;
@@ -143,7 +142,7 @@ ModelConfig rope_cfg(Arch arch, RopeScaling s, float factor, float log_mul) {
 }
 
 TEST(RopeParams, NoScaling) {
-  auto p = rope_params(rope_cfg(Arch::Qwen3Moe, RopeScaling::None, 4.0f, 0.0f));
+  auto p = rope_params(rope_cfg("qwen3moe", RopeScaling::None, 4.0f, 0.0f));
   EXPECT_EQ(p.type, RopeType::Neox);
   EXPECT_EQ(p.n_rot, 64);
   EXPECT_EQ(p.freq_scale, 1.0f);  // "none" ignores the factor
@@ -153,42 +152,42 @@ TEST(RopeParams, NoScaling) {
 }
 
 TEST(RopeParams, Linear) {
-  auto p = rope_params(rope_cfg(Arch::Llama, RopeScaling::Linear, 4.0f, 0.0f));
+  auto p = rope_params(rope_cfg("llama", RopeScaling::Linear, 4.0f, 0.0f));
   EXPECT_EQ(p.freq_scale, 0.25f);
   EXPECT_EQ(p.ext_factor, 0.0f);
   EXPECT_EQ(p.attn_factor, 1.0f);
 }
 
 TEST(RopeParams, OrigCtxFallsBackToTraining) {
-  auto c = rope_cfg(Arch::Llama, RopeScaling::None, 1.0f, 0.0f);
+  auto c = rope_cfg("llama", RopeScaling::None, 1.0f, 0.0f);
   c.rope_orig_ctx = 0;
   EXPECT_EQ(rope_params(c).n_ctx_orig, 163840);
 }
 
 TEST(RopeParams, YarnPlain) {
   // Without yarn_log_mul: attn_factor = mscale(f) / (1 + 0.1 ln f) = 1 (up to rounding).
-  auto p = rope_params(rope_cfg(Arch::Qwen3Moe, RopeScaling::Yarn, 4.0f, 0.0f));
+  auto p = rope_params(rope_cfg("qwen3moe", RopeScaling::Yarn, 4.0f, 0.0f));
   EXPECT_EQ(p.ext_factor, 1.0f);
   EXPECT_EQ(p.freq_scale, 0.25f);
   EXPECT_NEAR(p.attn_factor, 1.0f, 1e-6f);
   // A non-deepseek architecture ignores yarn_log_mul like llama.cpp does.
-  auto q = rope_params(rope_cfg(Arch::Qwen3Moe, RopeScaling::Yarn, 4.0f, 0.707f));
+  auto q = rope_params(rope_cfg("qwen3moe", RopeScaling::Yarn, 4.0f, 0.707f));
   EXPECT_EQ(q.attn_factor, p.attn_factor);
 }
 
 TEST(RopeParams, YarnDeepseek2) {
   // DeepSeek-V2(-Lite): factor 40, mscale = mscale_all_dim = 0.707 (log_mul after llama.cpp
   // divided the GGUF value by 0.1). llama.cpp then sets attn_factor = 1 / (1 + 0.1 ln 40).
-  auto p = rope_params(rope_cfg(Arch::Deepseek2, RopeScaling::Yarn, 40.0f, 0.707f));
+  auto p = rope_params(rope_cfg("deepseek2", RopeScaling::Yarn, 40.0f, 0.707f));
   EXPECT_EQ(p.type, RopeType::Norm);
   EXPECT_FLOAT_EQ(p.freq_scale, 1.0f / 40.0f);
   EXPECT_NEAR(p.attn_factor, 1.0 / (1.0 + 0.1 * std::log(40.0)), 1e-6);
   // log_mul 1 keeps mscale 1: attn_factor = mscale(40, 1) / mscale(40, 1) / (1 + 0.1 ln 40).
-  auto q = rope_params(rope_cfg(Arch::Deepseek2, RopeScaling::Yarn, 40.0f, 1.0f));
+  auto q = rope_params(rope_cfg("deepseek2", RopeScaling::Yarn, 40.0f, 1.0f));
   EXPECT_NEAR(q.attn_factor, 1.0 / (1.0 + 0.1 * std::log(40.0)), 1e-6);
   // A different log_mul (mscale_all_dim != mscale in HF terms is not expressible; llama.cpp
   // forces mscale = log_mul), so the ratio is again 1.
-  auto r = rope_params(rope_cfg(Arch::Deepseek2, RopeScaling::Yarn, 40.0f, 0.5f));
+  auto r = rope_params(rope_cfg("deepseek2", RopeScaling::Yarn, 40.0f, 0.5f));
   EXPECT_NEAR(r.attn_factor, 1.0 / (1.0 + 0.1 * std::log(40.0)), 1e-6);
 }
 

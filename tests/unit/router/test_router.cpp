@@ -7,7 +7,8 @@
 #include <cmath>
 #include <vector>
 
-#include "model/router.h"
+#include "arch/arch.h"
+#include "expert/router.h"
 #include "util/error.h"
 
 namespace swapmoe {
@@ -202,7 +203,7 @@ TEST(Router, DeterministicTies) {
 
 TEST(RouterParams, PerArchitecture) {
   ModelConfig c;
-  c.arch = Arch::Qwen3Moe;
+  c.arch = arch_spec("qwen3moe").features;
   c.n_expert = 128;
   c.n_expert_used = 8;
   c.expert_weights_norm = true;
@@ -214,7 +215,7 @@ TEST(RouterParams, PerArchitecture) {
   EXPECT_EQ(p.weights_scale, 1.0f);
   EXPECT_EQ(p.gating, GatingFunc::Softmax);
 
-  c.arch = Arch::Deepseek2;
+  c.arch = arch_spec("deepseek2").features;
   c.gating = GatingFunc::Sigmoid;
   c.n_expert_groups = 8;
   c.n_expert_groups_used = 4;

@@ -66,3 +66,48 @@ TEST(ToolCalls, StreamHoldsBackFromTheFirstBlockInAnySplit) {
 }
 
 }  // namespace
+
+// GLM-4.5/4.6: name then arg_key/arg_value pairs, as its template renders a call.
+TEST(ToolCalls, ParsesGlmBlocks) {
+  const std::string reply =
+      "Let me check.\n<tool_call>get_weather\n<arg_key>location</arg_key>\n<arg_value>Paris</arg_value>\n"
+      "<arg_key>days</arg_key>\n<arg_value>2</arg_value>\n<arg_key>opts</arg_key>\n<arg_value>{\"a\": [1, true]}"
+      "</arg_value>\n</tool_call>\n<tool_call>get_time</tool_call>";
+  const ParsedToolCalls p = parse_tool_calls(reply, "call_");
+  EXPECT_EQ(p.content, "Let me check.");
+  ASSERT_EQ(p.calls.size(), 2u);
+  EXPECT_EQ(p.calls[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(p.calls[0]["function"]["arguments"], "{\"location\":\"Paris\",\"days\":2,\"opts\":{\"a\":[1,true]}}");
+  EXPECT_EQ(p.calls[1]["function"]["name"], "get_time");
+  EXPECT_EQ(p.calls[1]["function"]["arguments"], "{}");
+  // Streamed in every split, the same calls come out and no block text leaks as content.
+  for (size_t i = 1; i < reply.size(); i += 7) {
+    ToolCallStream s;
+    std::string sent = s.push(reply.substr(0, i));
+    sent += s.push(reply.substr(i));
+    const ParsedToolCalls f = s.finish("call_");
+    EXPECT_EQ(sent + f.content, "Let me check.\n") << i;
+    ASSERT_EQ(f.calls.size(), 2u) << i;
+    EXPECT_EQ(f.calls[0], p.calls[0]) << i;
+  }
+}
+
+TEST(ToolCalls, MalformedGlmBlocksStayText) {
+  for (const std::string bad : {"<tool_call>two words</tool_call>", "<tool_call>f<arg_key>k</arg_key></tool_call>",
+                                "<tool_call>f<arg_key>k</arg_key>x<arg_value>v</arg_value></tool_call>",
+                                "<tool_call>f<arg_value>v</arg_value></tool_call>", "<tool_call></tool_call>",
+                                "<tool_call>{\"name\": broken</tool_call>"}) {
+    const ParsedToolCalls p = parse_tool_calls(bad);
+    EXPECT_TRUE(p.calls.empty()) << bad;
+    EXPECT_EQ(p.content, bad);
+  }
+}
+
+// gpt-oss calls arrive rewritten by the harmony router (harmony.h) as JSON blocks.
+TEST(ToolCalls, HarmonyRewrittenCall) {
+  const ParsedToolCalls p =
+      parse_tool_calls("<tool_call>{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}</tool_call>", "c");
+  ASSERT_EQ(p.calls.size(), 1u);
+  EXPECT_EQ(p.calls[0]["function"]["arguments"], "{\"city\":\"Paris\"}");
+  EXPECT_EQ(p.content, "");
+}

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <vector>
 
-#include "model/router.h"
+#include "expert/router.h"
 #include "util/error.h"
 
 namespace swapmoe {

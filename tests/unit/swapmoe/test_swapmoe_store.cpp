@@ -19,7 +19,7 @@
 
 #include "cache/swapmoe_profile.h"
 #include "cache/swapmoe_store.h"
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 #include "model/model_impl.h"
 #include "../model/tiny_model.h"
 #include "util/error.h"

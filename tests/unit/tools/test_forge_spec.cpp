@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "../../../tools/forge/forge_spec.cpp"
-#include "model/arch.h"
+#include "arch/arch.h"
 #include "util/error.h"
 
 using namespace swapmoe;

@@ -6,8 +6,8 @@
 #include <map>
 #include <set>
 
-#include "cli/quant_mix.h"
-#include "model/arch.h"
+#include "convert/quant_mix.h"
+#include "arch/arch.h"
 
 using namespace swapmoe;
 using namespace swapmoe::cli;
@@ -35,7 +35,7 @@ std::map<std::string, GgmlType> plan_map(const std::string& target, const ModelC
 
 ModelConfig qwen3_30b() {
   ModelConfig c;
-  c.arch = Arch::Qwen3Moe;
+  c.arch = arch_spec("qwen3moe").features;
   c.arch_name = "qwen3moe";
   c.n_vocab = 1024;  // small on purpose: only shapes matter
   c.n_embd = 2048;
@@ -179,7 +179,7 @@ TEST(QuantMix, TiedEmbeddingsTakeTheOutputType) {
 
 TEST(QuantMix, EightExpertsLikeMixtral) {
   ModelConfig c = qwen3_30b();
-  c.arch = Arch::Llama;
+  c.arch = arch_spec("llama").features;
   c.arch_name = "llama";
   c.n_expert = 8;
   c.n_expert_used = 2;
@@ -206,7 +206,7 @@ TEST(QuantMix, FallbackForShortRows) {
 
 TEST(QuantMix, DeepseekShapesAndShortOutput) {
   ModelConfig c;
-  c.arch = Arch::Deepseek2;
+  c.arch = arch_spec("deepseek2").features;
   c.arch_name = "deepseek2";
   c.n_vocab = 512;
   c.n_embd = 512;

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "cli/row_convert.h"
+#include "convert/row_convert.h"
 #include "util/error.h"
 #include "util/fp16.h"
 

@@ -1,4 +1,4 @@
-#include "cli/eval_pass.h"
+#include "eval/eval_pass.h"
 
 #include <algorithm>
 #include <chrono>

@@ -15,7 +15,7 @@
 // comparator. std::sort is not stable, so tie order is whatever libstdc++'s introsort
 // produces; we run the very same call on the very same input to get the same order.
 
-#include "model/router.h"
+#include "expert/router.h"
 
 #include <algorithm>
 #include <cmath>
@@ -57,9 +57,9 @@ RouterParams router_params(const ModelConfig& cfg) {
   p.n_expert = cfg.n_expert;
   p.n_used = cfg.n_expert_used;
   p.norm_weights = cfg.expert_weights_norm;
-  // Only deepseek2 reads expert_weights_scale in llama.cpp; for the other architectures the
-  // hparams value stays 0 ("no scaling") whatever the file says.
-  p.weights_scale = cfg.arch == Arch::Deepseek2 ? cfg.expert_weights_scale : 1.0f;
+  // llama.cpp reads expert_weights_scale only where the architecture uses it; for the others
+  // the hparams value stays 0 ("no scaling") whatever the file says.
+  p.weights_scale = cfg.arch.weights_scale ? cfg.expert_weights_scale : 1.0f;
   p.n_groups = cfg.n_expert_groups;
   p.n_groups_used = cfg.n_expert_groups_used;
   p.probs_bias = nullptr;  // per layer: the caller points it at blk.N.exp_probs_b

@@ -1,4 +1,4 @@
-#include "model/expert_store_resident.h"
+#include "expert/expert_store_resident.h"
 
 #include "util/error.h"
 

@@ -13,10 +13,10 @@
 #include <functional>
 #include <vector>
 
-#include "cli/eval_metrics.h"
-#include "cli/eval_spill.h"
+#include "eval/eval_metrics.h"
+#include "eval/eval_spill.h"
 #include "model/model.h"
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 
 namespace swapmoe::cli {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "model/config.h"
+#include "arch/config.h"
 
 namespace swapmoe {
 

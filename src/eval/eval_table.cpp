@@ -1,4 +1,4 @@
-#include "cli/eval_table.h"
+#include "eval/eval_table.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "model/arch.h"
+#include "arch/arch.h"
 
 #include <cmath>
 
@@ -8,72 +8,67 @@
 namespace swapmoe {
 namespace {
 
-struct ArchEntry {
-  Arch arch;
-  const char* name;
-  RopeType rope;
-};
-
-// One row per supported architecture. Rope types follow llama.cpp's llama_model_rope_type.
-constexpr ArchEntry kArchs[] = {
-    {Arch::Qwen3Moe, "qwen3moe", RopeType::Neox},
-    {Arch::Qwen2Moe, "qwen2moe", RopeType::Neox},
-    {Arch::Llama, "llama", RopeType::Norm},
-    {Arch::Olmoe, "olmoe", RopeType::Neox},
-    {Arch::Deepseek2, "deepseek2", RopeType::Norm},
-};
-
-const ArchEntry& entry(Arch a) {
-  for (const auto& e : kArchs)
-    if (e.arch == a) return e;
-  fail("unknown architecture enum ", static_cast<int>(a));
-}
-
-// Reads "<arch>.<key>" with a range check; the message names the full key.
-class Keys {
- public:
-  Keys(const GgufFile& f, const std::string& arch) : f_(f), prefix_(arch + ".") {}
-  std::string full(const std::string& k) const { return prefix_ + k; }
-  bool has(const std::string& k) const { return f_.has(full(k)); }
-  int64_t req(const std::string& k, int64_t lo, int64_t hi) const { return check(k, f_.get_i64(full(k)), lo, hi); }
-  int64_t opt(const std::string& k, int64_t def, int64_t lo, int64_t hi) const {
-    return has(k) ? req(k, lo, hi) : def;
-  }
-  double optf(const std::string& k, double def) const { return f_.get_f64(full(k), def); }
-  bool optb(const std::string& k, bool def) const { return f_.get_bool(full(k), def); }
-  std::string opts(const std::string& k, const std::string& def) const { return f_.get_str(full(k), def); }
-
- private:
-  int64_t check(const std::string& k, int64_t v, int64_t lo, int64_t hi) const {
-    if (v < lo || v > hi) fail(f_.path(), ": metadata ", full(k), " = ", v, " is out of range [", lo, ", ", hi, "]");
-    return v;
-  }
-  const GgufFile& f_;
-  std::string prefix_;
-};
-
 constexpr int64_t kMaxDim = int64_t(1) << 24;
 
 }  // namespace
 
-const char* arch_name(Arch a) { return entry(a).name; }
+bool ArchKeys::has(const std::string& k) const { return f_.has(full(k)); }
+double ArchKeys::optf(const std::string& k, double def) const { return f_.get_f64(full(k), def); }
+bool ArchKeys::optb(const std::string& k, bool def) const { return f_.get_bool(full(k), def); }
+std::string ArchKeys::opts(const std::string& k, const std::string& def) const { return f_.get_str(full(k), def); }
+const std::string& ArchKeys::path() const { return f_.path(); }
 
-std::optional<Arch> arch_from_name(const std::string& name) {
-  for (const auto& e : kArchs)
-    if (name == e.name) return e.arch;
-  return std::nullopt;
+int64_t ArchKeys::req(const std::string& k, int64_t lo, int64_t hi) const {
+  const int64_t v = f_.get_i64(full(k));
+  if (v < lo || v > hi) fail(f_.path(), ": metadata ", full(k), " = ", v, " is out of range [", lo, ", ", hi, "]");
+  return v;
+}
+
+void ArchKeyWriter::u32(const std::string& key, int64_t v) {
+  MetaValue m;
+  m.kind = MetaValue::U32;
+  m.u = static_cast<uint32_t>(v);
+  out_.emplace_back(prefix_ + key, m);
+}
+
+void ArchKeyWriter::f32(const std::string& key, float v) {
+  MetaValue m;
+  m.kind = MetaValue::F32;
+  m.f = v;
+  out_.emplace_back(prefix_ + key, m);
+}
+
+void ArchKeyWriter::boolean(const std::string& key, bool v) {
+  MetaValue m;
+  m.kind = MetaValue::Bool;
+  m.b = v;
+  out_.emplace_back(prefix_ + key, m);
+}
+
+void ArchKeyWriter::str(const std::string& key, const std::string& v) {
+  MetaValue m;
+  m.kind = MetaValue::Str;
+  m.s = v;
+  out_.emplace_back(prefix_ + key, m);
+}
+
+ModelConfig config_for_arch(const ArchSpec& spec) {
+  ModelConfig c;
+  c.spec = &spec;
+  c.arch_name = spec.name;
+  c.arch = spec.features;
+  c.rope_type = spec.rope_type;
+  c.gating = spec.gating;
+  c.expert_weights_norm = spec.weights_norm;
+  return c;
 }
 
 ModelConfig config_from_gguf(const GgufFile& f) {
-  ModelConfig c;
-  c.arch_name = f.get_str("general.architecture");
-  auto arch = arch_from_name(c.arch_name);
-  if (!arch)
-    fail(f.path(), ": unsupported architecture '", c.arch_name,
-         "' (supported: qwen3moe, qwen2moe, llama (Mixtral), olmoe, deepseek2)");
-  c.arch = *arch;
-  c.rope_type = entry(c.arch).rope;
-  Keys k(f, c.arch_name);
+  const std::string name = f.get_str("general.architecture");
+  const ArchSpec* spec = find_arch(name);
+  if (!spec) fail(f.path(), ": unsupported architecture '", name, "' (supported: ", arch_names(), ")");
+  ModelConfig c = config_for_arch(*spec);
+  ArchKeys k(f, c.arch_name);
 
   c.n_ctx_train = k.req("context_length", 1, int64_t(1) << 30);
   c.n_embd = k.req("embedding_length", 1, kMaxDim);
@@ -100,7 +95,7 @@ ModelConfig config_from_gguf(const GgufFile& f) {
   if (c.rope_scaling == RopeScaling::Linear && c.rope_scaling_factor == 1.0f) c.rope_scaling = RopeScaling::None;
   c.rope_orig_ctx = k.opt("rope.scaling.original_context_length", c.n_ctx_train, 0, int64_t(1) << 30);
   c.rope_yarn_log_mul = static_cast<float>(k.optf("rope.scaling.yarn_log_multiplier", 0.0));
-  if (c.arch == Arch::Deepseek2) c.rope_yarn_log_mul /= 0.1f;  // llama.cpp undoes the converter's 0.1 factor
+  if (c.arch.yarn == YarnRule::Deepseek2) c.rope_yarn_log_mul /= 0.1f;  // llama.cpp undoes the converter's 0.1 factor
 
   c.n_expert = k.opt("expert_count", 0, 0, 1 << 16);
   c.n_expert_used = k.opt("expert_used_count", 0, 0, c.n_expert);
@@ -108,36 +103,18 @@ ModelConfig config_from_gguf(const GgufFile& f) {
     fail(f.path(), ": ", c.arch_name, " model has no experts (", k.full("expert_count"), " = ", c.n_expert,
          ", expert_used_count = ", c.n_expert_used, "); swapmoe runs Mixture-of-Experts models only");
   c.n_ff_exp = k.opt("expert_feed_forward_length", 0, 0, kMaxDim);
-  if (c.arch == Arch::Llama || c.arch == Arch::Olmoe) c.n_ff_exp = c.n_ff;  // these store the expert width in n_ff
+  if (c.arch.expert_width_in_ff) c.n_ff_exp = c.n_ff;
   if (c.n_ff_exp == 0) {
     if (c.n_ff == 0) fail(f.path(), ": missing ", k.full("expert_feed_forward_length"));
     c.n_ff_exp = c.n_ff / c.n_expert_used;  // llama.cpp's fallback
   }
   c.n_ff_shexp = k.opt("expert_shared_feed_forward_length", 0, 0, kMaxDim);
-  if (c.arch == Arch::Qwen2Moe && c.n_ff_shexp == 0) c.n_ff_shexp = c.n_ff;
   c.expert_weights_scale = static_cast<float>(k.optf("expert_weights_scale", 0.0));
   if (c.expert_weights_scale == 0.0f) c.expert_weights_scale = 1.0f;
   c.n_expert_groups = k.opt("expert_group_count", 0, 0, c.n_expert);
   c.n_expert_groups_used = k.opt("expert_group_used_count", 0, 0, c.n_expert_groups);
-  // Normalisation of the chosen weights, as each llama.cpp graph hard-codes it.
-  c.expert_weights_norm = (c.arch == Arch::Qwen3Moe || c.arch == Arch::Llama);
 
-  if (c.arch == Arch::Deepseek2) {
-    c.n_layer_dense_lead = k.opt("leading_dense_block_count", 0, 0, c.n_layer);
-    c.q_lora_rank = k.opt("attention.q_lora_rank", 0, 0, kMaxDim);
-    c.kv_lora_rank = k.req("attention.kv_lora_rank", 1, kMaxDim);
-    c.head_dim_k_mla = k.opt("attention.key_length_mla", 0, 0, kMaxDim);
-    c.head_dim_v_mla = k.opt("attention.value_length_mla", 0, 0, kMaxDim);
-    if (c.head_dim_k_mla == 0 || c.head_dim_v_mla == 0)
-      fail(f.path(), ": deepseek2 file without ", k.full("attention.key_length_mla"), "/value_length_mla: ",
-           "legacy GGUFs with the unsplit attn_kv_b tensor are not supported; re-convert with a current llama.cpp");
-    if (c.head_dim_k_mla <= c.n_rot)
-      fail(f.path(), ": key_length_mla ", c.head_dim_k_mla, " must exceed rope.dimension_count ", c.n_rot);
-    c.n_expert_shared = k.opt("expert_shared_count", 0, 0, 1024);
-    c.expert_weights_norm = k.optb("expert_weights_norm", false);
-    const int64_t g = k.opt("expert_gating_func", 1, 0, 2);
-    c.gating = g == 2 ? GatingFunc::Sigmoid : GatingFunc::Softmax;
-  }
+  if (spec->read_keys) spec->read_keys(k, c);
   if (c.n_expert_groups > 1) {
     if (c.n_expert % c.n_expert_groups != 0 || c.n_expert_groups_used == 0)
       fail(f.path(), ": expert_group_count ", c.n_expert_groups, " does not divide expert_count ", c.n_expert,
@@ -154,58 +131,49 @@ ModelConfig config_from_gguf(const GgufFile& f) {
   return c;
 }
 
-std::vector<std::pair<std::string, MetaValue>> config_to_kv(const ModelConfig& c) {
-  std::vector<std::pair<std::string, MetaValue>> kv;
-  const std::string p = std::string(arch_name(c.arch)) + ".";
-  auto u32 = [&](const std::string& key, int64_t v) {
-    MetaValue m; m.kind = MetaValue::U32; m.u = static_cast<uint32_t>(v); kv.emplace_back(p + key, m);
-  };
-  auto f32 = [&](const std::string& key, float v) {
-    MetaValue m; m.kind = MetaValue::F32; m.f = v; kv.emplace_back(p + key, m);
-  };
-  auto str = [&](const std::string& key, const std::string& v, bool prefixed = true) {
-    MetaValue m; m.kind = MetaValue::Str; m.s = v; kv.emplace_back(prefixed ? p + key : key, m);
-  };
-  str("general.architecture", arch_name(c.arch), false);
-  u32("context_length", c.n_ctx_train);
-  u32("embedding_length", c.n_embd);
-  u32("block_count", c.n_layer);
-  const bool ff_is_expert = c.arch == Arch::Llama || c.arch == Arch::Olmoe;
-  u32("feed_forward_length", ff_is_expert ? c.n_ff_exp : c.n_ff);
-  u32("attention.head_count", c.n_head);
-  u32("attention.head_count_kv", c.n_head_kv);
-  u32("attention.key_length", c.head_dim_k);
-  u32("attention.value_length", c.head_dim_v);
-  f32("attention.layer_norm_rms_epsilon", c.rms_eps);
-  f32("rope.freq_base", c.rope_freq_base);
-  u32("rope.dimension_count", c.n_rot);
+void check_config(const ModelConfig& c, const std::string& where) {
+  const ArchFeatures& a = c.arch;
+  if (a.o_bias || a.sinks || a.sliding_window_pattern != 0 || a.expert_biases)
+    fail(where, ": ", c.arch_name, " needs a feature swapmoe does not implement yet (",
+         a.o_bias ? "attention output bias" : a.sinks ? "attention sinks"
+         : a.sliding_window_pattern ? "sliding-window attention" : "expert biases", ")");
+  if (a.attention == AttentionKind::Gqa && !a.partial_rotary && c.head_dim_k != c.n_rot)
+    fail(where, ": ", c.arch_name, " needs rope.dimension_count (", c.n_rot, ") == key_length (", c.head_dim_k, ")");
+  // A norm over the whole projection is stored with n_embd weights (llama.cpp's olmoe).
+  if (a.qk_norm == QkNorm::Full && (c.n_head_kv * c.head_dim_k != c.n_embd || c.n_head * c.head_dim_k != c.n_embd))
+    fail(where, ": ", c.arch_name, " with grouped-query attention is not supported (k norm spans n_embd)");
+}
+
+MetaList config_to_kv(const ModelConfig& c) {
+  MetaList kv;
+  MetaValue name;
+  name.kind = MetaValue::Str;
+  name.s = c.arch_name;
+  kv.emplace_back("general.architecture", name);
+  ArchKeyWriter w(kv, c.arch_name);
+  w.u32("context_length", c.n_ctx_train);
+  w.u32("embedding_length", c.n_embd);
+  w.u32("block_count", c.n_layer);
+  w.u32("feed_forward_length", c.arch.expert_width_in_ff ? c.n_ff_exp : c.n_ff);
+  w.u32("attention.head_count", c.n_head);
+  w.u32("attention.head_count_kv", c.n_head_kv);
+  w.u32("attention.key_length", c.head_dim_k);
+  w.u32("attention.value_length", c.head_dim_v);
+  w.f32("attention.layer_norm_rms_epsilon", c.rms_eps);
+  w.f32("rope.freq_base", c.rope_freq_base);
+  w.u32("rope.dimension_count", c.n_rot);
   if (c.rope_scaling != RopeScaling::None) {
-    str("rope.scaling.type", c.rope_scaling == RopeScaling::Yarn ? "yarn" : "linear");
-    f32("rope.scaling.factor", c.rope_scaling_factor);
-    u32("rope.scaling.original_context_length", c.rope_orig_ctx);
+    w.str("rope.scaling.type", c.rope_scaling == RopeScaling::Yarn ? "yarn" : "linear");
+    w.f32("rope.scaling.factor", c.rope_scaling_factor);
+    w.u32("rope.scaling.original_context_length", c.rope_orig_ctx);
     if (c.rope_yarn_log_mul != 0.0f)
-      f32("rope.scaling.yarn_log_multiplier", c.arch == Arch::Deepseek2 ? c.rope_yarn_log_mul * 0.1f : c.rope_yarn_log_mul);
+      w.f32("rope.scaling.yarn_log_multiplier",
+            c.arch.yarn == YarnRule::Deepseek2 ? c.rope_yarn_log_mul * 0.1f : c.rope_yarn_log_mul);
   }
-  u32("expert_count", c.n_expert);
-  u32("expert_used_count", c.n_expert_used);
-  if (!ff_is_expert) u32("expert_feed_forward_length", c.n_ff_exp);
-  if (c.arch == Arch::Qwen2Moe) u32("expert_shared_feed_forward_length", c.n_ff_shexp);
-  if (c.arch == Arch::Deepseek2) {
-    u32("vocab_size", c.n_vocab);
-    u32("leading_dense_block_count", c.n_layer_dense_lead);
-    u32("attention.q_lora_rank", c.q_lora_rank);
-    u32("attention.kv_lora_rank", c.kv_lora_rank);
-    u32("attention.key_length_mla", c.head_dim_k_mla);
-    u32("attention.value_length_mla", c.head_dim_v_mla);
-    u32("expert_shared_count", c.n_expert_shared);
-    f32("expert_weights_scale", c.expert_weights_scale);
-    MetaValue b; b.kind = MetaValue::Bool; b.b = c.expert_weights_norm; kv.emplace_back(p + "expert_weights_norm", b);
-    u32("expert_gating_func", c.gating == GatingFunc::Sigmoid ? 2 : 1);
-    if (c.n_expert_groups > 1) {
-      u32("expert_group_count", c.n_expert_groups);
-      u32("expert_group_used_count", c.n_expert_groups_used);
-    }
-  }
+  w.u32("expert_count", c.n_expert);
+  w.u32("expert_used_count", c.n_expert_used);
+  if (!c.arch.expert_width_in_ff) w.u32("expert_feed_forward_length", c.n_ff_exp);
+  if (c.spec && c.spec->write_keys) c.spec->write_keys(c, w);
   return kv;
 }
 
@@ -220,6 +188,7 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
                  bool optional = false) {
     v.push_back(TensorSpec{tensor_name(base, layer, suffix), std::move(ne), role, layer, optional});
   };
+  const ArchFeatures& a = c.arch;
   const int64_t E = c.n_embd, V = c.n_vocab;
   add("token_embd", -1, {E, V}, TensorRole::TokenEmbd);
   add("output_norm", -1, {E}, TensorRole::Norm);
@@ -227,7 +196,7 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
 
   for (int il = 0; il < static_cast<int>(c.n_layer); ++il) {
     add("attn_norm", il, {E}, TensorRole::Norm);
-    if (c.arch == Arch::Deepseek2) {
+    if (a.attention == AttentionKind::Mla) {
       // MLA: q (optionally low-rank), compressed kv latent plus a shared rope key,
       // and per-head up-projections of the latent for keys (k_b) and values (v_b).
       const int64_t nope = c.head_dim_k_mla - c.n_rot;
@@ -248,18 +217,18 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
       add("attn_q", il, {E, q}, TensorRole::Matrix);
       add("attn_k", il, {E, kdim}, TensorRole::Matrix);
       add("attn_v", il, {E, vdim}, TensorRole::Matrix);
-      if (c.arch == Arch::Qwen2Moe) {
+      if (a.qkv_bias) {
         add("attn_q", il, {q}, TensorRole::Bias, "bias");
         add("attn_k", il, {kdim}, TensorRole::Bias, "bias");
         add("attn_v", il, {vdim}, TensorRole::Bias, "bias");
       }
       add("attn_output", il, {c.n_head * c.head_dim_v, E}, TensorRole::Matrix);
-      if (c.arch == Arch::Qwen3Moe) {  // per-head q/k norms
+      if (a.qk_norm == QkNorm::PerHead) {
         add("attn_k_norm", il, {c.head_dim_k}, TensorRole::Norm);
         add("attn_q_norm", il, {c.head_dim_k}, TensorRole::Norm);
-      } else if (c.arch == Arch::Olmoe) {  // norms over the whole projection
-        add("attn_q_norm", il, {E}, TensorRole::Norm);
-        add("attn_k_norm", il, {E}, TensorRole::Norm);
+      } else if (a.qk_norm == QkNorm::Full) {
+        add("attn_q_norm", il, {q}, TensorRole::Norm);
+        add("attn_k_norm", il, {kdim}, TensorRole::Norm);
       }
     }
     add("ffn_norm", il, {E}, TensorRole::Norm);
@@ -270,16 +239,16 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
       continue;
     }
     add("ffn_gate_inp", il, {E, c.n_expert}, TensorRole::Router);
-    if (c.arch == Arch::Deepseek2 && c.gating == GatingFunc::Sigmoid)
+    if (a.sigmoid_selection_bias && c.gating == GatingFunc::Sigmoid)
       add("exp_probs_b", il, {c.n_expert}, TensorRole::ExpProbsBias, "bias");
     add("ffn_gate_exps", il, {E, c.n_ff_exp, c.n_expert}, TensorRole::Experts);
     add("ffn_down_exps", il, {c.n_ff_exp, E, c.n_expert}, TensorRole::Experts);
     add("ffn_up_exps", il, {E, c.n_ff_exp, c.n_expert}, TensorRole::Experts);
     int64_t shexp = 0;
-    if (c.arch == Arch::Qwen2Moe) {
+    if (a.shared_expert == SharedExpert::Gated) {
       add("ffn_gate_inp_shexp", il, {E}, TensorRole::SharedGate);
       shexp = c.n_ff_shexp;
-    } else if (c.arch == Arch::Deepseek2) {
+    } else if (a.shared_expert == SharedExpert::Plain) {
       shexp = c.n_ff_exp * c.n_expert_shared;
     }
     if (shexp > 0) {

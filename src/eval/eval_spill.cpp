@@ -1,4 +1,4 @@
-#include "cli/eval_spill.h"
+#include "eval/eval_spill.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "model/model_budget.h"
+#include "runtime/model_budget.h"
 
 #include <fcntl.h>
 
@@ -7,17 +7,25 @@
 #include <fstream>
 #include <optional>
 
+#include "cache/expert_cache.h"
 #include "cache/swapmoe_store.h"
+#include "expert/expert_store_resident.h"
 #include "io/direct_file.h"
-#include "model/expert_prefetch.h"
-#include "model/expert_store_resident.h"
-#include "model/model_impl.h"
+#include "model/footprint.h"
 #include "util/error.h"
 
 namespace swapmoe {
 
-BudgetPlan plan_model_budget(const ModelConfig& cfg, const GgufFile& f, const ModelOptions& opts, int64_t n_ctx,
-                             int n_threads) {
+BudgetPlan plan_budget(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req) {
+  return plan_budget(model_footprint(cfg, req.n_ctx, req.n_threads), cfg, f, req);
+}
+
+BudgetPlan measure_model(const ModelConfig& cfg, const GgufFile& f, const BudgetRequest& req) {
+  return measure_model(model_footprint(cfg, req.n_ctx, req.n_threads), cfg, f, req);
+}
+
+BudgetPlan plan_model_budget(const ModelConfig& cfg, const GgufFile& f, const ModelFootprint& fp,
+                             const ModelOptions& opts, int64_t n_ctx, int n_threads) {
   BudgetRequest req;
   req.budget = opts.mem_budget;
   req.n_ctx = n_ctx;
@@ -27,7 +35,7 @@ BudgetPlan plan_model_budget(const ModelConfig& cfg, const GgufFile& f, const Mo
   req.per_layer = opts.cache_per_layer || opts.policy == "swapmoe";
   // The I/O alignment of the file as the cache will open it (O_DIRECT granularity).
   req.alignment = io::DirectFileSet::open(f.part_paths()).alignment();
-  BudgetPlan plan = plan_budget(cfg, f, req);
+  BudgetPlan plan = plan_budget(fp, cfg, f, req);
   if (plan.ctx_reduced)
     std::fprintf(stderr, "swapmoe: --mem %s: context reduced from %lld to %lld tokens so that the KV cache fits\n",
                  format_bytes(plan.budget).c_str(), static_cast<long long>(plan.n_ctx_requested),
@@ -78,86 +86,38 @@ void drop_file_cache(int fd) {
   if (fd >= 0) (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
-void acquire_experts(ExpertStore& store, int layer, std::span<const int32_t> ids, std::vector<ExpertView>& views) {
-  views.assign(ids.size(), ExpertView{});
-  std::vector<bool> got(ids.size(), false);
-  auto* streaming = dynamic_cast<StreamingExpertStore*>(&store);
-  try {
-    if (streaming) {
-      for (size_t n = 0; n < ids.size(); ++n) {
-        std::optional<AcquiredExpert> a = streaming->acquire_any(layer);
-        if (!a) fail("expert store: layer ", layer, " handed out ", n, " of ", ids.size(), " requested experts");
-        const auto it = std::find(ids.begin(), ids.end(), a->expert);
-        const auto i = static_cast<size_t>(it - ids.begin());
-        if (it == ids.end() || got[i]) {
-          store.release(layer, a->expert);
-          fail("expert store: layer ", layer, " handed out expert ", a->expert, " which was not requested");
-        }
-        views[i] = a->view;
-        got[i] = true;
-      }
-    } else {
-      for (size_t i = 0; i < ids.size(); ++i) {
-        views[i] = store.acquire(layer, ids[i]);
-        got[i] = true;
-      }
-    }
-  } catch (...) {
-    for (size_t i = 0; i < ids.size(); ++i)
-      if (got[i]) store.release(layer, ids[i]);
-    cancel_request(store, layer);
-    throw;
+ExpertPlan BudgetedExperts::plan(const GgufFile& f, const ModelConfig& cfg, const ModelFootprint& fp, int64_t n_ctx,
+                                 int n_threads) {
+  ExpertPlan p;
+  p.n_ctx = n_ctx;
+  if (opts_.mem_budget == 0) return p;
+  plan_ = plan_model_budget(cfg, f, fp, opts_, n_ctx, n_threads);
+  p.n_ctx = plan_->n_ctx;
+  p.prefill_bytes = plan_->prefill_bytes;
+  // Prefetch needs room beyond the pinned experts of the running layer: at least twice
+  // n_expert_used slots per pool, else a guess could only be dropped.
+  if (opts_.prefetch && cfg.n_expert_used > 0) {
+    const int64_t per_pool = opts_.cache_per_layer
+                                 ? plan_->n_slots / std::max<int64_t>(1, static_cast<int64_t>(plan_->layers.size()))
+                                 : plan_->n_slots;
+    p.prefetch = per_pool >= 2 * cfg.n_expert_used;
   }
+  return p;
 }
 
-void cancel_request(ExpertStore& store, int layer) {
-  if (auto* cache = dynamic_cast<ExpertCache*>(&store)) cache->cancel(layer);
+std::unique_ptr<ExpertStore> BudgetedExperts::make(const GgufFile& f, const ModelConfig& cfg,
+                                                   const std::vector<ExpertTensors>& tensors) {
+  auto store = make_expert_store(f, cfg, tensors, opts_, plan_ ? &*plan_ : nullptr);
+  // Under a budget the dense weights now live in owned memory and the experts are read
+  // with O_DIRECT: the file's cached pages would only count against the budget.
+  if (plan_)
+    for (const GgufPart& p : f.parts()) drop_file_cache(p.fd);
+  return store;
 }
 
-ExpertRunStats expert_run_stats(Model& m) {
-  ExpertRunStats s;
-  auto* impl = dynamic_cast<ModelImpl*>(&m);
-  if (!impl) return s;
-  if (auto* cache = dynamic_cast<ExpertCache*>(&impl->experts())) {
-    s.cached = true;
-    s.cache = cache->stats();
-    s.n_slots = cache->n_slots();
-    s.slot_bytes = cache->slot_bytes();
-    s.engine = cache->engine_name();
-    s.direct_io = cache->direct_io();
-  }
-  if (auto* sm = dynamic_cast<SwapMoeStore*>(&impl->experts())) {
-    s.cached = true;
-    s.swapmoe = true;
-    s.swap = sm->stats();
-    // The cache figures too, for readers that know only those (bench, server metrics):
-    // a hit is a resident expert of the unmasked choice, a miss one that was not (masked
-    // or read synchronously); reads are swaps plus synchronous reads; blocked = stall.
-    s.cache.hits = s.swap.hits;
-    s.cache.misses = s.swap.chosen - s.swap.hits;
-    s.cache.loads = s.swap.swaps_started + s.swap.sync_loads + s.swap.acquire_misses;
-    s.cache.bytes_read = s.swap.swap_bytes + s.swap.sync_bytes;
-    s.cache.blocked_seconds = s.swap.stall_seconds + s.swap.swap_wait_seconds;
-    s.n_slots = sm->n_slots();
-    s.slot_bytes = sm->slot_bytes();
-    s.engine = sm->engine_name();
-    s.direct_io = sm->direct_io();
-  }
-  if (const ExpertPrefetcher* p = impl->prefetcher()) {
-    s.prefetch = true;
-    s.predicted = p->predicted();
-    s.actual = p->actual();
-  }
-  return s;
-}
+ExpertRunStats expert_run_stats(Model& m) { return m.expert_stats(); }
 
-void reset_expert_run_stats(Model& m) {
-  auto* impl = dynamic_cast<ModelImpl*>(&m);
-  if (!impl) return;
-  if (auto* cache = dynamic_cast<ExpertCache*>(&impl->experts())) cache->reset_stats();
-  if (auto* sm = dynamic_cast<SwapMoeStore*>(&impl->experts())) sm->reset_stats();
-  if (ExpertPrefetcher* p = impl->prefetcher()) p->reset_stats();
-}
+void reset_expert_run_stats(Model& m) { m.reset_expert_stats(); }
 
 uint64_t peak_rss_bytes() {
   std::ifstream in("/proc/self/status");

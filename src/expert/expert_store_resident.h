@@ -5,10 +5,10 @@
 
 #include <vector>
 
+#include "arch/config.h"
+#include "expert/expert_store.h"
 #include "gguf/gguf.h"
-#include "model/config.h"
-#include "model/expert_store.h"
-#include "model/weights.h"
+#include "util/aligned_buffer.h"
 
 namespace swapmoe {
 
@@ -16,6 +16,8 @@ class ResidentExpertStore : public ExpertStore {
  public:
   ResidentExpertStore(const GgufFile& f, const ModelConfig& cfg, const std::vector<ExpertTensors>& tensors);
   ExpertView acquire(int layer, int32_t expert) override;
+  // Every expert is at hand: a batched caller may pin a whole layer's.
+  int64_t capacity() const override { return n_expert_; }
   size_t bytes() const { return bytes_; }
 
  private:

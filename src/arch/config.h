@@ -1,0 +1,111 @@
+#pragma once
+// The model configuration: a plain struct filled from GGUF metadata by config_from_gguf()
+// (src/arch/arch.cpp) against the architecture's spec (src/arch/<name>.cpp). Every
+// architecture uses the same struct; fields an architecture does not have keep their
+// defaults. The forward pass, the forge and the planner read these fields and the feature
+// flags in `arch`, never the architecture's name: an architecture is the flags it sets.
+
+#include <cstdint>
+#include <string>
+
+#include "ops/rope.h"  // RopeType
+
+namespace swapmoe {
+
+struct ArchSpec;  // arch/arch.h
+
+enum class RopeScaling { None, Linear, Yarn };
+enum class GatingFunc { Softmax, Sigmoid };  // GGUF expert_gating_func 1 = softmax, 2 = sigmoid
+
+// How attention is computed. Gqa: q/k/v projections with n_head_kv shared key/value heads
+// (model/attention.cpp). Mla: DeepSeek's multi-head latent attention with split
+// attn_k_b/attn_v_b (model/attention_mla.h).
+enum class AttentionKind { Gqa, Mla };
+// RMSNorm of q and k after the projections: PerHead over each head [head_dim] (qwen3moe),
+// Full over the whole projection [n_head * head_dim] (olmoe).
+enum class QkNorm { None, PerHead, Full };
+// How llama.cpp turns the YaRN keys into rope parameters. Deepseek2: the file stores the
+// log multiplier x 0.1, and it sets mscale (arch/rope_params.cpp, model/attention_mla.cpp).
+enum class YarnRule { Standard, Deepseek2 };
+// The shared expert of a MoE layer. Gated: one expert of width n_ff_shexp whose output is
+// scaled by sigmoid(ffn_gate_inp_shexp x) (qwen2moe). Plain: n_expert_shared experts of
+// width n_ff_exp merged into one FFN, added unweighted (deepseek2).
+enum class SharedExpert { None, Gated, Plain };
+
+// What an architecture's layers are made of: set by its spec, copied into every
+// ModelConfig of that architecture. Flags marked "not implemented" exist so that specs can
+// state them; the loader refuses a configuration that sets them.
+struct ArchFeatures {
+  // Attention.
+  AttentionKind attention = AttentionKind::Gqa;
+  QkNorm qk_norm = QkNorm::None;
+  bool qkv_bias = false;             // attn_q/k/v.bias, added after the projections
+  bool o_bias = false;               // attn_output.bias (not implemented)
+  bool sinks = false;                // per-head attention sinks (not implemented)
+  int sliding_window_pattern = 0;    // every n-th layer full, the others windowed; 0: none (not implemented)
+  bool partial_rotary = false;       // rope.dimension_count may be below key_length
+  YarnRule yarn = YarnRule::Standard;
+  // Routing. The gating function and weight normalisation are resolved per file into
+  // ModelConfig::gating / expert_weights_norm (their defaults are the spec's).
+  bool routing_keys = false;         // the file states expert_gating_func and expert_weights_norm
+  bool weights_scale = false;        // the routed weights are multiplied by expert_weights_scale
+  bool sigmoid_selection_bias = false;  // exp_probs_b (added for selection only) when the gating is sigmoid
+  bool expert_biases = false;        // biases on each expert's gate/up/down (not implemented)
+  // Feed-forward.
+  SharedExpert shared_expert = SharedExpert::None;
+  bool leading_dense = false;        // leading_dense_block_count: the first layers use a dense FFN
+  bool expert_width_in_ff = false;   // feed_forward_length holds the expert width (Mixtral, OLMoE)
+};
+
+struct ModelConfig {
+  const ArchSpec* spec = nullptr;  // keys and defaults (arch/arch.h); set with arch_name and arch
+  std::string arch_name;           // GGUF general.architecture
+  ArchFeatures arch;               // the spec's features
+
+  int64_t n_vocab = 0;
+  int64_t n_ctx_train = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim_k = 0;  // per-head q/k size (attention.key_length, default n_embd/n_head)
+  int64_t head_dim_v = 0;  // per-head v size (attention.value_length)
+  float rms_eps = 1e-6f;
+
+  // Feed-forward. n_ff: dense FFN width (deepseek2 leading dense layers; Mixtral/OLMoE
+  // also store their expert width here, which config_from_gguf copies into n_ff_exp).
+  int64_t n_ff = 0;
+  int64_t n_expert = 0;
+  int64_t n_expert_used = 0;
+  int64_t n_ff_exp = 0;           // routed expert FFN width
+  int64_t n_ff_shexp = 0;         // qwen2moe shared expert width (0: none)
+  int64_t n_expert_shared = 0;    // deepseek2 shared experts (width n_ff_exp * count)
+  int64_t n_layer_dense_lead = 0; // deepseek2: the first layers use a dense FFN
+  GatingFunc gating = GatingFunc::Softmax;
+  bool expert_weights_norm = false;  // renormalise the chosen experts' weights to sum 1
+  float expert_weights_scale = 1.0f;
+  int64_t n_expert_groups = 0;       // deepseek2 group-limited routing (0/1: off)
+  int64_t n_expert_groups_used = 0;
+
+  // Rotary embeddings.
+  RopeType rope_type = RopeType::Neox;  // the spec's
+  int64_t n_rot = 0;  // rope.dimension_count (deepseek2: the rope part of a head)
+  float rope_freq_base = 10000.0f;
+  RopeScaling rope_scaling = RopeScaling::None;
+  float rope_scaling_factor = 1.0f;
+  int64_t rope_orig_ctx = 0;       // rope.scaling.original_context_length
+  float rope_yarn_log_mul = 0.0f;  // as llama.cpp uses it (GGUF value / 0.1 for deepseek2)
+
+  // Multi-head latent attention (deepseek2).
+  int64_t q_lora_rank = 0;   // 0: plain attn_q
+  int64_t kv_lora_rank = 0;
+  int64_t head_dim_k_mla = 0;  // nope + rope part of a "decompressed" key head (e.g. 192)
+  int64_t head_dim_v_mla = 0;  // "decompressed" value head (e.g. 128)
+
+  bool has_output = true;  // false: output projection tied to token_embd
+
+  bool is_moe_layer(int64_t il) const { return n_expert > 0 && il >= n_layer_dense_lead; }
+  int64_t n_moe_layers() const { return n_expert > 0 ? n_layer - n_layer_dense_lead : 0; }
+};
+
+}  // namespace swapmoe
