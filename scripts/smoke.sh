@@ -144,6 +144,56 @@ expect_error "forge: bad vocab" "$forge" --vocab "$text" -o "$work/y.gguf"
 expect_error "forge: bad width" "$forge" --arch qwen3moe --experts 4 --experts-used 8 --vocab "$spm" -o "$work/y.gguf"
 [ ! -e "$work/x.gguf" ] && [ ! -e "$work/x.gguf.tmp" ] && pass "failed quantize leaves no file" || bad "failed quantize left a file"
 
+# Hostile input (issue 15): each of these crashed, hung or misbehaved before.
+# expect_error_within SECONDS NAME CMD...: as expect_error, and it must end in time (a hang
+# in open() or a thread pool is a failure, not a slow pass).
+expect_error_within() {
+  local secs="$1" name="$2"; shift 2
+  timeout -k 2 "$secs" "$@" >"$work/stdout" 2>"$work/stderr"; local rc=$?
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then bad "$name: still running after ${secs}s (hang)"; return; fi
+  if [ $rc -ne 1 ]; then bad "$name: exit $rc (want 1): $(head -c 300 "$work/stderr")"; return; fi
+  if ! grep -q "^swapmoe\(-forge\)\?: error: " "$work/stderr"; then bad "$name: no 'swapmoe: error:' line: $(head -c 300 "$work/stderr")"; return; fi
+  pass "$name ($(grep -m1 'error:' "$work/stderr" | cut -c1-100))"
+}
+expect_error_within 60 "run --min-p 5 (was SIGSEGV)" "$swapmoe" run "$m" -p hi -n 4 --min-p 5 --seed 1
+expect_error_within 60 "run --top-p 1.5" "$swapmoe" run "$m" -p hi -n 4 --top-p 1.5
+expect_error_within 60 "run --temp -1" "$swapmoe" run "$m" -p hi -n 4 --temp -1
+expect_error_within 60 "run --top-k -2" "$swapmoe" run "$m" -p hi -n 4 --top-k -2
+expect_error_within 30 "run -t 1000000 (was a hang)" "$swapmoe" run "$m" -p hi -n 4 -t 1000000
+mkfifo "$work/fifo"
+expect_error_within 30 "FIFO as MODEL (was a hang)" "$swapmoe" run "$work/fifo" -p hi -n 2
+expect_error_within 30 "FIFO as info MODEL" "$swapmoe" info "$work/fifo"
+expect_error_within 30 "FIFO as --text" "$swapmoe" eval "$m" --text "$work/fifo"
+expect_error_within 30 "FIFO as --chat-template-file" "$swapmoe" chat "$m" --chat-template-file "$work/fifo"
+expect_error_within 30 "FIFO as --profile" "$swapmoe" run "$m" -p hi -n 2 --mem 1G --policy swapmoe --profile "$work/fifo"
+expect_error_within 30 "FIFO as quantize IN" "$swapmoe" quantize "$work/fifo" "$work/x.gguf" Q8_0
+expect_error_within 30 "FIFO as forge --vocab" "$forge" --arch qwen3moe --vocab "$work/fifo" -o "$work/y.gguf"
+expect_error_within 30 "--text /dev/zero (was unbounded)" "$swapmoe" eval "$m" --text /dev/zero
+expect_error_within 30 "--text a directory" "$swapmoe" eval "$m" --text "$work"
+expect_error_within 60 "--ctx larger than memory" "$swapmoe" run "$m" -p hi -n 2 --ctx 1000000000
+expect_error_within 30 "--mem '' (was: no limit)" "$swapmoe" run "$m" -p hi -n 2 --mem ''
+expect_error_within 30 "plan --mem ''" "$swapmoe" plan "$m" --mem ''
+"$swapmoe" run "$m" -p hi -n 2 --temp 0 --ctx 100000 -t "$threads" >/dev/null 2>"$work/stderr"
+grep -q "warning: --ctx 100000 is beyond the model's trained context" "$work/stderr" \
+  && pass "--ctx past the trained context warns" || bad "--ctx past the trained context: no warning: $(head -c 300 "$work/stderr")"
+# Files written (item 11): never over an input, by another path or a link; no temporary
+# file left behind by a failure.
+cp "$m" "$work/self.gguf"; ln -f "$work/self.gguf" "$work/self-link.gguf"
+expect_error "quantize onto itself via ./" "$swapmoe" quantize "$work/self.gguf" "$work/./self.gguf" Q8_0
+expect_error "quantize onto a hard link of IN" "$swapmoe" quantize "$work/self.gguf" "$work/self-link.gguf" Q8_0
+cmp -s "$m" "$work/self.gguf" && pass "quantize left its input intact" || bad "quantize damaged its input"
+cp "$spm" "$work/vocab-copy.gguf"
+expect_error "forge --vocab X -o X" "$forge" --arch qwen3moe --layers 1 --vocab "$work/vocab-copy.gguf" -o "$work/./vocab-copy.gguf"
+cmp -s "$spm" "$work/vocab-copy.gguf" && pass "forge left its vocabulary intact" || bad "forge damaged its vocabulary"
+ls -a "$work" | grep -q '\.tmp$' && bad "temporary files left: $(ls -a "$work" | grep '\.tmp$' | head -n 3)" || pass "no temporary files left"
+# Parse errors are exactly one line (the README promises one).
+for args in "run --bogus" "run -n abc" "frobnicate" "" "run --temp"; do
+  # shellcheck disable=SC2086
+  "$swapmoe" $args >/dev/null 2>"$work/stderr"
+  if [ "$(wc -l <"$work/stderr")" -eq 1 ] && grep -q "^swapmoe: error: " "$work/stderr"; then pass "one-line parse error: swapmoe $args"
+  else bad "parse error of 'swapmoe $args' is not one 'swapmoe: error:' line: $(head -c 300 "$work/stderr")"; fi
+done
+
 # The README's first command: the demo model (the default MODEL) under a --mem budget below
 # the model file's size prints a continuation and the statistics line, and stays inside a
 # memory cgroup of budget + 5% (page cache dropped) where one can be made.

@@ -47,6 +47,8 @@ double seconds_since(Clock::time_point t0) {
 double rate(int64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; }
 
 void run(const RunOptions& o) {
+  // Sampling options are checked before the model is loaded, so a bad value costs nothing.
+  Sampler sampler(o.sampling.to_params());
   const std::string path = o.model.path.empty() ? default_model_path() : o.model.path;
   auto model = Model::load(path, o.model.to_options());
   const Tokenizer& tok = model->tokenizer();
@@ -60,7 +62,6 @@ void run(const RunOptions& o) {
     fail("prompt (", n_prompt, " tokens) plus ", o.n_predict, " generated tokens do not fit the context of ", n_ctx,
          " (raise --ctx)");
 
-  Sampler sampler(o.sampling.to_params());
   const int n_vocab = static_cast<int>(model->config().n_vocab);
   for (const int32_t id : o.force_ids)
     if (id < 0 || id >= n_vocab) fail("--force-ids: id ", id, " is outside the vocabulary of ", n_vocab);
