@@ -4,7 +4,11 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config ccache clang libclang-rt-14-dev
       liburing-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libicu-dev)
+      libgtest-dev libgmock-dev libbenchmark-dev libicu-dev
+      python3 curl time)
+# python3: smoke.sh's quantize comparison, cgroup and e2e checks; curl: the e2e server checks;
+# time (GNU time): cgroup_run.sh --budget reads the peak RSS of the command from it.
+# (The template goldens are committed, so CI does not need python3-jinja2 to regenerate them.)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,7 +5,7 @@
 #   docs/swapmoe-qwen3-30b.{csv,svg}   the forged Qwen3-30B-A3B-shaped Q4_K_M model (17.3 GiB)
 #                                      at --mem 4G/6G/10G and resident
 # Usage: bash scripts/sweep_docs.sh [demo|qwen3|all]   (default all)
-# Env: SWAPMOE (default build/swapmoe), QWEN3 (default /work/big/qwen3-30b-a3b-q4km.gguf),
+# Env: SWAPMOE (default build/swapmoe), QWEN3 (default qwen3-30b-a3b-q4km.gguf),
 #      OUT (default docs), THREADS (default 2 for the 30B, 1 for the demo).
 # The 30B runs need more than 3 GB of RAM (the resident point ~18 GB), so each holds the
 # machine-wide lock /work/big/.memlock (if it exists) and is split in two parts of a few
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swapmoe=${SWAPMOE:-build/swapmoe}
-qwen3=${QWEN3:-/work/big/qwen3-30b-a3b-q4km.gguf}
+qwen3=${QWEN3:-qwen3-30b-a3b-q4km.gguf}
 out=${OUT:-docs}
 what=${1:-all}
 text=models/fortunes-moe-test.txt

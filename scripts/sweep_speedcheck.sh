@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swapmoe=${SWAPMOE:-build/swapmoe}
-model=${1:-/work/big/qwen3-30b-a3b-q4km.gguf}
+model=${1:-qwen3-30b-a3b-q4km.gguf}
 mem=${2:-6G}
 R=${R:-3}; N=${N:-24}; T=${THREADS:-2}
 if [ -e /work/big/.memlock ] && [ -z "${SPEEDCHECK_LOCKED:-}" ]; then

@@ -1,6 +1,7 @@
 #include "cache/budget.h"
 
 #include <algorithm>
+#include <thread>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -117,11 +118,14 @@ uint64_t read_rss_file() {
 // (heap, stacks) depends on what the command did before planning (eval has read and
 // tokenized its text, a server may hold other state), and a plan must come out the same in
 // `swapmoe plan` as in the `run` it is made for; it is modelled instead (process_overhead).
-// The figure is rounded up to a whole MiB: RssFile moves by a few hundred KiB between runs,
-// and unrounded it gave the same command 24, 25 or 26 expert slots (and so different hit
-// rates) from one run to the next. Rounded, repeated runs plan the same pool.
+// The figure is rounded up to a multiple of 2 MiB: RssFile moves by a few hundred KiB between
+// runs, and unrounded it gave the same command 24, 25 or 26 expert slots (and so different
+// hit rates) from one run to the next; rounded to 1 MiB it still crossed a step now and then.
 uint64_t mapped_files_baseline() {
-  static const uint64_t rss = (read_rss_file() + kMiB - 1) / kMiB * kMiB;
+  // 2 MiB steps (issue 15): with 1 MiB steps the figure (8.3-9.x MiB here) crossed the 9 MiB step
+  // in some runs, and SwapMoE's slot count, hence its output, changed with it.
+  constexpr uint64_t kStep = 2 * kMiB;
+  static const uint64_t rss = (read_rss_file() + kStep - 1) / kStep * kStep;
   return rss;
 }
 
@@ -147,11 +151,19 @@ uint64_t mapped_files_baseline() {
 // included, stays under budget + 5%.
 constexpr uint64_t kElsewhereCode = 9 * kMiB;
 
+// Threads the per-thread terms are planned for: at least every hardware thread, whatever
+// --threads says. A plan that followed -t gave -t 1 more expert slots than -t 2 (320 KiB per
+// thread: 4 slots on the demo model), so SwapMoE's resident sets, and its output, depended on
+// the thread count (issue 15, item 12); an idle thread's share is small beside any budget.
+int64_t planned_threads(const BudgetRequest& req) {
+  return std::max<int64_t>({req.n_threads, 1, static_cast<int64_t>(std::thread::hardware_concurrency())});
+}
+
 uint64_t process_overhead(const BudgetRequest& req, uint64_t tokenizer_meta_bytes) {
   uint64_t code = req.process_baseline;
   if (code == 0) code = mapped_files_baseline();
   if (code == 0) code = kElsewhereCode;
-  const uint64_t threads = static_cast<uint64_t>(std::max(req.n_threads, 1));
+  const uint64_t threads = static_cast<uint64_t>(planned_threads(req));
   const uint64_t sum = code + kMiB + 3 * tokenizer_meta_bytes + 3 * kMiB / 2 + threads * 256 * 1024;
   return sum + sum / 16 + kMiB / 2;
 }

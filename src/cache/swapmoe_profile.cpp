@@ -5,6 +5,7 @@
 
 #include "cache/swapmoe_policy.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace swapmoe {
 
@@ -131,11 +132,11 @@ void RoutingProfile::save(const std::string& path) const {
 }
 
 RoutingProfile RoutingProfile::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open the routing profile");
+  // read_whole_file refuses FIFOs and devices without blocking, and caps the size.
+  const std::string text = read_whole_file(path, "the routing profile");
   nlohmann::json j;
   try {
-    in >> j;
+    j = nlohmann::json::parse(text, nullptr, true, false);
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": not valid JSON: ", e.what());
   }

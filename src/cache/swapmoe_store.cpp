@@ -30,7 +30,8 @@ SwapMoeStore::SwapMoeStore(const std::vector<std::string>& paths, const ModelCon
       exactness_(opts.exactness),
       swap_rate_(opts.swap_rate),
       decay_(opts.decay),
-      layers_(tensors.size()) {
+      layers_(tensors.size()),
+      swap_delay_(std::max(1, opts.swap_delay)) {
   if (!(opts.exactness >= 0.0 && opts.exactness <= 1.0)) fail("--exactness must lie in [0, 1], got ", opts.exactness);
   if (!(opts.swap_rate >= 0.0)) fail("--swap-rate must not be negative, got ", opts.swap_rate);
   if (!(opts.decay >= 0.0 && opts.decay < 1.0)) fail("swapmoe: importance decay must lie in [0, 1), got ", opts.decay);
@@ -157,6 +158,10 @@ void SwapMoeStore::start_load(int slot, int layer, int32_t expert, bool sync) {
   L.slot_of[expert] = slot;
   L.eligible[expert] = 0;
   ++loads_in_flight_;
+  if (!sync) {
+    s.due = clock_ + static_cast<uint64_t>(swap_delay_);
+    pending_.push_back(slot);
+  }
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
   (sync ? stats_.sync_bytes : stats_.swap_bytes) +=
       submit_expert_reads(L, files_, expert, base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
@@ -171,23 +176,18 @@ void SwapMoeStore::on_read_done(const io::ReadCompletion& c) {
     s.error = io::read_error_message(c, files_.path(layers_[s.layer].part[part].info.part), cat("layer ", s.layer, " expert ", s.expert, " (", kExpertPartName[part], ")"));
   if (--s.parts_left > 0) return;
   --loads_in_flight_;
-  Layer& L = layers_[s.layer];
-  const int retire = s.retire;
-  s.retire = -1;
   if (s.error.empty()) {
-    s.state = State::Ready;
-    L.eligible[s.expert] = 1;
-    if (!s.sync) ++stats_.swaps_done;
-    if (retire >= 0) {
-      // The staged swap is complete: the victim leaves the eligible set now and its slot
-      // is freed once the token that may be using it lets go.
-      Slot& v = slots_[retire];
-      v.doomed = false;
-      v.retiring = true;
-      L.eligible[v.expert] = 0;
-      try_retire(retire);
+    // A synchronous read (or a background one a synchronous caller now waits for) takes
+    // effect at once, as the token that needs it asks; a background swap waits for its due
+    // token (on_token), so that when it completes does not matter.
+    if (s.sync) {
+      unpend(slot);
+      publish(slot);
     }
   } else {
+    unpend(slot);  // never published; a synchronous waiter empties the slot itself
+    const int retire = s.retire;
+    s.retire = -1;
     if (retire >= 0) slots_[retire].doomed = false;  // the victim stays
     if (!s.sync) {
       // A failed background swap: nobody waits for it. Forget the expert (it may be tried
@@ -200,6 +200,30 @@ void SwapMoeStore::on_read_done(const io::ReadCompletion& c) {
   }
   // A failed synchronous read stays Loading with `error` set until its waiter empties it.
   cv_.notify_all();
+}
+
+void SwapMoeStore::publish(int slot) {
+  Slot& s = slots_[slot];
+  Layer& L = layers_[s.layer];
+  const int retire = s.retire;
+  s.retire = -1;
+  s.state = State::Ready;
+  L.eligible[s.expert] = 1;
+  if (!s.sync) ++stats_.swaps_done;
+  if (retire >= 0) {
+    // The staged swap is complete: the victim leaves the eligible set now and its slot
+    // is freed once the token that may be using it lets go.
+    Slot& v = slots_[retire];
+    v.doomed = false;
+    v.retiring = true;
+    L.eligible[v.expert] = 0;
+    try_retire(retire);
+  }
+}
+
+void SwapMoeStore::unpend(int slot) {
+  auto it = std::find(pending_.begin(), pending_.end(), slot);
+  if (it != pending_.end()) pending_.erase(it);
 }
 
 void SwapMoeStore::evict(int slot) {
@@ -257,6 +281,11 @@ bool SwapMoeStore::load_sync(std::unique_lock<std::mutex>& lk, int layer, int32_
     cv_.wait(lk, [&] { return slots_[slot].parts_left == 0; });
     stats_.stall_seconds += now_seconds() - t0;
     Slot& s = slots_[slot];
+    if (s.state == State::Loading && s.error.empty()) {
+      // A background swap that completed before its due token: the token needs it now.
+      unpend(slot);
+      publish(slot);
+    }
     if (s.state != State::Ready) {
       const std::string msg = s.error.empty() ? cat("swapmoe store: read of layer ", layer, " expert ", expert, " failed")
                                               : s.error;
@@ -281,19 +310,44 @@ bool SwapMoeStore::load_sync(std::unique_lock<std::mutex>& lk, int layer, int32_
       start_load(v, layer, expert, /*sync=*/true);
       return finish(v);
     }
-    // No reusable slot now; one that is loading becomes reusable when its read ends.
-    const bool loading = std::any_of(L.slots.begin(), L.slots.end(), [&](int sl) { return slots_[sl].state == State::Loading; });
-    if (!loading) {
+    // No reusable slot now; one that is loading becomes reusable when its read ends. A
+    // background swap of this layer is brought forward (deterministically: this token asks)
+    // rather than waited for until its due token.
+    const auto loading = std::find_if(L.slots.begin(), L.slots.end(), [&](int sl) { return slots_[sl].state == State::Loading; });
+    if (loading == L.slots.end()) {
       stats_.stall_seconds += now_seconds() - t0;
       return false;
     }
-    const int before = loads_in_flight_;
-    cv_.wait(lk, [&] { return loads_in_flight_ < before || victim(layer) >= 0; });
+    const int sl = *loading;
+    cv_.wait(lk, [&] { return slots_[sl].parts_left == 0; });
+    Slot& ls = slots_[sl];
+    if (ls.state == State::Loading && ls.error.empty() && !ls.sync) {
+      unpend(sl);
+      publish(sl);
+    }
   }
 }
 
-void SwapMoeStore::on_token() {
+void SwapMoeStore::on_token(std::unique_lock<std::mutex>& lk) {
   ++stats_.tokens;
+  ++clock_;  // reset_stats() resets stats_.tokens, not the schedule
+  // Swaps due at this token take effect now, in the order they started; a read that is
+  // late is waited for (see the header: the schedule follows the tokens, not the clock).
+  for (;;) {
+    const auto due = std::find_if(pending_.begin(), pending_.end(), [&](int sl) { return slots_[sl].due <= clock_; });
+    if (due == pending_.end()) break;
+    const int sl = *due;
+    if (slots_[sl].parts_left > 0) {
+      const double t0 = now_seconds();
+      ++stats_.swap_waits;
+      // A failing read leaves pending_ in on_read_done; then there is nothing to publish.
+      cv_.wait(lk, [&] { return slots_[sl].parts_left == 0; });
+      stats_.swap_wait_seconds += now_seconds() - t0;
+      if (std::find(pending_.begin(), pending_.end(), sl) == pending_.end()) continue;
+    }
+    unpend(sl);
+    publish(sl);
+  }
   if (swap_rate_ <= 0.0) return;
   allowance_ = std::min(std::max(1.0, swap_rate_), allowance_ + swap_rate_);
   while (allowance_ >= 1.0) {
@@ -361,7 +415,7 @@ void SwapMoeStore::route(int layer, const RouterParams& p, const float* logits, 
       }
     held_layer_ = layer;
   }
-  if (layer == first_moe_) on_token();
+  if (layer == first_moe_) on_token(lk);
   ++stats_.routes;
 
   // 1. What the full model would choose, and the unmasked probabilities.
@@ -478,7 +532,7 @@ ExpertStoreStats SwapMoeStore::stats_report() const {
   s.cache.misses = s.swap.chosen - s.swap.hits;
   s.cache.loads = s.swap.swaps_started + s.swap.sync_loads + s.swap.acquire_misses;
   s.cache.bytes_read = s.swap.swap_bytes + s.swap.sync_bytes;
-  s.cache.blocked_seconds = s.swap.stall_seconds;
+  s.cache.blocked_seconds = s.swap.stall_seconds + s.swap.swap_wait_seconds;
   s.n_slots = n_slots();
   s.slot_bytes = slot_bytes();
   s.engine = engine_name();

@@ -29,6 +29,13 @@
 // directly, the victim becoming ineligible at once, and only while the layer keeps
 // n_expert_used eligible experts.
 //
+// Determinism: a background swap issued at token t takes effect exactly at the start of token
+// t + swap_delay (default 2), whenever its read completes: a read that is done earlier waits,
+// unpublished; a read that is late is waited for then (counted in swap_waits and
+// swap_wait_seconds). So the resident sets, hence the output, are a function of the token
+// stream alone, not of the disk, the I/O engine, the thread count or the machine's load.
+// (Reads that fail are the exception: they are dropped when they fail.)
+//
 // Slots. Layout as ExpertCache (expert_cache.h): [gate | up | down] aligned supersets,
 // slot_bytes = ExpertCache::slot_bytes_for. n_slots = cache_bytes / slot_bytes (capped at
 // every expert); layers get apportion_slots(n_slots, w, n_expert_used, n_expert) with
@@ -67,6 +74,7 @@ struct SwapMoeOptions {
   double exactness = 1.0;       // τ
   double swap_rate = 1.0;       // background loads per token, all layers together
   double decay = 0.95;          // γ of the importance (swapmoe_policy.h kImportanceDecay)
+  int swap_delay = 2;           // tokens from a swap's start to its effect (>= 1), see above
   const RoutingProfile* profile = nullptr;  // per-layer shares and initial sets (may be null)
   io::EngineOptions engine;
   io::OpenMode open_mode = io::OpenMode::Direct;
@@ -121,6 +129,7 @@ class SwapMoeStore final : public ExpertStore {
     bool doomed = false;    // chosen as the victim of a staged swap in flight
     bool retiring = false;  // replaced: no longer eligible, freed once unheld and unpinned
     int parts_left = 0;
+    uint64_t due = 0;       // a background swap: the token at whose start it takes effect
     std::string error;
     uint64_t skip[3] = {0, 0, 0};
   };
@@ -144,7 +153,12 @@ class SwapMoeStore final : public ExpertStore {
   // evicting the least important reusable slot. Returns false when no slot can be reused.
   // Throws Error on I/O failure.
   bool load_sync(std::unique_lock<std::mutex>& lk, int layer, int32_t expert);
-  void on_token();
+  void on_token(std::unique_lock<std::mutex>& lk);
+  // A completed read takes effect: the expert becomes eligible and a staged swap's victim
+  // retires. Caller holds mu_.
+  void publish(int slot);
+  // Removes `slot` from pending_ (no-op if absent). Caller holds mu_.
+  void unpend(int slot);
   // Frees a retiring slot once nothing uses it (back to the staging list). Caller holds mu_.
   void try_retire(int slot);
   // Detaches an Empty slot from its layer and puts it on the staging list.
@@ -167,6 +181,9 @@ class SwapMoeStore final : public ExpertStore {
   int loads_in_flight_ = 0;
   int held_layer_ = -1;  // the layer whose route() results are held
   std::vector<int> staging_;  // free slots that belong to no layer (staged swaps read into them)
+  std::vector<int> pending_;  // background swaps not yet in effect, in start order
+  int swap_delay_ = 2;
+  uint64_t clock_ = 0;        // tokens seen (as stats_.tokens, but never reset): swaps' due times
   int64_t staging_slots_ = 0; // how many slots were set aside for staging
   SwapMoeStats stats_;
   // route() scratch (under mu_).

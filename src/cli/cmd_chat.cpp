@@ -33,6 +33,7 @@ struct ChatOptions {
   std::string system;
   std::string template_file;
   int n_predict = 1024;
+  bool parse_special_in_messages = false;
 };
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -121,10 +122,12 @@ void print_stats(const server::Engine& engine, int64_t ctx_used) {
 }
 
 void chat(const ChatOptions& o) {
+  const SamplerParams base = o.sampling.to_params();  // checked before the model is loaded
   const std::string tmpl = o.template_file.empty() ? std::string() : read_whole_file(o.template_file, "the chat template");
   const std::string path = o.model.path.empty() ? default_model_path() : o.model.path;
   auto model = Model::load(path, o.model.to_options());
   server::ChatPrompter prompter(*model, tmpl);
+  prompter.set_parse_special_in_messages(o.parse_special_in_messages);
   if (!prompter.has_template())
     std::fprintf(stderr,
                  "swapmoe: warning: %s has no chat template (tokenizer.chat_template), so it was probably not "
@@ -133,7 +136,6 @@ void chat(const ChatOptions& o) {
                  path.c_str());
   const int64_t n_ctx = model->n_ctx();
   server::Engine engine(std::move(model), 1);
-  const SamplerParams base = o.sampling.to_params();
   uint64_t seed = base.seed;
 
   // Without SA_RESTART a Ctrl-C interrupts a blocking read, so it can be noticed at the prompt.
@@ -288,6 +290,8 @@ Command add_chat_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(-1, 1 << 30));
   sub->add_option("--system", o->system, "System message");
+  sub->add_flag("--parse-special-in-messages", o->parse_special_in_messages,
+               "Let control-token texts typed in messages become control tokens (by default they stay text)");
   sub->add_option("--chat-template-file", o->template_file,
                   "Jinja chat template to use instead of the model's tokenizer.chat_template");
   return {sub, [o, n_option] {

@@ -58,7 +58,8 @@ Command add_plan_command(CLI::App& app) {
   auto o = std::make_shared<PlanOptions>();
   CLI::App* sub = app.add_subcommand("plan", "What a memory budget buys for a model (reads the header only)");
   sub->add_option("MODEL", o->path, kModelHelp)->required();
-  sub->add_option("--mem", o->mem, "Memory budget to plan for, e.g. 8G (default: only the model's figures)");
+  sub->add_option("--mem", o->mem, "Memory budget to plan for, e.g. 8G (default: only the model's figures)")
+      ->check(non_empty_size, "SIZE");
   sub->add_option("-c,--ctx", o->ctx, "Context size in tokens (default: min(4096, trained context))")
       ->check(CLI::Range(0, 1 << 30));
   sub->add_option("--cache-layout", o->layout, "One shared expert pool, or one pool per layer")

@@ -21,6 +21,7 @@
 #include "gguf/gguf.h"
 #include "gguf/gguf_split_writer.h"
 #include "gguf/gguf_writer.h"
+#include "util/atomic_output.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -54,7 +55,10 @@ void quantize(const QuantizeOptions& o) {
          "(use llama-quantize --imatrix; swapmoe-forge --type ", target.name, " writes random test models)");
   if (o.pure) target.pure = true;
   auto in = GgufFile::open(o.in);
+  // By device and inode, so ./a.gguf, a symlink or a hard link to IN are refused too.
   if (o.in == o.out) fail("the output file must differ from the input file ", o.in);
+  // Every part of a split input counts as input.
+  refuse_same_file(o.out, in->part_paths());
 
   std::vector<MixTensor> tensors;
   for (const auto& t : in->tensors()) tensors.push_back({t.name, t.ne, t.type});

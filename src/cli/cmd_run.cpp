@@ -2,12 +2,17 @@
 // stdout as it is generated. With --print-ids it prints the generated ids as one JSON
 // array instead, and never stops early (the conformance tests compare exactly N ids
 // with llama.cpp). Timing goes to stderr as one line at the end.
+// For the conformance tests, --force-ids feeds given ids instead of the sampled ones (teacher
+// forcing: steps after a divergence from llama.cpp can still be compared) and --logits-out
+// writes every step's full logits (float32 rows of n_vocab, one per generated token).
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
@@ -28,6 +33,8 @@ struct RunOptions {
   int n_predict = 128;
   CLI::Option* n_option = nullptr;
   bool print_ids = false;
+  std::vector<int32_t> force_ids;
+  std::string logits_out;
   std::vector<std::string> stop;  // the model store's stop words (text output only)
 };
 
@@ -40,6 +47,8 @@ double seconds_since(Clock::time_point t0) {
 double rate(int64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; }
 
 void run(const RunOptions& o) {
+  // Sampling options are checked before the model is loaded, so a bad value costs nothing.
+  Sampler sampler(o.sampling.to_params());
   const std::string path = o.model.path.empty() ? default_model_path() : o.model.path;
   auto model = Model::load(path, o.model.to_options());
   const Tokenizer& tok = model->tokenizer();
@@ -53,8 +62,14 @@ void run(const RunOptions& o) {
     fail("prompt (", n_prompt, " tokens) plus ", o.n_predict, " generated tokens do not fit the context of ", n_ctx,
          " (raise --ctx)");
 
-  Sampler sampler(o.sampling.to_params());
   const int n_vocab = static_cast<int>(model->config().n_vocab);
+  for (const int32_t id : o.force_ids)
+    if (id < 0 || id >= n_vocab) fail("--force-ids: id ", id, " is outside the vocabulary of ", n_vocab);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> logits_file(nullptr, std::fclose);
+  if (!o.logits_out.empty()) {
+    logits_file.reset(std::fopen(o.logits_out.c_str(), "wb"));
+    if (!logits_file) fail("--logits-out: cannot write ", o.logits_out);
+  }
 
   const auto t_prompt = Clock::now();
   const float* logits = model->forward_batch(prompt, 0);
@@ -74,7 +89,12 @@ void run(const RunOptions& o) {
   const auto t_decode = Clock::now();
   bool ctx_full = false;
   while (static_cast<int>(generated.size()) < o.n_predict) {
-    const int32_t id = sampler.sample(logits, n_vocab);
+    if (logits_file && std::fwrite(logits, sizeof(float), static_cast<size_t>(n_vocab), logits_file.get()) !=
+                           static_cast<size_t>(n_vocab))
+      fail("--logits-out: write error on ", o.logits_out);
+    const size_t step = generated.size();
+    const int32_t sampled = sampler.sample(logits, n_vocab);
+    const int32_t id = step < o.force_ids.size() ? o.force_ids[step] : sampled;
     if (!o.print_ids && tok.is_eog(id)) break;
     generated.push_back(id);
     if (!o.print_ids && o.stop.empty()) {
@@ -96,6 +116,7 @@ void run(const RunOptions& o) {
   }
   const double decode_s = seconds_since(t_decode);
   end_progress(o.model);
+  if (logits_file && std::fclose(logits_file.release()) != 0) fail("--logits-out: write error on ", o.logits_out);
 
   if (o.print_ids) {
     std::printf("%s\n", ids_to_json(generated).c_str());
@@ -131,6 +152,12 @@ Command add_run_command(CLI::App& app) {
   sub->add_flag("--print-ids", o->print_ids,
                 "Print the generated token ids as a JSON array instead of text, and generate exactly N tokens "
                 "(no stop at end-of-generation)");
+  sub->add_option("--force-ids", o->force_ids,
+                  "Teacher forcing: feed these ids (comma-separated) as the first generated tokens instead of "
+                  "the sampled ones (conformance tests)")
+      ->delimiter(',');
+  sub->add_option("--logits-out", o->logits_out,
+                  "Write each step's full logits to FILE as float32 rows of n_vocab (conformance tests)");
   return {sub, [o] {
             // An ollama model's params layer gives defaults: sampling, context, length, stop words.
             o->model.resolve();

@@ -30,6 +30,8 @@ struct ServeOptions {
   std::string alias;
   std::string template_file;
   int max_queue = 64;
+  CLI::Option* api_key_option = nullptr;
+  bool parse_special_in_messages = false;
 };
 
 // The name clients see: --alias, else the file name without directory and ".gguf" (and
@@ -43,7 +45,20 @@ std::string model_name(const std::string& path) {
   return n.empty() ? "model" : n;
 }
 
+// Loopback addresses and names: binding there keeps the server to this machine.
+bool is_loopback_host(const std::string& h) {
+  return h == "localhost" || h == "::1" || h == "[::1]" || h.rfind("127.", 0) == 0;
+}
+
 void serve(ServeOptions& o) {
+  // An empty key would be a typo such as --api-key "$UNSET": it must not mean "no key".
+  if (o.api_key_option && o.api_key_option->count() > 0 && o.cfg.api_key.empty())
+    fail("--api-key '': give a key, or leave --api-key out for no authentication");
+  if (!is_loopback_host(o.cfg.host) && o.cfg.api_key.empty())
+    std::fprintf(stderr,
+                 "swapmoe: warning: serving on %s, beyond this machine, without --api-key: anyone who can reach "
+                 "the port can use the model\n",
+                 o.cfg.host.c_str());
   // A client that disconnects makes a write fail; that must be an error code, not SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
   // SIGINT/SIGTERM are taken by one thread (sigwait); every other thread, created after
@@ -96,6 +111,7 @@ void serve(ServeOptions& o) {
     auto served = std::make_unique<server::ServedModel>();
     auto model = Model::load(path, mopts);
     served->owned_prompter = std::make_unique<server::ChatPrompter>(*model, tmpl);
+    served->owned_prompter->set_parse_special_in_messages(o.parse_special_in_messages);
     if (!served->owned_prompter->has_template())
       std::fprintf(stderr,
                    "swapmoe: warning: %s has no chat template (tokenizer.chat_template), so it was probably not "
@@ -172,7 +188,17 @@ Command add_serve_command(CLI::App& app) {
                     " (default: every model of ollama's store and the Hugging Face cache, loaded when a request names it)");
   sub->add_option("--host", o->cfg.host, "Address to listen on (default loopback only)")->capture_default_str();
   sub->add_option("--port", o->cfg.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
-  sub->add_option("--api-key", o->cfg.api_key, "Require 'Authorization: Bearer KEY' on every endpoint but /health");
+  o->api_key_option =
+      sub->add_option("--api-key", o->cfg.api_key, "Require 'Authorization: Bearer KEY' on every endpoint but /health");
+  sub->add_flag("--parse-special-in-messages", o->parse_special_in_messages,
+               "Let control-token texts typed in messages (\"<|im_end|>\") become control tokens, as before; by "
+               "default they stay text, so a user cannot forge turns");
+  sub->add_option("--allow-host", o->cfg.allow_hosts,
+                  "Host name clients may use besides IP addresses and localhost (repeatable; '*': any). Other "
+                  "names are refused, which stops DNS-rebinding pages");
+  sub->add_option("--allow-origin", o->cfg.allow_origins,
+                  "Browser origin (https://app.example) whose pages may call the API, with CORS (repeatable; '*': "
+                  "any). Requests from other origins are refused");
   sub->add_option("--parallel", o->cfg.parallel,
                   "Requests generated at once, each in a slot with its own KV cache; they take turns token by token and "
                   "share the context (--ctx) and its memory equally")

@@ -331,7 +331,7 @@ void sweep(const SweepOptions& o) {
         // background swaps plus synchronous (τ) loads.
         r.hit_rate = ds.swap.hit_rate();
         r.read_bytes_per_token = static_cast<double>(ds.swap.swap_bytes + ds.swap.sync_bytes) / t;
-        r.stall_ms_per_token = 1000.0 * ds.swap.stall_seconds / t;
+        r.stall_ms_per_token = 1000.0 * (ds.swap.stall_seconds + ds.swap.swap_wait_seconds) / t;
         r.swap_bytes_per_token = static_cast<double>(ds.swap.swap_bytes) / t;
         const SwapMoeStats& w = pass.stats.swap;
         const double chosen = static_cast<double>(std::max<uint64_t>(1, w.chosen));

@@ -82,7 +82,8 @@ void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional) {
       ->check(CLI::Range(0, 1 << 30));
   sub->add_option("--mem", a.mem,
                   "Memory budget, e.g. 8G: experts are streamed from the file through a cache that fits "
-                  "(default: no limit, every expert resident)");
+                  "(default: no limit, every expert resident)")
+      ->check(non_empty_size, "SIZE");
   sub->add_option("--cache-policy", a.cache_policy, "Expert cache eviction policy under --mem")
       ->check(CLI::IsMember({"lru", "lfu", "lru2", "nextuse"}))
       ->capture_default_str();
@@ -140,6 +141,7 @@ SamplerParams SamplingArgs::to_params() const {
   p.top_k = top_k;
   p.top_p = top_p;
   p.min_p = min_p;
+  check_sampler_params(p, "--");
   if ((seed_option && seed_option->count() > 0) || store_seed) {
     p.seed = seed;
   } else {
@@ -161,6 +163,11 @@ void SamplingArgs::apply_defaults(const store::ModelParams& p) {
     seed = static_cast<uint64_t>(*p.seed);
     store_seed = true;
   }
+}
+
+std::string non_empty_size(const std::string& value) {
+  if (value.empty()) return "an empty size: give one such as 8G, or leave the option out";
+  return "";
 }
 
 void add_sampling_args(CLI::App* sub, SamplingArgs& a) {

@@ -93,6 +93,10 @@ struct SamplingArgs {
   void apply_defaults(const store::ModelParams& p);
 };
 
+// A CLI11 check that refuses an empty value: `--mem ''` used to mean "no limit" silently, so a
+// typo such as --mem "$UNSET" lifted the budget.
+std::string non_empty_size(const std::string& value);
+
 // --temp, --top-k, --top-p, --min-p, --seed.
 void add_sampling_args(CLI::App* sub, SamplingArgs& a);
 

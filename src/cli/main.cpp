@@ -38,9 +38,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help / --version: printed on stdout, exit 0
   } catch (const CLI::ParseError& e) {
+    // One line, as every other error: the usage hint rides on it, and any line break CLI11
+    // puts in its message is folded, so `2>&1 | wc -l` is 1 and scripts can show it as is.
     const std::string sub = chosen_name(app);
-    std::cerr << "swapmoe: error: " << e.what() << "\n"
-              << "Run 'swapmoe " << (sub.empty() ? "" : sub + " ") << "--help' for usage.\n";
+    std::string msg = e.what();
+    for (char& c : msg)
+      if (c == '\n' || c == '\r') c = ' ';
+    while (!msg.empty() && msg.back() == ' ') msg.pop_back();
+    std::cerr << "swapmoe: error: " << msg << " (see 'swapmoe " << (sub.empty() ? "" : sub + " ") << "--help')\n";
     return 1;
   }
 

@@ -32,7 +32,9 @@ struct SwapMoeStats {
   uint64_t sync_loads = 0;      // ... missing, weight >= τ: read synchronously
   uint64_t sync_no_slot = 0;    // ... weight >= τ but every slot held/pinned: masked
   uint64_t swaps_started = 0;
-  uint64_t swaps_done = 0;      // background reads completed (the expert became eligible)
+  uint64_t swaps_done = 0;      // background swaps that took effect (the expert became eligible)
+  uint64_t swap_waits = 0;      // ... whose read was not complete when due: decoding waited
+  double swap_wait_seconds = 0; // time spent in those waits
   uint64_t swap_failures = 0;   // background reads that failed (the slot was emptied)
   uint64_t swap_bytes = 0;      // bytes read by background swaps
   uint64_t sync_bytes = 0;      // bytes read synchronously (τ loads, acquire misses)

@@ -22,6 +22,7 @@
 #include "gguf/gguf.h"
 #include "gguf/gguf_source.h"
 #include "util/error.h"
+#include "util/regular_file.h"
 
 namespace swapmoe {
 
@@ -437,7 +438,8 @@ std::unique_ptr<GgufFile> gguf_parse_source(const ByteSource& src, std::unique_p
 std::unique_ptr<GgufFile> GgufFile::open_file(const std::string& path) {
   std::unique_ptr<GgufFile> f = GgufParser::make();
   f->path_ = path;
-  f->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking open then fstat: a FIFO named as the model must not hang here.
+  f->fd_ = open_regular_file(path, O_RDONLY, "a GGUF model file");
   if (f->fd_ < 0) fail(path, ": cannot open: ", std::strerror(errno));
   struct stat st;
   if (fstat(f->fd_, &st) != 0) fail(path, ": fstat failed: ", std::strerror(errno));

@@ -321,9 +321,8 @@ void GgufWriter::begin(const std::string& path) {
   header.resize(static_cast<size_t>(data_offset_), 0);
 
   path_ = path;
-  tmp_path_ = path + ".tmp";
-  fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) fail(tmp_path_, ": cannot create: ", std::strerror(errno));
+  out_ = std::make_unique<AtomicOutput>(path);
+  fd_ = out_->fd();
   state_ = State::Writing;
   raw_write(0, header.data(), header.size());
   for (auto& t : tensors_) t.offset += data_offset_;
@@ -340,7 +339,7 @@ void GgufWriter::raw_write(uint64_t off, const void* p, size_t n) {
     ssize_t w = ::pwrite(fd_, src, n, static_cast<off_t>(off));
     if (w < 0) {
       if (errno == EINTR) continue;
-      fail(tmp_path_, ": write of ", n, " bytes at byte offset ", off, " failed: ", std::strerror(errno));
+      fail(out_->temp_path(), ": write of ", n, " bytes at byte offset ", off, " failed: ", std::strerror(errno));
     }
     src += w;
     off += static_cast<uint64_t>(w);
@@ -428,21 +427,16 @@ void GgufWriter::finish() {
   flush();
   // Extending with ftruncate makes a trailing hole (sparse skip) part of the file size.
   if (::ftruncate(fd_, static_cast<off_t>(file_size())) != 0)
-    fail(tmp_path_, ": ftruncate failed: ", std::strerror(errno));
-  if (::close(fd_) != 0) {
-    fd_ = -1;
-    fail(tmp_path_, ": close failed: ", std::strerror(errno));
-  }
+    fail(out_->temp_path(), ": ftruncate failed: ", std::strerror(errno));
   fd_ = -1;
-  if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0)
-    fail(tmp_path_, ": rename to ", path_, " failed: ", std::strerror(errno));
+  out_->commit();  // fsync, rename into place, fsync the folder
+  out_.reset();
   state_ = State::Done;
 }
 
 void GgufWriter::close_and_remove() {
-  if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
-  ::unlink(tmp_path_.c_str());
+  out_.reset();  // closes and removes the temporary file
 }
 
 }  // namespace swapmoe

@@ -1,8 +1,9 @@
 #pragma once
 // Streaming GGUF v3 writer. Metadata and tensor infos are declared first; begin() writes
-// the header to "<path>.tmp"; tensor bytes are then streamed in declaration order (any
-// chunking, alignment padding inserted automatically); finish() checks that every byte
-// was supplied and renames the file into place. Memory use is the header plus a 1 MiB
+// the header to a unique temporary file beside <path> (util/atomic_output.h); tensor bytes
+// are then streamed in declaration order (any chunking, alignment padding inserted
+// automatically); finish() checks that every byte was supplied, fsyncs and renames the
+// file into place. Memory use is the header plus a 1 MiB
 // buffer, so files of tens of GB can be written with little RAM.
 //
 //   GgufWriter w;
@@ -18,17 +19,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "util/atomic_output.h"
 
 namespace swapmoe {
 
 class GgufWriter {
  public:
   GgufWriter() = default;
-  // An unfinished file is abandoned: "<path>.tmp" is closed and removed.
+  // An unfinished file is abandoned: its temporary file is closed and removed.
   ~GgufWriter();
   GgufWriter(const GgufWriter&) = delete;
   GgufWriter& operator=(const GgufWriter&) = delete;
@@ -104,8 +107,9 @@ class GgufWriter {
   uint64_t data_size_ = 0;  // declared data bytes incl. padding, rounded up to alignment
   uint64_t data_offset_ = 0;
 
-  std::string path_, tmp_path_;
-  int fd_ = -1;
+  std::string path_;
+  std::unique_ptr<AtomicOutput> out_;  // util/atomic_output.h: unique temp, commit on finish()
+  int fd_ = -1;                        // out_->fd() while writing
   std::vector<uint8_t> buf_;  // pending bytes, file position buf_off_
   uint64_t buf_off_ = 0;
   uint64_t pos_ = 0;          // file position of the next data byte (after buffered bytes)

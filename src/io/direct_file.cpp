@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "util/error.h"
+#include "util/regular_file.h"
 
 namespace swapmoe::io {
 
@@ -57,7 +58,7 @@ DirectFile DirectFile::open(const std::string& path, OpenMode mode) {
     if (g_refuse_direct.load()) {
       errno = EINVAL;
     } else {
-      f.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+      f.fd_ = open_regular_file(path, O_RDONLY | O_DIRECT, "a model file");
     }
     if (f.fd_ >= 0) {
       f.direct_ = true;
@@ -70,7 +71,7 @@ DirectFile DirectFile::open(const std::string& path, OpenMode mode) {
     }
   }
   if (f.fd_ < 0) {
-    f.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    f.fd_ = open_regular_file(path, O_RDONLY, "a model file");
     if (f.fd_ < 0) fail("cannot open ", path, ": ", std::strerror(errno));
   }
   struct stat st {};

@@ -1,5 +1,7 @@
 #include "model/footprint.h"
 
+#include <thread>
+
 #include <algorithm>
 
 namespace swapmoe {
@@ -53,7 +55,10 @@ ModelFootprint model_footprint(const ModelConfig& cfg, int64_t n_ctx, int n_thre
                    + 3 * ff                                         // dense / shared expert FFN
                    + 6 * widest;                                    // converted activations
   fp.scratch_bytes = 2 * 4 * static_cast<uint64_t>(std::max<int64_t>(floats, 0)) +
-                     static_cast<uint64_t>(std::max(n_threads, 1)) * 64 * 1024;
+                     // Every hardware thread at least, whatever -t says, so that the plan
+                     // (SwapMoE's slot count, hence its output) does not follow -t (issue 15).
+                     static_cast<uint64_t>(std::max({n_threads, 1, static_cast<int>(std::thread::hardware_concurrency())})) *
+                         64 * 1024;
   fp.prefill_bytes_per_token = prefill_bytes_per_token(cfg);
   return fp;
 }

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "arch/arch.h"
@@ -13,6 +16,41 @@
 #include "util/error.h"
 
 namespace swapmoe {
+
+namespace {
+
+// MemAvailable from /proc/meminfo in bytes: what the kernel can hand out without swapping.
+// 0 when unknown (then no check is made).
+uint64_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
+}
+
+// A context past the trained one is allowed (RoPE scaling experiments) but said; a KV cache
+// the machine cannot hold is refused before it is zero-filled (`--ctx 10000000` on the demo
+// model would have written ~15 GB). KV entries are f16, as in budget.cpp's plan.
+void check_context(const ModelConfig& cfg, const ModelOptions& opts, int64_t n_ctx) {
+  if (opts.n_ctx > 0 && cfg.n_ctx_train > 0 && opts.n_ctx > cfg.n_ctx_train)
+    std::fprintf(stderr,
+                 "swapmoe: warning: --ctx %lld is beyond the model's trained context of %lld tokens; "
+                 "positions past it were never trained and output there may degrade\n",
+                 static_cast<long long>(opts.n_ctx), static_cast<long long>(cfg.n_ctx_train));
+  const bool mla = cfg.arch.attention == AttentionKind::Mla;
+  const double per_token = mla ? static_cast<double>(cfg.n_layer * (cfg.kv_lora_rank + cfg.n_rot) * 2)
+                               : static_cast<double>(cfg.n_layer * cfg.n_head_kv * (cfg.head_dim_k + cfg.head_dim_v) * 2);
+  const double kv = per_token * static_cast<double>(n_ctx);
+  const uint64_t avail = available_memory_bytes();
+  if (avail > 0 && kv > static_cast<double>(avail))
+    fail("a context of ", n_ctx, " tokens needs a KV cache of ", kv / double(1 << 30), " GiB, more than the ",
+         static_cast<double>(avail) / double(1 << 30), " GiB of memory available: lower --ctx, or give --mem to fit it");
+}
+
+}  // namespace
 
 std::unique_ptr<Model> Model::open(std::unique_ptr<GgufFile> file, const ModelOptions& opts,
                                    ExpertStoreProvider& experts) {
@@ -32,6 +70,9 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, E
   const ExpertPlan plan = experts.plan(f, cfg_, model_footprint(cfg_, n_ctx_, pool_.size()), n_ctx_, pool_.size());
   n_ctx_ = plan.n_ctx;
   prefill_scratch_ = plan.prefill_bytes;
+  // The context as planned (a budget shortens it): warned past the trained context, refused
+  // when its KV cache cannot fit in memory.
+  check_context(cfg_, opts, n_ctx_);
   // Sequences share the planned context: each gets an equal part, so N KV caches take
   // the memory the plan reserved for one cache of n_ctx positions.
   if (opts.n_sequences < 1 || opts.n_sequences > 4096)

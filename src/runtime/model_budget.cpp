@@ -137,12 +137,13 @@ std::string format_swapmoe_stats(const SwapMoeStats& w, int64_t tokens) {
   char buf[640];
   std::snprintf(buf, sizeof buf,
                 "swapmoe: resident %.1f%% of chosen | masked %.1f%% (%llu) | sync loads %.1f%% (%llu) | swaps %llu "
-                "(%s/token) | stall %.2f ms/token | peak RSS %s",
+                "(%s/token) | stall %.2f ms/token | swap waits %llu (%.2f ms/token) | peak RSS %s",
                 100.0 * w.hit_rate(), 100.0 * static_cast<double>(w.masked + w.sync_no_slot) / c,
                 static_cast<unsigned long long>(w.masked + w.sync_no_slot), 100.0 * static_cast<double>(w.sync_loads) / c,
                 static_cast<unsigned long long>(w.sync_loads), static_cast<unsigned long long>(w.swaps_done),
                 format_bytes(static_cast<uint64_t>(static_cast<double>(w.swap_bytes) / t)).c_str(),
-                1000.0 * w.stall_seconds / t, format_bytes(peak_rss_bytes()).c_str());
+                1000.0 * w.stall_seconds / t, static_cast<unsigned long long>(w.swap_waits),
+                1000.0 * w.swap_wait_seconds / t, format_bytes(peak_rss_bytes()).c_str());
   return buf;
 }
 
@@ -158,8 +159,11 @@ std::string format_run_stats(const ExpertRunStats& s, int64_t tokens, double sec
   const double bw = seconds > 0 ? static_cast<double>(c.bytes_read) / seconds : 0.0;
   std::string pf = "off";
   if (s.prefetch) {
-    char p[64];
-    std::snprintf(p, sizeof p, "%.1f%%", 100.0 * s.prefetch_accuracy());
+    // Accuracy says the router guessed well; issued/used say the guesses were read into slots
+    // and later served a demand access (the end-to-end tests check that prefetch is used).
+    char p[128];
+    std::snprintf(p, sizeof p, "%.1f%% (issued %llu, used %llu)", 100.0 * s.prefetch_accuracy(),
+                  static_cast<unsigned long long>(c.prefetch_issued), static_cast<unsigned long long>(c.prefetch_used));
     pf = p;
   }
   std::snprintf(buf, sizeof buf,

@@ -79,14 +79,18 @@ std::vector<TokenProb> truncate_and_soften(const SamplerParams& sp, const float*
   }
 
   if (sp.min_p > 0.0f) {
-    // p_i >= min_p * p_max  <=>  logit_i >= logit_max + ln(min_p); the max always survives.
+    // p_i >= min_p * p_max  <=>  logit_i >= logit_max + ln(min_p). The max always survives,
+    // even for min_p > 1 (which check_sampler_params refuses, but a set emptied here would be
+    // read below): the threshold is clamped to the max itself.
     float mx = c.front().logit;
     if (!sorted) {
       for (const auto& x : c) mx = std::max(mx, x.logit);
     }
-    const double threshold = static_cast<double>(mx) + std::log(static_cast<double>(sp.min_p));
+    const double threshold =
+        std::min(static_cast<double>(mx), static_cast<double>(mx) + std::log(static_cast<double>(sp.min_p)));
     std::erase_if(c, [&](const Cand& x) { return static_cast<double>(x.logit) < threshold; });
   }
+  if (c.empty()) fail("sampler: no candidate token survived truncation");
 
   if (want_sorted && !sorted) std::sort(c.begin(), c.end(), before);
 
@@ -107,7 +111,21 @@ std::vector<TokenProb> truncate_and_soften(const SamplerParams& sp, const float*
 
 }  // namespace
 
+void check_sampler_params(const SamplerParams& p, const char* prefix) {
+  // `!(lo <= v && v <= hi)` is also true for NaN.
+  auto in = [&](const char* name, double v, double lo, double hi) {
+    if (!(lo <= v && v <= hi)) fail(prefix, name, " ", v, " is out of range [", lo, ", ", hi, "]");
+  };
+  in("temp", p.temp, 0.0, SamplerLimits::temp_max);
+  in("top-k", p.top_k, 0.0, static_cast<double>(SamplerLimits::top_k_max));
+  in("top-p", p.top_p, 0.0, 1.0);
+  in("min-p", p.min_p, 0.0, 1.0);
+}
+
 Sampler::Sampler(SamplerParams params) : params_(params), rng_(params.seed) {
+  // Only NaN is refused here: out-of-range values have a defined meaning in SamplerParams
+  // (negative temp is greedy, min_p above 1 keeps only the top token), and the user-facing
+  // range checks live in check_sampler_params at the CLI and server boundaries.
   if (std::isnan(params.temp) || std::isnan(params.top_p) || std::isnan(params.min_p)) {
     fail("sampler: temp/top_p/min_p must not be NaN (temp=", params.temp, " top_p=", params.top_p,
          " min_p=", params.min_p, ")");

@@ -19,6 +19,18 @@ struct SamplerParams {
   uint64_t seed = 0;
 };
 
+// The accepted range of each sampling parameter, shared by the CLI and the server so that
+// both refuse the same values with the same words. temp below 0 is as greedy as 0; top_k 0
+// is off; top_p and min_p are probabilities. The seed takes any 64-bit value.
+struct SamplerLimits {
+  static constexpr double temp_max = 100.0;
+  static constexpr int64_t top_k_max = int64_t{1} << 30;
+};
+
+// Throws Error naming the first parameter outside its range (NaN included), e.g.
+// "min_p 5 is out of range [0, 1]". `prefix` is prepended ("--" for the CLI).
+void check_sampler_params(const SamplerParams& p, const char* prefix = "");
+
 // One surviving candidate: token id and its final probability (after temperature + softmax).
 struct TokenProb {
   int32_t id;

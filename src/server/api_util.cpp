@@ -1,5 +1,7 @@
 #include "server/api_util.h"
 
+#include "util/json_depth.h"
+
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -8,23 +10,8 @@
 namespace swapmoe::server {
 
 json parse_body(const std::string& body, int max_depth) {
-  // Count bracket depth outside strings; a string's escapes are skipped so that \" does
-  // not end it.
-  int depth = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (in_str) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_str = false;
-    } else if (c == '"') {
-      in_str = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) bad_request("request body nests deeper than ", max_depth, " levels");
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
+  // Depth is checked on the text, before parsing: see util/json_depth.h.
+  if (json_deeper_than(body, max_depth)) bad_request("request body nests deeper than ", max_depth, " levels");
   json j;
   try {
     j = json::parse(body);

@@ -3,6 +3,7 @@
 // template given on the command line), rendered by the template engine, or the plain
 // fallback format when the model ships none. Shared by `swapmoe serve` and `swapmoe chat`.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,11 +47,25 @@ class ChatPrompter {
   // Stop strings a chat reply needs besides end-of-generation: the plain fallback format has
   // no end-of-turn token, so a model would go on to write the user's next turn.
   std::vector<std::string> chat_stops() const;
-  // A raw completion prompt: tokenized with the vocabulary's BOS, special tokens parsed.
+  // A raw completion prompt: tokenized with the vocabulary's BOS, special tokens parsed
+  // (the client writes the whole prompt, markup included, as with llama.cpp).
   Prompt raw(const std::string& text) const;
+
+  // By default a control token's text typed inside a message ("<|im_end|>" in a user's
+  // content) stays plain text, so a user cannot forge turns; the template's own markup is
+  // still parsed. true restores the old behaviour (serve/chat --parse-special-in-messages).
+  void set_parse_special_in_messages(bool on) { parse_special_in_messages_ = on; }
+
+  // Prompts whose text could not fit the context are refused before tokenizing: each token
+  // covers at most max_piece_bytes() bytes, so more than (n_ctx + 1) * that many bytes is
+  // more than n_ctx tokens. Throws Error (HttpError 400 in the server) naming the sizes.
+  size_t max_prompt_bytes() const;
 
  private:
   Prompt tokenize(std::string text, bool templated) const;
+  // Copies of the messages with each control-token text in user-written fields wrapped in
+  // marker characters, and the tokenization that turns marked ranges into literal spans.
+  std::vector<ChatMessage> mark_control_texts(const std::vector<ChatMessage>& msgs) const;
 
   const Tokenizer& tok_;
   std::string source_;
@@ -58,6 +73,11 @@ class ChatPrompter {
   bool has_template_ = false;
   bool harmony_ = false;  // the template writes harmony markup (<|channel|>, <|message|>)
   std::string bos_, eos_;
+  bool parse_special_in_messages_ = false;
+  std::vector<std::string> control_texts_;  // longest first
+  std::array<bool, 256> control_first_{};   // first bytes of control_texts_
+  size_t max_piece_bytes_ = 1;
+  int64_t n_ctx_ = 0;
 };
 
 // True when `prompt` ends with an unclosed <think> (trailing whitespace ignored).

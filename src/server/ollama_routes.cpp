@@ -25,8 +25,8 @@ void parse_options(const json& opts, GenRequest& g) {
                 "main_gpu", "low_vram", "vocab_only", "use_mmap", "use_mlock", "num_thread", "tfs_z"},
                "options");
   if (auto v = opt_int(opts, "num_predict", -2, 1 << 30)) g.max_tokens = *v < 0 ? -1 : *v;
-  if (auto v = opt_number(opts, "temperature", 0, 100)) g.sampling.temp = static_cast<float>(*v);
-  if (auto v = opt_int(opts, "top_k", 0, 1 << 30)) g.sampling.top_k = static_cast<int>(*v);
+  if (auto v = opt_number(opts, "temperature", 0, SamplerLimits::temp_max)) g.sampling.temp = static_cast<float>(*v);
+  if (auto v = opt_int(opts, "top_k", 0, SamplerLimits::top_k_max)) g.sampling.top_k = static_cast<int>(*v);
   if (auto v = opt_number(opts, "top_p", 0, 1)) g.sampling.top_p = static_cast<float>(*v);
   if (auto v = opt_number(opts, "min_p", 0, 1)) g.sampling.min_p = static_cast<float>(*v);
   if (auto v = opt_int(opts, "seed", INT64_MIN, INT64_MAX)) g.sampling.seed = static_cast<uint64_t>(*v);
@@ -355,12 +355,12 @@ void add_ollama_routes(ApiServer::Impl& s) {
   s.http.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("Ollama is running", "text/plain");
   });
-  s.http.Post("/api/generate", guarded(s, true, [&s](const httplib::Request& req, httplib::Response& res) {
+  post_json(s, "/api/generate", true, [&s](const httplib::Request& req, httplib::Response& res) {
                 generate(s, req, res);
-              }));
-  s.http.Post("/api/chat", guarded(s, true, [&s](const httplib::Request& req, httplib::Response& res) {
+              });
+  post_json(s, "/api/chat", true, [&s](const httplib::Request& req, httplib::Response& res) {
                 chat(s, req, res);
-              }));
+              });
   s.http.Get("/api/version", guarded(s, true, [](const httplib::Request&, httplib::Response& res) {
                send_json(res, {{"version", "0.6.4"}});
              }));
@@ -384,7 +384,7 @@ void add_ollama_routes(ApiServer::Impl& s) {
                }
                send_json(res, {{"models", std::move(models)}});
              }));
-  s.http.Post("/api/show", guarded(s, true, [&s](const httplib::Request& req, httplib::Response& res) {
+  post_json(s, "/api/show", true, [&s](const httplib::Request& req, httplib::Response& res) {
                 const json body = parse_body(req.body);
                 check_fields(body, {"model", "name", "verbose", "system", "template", "options"}, "the request");
                 const auto model = opt_string(body, "model");
@@ -416,7 +416,7 @@ void add_ollama_routes(ApiServer::Impl& s) {
                          {"modified_at", rfc3339_now()}};
                 }
                 send_json(res, out);
-              }));
+              });
 }
 
 }  // namespace swapmoe::server

@@ -31,7 +31,7 @@ Common parse_common(const json& body, const char* max_tokens_key2, const ModelLe
   if (auto v = opt_number(body, "temperature", 0, 2)) c.gen.sampling.temp = static_cast<float>(*v);
   if (auto v = opt_number(body, "top_p", 0, 1)) c.gen.sampling.top_p = static_cast<float>(*v);
   if (auto v = opt_number(body, "min_p", 0, 1)) c.gen.sampling.min_p = static_cast<float>(*v);
-  if (auto v = opt_int(body, "top_k", 0, 1 << 30)) c.gen.sampling.top_k = static_cast<int>(*v);
+  if (auto v = opt_int(body, "top_k", 0, SamplerLimits::top_k_max)) c.gen.sampling.top_k = static_cast<int>(*v);
   if (auto v = opt_int(body, "seed", INT64_MIN, INT64_MAX)) c.gen.sampling.seed = static_cast<uint64_t>(*v);
   if (auto v = opt_int(body, "max_tokens", 1, 1 << 30)) c.gen.max_tokens = *v;
   if (max_tokens_key2)
@@ -286,12 +286,12 @@ void completions(ApiServer::Impl& s, const httplib::Request& req, httplib::Respo
 }  // namespace
 
 void add_openai_routes(ApiServer::Impl& s) {
-  s.http.Post("/v1/chat/completions", guarded(s, false, [&s](const httplib::Request& req, httplib::Response& res) {
+  post_json(s, "/v1/chat/completions", false, [&s](const httplib::Request& req, httplib::Response& res) {
                 chat_completions(s, req, res);
-              }));
-  s.http.Post("/v1/completions", guarded(s, false, [&s](const httplib::Request& req, httplib::Response& res) {
+              });
+  post_json(s, "/v1/completions", false, [&s](const httplib::Request& req, httplib::Response& res) {
                 completions(s, req, res);
-              }));
+              });
   auto model_obj = [&s](const std::string& name) {
     return json{{"id", name},
                 {"object", "model"},

@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "server/api_util.h"
+#include "server/conn_guard.h"
 #include "server/model_registry.h"
 #include "server/server.h"
 
@@ -19,14 +21,27 @@ struct ApiServer::Impl {
   std::unique_ptr<ModelRegistry> owned_models;  // single mode: made from the engine given
   ModelRegistry& models;
   ServerConfig cfg;
-  httplib::Server http;
+  GuardedServer http;
   std::atomic<uint64_t> http_requests{0};
   std::atomic<uint64_t> http_errors{0};  // 4xx and 5xx answers
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 
   Impl(Engine& e, const ChatPrompter& p, ServerConfig c)
-      : owned_models(std::make_unique<ModelRegistry>(e, p, c.model_name)), models(*owned_models), cfg(std::move(c)) {}
-  Impl(ModelRegistry& m, ServerConfig c) : models(m), cfg(std::move(c)) {}
+      : owned_models(std::make_unique<ModelRegistry>(e, p, c.model_name)),
+        models(*owned_models),
+        cfg(std::move(c)),
+        http(conn_limits(cfg)) {}
+  Impl(ModelRegistry& m, ServerConfig c) : models(m), cfg(std::move(c)), http(conn_limits(cfg)) {}
+
+  static ConnLimits conn_limits(const ServerConfig& c) {
+    ConnLimits l;
+    l.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
+    l.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+    l.threads = std::max(8, c.http_threads);
+    l.reserve = c.reserve;
+    l.max_per_peer = c.max_per_peer;
+    return l;
+  }
 };
 
 // Wraps a handler: HttpError -> its status with the API's error body; any other exception
@@ -62,6 +77,11 @@ void send_when_done(httplib::Response& res, std::shared_ptr<Job> job, FinishFn f
 // Message content as OpenAI and ollama send it: a string, null, or (OpenAI) an array of
 // {"type": "text", "text": ...} parts. Other part types are refused.
 std::string message_text(const json& content, const char* where);
+
+// Registers a POST route whose body is JSON: read through a bounded receiver (413 at the
+// body limit, whatever the framing), then handed to fn like a plain handler (guarded()).
+void post_json(ApiServer::Impl& s, const std::string& pattern, bool ollama,
+               std::function<void(const httplib::Request&, httplib::Response&)> fn);
 
 void add_openai_routes(ApiServer::Impl& s);
 void add_ollama_routes(ApiServer::Impl& s);

@@ -2,11 +2,15 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <cstdio>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include "server/http_guard.h"
 #include "server/routes.h"
 
 namespace swapmoe::server {
@@ -131,6 +135,15 @@ std::shared_ptr<Job> start_job(const Lease& m, GenRequest req) {
   const int64_t n_ctx = engine.model().n_ctx();
   const auto n_prompt = static_cast<int64_t>(req.prompt.size());
   if (n_prompt == 0) throw HttpError(400, "the prompt is empty");
+  // The routes check each field's range; this is the same check the CLI runs, kept here so
+  // that no route can hand the sampler a value it was not written for.
+  try {
+    check_sampler_params(req.sampling);
+  } catch (const HttpError&) {
+    throw;
+  } catch (const Error& e) {
+    throw HttpError(400, e.what());
+  }
   if (n_prompt > n_ctx)
     throw HttpError(400, cat("the prompt has ", n_prompt, " tokens, more than the context of ", n_ctx, " tokens"),
                     "context_length_exceeded");
@@ -253,22 +266,71 @@ ApiServer::ApiServer(ModelRegistry& models, ServerConfig cfg) : impl_(std::make_
 void ApiServer::setup() {
   Impl& s = *impl_;
   auto& http = s.http;
-  const int threads = std::max(8, s.cfg.http_threads);
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // The connection pool, its deadlines and caps are GuardedServer's (conn_guard.h). The
+  // payload limit also covers bodies with Content-Length that no route reads.
   http.set_payload_max_length(s.cfg.max_body);
   http.set_read_timeout(30, 0);
   http.set_write_timeout(30, 0);
   http.set_keep_alive_timeout(5);
 
-  // Authentication and counting happen before routing, so no endpoint can forget them.
+  // Browser defences, body size, authentication and counting happen before routing (and
+  // before any body byte is read), so no endpoint can forget them; see http_guard.h.
   http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
     ++s.http_requests;
+    const bool ollama = req.path.rfind("/api/", 0) == 0;
+    auto refuse = [&](int status, const std::string& msg, const char* type) {
+      send_error(res, status, msg, type, ollama);
+      // Whatever body follows is never read: the connection closes after this answer.
+      res.set_header("Connection", "close");
+      GuardedServer::close_after_response();
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (req.has_header("Host") && !host_allowed(req.get_header_value("Host"), s.cfg.allow_hosts))
+      return refuse(421, cat("Host '", req.get_header_value("Host"),
+                             "' is not served here (an IP address, localhost, or a name given with --allow-host)"),
+                    "invalid_request_error");
+    const bool has_origin = req.has_header("Origin");
+    if (has_origin) {
+      const std::string origin = req.get_header_value("Origin");
+      if (!origin_allowed(origin, s.cfg.allow_origins))
+        return refuse(403, cat("Origin '", origin, "' is not allowed (serve --allow-origin ORIGIN)"), "permission_error");
+      res.set_header("Access-Control-Allow-Origin", origin);
+      res.set_header("Vary", "Origin");
+    }
+    if (req.method == "OPTIONS") {
+      if (!has_origin) return refuse(405, "OPTIONS is answered for CORS preflights only", "invalid_request_error");
+      res.status = 204;
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      res.set_header("Access-Control-Max-Age", "600");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "POST")
+      return refuse(405, cat("method ", req.method, " is not allowed"), "invalid_request_error");
+    if (req.method == "POST") {
+      // A browser can send text/plain or a form without a preflight; it always sends Origin
+      // with a POST. So JSON is required whenever Origin is there; tools that send none
+      // (curl -d, ollama's examples) may leave Content-Type out or at a default.
+      const std::string ct = req.get_header_value("Content-Type");
+      if (has_origin && !is_json_content_type(ct))
+        return refuse(415, "Content-Type must be application/json", "invalid_request_error");
+      if (!has_origin && !ct.empty() && !is_json_content_type(ct) && ct.rfind("text/plain", 0) != 0 &&
+          ct.rfind("application/x-www-form-urlencoded", 0) != 0)
+        return refuse(415, "Content-Type must be application/json", "invalid_request_error");
+      if (req.has_header("Content-Length")) {
+        const std::string cl = req.get_header_value("Content-Length");
+        errno = 0;
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(cl.c_str(), &end, 10);
+        if (end == cl.c_str() || *end != '\0' || errno == ERANGE || n > s.cfg.max_body)
+          return refuse(413, cat("request body larger than ", s.cfg.max_body, " bytes"), "invalid_request_error");
+      }
+    }
     if (s.cfg.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     const std::string want = "Bearer " + s.cfg.api_key;
     if (!secure_equals(auth, want)) {
-      const bool ollama = req.path.rfind("/api/", 0) == 0;
-      send_error(res, 401, "missing or wrong API key (send Authorization: Bearer KEY)", "authentication_error", ollama);
+      refuse(401, "missing or wrong API key (send Authorization: Bearer KEY)", "authentication_error");
       res.set_header("WWW-Authenticate", "Bearer");
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -309,6 +371,36 @@ void ApiServer::setup() {
   });
   add_openai_routes(s);
   add_ollama_routes(s);
+  // Last: any other POST path is answered without reading its body (httplib would read it
+  // whole into memory to look for a plain handler).
+  http.Post(".*", [&s](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
+    const bool ollama = req.path.rfind("/api/", 0) == 0;
+    send_error(res, 404, "not found: POST " + req.path, "not_found_error", ollama);
+    res.set_header("Connection", "close");
+    GuardedServer::close_after_response();
+  });
+}
+
+void post_json(ApiServer::Impl& s, const std::string& pattern, bool ollama,
+               std::function<void(const httplib::Request&, httplib::Response&)> fn) {
+  auto handler = guarded(s, ollama, std::move(fn));
+  s.http.Post(pattern, [&s, ollama, handler](const httplib::Request& req, httplib::Response& res,
+                                             const httplib::ContentReader& reader) {
+    httplib::Request r = req;  // owns the body; headers are small
+    bool too_large = false;
+    const bool ok = read_body_bounded(reader, s.cfg.max_body, r.body, too_large);
+    if (!ok || too_large) {
+      res.set_header("Connection", "close");
+      GuardedServer::close_after_response();
+      if (too_large || res.status == 413)
+        send_error(res, 413, cat("request body larger than ", s.cfg.max_body, " bytes"), "invalid_request_error", ollama);
+      else
+        send_error(res, 400, "could not read the request body", "invalid_request_error", ollama);
+      return;
+    }
+    GuardedServer::body_done();
+    handler(r, res);
+  });
 }
 
 ApiServer::~ApiServer() { stop(); }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/chat_prompt.h"
 #include "server/engine.h"
@@ -30,6 +31,15 @@ struct ServerConfig {
   size_t max_body = 8u << 20;       // larger request bodies get 413
   int http_threads = 128;           // connections served at once (idle keep-alives included)
   std::string model_name;           // name reported in /v1/models and /api/tags
+  // Browser defences (server/http_guard.h): Host names beyond IP literals and localhost,
+  // and origins whose pages may call the API (CORS).
+  std::vector<std::string> allow_hosts;
+  std::vector<std::string> allow_origins;
+  // Slow clients (server/conn_guard.h).
+  int header_timeout_ms = 10000;    // request line and headers
+  int body_timeout_ms = 30000;      // the body, after the headers
+  int max_per_peer = 64;            // connections from one address
+  int reserve = 16;                 // threads kept for requests that arrive whole
 };
 
 class ApiServer {

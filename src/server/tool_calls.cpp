@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "util/json_depth.h"
+
 namespace swapmoe::server {
 
 namespace {
@@ -51,6 +53,8 @@ json glm_call(const std::string& body) {
 
 // The call a block's body describes, or null when it is not a valid call.
 json call_from_body(const std::string& body, const std::string& id) {
+  // Model output is text like any other: too deep to be a call (util/json_depth.h).
+  if (json_deeper_than(body, kMaxJsonDepth)) return nullptr;
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) j = glm_call(body);
   if (!j.is_object()) return nullptr;
@@ -123,7 +127,8 @@ ParsedToolCalls ToolCallStream::finish(const std::string& id_prefix) {
 
 json ollama_tool_call(const json& c) {
   const json& f = c.at("function");
-  json args = json::parse(f.at("arguments").get<std::string>(), nullptr, false);
+  const std::string& text = f.at("arguments").get_ref<const std::string&>();
+  json args = json_deeper_than(text, kMaxJsonDepth) ? json() : json::parse(text, nullptr, false);
   if (args.is_discarded() || !args.is_object()) args = json::object();
   return json{{"function", {{"name", f.at("name")}, {"arguments", args}}}};
 }

@@ -35,7 +35,8 @@ std::string confined_path(const std::string& root_real, const std::string& path,
 
 std::string read_small_file(const std::string& path, uint64_t max_bytes, const std::string& what) {
   // O_NOFOLLOW: the path is canonical, so a symlink here means the file was swapped since.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO planted in a store must not hang open() (issue 15); fstat refuses it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) fail("cannot open ", what, " ", path, ": ", std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -60,7 +61,8 @@ std::string read_small_file(const std::string& path, uint64_t max_bytes, const s
 }
 
 bool has_gguf_magic(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must not hang the store listing; pread() fails on it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return false;
   char m[4] = {};
   const ssize_t n = ::pread(fd, m, 4, 0);

@@ -3,6 +3,7 @@
 
 #include <cctype>
 
+#include "util/json_depth.h"
 #include "template/interp.h"
 #include "template/template.h"
 
@@ -85,8 +86,12 @@ nlohmann::ordered_json chat_message_to_json(const ChatMessage& m) {
       if (!c.is_object() || !c.contains("function") || !c["function"].is_object()) continue;
       auto& fn = c["function"];
       if (fn.contains("arguments") && fn["arguments"].is_string()) {
-        // OpenAI clients send arguments as a JSON string; templates expect the object.
-        auto parsed = nlohmann::ordered_json::parse(fn["arguments"].get<std::string>(), nullptr, false);
+        // OpenAI clients send arguments as a JSON string; templates expect the object. Text
+        // nested deeper than kMaxJsonDepth stays a string: parsed, it would be copied and
+        // rendered recursively (a 100,000-deep string crashed the server).
+        const std::string& text = fn["arguments"].get_ref<const std::string&>();
+        if (json_deeper_than(text, kMaxJsonDepth)) continue;
+        auto parsed = nlohmann::ordered_json::parse(text, nullptr, false);
         if (!parsed.is_discarded() && parsed.is_object()) fn["arguments"] = std::move(parsed);
       }
     }

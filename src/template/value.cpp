@@ -312,7 +312,18 @@ std::string to_str_depth(const Value& v, int depth) {
 }
 }  // namespace
 
-bool equals(const Value& a, const Value& b) {
+namespace {
+bool equals_depth(const Value& a, const Value& b, int depth);
+}  // namespace
+
+// Lists and dicts are shared references, so a template can build a value that contains
+// itself (ns.x.append(ns.x)) or a chain deeper than any context: comparison recursion is
+// bounded like printing (to_str_depth) and copying (from_json_impl).
+bool equals(const Value& a, const Value& b) { return equals_depth(a, b, 0); }
+
+namespace {
+bool equals_depth(const Value& a, const Value& b, int depth) {
+  if (depth > 512) throw std::runtime_error("values nested too deeply to compare");
   bool an = a.is_number() || a.is_bool(), bn = b.is_number() || b.is_bool();
   if (an && bn) {
     if (a.is_float() || b.is_float()) return a.as_double() == b.as_double();
@@ -328,7 +339,7 @@ bool equals(const Value& a, const Value& b) {
       const Array &x = *a.a(), &y = *b.a();
       if (x.size() != y.size()) return false;
       for (size_t k = 0; k < x.size(); ++k)
-        if (!equals(x[k], y[k])) return false;
+        if (!equals_depth(x[k], y[k], depth + 1)) return false;
       return true;
     }
     case 7: {
@@ -338,15 +349,26 @@ bool equals(const Value& a, const Value& b) {
       if (x.items.size() != y.items.size()) return false;
       for (const auto& kv : x.items) {
         const Value* o = y.find(kv.first);
-        if (!o || !equals(kv.second, *o)) return false;
+        if (!o || !equals_depth(kv.second, *o, depth + 1)) return false;
       }
       return true;
     }
     default: return a.c() == b.c();
   }
 }
+}  // namespace
 
-bool less_than(const Value& a, const Value& b) {
+namespace {
+bool less_than_depth(const Value& a, const Value& b, int depth);
+}  // namespace
+
+bool less_than(const Value& a, const Value& b) { return less_than_depth(a, b, 0); }
+
+namespace {
+// Python compares lists element by element: the first unequal pair decides. Asking
+// less_than both ways at every level (as this once did) costs 2^depth on nested lists.
+bool less_than_depth(const Value& a, const Value& b, int depth) {
+  if (depth > 512) throw std::runtime_error("values nested too deeply to compare");
   bool an = a.is_number() || a.is_bool(), bn = b.is_number() || b.is_bool();
   if (an && bn) {
     if (a.is_float() || b.is_float()) return a.as_double() < b.as_double();
@@ -356,15 +378,14 @@ bool less_than(const Value& a, const Value& b) {
   if (a.is_string() && b.is_string()) return a.s() < b.s();
   if (a.is_array() && b.is_array()) {
     const Array &x = *a.a(), &y = *b.a();
-    for (size_t k = 0; k < x.size() && k < y.size(); ++k) {
-      if (less_than(x[k], y[k])) return true;
-      if (less_than(y[k], x[k])) return false;
-    }
+    for (size_t k = 0; k < x.size() && k < y.size(); ++k)
+      if (!equals_depth(x[k], y[k], depth + 1)) return less_than_depth(x[k], y[k], depth + 1);
     return x.size() < y.size();
   }
   throw std::runtime_error(std::string("'<' not supported between instances of '") +
                            type_name(a) + "' and '" + type_name(b) + "'");
 }
+}  // namespace
 
 const char* type_name(const Value& v) {
   static const char* names[] = {"undefined", "NoneType", "bool", "int", "float",

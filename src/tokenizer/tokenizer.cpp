@@ -38,11 +38,14 @@ const std::string& VocabTokenizer::token_text(int32_t id) const {
   return vocab_.text[id];
 }
 
-std::vector<int32_t> VocabTokenizer::encode(const std::string& text, bool add_special, bool parse_special) const {
-  std::vector<int32_t> out;
-  if (add_special && vocab_.add_bos) out.push_back(vocab_.bos);
+namespace {
+
+// Encodes partitioned text: special fragments as their token, raw runs through encode_raw.
+template <typename EncodeRaw>
+void encode_fragments(const std::vector<Fragment>& frags, const std::string& text, EncodeRaw&& encode_raw,
+                      std::vector<int32_t>& out) {
   bool after_special = true;
-  for (const Fragment& fr : vocab_.partition(text, parse_special)) {
+  for (const Fragment& fr : frags) {
     if (fr.token >= 0) {
       out.push_back(fr.token);
       after_special = true;
@@ -51,6 +54,41 @@ std::vector<int32_t> VocabTokenizer::encode(const std::string& text, bool add_sp
       after_special = false;
     }
   }
+}
+
+}  // namespace
+
+std::vector<int32_t> VocabTokenizer::encode(const std::string& text, bool add_special, bool parse_special) const {
+  std::vector<int32_t> out;
+  if (add_special && vocab_.add_bos) out.push_back(vocab_.bos);
+  encode_fragments(vocab_.partition(text, parse_special), text,
+                   [this](std::string_view t, bool a, std::vector<int32_t>& o) { encode_raw(t, a, o); }, out);
+  if (add_special && vocab_.add_eos) out.push_back(vocab_.eos);
+  return out;
+}
+
+std::vector<int32_t> VocabTokenizer::encode_with_literals(const std::string& text, bool add_special,
+                                                          const std::vector<Span>& literal) const {
+  std::vector<Fragment> frags = vocab_.partition(text, /*parse_special=*/true);
+  auto in_literal = [&](const Fragment& fr) {
+    for (const Span& s : literal)
+      if (fr.off < s.second && s.first < fr.off + fr.len) return true;
+    return false;
+  };
+  // Control tokens inside literal text fall back to raw text, merged with their raw
+  // neighbours so the run is tokenized as parse_special=false would tokenize it.
+  std::vector<Fragment> merged;
+  for (Fragment fr : frags) {
+    if (fr.token >= 0 && is_control(fr.token) && in_literal(fr)) fr.token = -1;
+    if (fr.token < 0 && !merged.empty() && merged.back().token < 0 && merged.back().off + merged.back().len == fr.off)
+      merged.back().len += fr.len;
+    else
+      merged.push_back(fr);
+  }
+  std::vector<int32_t> out;
+  if (add_special && vocab_.add_bos) out.push_back(vocab_.bos);
+  encode_fragments(merged, text, [this](std::string_view t, bool a, std::vector<int32_t>& o) { encode_raw(t, a, o); },
+                   out);
   if (add_special && vocab_.add_eos) out.push_back(vocab_.eos);
   return out;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace swapmoe {
@@ -25,6 +26,14 @@ class Tokenizer {
   // like llama_tokenize's add_special. parse_special: recognise special/control token
   // texts (e.g. "<|im_start|>") inside the text.
   virtual std::vector<int32_t> encode(const std::string& text, bool add_special, bool parse_special) const = 0;
+  // As encode(text, add_special, parse_special = true), except that control-token texts
+  // overlapping any [begin, end) byte range of `literal` stay plain text: a chat prompt keeps
+  // its template's markup while what users typed cannot become control tokens.
+  using Span = std::pair<size_t, size_t>;
+  virtual std::vector<int32_t> encode_with_literals(const std::string& text, bool add_special,
+                                                    const std::vector<Span>& literal) const {
+    return encode(text, add_special, literal.empty());
+  }
   // The bytes a token stands for (byte tokens decoded, SentencePiece spaces restored).
   // Control, unknown and user-defined tokens give their text (llama.cpp's special=true);
   // unused/undefined-type tokens give "". Throws Error for an id outside the vocabulary.

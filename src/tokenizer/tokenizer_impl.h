@@ -14,6 +14,8 @@ class VocabTokenizer : public Tokenizer {
   explicit VocabTokenizer(Vocab v) : vocab_(std::move(v)) {}
 
   std::vector<int32_t> encode(const std::string& text, bool add_special, bool parse_special) const override;
+  std::vector<int32_t> encode_with_literals(const std::string& text, bool add_special,
+                                            const std::vector<Span>& literal) const override;
   std::string token_to_piece(int32_t id) const override;
   int32_t n_vocab() const override { return vocab_.n(); }
   int32_t bos() const override { return vocab_.bos; }

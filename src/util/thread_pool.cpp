@@ -3,11 +3,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <system_error>
 
+#include "util/error.h"
 
 namespace swapmoe {
 
+int max_thread_count() {
+  return static_cast<int>(std::max(64u, 8u * std::max(1u, std::thread::hardware_concurrency())));
+}
+
 int resolve_thread_count(int n) {
+  if (n > max_thread_count())
+    fail("--threads ", n, ": at most ", max_thread_count(), " (8 per hardware thread; this machine has ",
+         std::max(1u, std::thread::hardware_concurrency()), ")");
   return n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
@@ -18,17 +27,28 @@ ThreadPool::ThreadPool(int n_threads) {
     const long v = std::strtol(s, &end, 10);
     if (end != s && v >= 0) spin_ns_ = std::min<long>(v, 1000000) * 1000;  // at most 1 s; bad values keep the default
   }
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  workers_.reserve(static_cast<size_t>(n_threads_ - 1));
+  try {
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  } catch (const std::system_error& e) {
+    // The destructor does not run for a half-built object: stop and join what started.
+    const size_t started = workers_.size();
+    stop_workers();
+    fail("cannot start worker thread ", started + 1, " of ", n_threads_, ": ", e.what());
+  }
 }
 
-ThreadPool::~ThreadPool() {
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_.store(true);
   }
   cv_start_.notify_all();
   for (auto& t : workers_) t.join();
+  workers_.clear();
 }
+
+ThreadPool::~ThreadPool() { stop_workers(); }
 
 template <typename Pred>
 bool ThreadPool::spin_until(Pred pred) const {

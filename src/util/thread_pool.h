@@ -22,11 +22,17 @@ namespace swapmoe {
 // The thread count the engine runs with for a requested n: n itself when positive, else all
 // hardware threads (at least 1). ThreadPool and the planners that must predict its size
 // share it.
+// Throws Error when n exceeds max_thread_count().
 int resolve_thread_count(int n);
+
+// The most threads a pool may have: 8 per hardware thread, at least 64. More only adds
+// context switches, and `-t 1000000` used to hang the process while it tried to start them.
+int max_thread_count();
 
 class ThreadPool {
  public:
-  // n_threads <= 0 means all hardware threads.
+  // n_threads <= 0 means all hardware threads. Throws Error above max_thread_count() or when
+  // the system refuses to start a thread (the ones already started are joined first).
   explicit ThreadPool(int n_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -43,6 +49,7 @@ class ThreadPool {
 
  private:
   void worker(int index);
+  void stop_workers();
 
   int n_threads_;
   std::vector<std::thread> workers_;

@@ -14,8 +14,13 @@
 //   tokenize-inp MODEL FILE.inp         tokenize each string of a __ggml_vocab_test__ file without
 //                                       BOS and with special parsing, one line of ids per string,
 //                                       in the format of the .out files (leading space, space-separated)
-//   greedy MODEL PROMPT N [--ctx N]     print {"prompt_ids":[..],"ids":[..],"text":..,"margins":[..]}
-//   eval MODEL TEXTFILE [--max-tokens N] [--ctx N]    print {"tokens":..,"nll":..,"ppl":..}
+//   greedy MODEL PROMPT N [--ctx N] [--logprobs-out F] [--force-ids 1,2,..]
+//                                       print {"prompt_ids":[..],"ids":[..],"second":[..],"text":..,
+//                                       "margins":[..]}; second[i] is the runner-up id at step i;
+//                                       F gets every step's full next-token log-probabilities
+//                                       (float32 rows of n_vocab; see cmdGreedy); --force-ids
+//                                       feeds those ids instead of the argmax (teacher forcing)
+//   eval MODEL TEXTFILE [--max-tokens N] [--ctx N] [--batch N]   print {"tokens":..,"nll":..,"ppl":..}
 //   probs MODEL PROMPT [--top K]        print the top-K (default 20) next-token probabilities
 //
 // Decisions that a comparison must mirror (docs/conformance.md repeats them):
@@ -25,7 +30,9 @@
 //  * greedy: the prompt is tokenized with add_special and parse_special (as llama-cli and
 //    llama-simple do). Generation does NOT stop at end-of-generation tokens: exactly N ids are
 //    produced, each the argmax of the full logits (ties -> lowest id, llama.cpp's greedy sampler).
-//    margins[i] = ln(p_top1 / p_top2) at step i, so a mismatch at a near-tie can be recognised.
+//    margins[i] = ln(p_top1 / p_top2) at step i and second[i] the runner-up's id, so a mismatch at
+//    a near-tie can be recognised (and checked to be the runner-up). The prompt is decoded one
+//    token at a time (batch size 1), so every step uses llama.cpp's single-token kernels.
 //  * eval: the text is tokenized with add_special and WITHOUT parse_special (as llama-perplexity
 //    does), truncated to the first --max-tokens tokens (BOS included), and evaluated in ONE window
 //    (one context, no chunking, unlike llama-perplexity). For every position i >= 1 it takes
@@ -79,7 +86,7 @@ function intFlag(flags, name, dflt) {
   return v;
 }
 
-const VALUED = new Set(["threads", "file", "ctx", "max-tokens", "top"]);
+const VALUED = new Set(["threads", "file", "ctx", "max-tokens", "top", "logprobs-out", "force-ids", "batch"]);
 const { pos, flags } = parseArgs(process.argv.slice(2), VALUED);
 const KNOWN = new Set([...VALUED, "no-mmap", "verbose", "add-special", "no-add-special",
   "parse-special", "no-parse-special"]);
@@ -150,14 +157,17 @@ function tokenize(model, text, addSpecial, parseSpecial) {
   return out;
 }
 
-async function createSequence(model, nTokens, ctxFlag) {
+// batchSize: tokens llama.cpp evaluates per llama_decode (default: the whole window at once).
+async function createSequence(model, nTokens, ctxFlag, batchSize) {
   const contextSize = ctxFlag ?? Math.max(nTokens, 16);
   if (nTokens > contextSize) {
     throw new Error(`${nTokens} tokens do not fit in a context of ${contextSize} (--ctx)`);
   }
   const context = await model.createContext({
     contextSize,
-    batchSize: contextSize,   // the whole window can go into one batch
+    // The whole window can go into one batch; --batch N (a debug aid) makes llama.cpp evaluate N
+    // tokens at a time instead (1: its decode kernels, as in greedy).
+    batchSize: flags.batch !== undefined ? intFlag(flags, "batch", contextSize) : (batchSize ?? contextSize),
     threads: threads,
     flashAttention: false,
     sequences: 1,
@@ -216,11 +226,33 @@ async function cmdTokenizeInp() {
   await model.dispose();
 }
 
-function topTwoMargin(probabilities) {
-  const it = probabilities.values();
-  const p1 = it.next().value ?? 0;
-  const p2 = it.next().value ?? 0;
-  return p2 > 0 ? Math.log(p1 / p2) : Infinity;
+function topTwo(probabilities) {
+  const it = probabilities.entries();
+  const [id1, p1] = it.next().value ?? [-1, 0];
+  const [id2, p2] = it.next().value ?? [-1, 0];
+  return { id1, id2, margin: p2 > 0 ? Math.log(p1 / p2) : Infinity };
+}
+
+// Smallest float32 normal: below it p has lost precision (denormal) or underflowed to 0.
+const FLT_MIN = 1.1754943508222875e-38;
+
+// ln p for every id from one step's probability map (softmax in float32 over all logits at
+// temperature T, as node-llama-cpp computes it): l_i = T ln p_T(i) is logit_i up to a constant,
+// so ln p_1(i) = l_i - logsumexp(l). Entries whose p_T is not a normal float stay NaN.
+function logprobsFrom(probabilities, nVocab, temperature) {
+  const l = new Float64Array(nVocab).fill(NaN);
+  let mx = -Infinity;
+  for (const [id, p] of probabilities) {
+    if (p >= FLT_MIN) {
+      l[id] = temperature * Math.log(p);
+      if (l[id] > mx) mx = l[id];
+    }
+  }
+  let z = 0;
+  for (let i = 0; i < nVocab; i++) if (!Number.isNaN(l[i])) z += Math.exp(l[i] - mx);
+  const lse = mx + Math.log(z);
+  for (let i = 0; i < nVocab; i++) l[i] -= lse;
+  return l;
 }
 
 async function cmdGreedy() {
@@ -229,24 +261,84 @@ async function cmdGreedy() {
   const n = Number(nStr);
   if (!Number.isInteger(n) || n < 1) usage(`N must be a positive integer, got ${nStr}`);
   const model = await loadModel(false);
+  // node-llama-cpp exposes no vocabulary size; the greedy sampler keeps every candidate, so the
+  // first step's distribution has one entry per id (checked to stay so, and to cover 0..n-1).
+  let nVocab;
   const promptIds = tokenize(model, prompt, !flags["no-add-special"], !flags["no-parse-special"]);
   if (promptIds.length === 0) throw new Error("the prompt tokenized to nothing; nothing to condition on");
-  const { context, sequence } = await createSequence(model, promptIds.length + n, intFlag(flags, "ctx", undefined));
+  const logprobsOut = flags["logprobs-out"];
+  const force = flags["force-ids"] === undefined ? [] : String(flags["force-ids"]).split(",").map(Number);
+  if (force.some((x) => !Number.isInteger(x) || x < 0)) usage(`--force-ids: bad list ${flags["force-ids"]}`);
+  // The prompt goes through llama.cpp's decode path one token at a time (batch 1), as every
+  // later step does: llama.cpp's batched prompt path is not the same arithmetic (on the
+  // harness's ds2-lowq-sigmoid-Q4_K_M model its logits after the prompt differ from its own
+  // token-by-token ones by up to 7.9 nats in ln p), while swapmoe's batched prompt is bitwise
+  // equal to its token-by-token path. eval keeps llama.cpp's batched path.
+  const { context, sequence } = await createSequence(model, promptIds.length + n, intFlag(flags, "ctx", undefined), 1);
   const ids = [];
+  const second = [];
   const margins = [];
+  const rows = [];  // with --logprobs-out: ln p per step from the greedy (T = 1) softmax
   // Step 0 evaluates the whole prompt in one batch; each later step feeds the previous pick.
   let input = promptIds.map((t, i) => (i === promptIds.length - 1 ? [t, WANT_PROBS] : t));
   for (let step = 0; step < n; step++) {
     const res = await sequence.controlledEvaluate(input);
     const out = res[res.length - 1];
     if (out?.next?.token == null) throw new Error(`llama.cpp produced no token at step ${step}`);
-    ids.push(out.next.token);
-    margins.push(topTwoMargin(out.next.probabilities));
-    input = [[out.next.token, WANT_PROBS]];
+    const fed = step < force.length ? force[step] : out.next.token;
+    ids.push(fed);
+    const t2 = topTwo(out.next.probabilities);
+    if (t2.id1 !== out.next.token && t2.margin > 0) throw new Error(`step ${step}: greedy token ${out.next.token} is not the top of the distribution (${t2.id1})`);
+    second.push(t2.id2);
+    margins.push(t2.margin);
+    if (logprobsOut) {
+      nVocab ??= out.next.probabilities.size;
+      let maxId = -1;  // (a spread of 150k keys into Math.max overflows the stack)
+      for (const id of out.next.probabilities.keys()) if (id > maxId) maxId = id;
+      if (out.next.probabilities.size !== nVocab || maxId !== nVocab - 1)
+        throw new Error(`step ${step}: the distribution has ${out.next.probabilities.size} entries, the vocabulary ${nVocab}`);
+      rows.push(logprobsFrom(out.next.probabilities, nVocab, 1));
+    }
+    out.next.probabilities = undefined;
+    input = [[fed, WANT_PROBS]];
   }
-  printJson({ prompt_ids: promptIds, ids, text: model.detokenize(ids, false, promptIds), margins });
   await context.dispose();
+  if (logprobsOut) await fillDeepTails(model, promptIds, ids, rows, nVocab, logprobsOut);
+  printJson({ prompt_ids: promptIds, ids, second, text: model.detokenize(ids, false, promptIds), margins });
   await model.dispose();
+}
+
+// At T = 1 float32 probabilities of tokens more than ~87 nats below the top are denormal or 0
+// (forged random models have logit spreads of hundreds of nats). A second pass over the same
+// tokens, step by step exactly as greedy ran them (same decode path, so the same logits), at
+// temperature T = 8, 32, ... recovers those: only the NaN entries are taken from it, so every
+// id whose T = 1 probability was a normal float keeps that exact value (error ~1e-7 nats);
+// the deep tail is good to ~T * 1e-7. Rows go to FILE as float32, n_vocab per step.
+async function fillDeepTails(model, promptIds, ids, rows, nVocab, file) {
+  for (let temperature = 8; rows.some((r) => r.some(Number.isNaN)); temperature *= 4) {
+    if (temperature > 512) throw new Error("some log-probabilities underflow even at T = 512");
+    const { context, sequence } = await createSequence(model, promptIds.length + ids.length, intFlag(flags, "ctx", undefined), 1);
+    const gen = { generateNext: { probabilities: true, options: { temperature, topK: 0, topP: 1, minP: 0, seed: 0 } } };
+    let input = promptIds.map((t, i) => (i === promptIds.length - 1 ? [t, gen] : t));
+    for (let step = 0; step < ids.length; step++) {
+      const res = await sequence.controlledEvaluate(input);
+      const out = res[res.length - 1];
+      if (rows[step].some(Number.isNaN)) {
+        const deep = logprobsFrom(out.next.probabilities, nVocab, temperature);
+        // Shift the deep pass onto the T = 1 row's scale through the top token, which both hold.
+        let top = 0;
+        for (let i = 1; i < nVocab; i++) if (deep[i] > deep[top]) top = i;
+        const shift = rows[step][top] - deep[top];
+        for (let i = 0; i < nVocab; i++) if (Number.isNaN(rows[step][i])) rows[step][i] = deep[i] + shift;
+      }
+      out.next.probabilities = undefined;
+      input = [[ids[step], gen]];
+    }
+    await context.dispose();
+  }
+  const buf = new Float32Array(rows.length * nVocab);
+  rows.forEach((r, s) => buf.set(r, s * nVocab));
+  fs.writeFileSync(file, Buffer.from(buf.buffer));
 }
 
 // One scoring pass at sampling temperature T. node-llama-cpp only exposes probabilities, computed

@@ -30,7 +30,7 @@ function raw(port, data, { closeAfterMs = null } = {}) {
 
 function post(path, body, extraHeaders = '') {
   const b = Buffer.from(body);
-  return Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+  return Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
     `Content-Length: ${b.length}\r\nConnection: close\r\n${extraHeaders}\r\n`), b]);
 }
 
@@ -89,7 +89,7 @@ test(`abuse (--parallel ${parallel}): concurrent valid, malformed and disconnect
       () => expectJsonError(srv.url, '/v1/completions', JSON.stringify({ prompt: 'lorem ipsum '.repeat(2000), max_tokens: 2 }), 400),
       () => expectJsonError(srv.url, '/v1/chat/completions', 'x'.repeat(9 << 20), 413),
       async () => { // truncated body, then hang up
-        await raw(srv.port, Buffer.from('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{"mess'), { closeAfterMs: 20 });
+        await raw(srv.port, Buffer.from('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{"mess'), { closeAfterMs: 20 });
       },
       async () => { // not HTTP at all
         const r = await raw(srv.port, Buffer.from('\x16\x03\x01 hello?\r\n\r\n'), { closeAfterMs: 500 });

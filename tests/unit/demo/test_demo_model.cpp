@@ -79,8 +79,10 @@ TEST(DemoModel, HeldOutPerplexityMatchesLlamaCppAndBeatsUnigram) {
     sum += mx + std::log(z) - l[ids[i + 1]];
   }
   const double ppl = std::exp(sum / 255.0);
-  // llama_ref.mjs eval models/fortunes-moe.gguf models/fortunes-moe-test.txt --max-tokens 256
-  EXPECT_NEAR(ppl, 56.725499, 56.725499 * 0.01);
+  // llama_ref.mjs eval models/fortunes-moe.gguf models/fortunes-moe-test.txt --max-tokens 256.
+  // Measured: swapmoe 56.739 here (token by token), 0.025% above llama.cpp's batched eval; the
+  // bound leaves 4x that (it was 1%, which would have hidden a wrong op in one expert).
+  EXPECT_NEAR(ppl, 56.725499, 56.725499 * 0.001);
   // The training split's unigram model scores these 255 tokens at perplexity 1196.85.
   EXPECT_LT(ppl * 5, 1196.85);
 }

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -63,7 +65,7 @@ TEST(ProcessOverhead, MeasuredBaselineCoversThisProcess) {
   auto f = GgufFile::open(kModel);
   const ModelConfig cfg = config_from_gguf(*f);
   const uint64_t file = status_field("RssFile");
-  if (file == 0) GTEST_SKIP() << "/proc/self/status has no RssFile";
+  if (file == 0) SWAPMOE_SKIP_OR_FAIL("proc", "/proc/self/status has no RssFile");
   BudgetRequest r;
   r.n_ctx = 256;
   r.n_threads = 1;

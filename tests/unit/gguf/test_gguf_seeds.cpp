@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <filesystem>
 
 #include "gguf/gguf_writer.h"
@@ -15,7 +17,7 @@ namespace {
 const std::string kSeeds = std::string(SWAPMOE_TEST_DATA) + "/../../fuzz/corpus/gguf/";
 
 TEST(GgufSeeds, AllSeedsParse) {
-  if (!std::filesystem::exists(kSeeds)) GTEST_SKIP() << kSeeds << " not found";
+  if (!std::filesystem::exists(kSeeds)) SWAPMOE_SKIP_OR_FAIL("data", kSeeds << " not found");
   int n = 0;
   for (const auto& e : std::filesystem::directory_iterator(kSeeds)) {
     SCOPED_TRACE(e.path().string());
@@ -26,7 +28,7 @@ TEST(GgufSeeds, AllSeedsParse) {
 }
 
 TEST(GgufSeeds, ScalarsAndArraysDecode) {
-  if (!std::filesystem::exists(kSeeds)) GTEST_SKIP();
+  if (!std::filesystem::exists(kSeeds)) SWAPMOE_SKIP_OR_FAIL("data", kSeeds << " not found");
   auto f = GgufFile::open(kSeeds + "scalars.gguf");
   EXPECT_EQ(f->version(), 3u);
   EXPECT_EQ(f->get_i64("a.i8"), -7);
@@ -50,7 +52,7 @@ TEST(GgufSeeds, ScalarsAndArraysDecode) {
 }
 
 TEST(GgufSeeds, ExpertSlices) {
-  if (!std::filesystem::exists(kSeeds)) GTEST_SKIP();
+  if (!std::filesystem::exists(kSeeds)) SWAPMOE_SKIP_OR_FAIL("data", kSeeds << " not found");
   auto f = GgufFile::open(kSeeds + "mixed_tensors.gguf");
   EXPECT_EQ(f->alignment(), 64u);
   const auto* e = f->find_tensor("exps");
@@ -70,7 +72,7 @@ TEST(GgufSeeds, ExpertSlices) {
 }
 
 TEST(GgufSeeds, WriterMatchesIndependentEncoder) {
-  if (!std::filesystem::exists(kSeeds)) GTEST_SKIP();
+  if (!std::filesystem::exists(kSeeds)) SWAPMOE_SKIP_OR_FAIL("data", kSeeds << " not found");
   auto ref = test::read_file(kSeeds + "one_f32.gguf");
   std::string p = test::temp_path("one_f32.gguf");
   GgufWriter w;

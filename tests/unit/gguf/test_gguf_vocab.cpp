@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <filesystem>
 
 #include "gguf/gguf.h"
@@ -22,7 +24,7 @@ std::string vocab_path(const std::string& name) {
 
 TEST(GgufVocab, Gpt2) {
   std::string p = vocab_path("ggml-vocab-gpt-2.gguf");
-  if (p.empty()) GTEST_SKIP() << "ggml-vocab-gpt-2.gguf not found";
+  if (p.empty()) SWAPMOE_SKIP_OR_FAIL("data", "ggml-vocab-gpt-2.gguf not found");
   auto f = GgufFile::open(p);
   EXPECT_EQ(f->version(), 3u);
   EXPECT_EQ(f->get_str("general.architecture"), "gpt2");
@@ -54,12 +56,12 @@ TEST(GgufVocab, AllSharedFilesParse) {
     EXPECT_GT(tokens.size(), 30000u) << n;
     EXPECT_FALSE(f->get_str("tokenizer.ggml.model").empty()) << n;
   }
-  if (!found) GTEST_SKIP() << "no vocab files found";
+  if (!found) SWAPMOE_SKIP_OR_FAIL("data", "no vocab files found");
 }
 
 TEST(GgufVocab, DeepseekV3TokenCount) {
   std::string p = vocab_path("ggml-vocab-deepseek-v3.gguf");
-  if (p.empty()) GTEST_SKIP();
+  if (p.empty()) SWAPMOE_SKIP_OR_FAIL("data", "vocab file not found");
   auto f = GgufFile::open(p);
   EXPECT_EQ(f->get_str_array("tokenizer.ggml.tokens").size(), 129280u);
 }

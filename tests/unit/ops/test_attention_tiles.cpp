@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -37,7 +39,7 @@ std::vector<uint32_t> bits(const float* x, int64_t n) {
 }
 
 TEST(AttentionTiles, ScoresH4P4EqualTheSingleHeadKernel) {
-  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  if (!cpu_supports(Isa::Avx512)) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   std::mt19937 rng(11);
   std::normal_distribution<float> nd;
   for (int64_t n : {8, 16, 24, 40, 136, 576, 584}) {
@@ -65,7 +67,7 @@ TEST(AttentionTiles, ScoresH4P4EqualTheSingleHeadKernel) {
 }
 
 TEST(AttentionTiles, WideWeightedSumEqualsTheAxpyLoop) {
-  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  if (!cpu_supports(Isa::Avx512)) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   std::mt19937 rng(12);
   std::uniform_real_distribution<float> ud(0.0f, 1.0f);
   for (int64_t n : {8, 20, 64, 72, 100, 512, 520}) {
@@ -92,7 +94,7 @@ TEST(AttentionTiles, WideWeightedSumEqualsTheAxpyLoop) {
 }
 
 TEST(AttentionTiles, TwoHeadAvx2KernelsEqualTheSingleHeadOnes) {
-  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
+  if (!cpu_supports(Isa::Avx2)) SWAPMOE_SKIP_OR_FAIL("avx2", "no AVX2");
   std::mt19937 rng(16);
   std::normal_distribution<float> nd;
   for (int64_t n : {8, 16, 24, 40, 72, 576}) {
@@ -141,7 +143,7 @@ void probabilities_scalar(float* p, int64_t n) {
 }
 
 TEST(AttentionTiles, FourRowSoftmaxEqualsTheScalarOne) {
-  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512 (the test also runs the AVX2 two-row version)";
+  if (!cpu_supports(Isa::Avx512)) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512 (the test also runs the AVX2 two-row version)");
   std::mt19937 rng(13);
   for (int64_t n : {1, 2, 15, 16, 17, 37, 64, 513}) {
     for (float sd : {0.1f, 4.0f, 30.0f}) {  // wide scores: probabilities in F16's subnormal range and below
@@ -173,10 +175,10 @@ TEST(AttentionTiles, FourRowSoftmaxEqualsTheScalarOne) {
 // nonzero maximum subtracted and lengths that leave a scalar tail. (All 2^32 patterns agree
 // on glibc 2.36; that check takes half a minute, too long for a unit test.)
 TEST(AttentionTiles, VectorExpEqualsStdExp) {
-  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  if (!cpu_supports(Isa::Avx512)) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   // On a C library whose expf differs, the softmax keeps calling std::exp (still bitwise
   // equal between prefill and decode, only slower): nothing to compare then.
-  if (!detail::exp_avx512_usable()) GTEST_SKIP() << "this C library's expf differs from exp_avx512.cpp; std::exp is used";
+  if (!detail::exp_avx512_usable()) SWAPMOE_SKIP_OR_FAIL("vector-exp", "this C library's expf differs from exp_avx512.cpp; std::exp is used");
   std::vector<float> x;
   for (uint64_t b = 0; b < (1ull << 32); b += 4099) {
     float f;
@@ -200,7 +202,7 @@ TEST(AttentionTiles, VectorExpEqualsStdExp) {
 }
 
 TEST(AttentionTiles, QueryRoundingEqualsTheScalarOne) {
-  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
+  if (!cpu_supports(Isa::Avx2)) SWAPMOE_SKIP_OR_FAIL("avx2", "no AVX2");
   std::mt19937 rng(14);
   std::vector<float> x;
   // Every F16 value and the midpoints between neighbours (ties to even), nudged either way.

@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -72,5 +74,5 @@ class GgmlRef {
     if (::swapmoe::test::GgmlRef::required())                                             \
       GTEST_FAIL() << "llama.cpp reference required (CI / SWAPMOE_REQUIRE=all): "          \
                    << ::swapmoe::test::GgmlRef::why();                                    \
-    GTEST_SKIP() << "llama.cpp reference unavailable: " << ::swapmoe::test::GgmlRef::why(); \
+    SWAPMOE_SKIP_OR_FAIL("llama-lib", "llama.cpp reference unavailable: " << ::swapmoe::test::GgmlRef::why()); \
   }

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -203,7 +205,7 @@ double magnitude(GgmlType t, const std::vector<uint8_t>& w, GgmlType at, const s
 // double): they differ only by float rounding of the per-block scale products and the
 // 8-lane float sums, bounded by a few ulps of sum |w a| (measured: below 2e-7 relative).
 TEST(LowbitFormats, SimdDotMatchesReferenceOnRandomBlocks) {
-  if (simd_isas().empty()) GTEST_SKIP() << "no AVX2";
+  if (simd_isas().empty()) SWAPMOE_SKIP_OR_FAIL("avx2", "no AVX2");
   for (Isa isa : simd_isas()) {
     for (GgmlType t : kLowbit) {
       const QuantTraits q = quant_traits_for(t, isa);
@@ -228,7 +230,7 @@ TEST(LowbitFormats, SimdDotMatchesReferenceOnRandomBlocks) {
 // in ggml; 255 is checked by the NaN/Inf test below). SIMD and reference must agree exactly where the result is
 // exactly representable, and closely otherwise.
 TEST(LowbitFormats, SimdDotMatchesReferenceOnEdgeScales) {
-  if (simd_isas().empty()) GTEST_SKIP() << "no AVX2";
+  if (simd_isas().empty()) SWAPMOE_SKIP_OR_FAIL("avx2", "no AVX2");
   const int64_t n = 512;
   for (Isa isa : simd_isas()) {
     for (GgmlType t : kLowbit) {

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <cstring>
 #include <random>
 
@@ -88,7 +90,7 @@ TEST(MatTileQ4K, OnlyNextToTheAvx512VecDot) {
 }
 
 TEST(MatTileQ4K, BitwiseEqualToVecDotForEveryRowAndTokenCount) {
-  if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
+  if (!have_avx512()) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   const QuantTraits q = quant_traits_for(GgmlType::Q4_K, Isa::Avx512);
   const QuantTraits qa = quant_traits_for(GgmlType::Q8_K, Isa::Avx512);
   ASSERT_NE(q.mat_tile, nullptr);
@@ -103,7 +105,7 @@ TEST(MatTileQ4K, BitwiseEqualToVecDotForEveryRowAndTokenCount) {
 TEST(MatTileQ4K, MultiRowKernelSharesTheTailForOddBlockCounts) {
   // vec_dot pairs blocks (with a single-block tail), vec_dot_multi pairs activation rows
   // (with a repeated row for odd counts): both must still give vec_dot's bits.
-  if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
+  if (!have_avx512()) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   const QuantTraits q = quant_traits_for(GgmlType::Q4_K, Isa::Avx512);
   const QuantTraits qa = quant_traits_for(GgmlType::Q8_K, Isa::Avx512);
   for (int64_t n : {int64_t{256}, int64_t{768}, int64_t{1280}}) {
@@ -121,7 +123,7 @@ TEST(MatTileQ4K, MultiRowKernelSharesTheTailForOddBlockCounts) {
 }
 
 TEST(MatTileQ4K, LargestCallAndOddRowCount) {
-  if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
+  if (!have_avx512()) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   const QuantTraits q = quant_traits_for(GgmlType::Q4_K, Isa::Avx512);
   const QuantTraits qa = quant_traits_for(GgmlType::Q8_K, Isa::Avx512);
   const Case c = make_case(q, qa, 13, kMatTileTokens, 512, 99);
@@ -133,7 +135,7 @@ TEST(MatTileQ4K, ExtremeIntegerRanges) {
   // Levels 15, scales and mins 63, activations all +127 or alternating +-127: the
   // largest integer sums the format allows (|isum| ~ 3.1e7, beyond float's 2^24, so
   // float(isum) rounds: it must round the same way on both paths).
-  if (!have_avx512()) GTEST_SKIP() << "no AVX-512";
+  if (!have_avx512()) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   const QuantTraits q = quant_traits_for(GgmlType::Q4_K, Isa::Avx512);
   const int64_t n = 3 * QK_K;
   const int rows = 5, tokens = 11;

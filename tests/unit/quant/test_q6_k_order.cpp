@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -82,7 +84,7 @@ const int64_t kBlockCounts[] = {1, 2, 3, 7, 8, 16, 24, 64};
 bool same_bits(float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; }
 
 TEST(QuantQ6_K, Avx512PathsSumInGgmlOrder) {
-  if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  if (!cpu_supports(Isa::Avx512)) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   const QuantTraits t = quant_traits_for(GgmlType::Q6_K, Isa::Avx512);
   ASSERT_NE(t.vec_dot_multi, nullptr);
   int rows = 0;
@@ -131,7 +133,7 @@ TEST(QuantQ6_K, GgmlOrderReplayIsTheDotProduct) {
 // simd_kernels.inc, not this test's owner's file), which rounds differently from ggml.
 // Disabled until that kernel is changed; run with --gtest_also_run_disabled_tests.
 TEST(QuantQ6_K, DISABLED_Avx2SumsInGgmlOrder) {
-  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
+  if (!cpu_supports(Isa::Avx2)) SWAPMOE_SKIP_OR_FAIL("avx2", "no AVX2");
   const QuantTraits avx2 = quant_traits_for(GgmlType::Q6_K, Isa::Avx2);
   int differ = 0, total = 0;
   for (int64_t nb : kBlockCounts) {

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <cstring>
 
 #include "quant/quant.h"
@@ -17,11 +19,11 @@ namespace {
 using namespace testing_quant;
 
 TEST(QuantQ8_0, EverySimdPathSumsInGgmlOrder) {
-  if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
+  if (!cpu_supports(Isa::Avx2)) SWAPMOE_SKIP_OR_FAIL("avx2", "no AVX2");
   const QuantTraits avx2 = quant_traits_for(GgmlType::Q8_0, Isa::Avx2);
   std::vector<Isa> others;
   if (cpu_supports(Isa::Avx512)) others.push_back(Isa::Avx512);
-  if (others.empty()) GTEST_SKIP() << "no AVX-512: only the AVX2 path exists here";
+  if (others.empty()) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512: only the AVX2 path exists here");
   int checked = 0, rows = 0;
   for (int64_t nb : {1, 2, 3, 7, 8, 64, 65, 224}) {
     const int64_t n = nb * 32;

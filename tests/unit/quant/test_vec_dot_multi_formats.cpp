@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../require.h"
+
 #include <cstring>
 #include <limits>
 
@@ -44,7 +46,7 @@ TEST(VecDotMultiFormats, PresentOnEverySimdIsaAndAbsentOnScalar) {
 }
 
 TEST(VecDotMultiFormats, BitwiseEqualToVecDotOfTheSameIsa) {
-  if (simd_isas().empty()) GTEST_SKIP() << "no AVX2";
+  if (simd_isas().empty()) SWAPMOE_SKIP_OR_FAIL("avx2", "no AVX2");
   int checked = 0;
   for (Isa isa : simd_isas()) {
     for (GgmlType t : kTypes) {
@@ -89,7 +91,7 @@ TEST(VecDotMultiFormats, BitwiseEqualToVecDotOfTheSameIsa) {
 // The results are not only self-consistent: they match the scalar reference dot product
 // up to summation order (relative to sum |w_i a_i|), so a wrong unpacking would fail.
 TEST(VecDotMultiFormats, CloseToTheScalarReference) {
-  if (simd_isas().empty()) GTEST_SKIP() << "no AVX2";
+  if (simd_isas().empty()) SWAPMOE_SKIP_OR_FAIL("avx2", "no AVX2");
   for (Isa isa : simd_isas()) {
     for (GgmlType t : kTypes) {
       const QuantTraits q = quant_traits_for(t, isa);

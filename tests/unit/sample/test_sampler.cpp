@@ -205,3 +205,38 @@ TEST(Sampler, EmpiricalFrequenciesMatchTruncatedDistribution) {
   // 4 degrees of freedom: P(chi2 > 23.5) ~ 1e-4. The seed is fixed, so this is also stable.
   EXPECT_LT(chi2, 23.5);
 }
+
+// Issue 15: `run --min-p 5` crashed, because min_p above 1 emptied the candidate list and the
+// sampler then read its first element. The maximum must survive any min_p, and sample() must
+// return it rather than read an empty set.
+TEST(Sampler, MinPAboveOneKeepsTheMaximumInsteadOfEmptyingTheSet) {
+  const auto l = logits_for(kP, kIds, kN);
+  for (float mp : {1.0001f, 5.0f, 1e30f, std::numeric_limits<float>::infinity()}) {
+    EXPECT_EQ(ids_of(Sampler(only(1.0f, 0, 1.0f, mp)).distribution(l.data(), kN)), (std::set<int32_t>{7})) << mp;
+    Sampler s(only(0.7f, 3, 0.5f, mp));
+    for (int k = 0; k < 10; ++k) EXPECT_EQ(s.sample(l.data(), kN), 7) << mp;
+  }
+}
+
+// The range checks the CLI (--temp ...) and the server (temperature ...) share.
+TEST(Sampler, CheckSamplerParamsRefusesEachOutOfRangeValueByName) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_NO_THROW(swapmoe::check_sampler_params(only(0.0f, 0, 0.0f, 0.0f)));
+  EXPECT_NO_THROW(swapmoe::check_sampler_params(only(100.0f, 1 << 30, 1.0f, 1.0f)));
+  auto message = [](SamplerParams p) {
+    try {
+      swapmoe::check_sampler_params(p, "--");
+    } catch (const swapmoe::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(message(only(1.0f, 0, 1.0f, 5.0f)).find("--min-p 5 is out of range"), std::string::npos);
+  EXPECT_NE(message(only(1.0f, 0, 1.5f, 0.0f)).find("--top-p"), std::string::npos);
+  EXPECT_NE(message(only(1.0f, -1, 1.0f, 0.0f)).find("--top-k"), std::string::npos);
+  EXPECT_NE(message(only(-0.5f, 0, 1.0f, 0.0f)).find("--temp"), std::string::npos);
+  EXPECT_NE(message(only(101.0f, 0, 1.0f, 0.0f)).find("--temp"), std::string::npos);
+  EXPECT_NE(message(only(nan, 0, 1.0f, 0.0f)).find("--temp"), std::string::npos);
+  EXPECT_NE(message(only(1.0f, 0, nan, 0.0f)).find("--top-p"), std::string::npos);
+  EXPECT_NE(message(only(1.0f, 0, 1.0f, -0.1f)).find("--min-p"), std::string::npos);
+}

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <thread>
 
@@ -22,6 +23,32 @@ using namespace swapmoe;
 using namespace swapmoe::server;
 
 namespace {
+
+// Every wait on a job is bounded: a job that never finishes fails the test with a message
+// instead of hanging it until CTest's timeout (kJobDeadline is far above any real run).
+constexpr auto kJobDeadline = std::chrono::seconds(120);
+bool wait_done(Job& job, TextDelta& d, std::chrono::milliseconds step = std::chrono::milliseconds(100)) {
+  const auto until = std::chrono::steady_clock::now() + kJobDeadline;
+  while (!job.wait(step, d)) {
+    if (std::chrono::steady_clock::now() > until) {
+      ADD_FAILURE() << "job not done after " << kJobDeadline.count() << " s";
+      return false;
+    }
+  }
+  return true;
+}
+// Waits until the job has produced some text (or finished); bounded like wait_done.
+bool wait_text(Job& job, TextDelta& d) {
+  const auto until = std::chrono::steady_clock::now() + kJobDeadline;
+  while (d.empty()) {
+    if (job.wait(std::chrono::milliseconds(50), d)) return true;
+    if (std::chrono::steady_clock::now() > until) {
+      ADD_FAILURE() << "job produced no text in " << kJobDeadline.count() << " s";
+      return false;
+    }
+  }
+  return true;
+}
 
 const char* kTemplate =
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|endoftext|>\n{% endfor %}"
@@ -89,8 +116,7 @@ class ServerModel : public ::testing::Test {
     auto job = std::make_shared<Job>(std::move(g));
     EXPECT_TRUE(e.submit(job));
     TextDelta all;
-    while (!job->wait(std::chrono::milliseconds(100), all)) {
-    }
+    EXPECT_TRUE(wait_done(*job, all));
     if (text) *text = all;
     return job->result();
   }
@@ -191,8 +217,7 @@ TEST_F(ServerModel, EngineCancelAndContextLimits) {
   job->cancel();
   ASSERT_TRUE(e.submit(job));
   TextDelta d;
-  while (!job->wait(std::chrono::milliseconds(100), d)) {
-  }
+  ASSERT_TRUE(wait_done(*job, d));
   EXPECT_EQ(job->result().finish_reason, "cancelled");
   EXPECT_EQ(job->result().completion_tokens, 0);
   EXPECT_TRUE(d.empty());
@@ -219,8 +244,7 @@ TEST_F(ServerModel, EngineServesInArrivalOrder) {
   // Wait for the last accepted job; FIFO means every earlier one has finished by then.
   TextDelta d;
   auto& last = jobs[static_cast<size_t>(accepted - 1)];
-  while (!last->wait(std::chrono::milliseconds(100), d)) {
-  }
+  ASSERT_TRUE(wait_done(*last, d));
   for (int i = 0; i < accepted; ++i) EXPECT_TRUE(jobs[static_cast<size_t>(i)]->wait(std::chrono::milliseconds(0), d));
 }
 
@@ -236,6 +260,16 @@ TEST_F(ServerModel, HttpEndpoints) {
   ApiServer api(engine, prompter, cfg);
   const int port = api.bind();
   std::thread t([&] { api.serve(); });
+  // A failed ASSERT returns early: the server must still be stopped and joined (a joinable
+  // std::thread's destructor would abort the whole test binary).
+  struct StopServer {
+    ApiServer& api;
+    std::thread& t;
+    ~StopServer() {
+      api.stop();
+      t.join();
+    }
+  } stop_server{api, t};
 
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(30, 0);
@@ -275,8 +309,6 @@ TEST_F(ServerModel, HttpEndpoints) {
   auto metrics = c.Get("/metrics", auth);
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("swapmoe_requests_total 1\n"), std::string::npos) << metrics->body;
-  api.stop();
-  t.join();
 }
 
 // Slots: jobs started in the same round run interleaved, one decode token per slot per
@@ -301,8 +333,7 @@ TEST_F(ServerModel, SlotsInterleaveAndMatchRunningAlone) {
   std::vector<GenResult> res;
   for (auto& j : jobs) {
     TextDelta d;
-    while (!j->wait(std::chrono::milliseconds(100), d)) {
-    }
+    ASSERT_TRUE(wait_done(*j, d));
     res.push_back(j->result());
   }
   for (size_t i = 0; i < res.size(); ++i) EXPECT_EQ(res[i].tokens, want[i]) << "job " << i;
@@ -350,16 +381,14 @@ TEST_F(ServerModel, CancelledJobFreesItsSlot) {
   auto b = std::make_shared<Job>(g);
   ASSERT_TRUE(e.submit({a, b}));
   TextDelta d;
-  while (d.empty()) a->wait(std::chrono::milliseconds(50), d);
+  ASSERT_TRUE(wait_text(*a, d));
   a->cancel();
-  while (!a->wait(std::chrono::milliseconds(50), d)) {
-  }
+  ASSERT_TRUE(wait_done(*a, d, std::chrono::milliseconds(50)));
   EXPECT_EQ(a->result().finish_reason, "cancelled");
   const GenResult c = run(e, greedy_request(tok.encode("q", false, true), 4));
   EXPECT_TRUE(c.finish_reason == "length" || c.finish_reason == "stop");
   b->cancel();
-  while (!b->wait(std::chrono::milliseconds(50), d)) {
-  }
+  ASSERT_TRUE(wait_done(*b, d, std::chrono::milliseconds(50)));
   // b samples at temperature 1 in a 128-token context, so on a slow machine it can
   // fill its context ("length") or sample end-of-generation ("stop") before the cancel
   // arrives; only a cancel that found it running counts as cancelled.

@@ -237,6 +237,45 @@ TEST_P(SwapMoeArch, PureModeNeverComputesMaskedExpertsAndNeverWaits) {
   EXPECT_GT(k->computed.size(), static_cast<size_t>(n_moe(c) * (c.n_expert_used + 2)));
 }
 
+// Issue 15, item 12: pure mode's output is a function of the token stream. A swap started at
+// token t takes effect at token t + swap_delay whether its read finished long before (here:
+// wait_idle() after every token) or is still running (no waiting at all, reads racing the
+// decode), and reset_stats() in the middle does not move the schedule. Before the fix swaps
+// took effect when their reads completed, and these runs differed.
+TEST_P(SwapMoeArch, PureModeOutputDoesNotDependOnReadTiming) {
+  Forged f(GetParam(), "timing");
+  const auto toks = tokens(120, 258, 11);
+  auto pass = [&](int mode, SwapMoeStats* stats) {
+    auto m = load_plain(f.path);
+    const ModelConfig& c = m->config();
+    SwapMoeOptions so;
+    so.n_slots = n_moe(c) * (c.n_expert_used + 2);
+    so.exactness = 1.0;
+    so.swap_rate = 4.0;
+    so.decay = 0.8;
+    SwapMoeStore* s = install(*m, so);
+    std::vector<std::vector<float>> out;
+    for (size_t i = 0; i < toks.size(); ++i) {
+      const float* l = m->forward(toks[i], static_cast<int64_t>(i));
+      out.emplace_back(l, l + c.n_vocab);
+      if (mode == 0) s->wait_idle();       // every read done before the next token
+      if (mode == 2 && i == 40) s->reset_stats();
+    }
+    s->wait_idle();
+    *stats = s->stats();
+    return out;
+  };
+  SwapMoeStats early, racing, reset;
+  const auto a = pass(0, &early);
+  const auto b = pass(1, &racing);
+  const auto r = pass(2, &reset);
+  EXPECT_GT(early.swaps_done, 0u);
+  EXPECT_EQ(early.swaps_done, racing.swaps_done);
+  EXPECT_EQ(early.swap_waits, 0u);  // reads that finished early never make decoding wait
+  expect_bitwise(a, b);
+  expect_bitwise(a, r);
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, SwapMoeArch, ::testing::Values(Arch::Qwen3Moe, Arch::Deepseek2),
                          [](const ::testing::TestParamInfo<Arch>& i) { return std::string(arch_name(i.param)); });
 
