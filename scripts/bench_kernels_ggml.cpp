@@ -5,10 +5,13 @@
 // ggml.h / ggml-cpu.h / ggml-backend.h of the reference version). Two ggml variants:
 //   plain  : weight tensor in ordinary memory (vec_dot path, what Q6_K always uses on x86);
 //   repack : weight tensor in the CPU "repack" extra buffer (what llama.cpp uses by
-//            default for weights it can repack: Q4_K as 8x8 interleaved rows on AVX2+).
+//            default for weights it can repack: Q4_K, IQ4_NL and MXFP4 as 8x8 interleaved
+//            rows on AVX2+).
 // ours: quantize_activations + matmul (ggml's time includes its activation conversion).
 // Each figure is the median of alternating runs; ratio = ggml / ours time (>1: we are faster).
 // Usage: bench_kernels_ggml <dir with libggml-base.so and libggml-cpu-*.so> [cpu-variant=zen4] [threads...]
+// Environment: SHAPE=substring, BATCHES="1 8", TYPES="MXFP4 IQ4_XS" (run every shape in each
+// of these types instead of its own), BENCH_CPU_TIME=1.
 
 #include <dlfcn.h>
 
@@ -128,9 +131,19 @@ std::vector<uint8_t> random_matrix(GgmlType t, int64_t rows, int64_t cols, uint3
   if (t == GgmlType::Q8_0) offs = {0};
   if (t == GgmlType::Q4_K || t == GgmlType::Q5_K) offs = {0, 2};
   if (t == GgmlType::Q6_K) offs = {208};
+  // Grid i-quants: the fp16 block scale leads the block (IQ1_M spreads it over the top nibbles
+  // of its scale words; the random ones are finite, which is all timing needs).
+  if (t == GgmlType::IQ2_XXS || t == GgmlType::IQ2_XS || t == GgmlType::IQ2_S || t == GgmlType::IQ3_XXS ||
+      t == GgmlType::IQ3_S || t == GgmlType::IQ1_S)
+    offs = {0};
+  if (t == GgmlType::IQ4_NL || t == GgmlType::IQ4_XS) offs = {0};
+  if (t == GgmlType::TQ1_0) offs = {52};
+  if (t == GgmlType::TQ2_0) offs = {64};
   const uint16_t h = fp32_to_fp16(0.01f);
-  for (int64_t b = 0; b < rows * cols / info.block_size; ++b)
+  for (int64_t b = 0; b < rows * cols / info.block_size; ++b) {
     for (size_t o : offs) std::memcpy(bytes.data() + b * info.type_size + o, &h, 2);
+    if (t == GgmlType::MXFP4) bytes[b * info.type_size] = 120;  // E8M0 exponent: 2^-7
+  }
   return bytes;
 }
 
@@ -218,7 +231,24 @@ int main(int argc, char** argv) {
                           {"dsv3 gate/up 2048x7168", GgmlType::Q4_K, 2048, 7168},
                           {"dsv3 down 7168x2048", GgmlType::Q6_K, 7168, 2048},
                           {"dsv3 attn_out 7168x16384", GgmlType::Q4_K, 7168, 16384},
-                          {"dsv3 q_b 24576x1536", GgmlType::Q4_K, 24576, 1536}};
+                          {"dsv3 q_b 24576x1536", GgmlType::Q4_K, 24576, 1536},
+                          {"gpt-oss expert 2880x2880", GgmlType::MXFP4, 2880, 2880}};
+  std::vector<GgmlType> type_override;
+  if (const char* ts = std::getenv("TYPES")) {
+    std::string all(ts);
+    for (size_t at = 0; at < all.size();) {
+      const size_t end = std::min(all.find(' ', at), all.size());
+      if (end > at) {
+        const auto t = ggml_type_from_name(all.substr(at, end - at));
+        if (!t) {
+          std::fprintf(stderr, "TYPES: unknown type %s\n", all.substr(at, end - at).c_str());
+          return 2;
+        }
+        type_override.push_back(*t);
+      }
+      at = end + 1;
+    }
+  }
   // SHAPE=substring picks shapes; BATCHES="8 512" picks batch sizes (default 1 8 32 128 512).
   const char* shape_filter = std::getenv("SHAPE");
   std::vector<int64_t> batches;
@@ -240,8 +270,14 @@ int main(int argc, char** argv) {
     tpp.poll = static_cast<uint32_t>(std::getenv("GGML_POLL") ? std::atoi(std::getenv("GGML_POLL")) : 0);
     void* tp = api.threadpool_new(&tpp);
     ThreadPool pool(threads);
-    for (const Shape& s : shapes) {
-      if (shape_filter && !std::strstr(s.name, shape_filter)) continue;
+    std::vector<Shape> runs;
+    for (const Shape& s0 : shapes) {
+      if (shape_filter && !std::strstr(s0.name, shape_filter)) continue;
+      if (type_override.empty()) runs.push_back(s0);
+      for (GgmlType t : type_override)
+        if (s0.cols % ggml_type_info(t).block_size == 0) runs.push_back({s0.name, t, s0.rows, s0.cols});
+    }
+    for (const Shape& s : runs) {
       const auto w = random_matrix(s.type, s.rows, s.cols, 1);
       const MatrixRef m{s.type, s.cols, s.rows, w.data()};
       for (int64_t batch : batches) {
@@ -250,7 +286,8 @@ int main(int argc, char** argv) {
         std::vector<float> x(static_cast<size_t>(batch * s.cols));
         for (auto& v : x) v = nd(rng);
         GgmlCase plain(api, nullptr, s.type, s.rows, s.cols, batch, w, x, tp, threads);
-        const bool use_repack = repack && s.type == GgmlType::Q4_K;
+        const bool use_repack =
+            repack && (s.type == GgmlType::Q4_K || s.type == GgmlType::IQ4_NL || s.type == GgmlType::MXFP4);
         GgmlCase* rp = use_repack ? new GgmlCase(api, repack, s.type, s.rows, s.cols, batch, w, x, tp, threads) : nullptr;
         QuantizedActivations a;
         // Output 64-byte aligned, so that the threads' row chunks (multiples of 16 floats) never
@@ -271,9 +308,11 @@ int main(int argc, char** argv) {
         }
         const double flop = 2.0 * s.rows * s.cols * batch / 1e9;
         const double mo = median(t_ours), mp = median(t_plain), mr = rp ? median(t_rp) : 0;
-        std::printf("%-22s %-5s t=%d B=%-4lld ours %6.1f GFLOP/s | ggml plain %6.1f (x%.2f)", s.name,
-                    ggml_type_name(s.type), threads, static_cast<long long>(batch), flop / (mo / 1e3),
-                    flop / (mp / 1e3), mp / mo);
+        // Weight bytes streamed per product: what bounds decode (B=1) speed.
+        const double gb = static_cast<double>(w.size()) / 1e9;
+        std::printf("%-24s %-7s t=%d B=%-4lld ours %6.1f GFLOP/s %5.2f GB/s | ggml plain %6.1f %5.2f GB/s (x%.2f)", s.name,
+                    ggml_type_name(s.type), threads, static_cast<long long>(batch), flop / (mo / 1e3), gb / (mo / 1e3),
+                    flop / (mp / 1e3), gb / (mp / 1e3), mp / mo);
         if (rp) std::printf(" | ggml repack %6.1f (x%.2f)", flop / (mr / 1e3), mr / mo);
         std::printf("\n");
         std::fflush(stdout);

@@ -92,6 +92,7 @@ if command -v python3 >/dev/null; then
     -o "$work/llama-f32.gguf" 2>/dev/null
   for f in ds2-f32 llama-f32; do
     python3 "$root/scripts/smoke_quantize_llama.py" "$swapmoe" "$work/$f.gguf" Q4_K_M Q5_K_M Q3_K_M Q2_K Q8_0 \
+      IQ4_NL IQ4_XS MXFP4_MOE TQ1_0 TQ2_0 \
       >"$work/qcmp.out" 2>"$work/qcmp.err"
     rc=$?
     if [ $rc -eq 77 ]; then echo "skip quantize vs llama.cpp (library not installed)"; break; fi

@@ -22,11 +22,14 @@ LIBDIR = os.path.join(ROOT, "tests/conformance/node_modules/@node-llama-cpp/linu
 # llama_ftype values (llama.h) of the names `swapmoe quantize` shares with llama-quantize.
 FTYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10,
           "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16,
-          "Q5_K_M": 17, "Q6_K": 18, "BF16": 32}
+          "Q5_K_M": 17, "Q6_K": 18, "IQ4_NL": 25, "IQ4_XS": 30, "BF16": 32, "TQ1_0": 36, "TQ2_0": 37,
+          "MXFP4_MOE": 38}
 # ggml type id -> (block elements, block bytes, name)
 BLOCKS = {0: (1, 4, "F32"), 1: (1, 2, "F16"), 30: (1, 2, "BF16"), 2: (32, 18, "Q4_0"), 3: (32, 20, "Q4_1"),
           6: (32, 22, "Q5_0"), 7: (32, 24, "Q5_1"), 8: (32, 34, "Q8_0"), 10: (256, 84, "Q2_K"),
-          11: (256, 110, "Q3_K"), 12: (256, 144, "Q4_K"), 13: (256, 176, "Q5_K"), 14: (256, 210, "Q6_K")}
+          11: (256, 110, "Q3_K"), 12: (256, 144, "Q4_K"), 13: (256, 176, "Q5_K"), 14: (256, 210, "Q6_K"),
+          20: (32, 18, "IQ4_NL"), 23: (256, 136, "IQ4_XS"), 34: (256, 54, "TQ1_0"), 35: (256, 66, "TQ2_0"),
+          39: (32, 17, "MXFP4")}
 
 
 _LOG_CB = None

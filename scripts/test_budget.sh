@@ -42,36 +42,41 @@ budget_for() {
 }
 
 # ---- 1. exactness per architecture
-for arch in qwen3moe qwen2moe llama olmoe deepseek2 deepseek2-legacy; do
-  m="$work/$arch.gguf"
-  # deepseek2-legacy: the unsplit attn_kv_b layout, split at load (src/convert/mla_legacy.h).
-  layout=(); [ "$arch" = deepseek2-legacy ] && layout=(--mla-layout legacy)
-  if ! "$forge" --arch "${arch%-legacy}" "${layout[@]}" --type Q8_0 --layers 3 --experts 16 --experts-used 2 --vocab "$spm" --seed 11 \
+# (qwen3moe-iq: the same with IQ1_S experts and IQ2_XXS down projections, the grid i-quants of
+# unsloth's DeepSeek-R1 files, so that the expert cache moves their odd-sized slices too.
+# deepseek2-legacy: the unsplit attn_kv_b layout, split at load (src/convert/mla_legacy.h).)
+for case in qwen3moe qwen2moe llama olmoe deepseek2 deepseek2-legacy qwen3moe-iq; do
+  arch=${case%-iq}; arch=${arch%-legacy}
+  extra=()
+  [ "$case" = qwen3moe-iq ] && extra=(--expert-type IQ1_S --down-type IQ2_XXS)
+  [ "$case" = deepseek2-legacy ] && extra=(--mla-layout legacy)
+  m="$work/$case.gguf"
+  if ! "$forge" --arch "$arch" --type Q8_0 "${extra[@]}" --layers 3 --experts 16 --experts-used 2 --vocab "$spm" --seed 11 \
       -t "$threads" -o "$m" > /dev/null 2> "$work/forge.err"; then
-    bad "$arch: forge failed: $(head -c 300 "$work/forge.err")"; continue
+    bad "$case: forge failed: $(head -c 300 "$work/forge.err")"; continue
   fi
-  mem=$(budget_for "$m" 0.3) || { bad "$arch: plan failed"; continue; }
+  mem=$(budget_for "$m" 0.3) || { bad "$case: plan failed"; continue; }
   for mode in "" "--mem $mem" "--mem $mem --no-prefetch --cache-policy lru --cache-layout per-layer --io pread" \
       "--mem $mem --prefetch --cache-policy lfu"; do
     # shellcheck disable=SC2086
     timeout 300 "$swapmoe" run "$m" -p "Once upon a time" -n 24 --temp 0 --print-ids --ctx 256 -t "$threads" $mode \
-      > "$work/ids.$arch.${#mode}" 2> "$work/run.err" || bad "$arch run [$mode]: $(tail -c 400 "$work/run.err")"
+      > "$work/ids.$case.${#mode}" 2> "$work/run.err" || bad "$case run [$mode]: $(tail -c 400 "$work/run.err")"
     # shellcheck disable=SC2086
     timeout 300 "$swapmoe" eval "$m" --text "$text" --ctx 256 -t "$threads" $mode \
-      > "$work/nll.$arch.${#mode}" 2> "$work/eval.err" || bad "$arch eval [$mode]: $(tail -c 400 "$work/eval.err")"
-    [ -n "$mode" ] && grep -h "hit rate" "$work/run.err" | sed "s/^/  $arch run: /"
+      > "$work/nll.$case.${#mode}" 2> "$work/eval.err" || bad "$case eval [$mode]: $(tail -c 400 "$work/eval.err")"
+    [ -n "$mode" ] && grep -h "hit rate" "$work/run.err" | sed "s/^/  $case run: /"
   done
-  for f in "$work"/ids.$arch.* "$work"/nll.$arch.*; do :; done
-  base_ids="$work/ids.$arch.0"; base_nll="$work/nll.$arch.0"
-  for f in "$work"/ids.$arch.*; do
+  for f in "$work"/ids.$case.* "$work"/nll.$case.*; do :; done
+  base_ids="$work/ids.$case.0"; base_nll="$work/nll.$case.0"
+  for f in "$work"/ids.$case.*; do
     [ "$f" = "$base_ids" ] && continue
-    if cmp -s "$base_ids" "$f" && [ -s "$f" ]; then ok "$arch: run ids identical with --mem ($(basename "$f"))"
-    else bad "$arch: run ids differ with --mem: $(cat "$base_ids") vs $(cat "$f")"; fi
+    if cmp -s "$base_ids" "$f" && [ -s "$f" ]; then ok "$case: run ids identical with --mem ($(basename "$f"))"
+    else bad "$case: run ids differ with --mem: $(cat "$base_ids") vs $(cat "$f")"; fi
   done
-  for f in "$work"/nll.$arch.*; do
+  for f in "$work"/nll.$case.*; do
     [ "$f" = "$base_nll" ] && continue
-    if cmp -s "$base_nll" "$f" && [ -s "$f" ]; then ok "$arch: eval nll identical with --mem: $(cat "$f")"
-    else bad "$arch: eval differs with --mem: $(cat "$base_nll") vs $(cat "$f")"; fi
+    if cmp -s "$base_nll" "$f" && [ -s "$f" ]; then ok "$case: eval nll identical with --mem: $(cat "$f")"
+    else bad "$case: eval differs with --mem: $(cat "$base_nll") vs $(cat "$f")"; fi
   done
 done
 

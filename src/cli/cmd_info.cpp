@@ -29,7 +29,7 @@ struct InfoOptions {
 
 std::string ftype_name(uint64_t ftype) {
   for (const auto& t : quant_targets())
-    if (t.ftype == ftype && !(t.pure && is_block_quantized(t.base))) return t.name;
+    if (t.ftype == ftype && !(t.pure && is_block_quantized(t.base) && !t.forge_only)) return t.name;
   return "unknown";
 }
 
@@ -170,10 +170,10 @@ void print_info(const InfoOptions& o) {
       dense.bytes += t.nbytes;
     }
   }
-  std::printf("tensor types:\n  %-6s %7s %14s\n", "type", "count", "bytes");
+  std::printf("tensor types:\n  %-7s %7s %14s\n", "type", "count", "bytes");
   for (const auto& [name, s] : by_type)
-    std::printf("  %-6s %7lld %14s\n", name.c_str(), static_cast<long long>(s.count), format_size(s.bytes).c_str());
-  std::printf("  %-6s %7lld %14s\n", "total", static_cast<long long>(total.count), format_size(total.bytes).c_str());
+    std::printf("  %-7s %7lld %14s\n", name.c_str(), static_cast<long long>(s.count), format_size(s.bytes).c_str());
+  std::printf("  %-7s %7lld %14s\n", "total", static_cast<long long>(total.count), format_size(total.bytes).c_str());
   const double pct = total.bytes ? 100.0 * static_cast<double>(experts.bytes) / static_cast<double>(total.bytes) : 0.0;
   std::printf("weights:\n");
   std::printf("  experts (*_exps)  %5lld tensors %14s (%.1f%%)\n", static_cast<long long>(experts.count),

@@ -49,6 +49,9 @@ void quantize(const QuantizeOptions& o) {
   const bool copy = o.type == "COPY";
   QuantTarget target = copy ? QuantTarget{"COPY", GgmlType::F32, 0, true}
                             : find_quant_target(o.type);  // a bad TYPE fails before any I/O
+  if (target.forge_only)
+    fail("quantizing to ", target.name, " is not supported: llama.cpp needs an importance matrix for it "
+         "(use llama-quantize --imatrix; swapmoe-forge --type ", target.name, " writes random test models)");
   if (o.pure) target.pure = true;
   auto in = GgufFile::open(o.in);
   if (o.in == o.out) fail("the output file must differ from the input file ", o.in);

@@ -16,10 +16,15 @@
 //    use_more_bits(i, n) holds: the first and last eighth, and every third layer between.
 //  - Models with exactly 8 experts (Mixtral) get Q8_0 attn_v and attn_k and Q5_K
 //    attn_output for the smaller k-quant mixes.
+//  - IQ4_NL / IQ4_XS (no imatrix): attn_v Q5_K when n_gqa >= 4, ffn_down Q5_K on the first
+//    eighth of the layers, attn_output Q5_K with 8 experts. TQ1_0 / TQ2_0: token_embd Q4_K.
+//    MXFP4_MOE: 3-D tensors (the stacked experts) MXFP4, every other quantized tensor and
+//    output/token_embd Q8_0.
 //  - Rows whose length is not a multiple of the block size fall back like llama.cpp:
-//    Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, and F16 if even that
-//    does not fit (llama.cpp aborts for block-32 types; we fall back to F16 instead).
-// Not reproduced: the IQ* mixes, imatrix-dependent rules, Falcon and the 70B attn_v bump.
+//    Q2_K/Q3_K/TQ1_0/TQ2_0 -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0,
+//    IQ4_XS and the grid i-quants -> IQ4_NL, and F16 if even that does not fit (llama.cpp aborts for block-32
+//    types; we fall back to F16 instead).
+// Not reproduced: the IQ1/IQ2/IQ3 mixes, imatrix-dependent rules, Falcon and the 70B attn_v bump.
 
 #include <algorithm>
 #include <cctype>
@@ -39,7 +44,10 @@ namespace llama_ftype {
 constexpr uint32_t ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q4_1 = 3, MOSTLY_Q8_0 = 7,
                    MOSTLY_Q5_0 = 8, MOSTLY_Q5_1 = 9, MOSTLY_Q2_K = 10, MOSTLY_Q3_K_S = 11, MOSTLY_Q3_K_M = 12,
                    MOSTLY_Q3_K_L = 13, MOSTLY_Q4_K_S = 14, MOSTLY_Q4_K_M = 15, MOSTLY_Q5_K_S = 16,
-                   MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18, MOSTLY_BF16 = 32;
+                   MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18, MOSTLY_IQ4_NL = 25, MOSTLY_IQ4_XS = 30,
+                   MOSTLY_BF16 = 32, MOSTLY_TQ1_0 = 36, MOSTLY_TQ2_0 = 37, MOSTLY_MXFP4_MOE = 38,
+                   MOSTLY_IQ2_XXS = 19, MOSTLY_IQ2_XS = 20, MOSTLY_IQ3_XXS = 23, MOSTLY_IQ1_S = 24,
+                   MOSTLY_IQ3_S = 26, MOSTLY_IQ2_S = 28, MOSTLY_IQ1_M = 31;
 }
 
 // A named quantization target: TYPE of `swapmoe quantize` / --type of the forge.
@@ -48,6 +56,9 @@ struct QuantTarget {
   GgmlType base;   // the type of every quantizable tensor the mix does not single out
   uint32_t ftype;  // llama_ftype written to general.file_type
   bool pure;       // no mix: every quantizable tensor gets `base` (llama-quantize --pure)
+  // No quantizer here (the grid i-quants need an importance matrix): only swapmoe-forge
+  // writes it, as random valid blocks; `swapmoe quantize` refuses it.
+  bool forge_only = false;
 };
 
 // Names of llama-quantize's file types mean the same mix here. The bare k-quant block
@@ -68,6 +79,18 @@ inline const std::vector<QuantTarget>& quant_targets() {
       {"Q5_K_S", T::Q5_K, f::MOSTLY_Q5_K_S, false}, {"Q5_K_M", T::Q5_K, f::MOSTLY_Q5_K_M, false},
       {"Q6_K", T::Q6_K, f::MOSTLY_Q6_K, false},  {"Q3_K", T::Q3_K, f::MOSTLY_Q3_K_S, true},
       {"Q4_K", T::Q4_K, f::MOSTLY_Q4_K_S, true}, {"Q5_K", T::Q5_K, f::MOSTLY_Q5_K_S, true},
+      {"IQ4_NL", T::IQ4_NL, f::MOSTLY_IQ4_NL, false}, {"IQ4_XS", T::IQ4_XS, f::MOSTLY_IQ4_XS, false},
+      {"TQ1_0", T::TQ1_0, f::MOSTLY_TQ1_0, false},   {"TQ2_0", T::TQ2_0, f::MOSTLY_TQ2_0, false},
+      {"MXFP4_MOE", T::MXFP4, f::MOSTLY_MXFP4_MOE, false},
+      // MXFP4 for every quantized tensor (llama-quantize MXFP4_MOE --pure), so that one
+      // format can be exercised alone.
+      {"MXFP4", T::MXFP4, f::MOSTLY_MXFP4_MOE, true},
+      // The grid i-quants, pure (every quantizable tensor of that type): llama.cpp's IQ1/IQ2/IQ3
+      // mixes depend on an importance matrix and are not reproduced. Forge only.
+      {"IQ2_XXS", T::IQ2_XXS, f::MOSTLY_IQ2_XXS, true, true}, {"IQ2_XS", T::IQ2_XS, f::MOSTLY_IQ2_XS, true, true},
+      {"IQ2_S", T::IQ2_S, f::MOSTLY_IQ2_S, true, true},       {"IQ3_XXS", T::IQ3_XXS, f::MOSTLY_IQ3_XXS, true, true},
+      {"IQ3_S", T::IQ3_S, f::MOSTLY_IQ3_S, true, true},       {"IQ1_S", T::IQ1_S, f::MOSTLY_IQ1_S, true, true},
+      {"IQ1_M", T::IQ1_M, f::MOSTLY_IQ1_M, true, true},
   };
   return targets;
 }
@@ -195,7 +218,11 @@ inline GgmlType fallback_type(GgmlType t, int64_t ncols, std::string* note) {
   if (ncols % bs == 0) return t;
   GgmlType r;
   switch (t) {
-    case GgmlType::Q2_K: case GgmlType::Q3_K: r = GgmlType::Q4_0; break;
+    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::TQ1_0: case GgmlType::TQ2_0: r = GgmlType::Q4_0; break;
+    case GgmlType::IQ4_XS: case GgmlType::IQ2_XXS: case GgmlType::IQ2_XS: case GgmlType::IQ2_S:
+    case GgmlType::IQ3_XXS: case GgmlType::IQ3_S: case GgmlType::IQ1_S: case GgmlType::IQ1_M:
+      r = GgmlType::IQ4_NL;
+      break;
     case GgmlType::Q4_K: r = GgmlType::Q5_0; break;
     case GgmlType::Q5_K: r = GgmlType::Q5_1; break;
     case GgmlType::Q6_K: r = GgmlType::Q8_0; break;
@@ -255,19 +282,26 @@ inline MixPlan plan_quant_types(const QuantTarget& target, const MixModel& model
       continue;
     }
     T nt = target.base;
+    const bool iq4 = ft == f::MOSTLY_IQ4_NL || ft == f::MOSTLY_IQ4_XS;
     if (is_block_quantized(target.base) && !target.pure) {
       const C c = tensor_category(t.name);
       if (c == C::Output || (tied && c == C::TokenEmbd)) {
-        if (t.ne[0] % ggml_type_info(nt).block_size != 0) nt = T::Q8_0;
+        if (ft == f::MOSTLY_MXFP4_MOE) nt = T::Q8_0;
+        else if (t.ne[0] % ggml_type_info(nt).block_size != 0) nt = T::Q8_0;
         else if (nt != T::Q8_0) nt = T::Q6_K;
+      } else if (ft == f::MOSTLY_MXFP4_MOE) {
+        // The stacked expert tensors (3-D, more than one expert) are MXFP4, all else Q8_0.
+        nt = t.ne.size() > 2 && t.ne[2] > 1 ? T::MXFP4 : T::Q8_0;
       } else if (c == C::TokenEmbd) {
-        // llama.cpp changes token_embd only for the IQ and ternary mixes.
+        // llama.cpp changes token_embd only for the IQ1/IQ2/IQ3 and ternary mixes.
+        if (ft == f::MOSTLY_TQ1_0 || ft == f::MOSTLY_TQ2_0) nt = T::Q4_K;
       } else if (c == C::AttnV || c == C::AttnQkv || c == C::AttnKvB) {
         if (ft == f::MOSTLY_Q2_K) nt = model.n_gqa() >= 4 ? T::Q4_K : T::Q3_K;
         else if (ft == f::MOSTLY_Q3_K_M) nt = i_attention_wv < 2 ? T::Q5_K : T::Q4_K;
         else if (ft == f::MOSTLY_Q3_K_L) nt = T::Q5_K;
         else if ((ft == f::MOSTLY_Q4_K_M || ft == f::MOSTLY_Q5_K_M) && use_more_bits(i_attention_wv, n_attention_wv))
           nt = T::Q6_K;
+        else if (iq4 && model.n_gqa() >= 4) nt = T::Q5_K;
         else if (ft == f::MOSTLY_Q4_K_S && i_attention_wv < 4) nt = T::Q5_K;
         if (model.n_expert == 8) nt = T::Q8_0;
         ++i_attention_wv;
@@ -279,13 +313,14 @@ inline MixPlan plan_quant_types(const QuantTarget& target, const MixModel& model
         else if (ft == f::MOSTLY_Q3_K_M) nt = il < n_layer / 16 ? T::Q5_K : T::Q4_K;
         else if (ft == f::MOSTLY_Q3_K_L) nt = T::Q5_K;
         else if (ft == f::MOSTLY_Q4_K_M) { if (use_more_bits(il, n_layer)) nt = T::Q6_K; }
+        else if (iq4 && il < n_layer / 8) nt = T::Q5_K;  // without an imatrix
         else if (ft == f::MOSTLY_Q5_K_M && use_more_bits(il, n_layer)) nt = T::Q6_K;
         else if (ft == f::MOSTLY_Q4_K_S && il < n_layer / 8) nt = T::Q5_K;
         ++i_ffn_down;
       } else if (c == C::AttnOutput) {
         if (model.n_expert == 8) {
           if (ft == f::MOSTLY_Q2_K || ft == f::MOSTLY_Q3_K_S || ft == f::MOSTLY_Q3_K_M || ft == f::MOSTLY_Q4_K_S ||
-              ft == f::MOSTLY_Q4_K_M)
+              ft == f::MOSTLY_Q4_K_M || iq4)
             nt = T::Q5_K;
         } else {
           if (ft == f::MOSTLY_Q2_K) nt = T::Q3_K;

@@ -34,6 +34,20 @@ SWAPMOE_DECLARE_FORMAT(q4_k, ref)
 SWAPMOE_DECLARE_FORMAT(q5_k, ref)
 SWAPMOE_DECLARE_FORMAT(q6_k, ref)
 SWAPMOE_DECLARE_FORMAT(q8_k, ref)
+// Grid-based i-quants (quant_iq.cpp); their from_float_*_ref throw (no quantizer).
+SWAPMOE_DECLARE_FORMAT(iq2_xxs, ref)
+SWAPMOE_DECLARE_FORMAT(iq2_xs, ref)
+SWAPMOE_DECLARE_FORMAT(iq2_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq3_xxs, ref)
+SWAPMOE_DECLARE_FORMAT(iq3_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq1_s, ref)
+SWAPMOE_DECLARE_FORMAT(iq1_m, ref)
+// Non-linear, microscaling and ternary formats (quant_lowbit.cpp).
+SWAPMOE_DECLARE_FORMAT(iq4_nl, ref)
+SWAPMOE_DECLARE_FORMAT(iq4_xs, ref)
+SWAPMOE_DECLARE_FORMAT(mxfp4, ref)
+SWAPMOE_DECLARE_FORMAT(tq1_0, ref)
+SWAPMOE_DECLARE_FORMAT(tq2_0, ref)
 
 // Scalar activation quantizers with llama.cpp-x86 numerics.
 void from_float_q8_0_act(const float* src, void* dst, int64_t n);
@@ -104,6 +118,37 @@ SWAPMOE_DECLARE_MULTI(q2_k, avx2)
 SWAPMOE_DECLARE_MULTI(q3_k, avx2)
 SWAPMOE_DECLARE_MULTI(q2_k, avx512)
 SWAPMOE_DECLARE_MULTI(q3_k, avx512)
+// Grid-based i-quants (simd_iq.inc), both ISAs: vec_dot and its multi-row kernel.
+#define SWAPMOE_DECLARE_IQ(t, v)                                      \
+  float vec_dot_##t##_##v(int64_t n, const void* w, const void* a); \
+  SWAPMOE_DECLARE_MULTI(t, v)
+#define SWAPMOE_DECLARE_IQ_ALL(v) \
+  SWAPMOE_DECLARE_IQ(iq2_xxs, v)  \
+  SWAPMOE_DECLARE_IQ(iq2_xs, v)   \
+  SWAPMOE_DECLARE_IQ(iq2_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq3_xxs, v)  \
+  SWAPMOE_DECLARE_IQ(iq3_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq1_s, v)    \
+  SWAPMOE_DECLARE_IQ(iq1_m, v)
+SWAPMOE_DECLARE_IQ_ALL(avx2)
+SWAPMOE_DECLARE_IQ_ALL(avx512)
+#undef SWAPMOE_DECLARE_IQ_ALL
+#undef SWAPMOE_DECLARE_IQ
+// IQ4_NL, IQ4_XS, MXFP4, TQ1_0, TQ2_0 (simd_lowbit.inc), both ISAs: vec_dot and multi-row.
+#define SWAPMOE_DECLARE_LOWBIT(v)                                   \
+  float vec_dot_iq4_nl_##v(int64_t n, const void* w, const void* a); \
+  float vec_dot_iq4_xs_##v(int64_t n, const void* w, const void* a); \
+  float vec_dot_mxfp4_##v(int64_t n, const void* w, const void* a);  \
+  float vec_dot_tq1_0_##v(int64_t n, const void* w, const void* a);  \
+  float vec_dot_tq2_0_##v(int64_t n, const void* w, const void* a);  \
+  SWAPMOE_DECLARE_MULTI(iq4_nl, v)                                  \
+  SWAPMOE_DECLARE_MULTI(iq4_xs, v)                                  \
+  SWAPMOE_DECLARE_MULTI(mxfp4, v)                                   \
+  SWAPMOE_DECLARE_MULTI(tq1_0, v)                                   \
+  SWAPMOE_DECLARE_MULTI(tq2_0, v)
+SWAPMOE_DECLARE_LOWBIT(avx2)
+SWAPMOE_DECLARE_LOWBIT(avx512)
+#undef SWAPMOE_DECLARE_LOWBIT
 #undef SWAPMOE_DECLARE_MULTI
 
 // Row tiles (signature of MatTileFn, quant.h): Q4_K, 16 rows per vector (q4k_tile_avx512.cpp).

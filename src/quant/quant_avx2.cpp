@@ -9,3 +9,5 @@
 #include "quant/simd_multi_float.inc"
 #include "quant/simd_multi_legacy.inc"
 #include "quant/simd_multi_lowk.inc"
+#include "quant/simd_iq.inc"
+#include "quant/simd_lowbit.inc"

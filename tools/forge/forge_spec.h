@@ -15,6 +15,10 @@ namespace swapmoe::forge {
 struct ForgeSpec {
   std::string arch = "qwen3moe";
   std::string type;  // "" : preset's type, else F32
+  // Per-tensor overrides applied after the mix of `type` (block type names, e.g. IQ2_XXS):
+  // every routed expert tensor (*_exps), and then ffn_down_exps alone. "" : no override.
+  std::string expert_type;
+  std::string down_type;
   std::string vocab;
   std::string out;
   std::string name;  // general.name ("" : derived)

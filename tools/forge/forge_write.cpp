@@ -40,6 +40,38 @@ int64_t vocab_size(const GgufFile& vocab) {
 
 }  // namespace
 
+namespace {
+
+// A block type named on the command line (--expert-type / --down-type).
+GgmlType override_type(const char* flag, const std::string& name) {
+  const auto t = ggml_type_from_name(name);
+  if (!t || !cli::is_block_quantized(*t) || *t == GgmlType::Q8_1 || *t == GgmlType::Q8_K)
+    fail(flag, " ", name, ": not a weight block type (e.g. Q4_K, Q8_0, IQ2_XXS, IQ1_S)");
+  (void)quant_traits(*t);  // a type without arithmetic support fails here
+  return *t;
+}
+
+// --expert-type, then --down-type, on the routed expert tensors; rows that do not fit the
+// type's blocks fall back as the mix would.
+void apply_type_overrides(const ForgeSpec& spec, const std::vector<const TensorSpec*>& written, cli::MixPlan& plan) {
+  const bool ex = !spec.expert_type.empty(), down = !spec.down_type.empty();
+  if (!ex && !down) return;
+  const GgmlType et = ex ? override_type("--expert-type", spec.expert_type) : GgmlType::F32;
+  const GgmlType dt = down ? override_type("--down-type", spec.down_type) : GgmlType::F32;
+  for (size_t i = 0; i < written.size(); ++i) {
+    const TensorSpec& s = *written[i];
+    if (s.role != TensorRole::Experts) continue;
+    GgmlType t = plan.types[i];
+    if (ex) t = et;
+    if (down && s.name.find("ffn_down_exps") != std::string::npos) t = dt;
+    std::string note;
+    plan.types[i] = cli::fallback_type(t, s.ne[0], &note);
+    if (!note.empty()) plan.notes.push_back(s.name + ": " + note);
+  }
+}
+
+}  // namespace
+
 ForgeResult forge_model(const ForgeSpec& spec) {
   if (spec.out.empty()) fail("missing -o OUT.gguf");
   if (spec.vocab.empty()) fail("missing --vocab VOCAB.gguf (a GGUF holding tokenizer.* keys)");
@@ -70,7 +102,8 @@ ForgeResult forge_model(const ForgeSpec& spec) {
   mm.n_head = cfg.n_head;
   // As llama-quantize reads it from the file: the legacy MLA layout states n_head there.
   mm.n_head_kv = cfg.mla_legacy ? cfg.n_head : cfg.n_head_kv;
-  const cli::MixPlan plan = cli::plan_quant_types(target, mm, mix);
+  cli::MixPlan plan = cli::plan_quant_types(target, mm, mix);
+  apply_type_overrides(spec, written, plan);
   if (spec.verbose)
     for (const auto& n : plan.notes) std::fprintf(stderr, "swapmoe-forge: %s\n", n.c_str());
   for (size_t i = 0; i < written.size(); ++i) w.add_tensor_info(written[i]->name, plan.types[i], written[i]->ne);
@@ -108,7 +141,7 @@ ForgeResult forge_model(const ForgeSpec& spec) {
     // Fast mode covers every block-quantized tensor of a supported type: the experts are
     // most of the bytes, but the reference k-quant search on token_embd, output and the
     // attention matrices of a 30B model alone takes minutes.
-    const bool direct = fast && fast_block_supported(type);
+    const bool direct = (fast || random_blocks_only(type)) && fast_block_supported(type);
     int64_t nrows = 1;
     for (size_t d = 1; d < s.ne.size(); ++d) nrows *= s.ne[d];
     const size_t row_bytes = ggml_row_size(type, ncols);

@@ -39,6 +39,9 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_option("--preset", preset_name, "Shape of a real model: " + presets + " (other flags override it)");
   app.add_option("--arch", s.arch, "Architecture: qwen3moe, qwen2moe, llama (Mixtral), olmoe, deepseek2")->capture_default_str();
   app.add_option("--type", s.type, "Quantization: " + cli::quant_target_names() + " (default F32, or the preset's)");
+  app.add_option("--expert-type", s.expert_type,
+                 "Block type of every routed expert tensor (*_exps), overriding --type's mix (e.g. IQ2_XXS)");
+  app.add_option("--down-type", s.down_type, "Block type of ffn_down_exps, overriding --type and --expert-type");
   app.add_option("--vocab", s.vocab, "GGUF whose tokenizer.* keys are copied (e.g. ggml-vocab-qwen2.gguf)")->required();
   app.add_option("-o,--out", s.out, "Output GGUF file")->required();
   app.add_option("--seed", s.seed, "Seed of the random weights")->capture_default_str();

@@ -145,7 +145,7 @@ TEST(QuantFormats, RejectsBadSizesAndTypes) {
   EXPECT_THROW(quantize_activation(x.data(), 100, GgmlType::Q8_0, a), Error);
   EXPECT_THROW(quantize_activation(x.data(), 100, GgmlType::Q8_K, a), Error);
   EXPECT_THROW(quant_traits(static_cast<GgmlType>(4)), Error);   // Q4_2, long removed
-  EXPECT_THROW(quant_traits(static_cast<GgmlType>(20)), Error);  // IQ4_NL: not supported
+  EXPECT_THROW(quant_traits(static_cast<GgmlType>(40)), Error);  // NVFP4: not supported
 }
 
 TEST(QuantFormats, TraitTableIsConsistent) {

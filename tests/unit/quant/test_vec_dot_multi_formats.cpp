@@ -1,5 +1,6 @@
 // Multi-row dot products of F32 / F16 / BF16 (simd_multi_float.inc), the 32-element legacy
-// formats (simd_multi_legacy.inc) and Q2_K / Q3_K (simd_multi_lowk.inc): for every SIMD
+// formats (simd_multi_legacy.inc), Q2_K / Q3_K (simd_multi_lowk.inc) and IQ4_NL, IQ4_XS,
+// MXFP4, TQ1_0, TQ2_0 (simd_lowbit.inc): for every SIMD
 // ISA this CPU has, every row count 1..kVecDotMultiMax, odd block counts and (float
 // formats) every tail shape, each row's result must be bitwise equal to the same ISA's
 // vec_dot, since the batched prefill is tested to reproduce token-by-token decode exactly.
@@ -23,7 +24,8 @@ using namespace testing_quant;
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
 const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
-                           GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K};
+                           GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K,
+                           GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::MXFP4, GgmlType::TQ1_0, GgmlType::TQ2_0};
 
 // Element counts: for the float formats every path of their vec_dot (32- or 16-wide loop,
 // 8-wide loop, scalar tail, and combinations); for the 32-element formats 1..17 blocks

@@ -124,4 +124,7 @@ TEST_P(FastQuant, DequantizedStatisticsAndDeterminism) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, FastQuant,
-                         ::testing::Values(GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0));
+                         ::testing::Values(GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::IQ4_NL,
+                                           GgmlType::IQ4_XS, GgmlType::MXFP4, GgmlType::TQ1_0, GgmlType::TQ2_0,
+                                           GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S, GgmlType::IQ3_XXS,
+                                           GgmlType::IQ3_S, GgmlType::IQ1_S, GgmlType::IQ1_M));

@@ -118,6 +118,57 @@ TEST(QuantMix, OtherMixes) {
   EXPECT_EQ(pure.at(blk(0, "ffn_gate_inp")), GgmlType::F32);
 }
 
+// IQ4_NL / IQ4_XS / TQ*_0 / MXFP4_MOE, from llama_tensor_get_type_impl (no imatrix):
+// qwen3-30b has n_gqa = 8 and 128 experts.
+TEST(QuantMix, NonLinearTernaryAndMxfp4Mixes) {
+  const ModelConfig c = qwen3_30b();
+  for (const char* name : {"IQ4_NL", "IQ4_XS"}) {
+    const GgmlType base = *ggml_type_from_name(name);
+    const auto p = plan_map(name, c);
+    EXPECT_EQ(p.at("output.weight"), GgmlType::Q6_K) << name;
+    EXPECT_EQ(p.at("token_embd.weight"), base) << name;
+    for (int l = 0; l < 48; ++l) {
+      EXPECT_EQ(p.at(blk(l, "attn_v")), GgmlType::Q5_K) << name << " " << l;  // n_gqa >= 4
+      EXPECT_EQ(p.at(blk(l, "ffn_down_exps")), l < 6 ? GgmlType::Q5_K : base) << name << " " << l;
+      EXPECT_EQ(p.at(blk(l, "attn_output")), base) << name;
+      EXPECT_EQ(p.at(blk(l, "ffn_up_exps")), base) << name;
+      EXPECT_EQ(p.at(blk(l, "attn_k")), base) << name;
+    }
+  }
+  for (const char* name : {"TQ1_0", "TQ2_0"}) {
+    const GgmlType base = *ggml_type_from_name(name);
+    const auto p = plan_map(name, c);
+    EXPECT_EQ(p.at("output.weight"), GgmlType::Q6_K) << name;
+    EXPECT_EQ(p.at("token_embd.weight"), GgmlType::Q4_K) << name;
+    EXPECT_EQ(p.at(blk(3, "attn_v")), base) << name;
+    EXPECT_EQ(p.at(blk(0, "ffn_down_exps")), base) << name;
+    EXPECT_EQ(p.at(blk(0, "ffn_gate_inp")), GgmlType::F32) << name;
+  }
+  const auto mx = plan_map("MXFP4_MOE", c);
+  EXPECT_EQ(mx.at("output.weight"), GgmlType::Q8_0);
+  EXPECT_EQ(mx.at("token_embd.weight"), GgmlType::Q8_0);
+  for (int l = 0; l < 48; l += 7) {
+    for (const char* e : {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"}) EXPECT_EQ(mx.at(blk(l, e)), GgmlType::MXFP4);
+    for (const char* d : {"attn_q", "attn_k", "attn_v", "attn_output"}) EXPECT_EQ(mx.at(blk(l, d)), GgmlType::Q8_0);
+    EXPECT_EQ(mx.at(blk(l, "ffn_gate_inp")), GgmlType::F32);
+  }
+  const auto pure = plan_map("MXFP4", c);
+  EXPECT_EQ(pure.at("output.weight"), GgmlType::MXFP4);
+  EXPECT_EQ(pure.at(blk(0, "attn_v")), GgmlType::MXFP4);
+  // With 8 experts, IQ4 attn_output gets Q5_K and attn_v Q8_0.
+  ModelConfig m = c;
+  m.n_expert = 8;
+  m.n_layer = 32;
+  const auto p8 = plan_map("IQ4_XS", m);
+  EXPECT_EQ(p8.at(blk(10, "attn_output")), GgmlType::Q5_K);
+  EXPECT_EQ(p8.at(blk(10, "attn_v")), GgmlType::Q8_0);
+  // Short rows: IQ4_XS -> IQ4_NL, ternary -> Q4_0.
+  EXPECT_EQ(fallback_type(GgmlType::IQ4_XS, 96, nullptr), GgmlType::IQ4_NL);
+  EXPECT_EQ(fallback_type(GgmlType::TQ1_0, 128, nullptr), GgmlType::Q4_0);
+  EXPECT_EQ(fallback_type(GgmlType::TQ2_0, 100, nullptr), GgmlType::F16);
+  EXPECT_EQ(fallback_type(GgmlType::MXFP4, 100, nullptr), GgmlType::F16);
+}
+
 TEST(QuantMix, TiedEmbeddingsTakeTheOutputType) {
   ModelConfig c = qwen3_30b();
   c.has_output = false;
@@ -207,4 +258,24 @@ TEST(QuantMix, TensorLayerParsing) {
   EXPECT_EQ(tensor_layer("token_embd.weight"), -1);
   EXPECT_EQ(tensor_layer("blk.x.attn_v.weight"), -1);
   EXPECT_EQ(tensor_layer("blk.3"), -1);
+}
+
+// The grid i-quant targets are pure and forge-only; rows that do not fit 256 fall back to
+// IQ4_NL as in llama.cpp's llama_tensor_get_type.
+TEST(QuantMix, GridIQuantTargetsArePureAndForgeOnly) {
+  MixModel m{2, 8, 4, 2};
+  const std::vector<MixTensor> t{{"blk.0.ffn_up_exps.weight", {256, 128, 8}, GgmlType::F32},
+                                 {"blk.0.attn_q.weight", {96, 256}, GgmlType::F32},
+                                 {"blk.0.attn_norm.weight", {256}, GgmlType::F32},
+                                 {"output.weight", {256, 1000}, GgmlType::F32}};
+  for (const char* name : {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"}) {
+    const QuantTarget& q = find_quant_target(name);
+    EXPECT_TRUE(q.pure && q.forge_only) << name;
+    const MixPlan p = plan_quant_types(q, m, t);
+    EXPECT_EQ(p.types[0], q.base) << name;
+    EXPECT_EQ(p.types[1], GgmlType::IQ4_NL) << name;
+    EXPECT_EQ(p.types[2], GgmlType::F32) << name;
+    EXPECT_EQ(p.types[3], q.base) << name;
+  }
+  EXPECT_FALSE(find_quant_target("Q4_K_M").forge_only);
 }
