@@ -93,7 +93,7 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
                "Leave every tensor as a hole: a file with a real header and zero weights, written instantly");
   auto* by_size = app.add_option("--split-max-size", s.split_max_size,
                                  "Write a split model as gguf-split does: at most SIZE of tensor data per part, N "
-                                 "followed by M (10^6 bytes) or G (10^9), e.g. 500M; parts are named "
+                                 "followed by M (10^6 bytes) or G (10^9), e.g. 500M, or 0 for one file; parts are named "
                                  "OUT-00001-of-0000N.gguf (a trailing .gguf of OUT is dropped)");
   app.add_option("--split-max-tensors", s.split_max_tensors, "Write a split model with at most N tensors per part")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 31))
@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
   }
   // The preset's part size gives way to a part count given here (the two flags exclude each other).
   if (app.count("--split-max-tensors") && !app.count("--split-max-size")) spec.split_max_size.clear();
+  if (spec.split_max_size == "0") spec.split_max_size.clear();  // one file, whatever the preset says
   try {
     const ForgeResult r = forge_model(spec);
     std::string where = r.paths.front();
