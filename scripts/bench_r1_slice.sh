@@ -94,7 +94,7 @@ if [ "${SKIP_COMPUTE:-0}" != 1 ]; then
     "$forge" --preset "${PRESET:-deepseek-r1-671b-q4km}" --layers $((nd + nm)) --leading-dense "$nd" --sparse-all \
       --split-max-size 0 --vocab "$vocab" -o "$f" 2> "$out/forge-${nd}d${nm}m.err" || die "forge failed: $(tail -1 "$out/forge-${nd}d${nm}m.err")"
     # dense weights + 8 slots per MoE layer + 0.35 GiB slack.
-    mem=$("$swapmoe" plan "$f" --mem 64G --ctx 256 | awk -v nm="$nm" -v slot="${SLOT_MIB:-27.24}" '/dense weights/ { d = $3 * ($4 == "MiB" ? 1 / 1024 : 1) }
+    mem=$("$swapmoe" plan "$f" --mem 64G --ctx 256 | awk -v nm="$nm" -v slot="${SLOT_MIB:-27.24}" '/^ *dense weights / && !d { d = $3 * ($4 == "MiB" ? 1 / 1024 : 1) }
       END { printf "%.2fG\n", d + nm * 8 * slot / 1024 + 0.35 }')
     cpu1=""; cpu2=""; wall=""; hit=""; peak=""
     for r in $(seq 1 "${R:-3}"); do
