@@ -53,9 +53,10 @@ ForgeSpec preset(const std::string& name) {
     //    natural assignment that gives the logged counts exactly: q6_K for the down
     //    projections (dense, shared), attn_kv_a_mqa, attn_kv_b and output (61+61+58+3+1 =
     //    184); q5_K for the shared gate/up (2 x 58 = 116); q4_K for attn_q_a, attn_q_b,
-    //    attn_output, the dense gate/up and token_embd (3 x 61 + 6 + 1 = 190). It lands on
-    //    the logged 130.60 GiB within 1% (tests/unit/tools/test_forge_spec.cpp); tensor by
-    //    tensor it may differ from the real file.
+    //    attn_output, the dense gate/up and token_embd (3 x 61 + 6 + 1 = 190). The forged
+    //    file has 130.60 GiB of tensors, the logged size to the digit (the test in
+    //    tests/unit/tools/test_forge_spec.cpp allows 1%); tensor by tensor it may still differ
+    //    from the real file.
     //  - Parts: gguf-split --split-max-size 50G (10^9 bytes), which cuts 140 GB into 3 parts
     //    as the release has. (unsloth's "131GB" is the GiB figure.)
     s = preset("deepseek-r1-671b-ollama");
