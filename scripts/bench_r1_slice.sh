@@ -31,7 +31,8 @@
 #
 # Environment: SWAPMOE (binary; default build/swapmoe), FORGE (swapmoe-forge; default next to
 # SWAPMOE), BUILD (build dir with libswapmoe_io.a for bench_io; default dirname of SWAPMOE),
-# N (decode tokens, 24), THREADS (2), BUDGETS ("3G 3.6G 4.4G 6G": the 24/40/64 GB cache fractions), POLICIES ("lru lfu nextuse"),
+# PRESET (forge preset of the zero-weight slices, deepseek-r1-671b-q4km; SLOT_MIB, its largest
+# expert in MiB, 27.24), N (decode tokens, 24), THREADS (2), BUDGETS ("3G 3.6G 4.4G 6G": the 24/40/64 GB cache fractions), POLICIES ("lru lfu nextuse"),
 # VOCAB (ggml-vocab-deepseek-v3.gguf), OUT (log directory; default /tmp/bench_r1_slice.$$).
 # Big runs hold the machine-wide memory lock (/work/big/.memlock) one at a time.
 set -u
@@ -90,11 +91,11 @@ if [ "${SKIP_COMPUTE:-0}" != 1 ]; then
   for shape in ${SHAPES:-"1,1" "2,1" "1,3"}; do
     nd=${shape%,*}; nm=${shape#*,}
     f=$out/zero-${nd}d${nm}m.gguf
-    "$forge" --preset deepseek-r1-671b-q4km --layers $((nd + nm)) --leading-dense "$nd" --sparse-all \
-      --vocab "$vocab" -o "$f" 2> "$out/forge-${nd}d${nm}m.err" || die "forge failed: $(tail -1 "$out/forge-${nd}d${nm}m.err")"
+    "$forge" --preset "${PRESET:-deepseek-r1-671b-q4km}" --layers $((nd + nm)) --leading-dense "$nd" --sparse-all \
+      --split-max-size 0 --vocab "$vocab" -o "$f" 2> "$out/forge-${nd}d${nm}m.err" || die "forge failed: $(tail -1 "$out/forge-${nd}d${nm}m.err")"
     # dense weights + 8 slots per MoE layer + 0.35 GiB slack.
-    mem=$("$swapmoe" plan "$f" --mem 64G --ctx 256 | awk -v nm="$nm" '/dense weights/ { d = $3 * ($4 == "MiB" ? 1 / 1024 : 1) }
-      END { printf "%.2fG\n", d + nm * 8 * 27.24 / 1024 + 0.35 }')
+    mem=$("$swapmoe" plan "$f" --mem 64G --ctx 256 | awk -v nm="$nm" -v slot="${SLOT_MIB:-27.24}" '/^ *dense weights / && !d { d = $3 * ($4 == "MiB" ? 1 / 1024 : 1) }
+      END { printf "%.2fG\n", d + nm * 8 * slot / 1024 + 0.35 }')
     cpu1=""; cpu2=""; wall=""; hit=""; peak=""
     for r in $(seq 1 "${R:-3}"); do
       for nn in $n1 $n2; do

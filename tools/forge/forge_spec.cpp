@@ -5,7 +5,9 @@
 
 namespace swapmoe::forge {
 
-std::vector<std::string> preset_names() { return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km", "deepseek-r1-671b-ollama", "kimi-k2"}; }
+std::vector<std::string> preset_names() {
+  return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km", "deepseek-r1-671b-ollama", "deepseek-r1-671b-ud-iq1s", "kimi-k2"};
+}
 
 ForgeSpec preset(const std::string& name) {
   ForgeSpec s;
@@ -25,6 +27,54 @@ ForgeSpec preset(const std::string& name) {
     s.head_dim = 128;
     s.ctx = 40960;
     s.rope_base = 1000000.0f;
+    return s;
+  }
+  if (name == "deepseek-r1-671b-ud-iq1s") {
+    // unsloth's DeepSeek-R1-UD-IQ1_S ("1.58-bit dynamic", huggingface.co/unsloth/DeepSeek-R1-GGUF,
+    // January 2025): 3 parts, 1025 tensors, general.file_type IQ1_S. Where each rule comes from:
+    //  - Layout and keys: the llama.cpp load log of this file in unslothai/unsloth issue #1591
+    //    (key_length 192 / value_length 128, no *_mla or expert_group_* keys, so llama.cpp
+    //    routes without group limits): the same legacy layout as ollama's blob, hence that
+    //    preset as the base.
+    //  - Type counts: llama.cpp's load log of the file lists f32 361, q4_K 190, q5_K 116,
+    //    q6_K 184, iq2_xxs 6, iq1_s 168 ("file size = 130.60 GiB (1.67 BPW)"). These figures
+    //    are as remembered from public logs; the search corpus here did not hold a copy to
+    //    check them against. They are consistent with the layout: 361 = 4 norms x 61 +
+    //    output_norm + 58 routers + 58 exp_probs_b, 168 + 6 = 58 MoE layers x 3 expert tensors,
+    //    and 190 + 116 + 184 = the 490 other matrices.
+    //  - Routed experts (unsloth.ai/blog/deepseekr1-dynamic, "MoE bits 1.58, down_proj
+    //    2.06/1.56bit"): gate/up IQ1_S (1.5625 bpw); down IQ2_XXS (2.0625 bpw) in 6 layers,
+    //    IQ1_S in the other 52. WHICH 6 is inferred: the blog says down_proj is most sensitive in
+    //    the first layers, and llama.cpp's IQ1_S mix raises ffn_down while i_ffn_down <
+    //    n_ffn_down / 8, where the counter runs over all 119 ffn_down tensors (3 dense + 58
+    //    routed + 58 shared) in (layer, name) order: that is exactly blk.3-8's ffn_down_exps.
+    //  - The other matrices (blog: attention and the 3 dense layers "4 or 6 bit", shared
+    //    experts higher than the routed ones): the split below is INFERRED, chosen as the one
+    //    natural assignment that gives the logged counts exactly: q6_K for the down
+    //    projections (dense, shared), attn_kv_a_mqa, attn_kv_b and output (61+61+58+3+1 =
+    //    184); q5_K for the shared gate/up (2 x 58 = 116); q4_K for attn_q_a, attn_q_b,
+    //    attn_output, the dense gate/up and token_embd (3 x 61 + 6 + 1 = 190). The forged
+    //    file has 130.60 GiB of tensors, the logged size to the digit (the test in
+    //    tests/unit/tools/test_forge_spec.cpp allows 1%); tensor by tensor it may still differ
+    //    from the real file.
+    //  - Parts: gguf-split --split-max-size 50G (10^9 bytes), which cuts 140 GB into 3 parts
+    //    as the release has. (unsloth's "131GB" is the GiB figure.)
+    s = preset("deepseek-r1-671b-ollama");
+    s.name = "forged DeepSeek-R1-671B UD-IQ1_S (unsloth dynamic 1.58-bit)";
+    s.type = "IQ1_S";  // pure: every quantizable tensor IQ1_S unless a rule below says otherwise
+    s.split_max_size = "50G";
+    s.tensor_types = {
+        "^blk\\.[3-8]\\.ffn_down_exps\\.=IQ2_XXS",
+        "_exps\\.weight$=IQ1_S",
+        "ffn_down_shexp\\.=Q6_K",
+        "ffn_(gate|up)_shexp\\.=Q5_K",
+        "attn_kv_a_mqa\\.|attn_kv_b\\.=Q6_K",
+        "attn_q_a\\.|attn_q_b\\.|attn_output\\.=Q4_K",
+        "^blk\\.[0-2]\\.ffn_down\\.=Q6_K",
+        "^blk\\.[0-2]\\.ffn_(gate|up)\\.=Q4_K",
+        "^output\\.=Q6_K",
+        "^token_embd\\.=Q4_K",
+    };
     return s;
   }
   if (name == "deepseek-r1-671b-ollama") {

@@ -19,6 +19,9 @@ struct ForgeSpec {
   // every routed expert tensor (*_exps), and then ffn_down_exps alone. "" : no override.
   std::string expert_type;
   std::string down_type;
+  // --tensor-type rules "REGEX=TYPE", applied after both overrides to every quantizable
+  // tensor; the first rule whose regex is found in the name decides (forge_types.h).
+  std::vector<std::string> tensor_types;
   std::string vocab;
   std::string out;
   std::string name;  // general.name ("" : derived)

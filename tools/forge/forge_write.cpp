@@ -12,10 +12,10 @@
 #include "gguf/gguf_split_writer.h"
 #include "gguf/gguf_writer.h"
 #include "arch/arch.h"
-#include "util/atomic_output.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 #include "fast_quant.h"
+#include "forge_types.h"
 #include "weight_init.h"
 
 namespace swapmoe::forge {
@@ -41,46 +41,12 @@ int64_t vocab_size(const GgufFile& vocab) {
 
 }  // namespace
 
-namespace {
-
-// A block type named on the command line (--expert-type / --down-type).
-GgmlType override_type(const char* flag, const std::string& name) {
-  const auto t = ggml_type_from_name(name);
-  if (!t || !cli::is_block_quantized(*t) || *t == GgmlType::Q8_1 || *t == GgmlType::Q8_K)
-    fail(flag, " ", name, ": not a weight block type (e.g. Q4_K, Q8_0, IQ2_XXS, IQ1_S)");
-  (void)quant_traits(*t);  // a type without arithmetic support fails here
-  return *t;
-}
-
-// --expert-type, then --down-type, on the routed expert tensors; rows that do not fit the
-// type's blocks fall back as the mix would.
-void apply_type_overrides(const ForgeSpec& spec, const std::vector<const TensorSpec*>& written, cli::MixPlan& plan) {
-  const bool ex = !spec.expert_type.empty(), down = !spec.down_type.empty();
-  if (!ex && !down) return;
-  const GgmlType et = ex ? override_type("--expert-type", spec.expert_type) : GgmlType::F32;
-  const GgmlType dt = down ? override_type("--down-type", spec.down_type) : GgmlType::F32;
-  for (size_t i = 0; i < written.size(); ++i) {
-    const TensorSpec& s = *written[i];
-    if (s.role != TensorRole::Experts) continue;
-    GgmlType t = plan.types[i];
-    if (ex) t = et;
-    if (down && s.name.find("ffn_down_exps") != std::string::npos) t = dt;
-    std::string note;
-    plan.types[i] = cli::fallback_type(t, s.ne[0], &note);
-    if (!note.empty()) plan.notes.push_back(s.name + ": " + note);
-  }
-}
-
-}  // namespace
-
 ForgeResult forge_model(const ForgeSpec& spec) {
   if (spec.out.empty()) fail("missing -o OUT.gguf");
   if (spec.vocab.empty()) fail("missing --vocab VOCAB.gguf (a GGUF holding tokenizer.* keys)");
   const cli::QuantTarget& target = cli::find_quant_target(spec.type.empty() ? "F32" : spec.type);
   auto vocab = GgufFile::open(spec.vocab);
-  refuse_same_file(spec.out, {spec.vocab});  // `--vocab X -o X` destroyed X
   const ModelConfig cfg = make_config(spec, vocab_size(*vocab));
-  const std::vector<TensorSpec> specs = tensor_specs(cfg);
 
   GgufWriter w;
   for (const auto& [key, value] : config_to_kv(cfg)) set_meta(w, key, value);
@@ -91,21 +57,12 @@ ForgeResult forge_model(const ForgeSpec& spec) {
   for (const auto& [key, value] : vocab->metadata())
     if (key.rfind("tokenizer.", 0) == 0) w.set(key, value);
 
-  std::vector<cli::MixTensor> mix;
+  const ForgeTensors planned = plan_forge_tensors(spec, cfg, target);
   std::vector<const TensorSpec*> written;
-  for (const auto& s : specs) {
-    if (s.optional && s.role == TensorRole::Output && !cfg.has_output) continue;  // tied
-    mix.push_back({s.name, s.ne, GgmlType::F32});
-    written.push_back(&s);
-  }
-  cli::MixModel mm;
-  mm.n_layer = cfg.n_layer;
-  mm.n_expert = cfg.n_expert;
-  mm.n_head = cfg.n_head;
-  // As llama-quantize reads it from the file: the legacy MLA layout states n_head there.
-  mm.n_head_kv = cfg.mla_legacy ? cfg.n_head : cfg.n_head_kv;
-  cli::MixPlan plan = cli::plan_quant_types(target, mm, mix);
-  apply_type_overrides(spec, written, plan);
+  for (const auto& s : planned.tensors) written.push_back(&s);
+  cli::MixPlan plan;
+  plan.types = planned.types;
+  plan.notes = planned.notes;
   if (spec.verbose)
     for (const auto& n : plan.notes) std::fprintf(stderr, "swapmoe-forge: %s\n", n.c_str());
   for (size_t i = 0; i < written.size(); ++i) w.add_tensor_info(written[i]->name, plan.types[i], written[i]->ne);

@@ -42,6 +42,9 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_option("--expert-type", s.expert_type,
                  "Block type of every routed expert tensor (*_exps), overriding --type's mix (e.g. IQ2_XXS)");
   app.add_option("--down-type", s.down_type, "Block type of ffn_down_exps, overriding --type and --expert-type");
+  app.add_option("--tensor-type", s.tensor_types,
+                 "REGEX=TYPE (repeatable): type of every quantizable tensor whose name matches, after the other type "
+                 "flags; the first matching rule wins; given ones replace a preset's rules");
   app.add_option("--vocab", s.vocab, "GGUF whose tokenizer.* keys are copied (e.g. ggml-vocab-qwen2.gguf)")->required();
   app.add_option("-o,--out", s.out, "Output GGUF file")->required();
   app.add_option("--seed", s.seed, "Seed of the random weights")->capture_default_str();
@@ -90,7 +93,7 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
                "Leave every tensor as a hole: a file with a real header and zero weights, written instantly");
   auto* by_size = app.add_option("--split-max-size", s.split_max_size,
                                  "Write a split model as gguf-split does: at most SIZE of tensor data per part, N "
-                                 "followed by M (10^6 bytes) or G (10^9), e.g. 500M; parts are named "
+                                 "followed by M (10^6 bytes) or G (10^9), e.g. 500M, or 0 for one file; parts are named "
                                  "OUT-00001-of-0000N.gguf (a trailing .gguf of OUT is dropped)");
   app.add_option("--split-max-tensors", s.split_max_tensors, "Write a split model with at most N tensors per part")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 31))
@@ -120,6 +123,9 @@ int main(int argc, char** argv) {
     std::cerr << "swapmoe-forge: error: " << e.what() << "\nRun 'swapmoe-forge --help' for usage.\n";
     return 1;
   }
+  // The preset's part size gives way to a part count given here (the two flags exclude each other).
+  if (app.count("--split-max-tensors") && !app.count("--split-max-size")) spec.split_max_size.clear();
+  if (spec.split_max_size == "0") spec.split_max_size.clear();  // one file, whatever the preset says
   try {
     const ForgeResult r = forge_model(spec);
     std::string where = r.paths.front();

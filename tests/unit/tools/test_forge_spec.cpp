@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "../../../tools/forge/forge_spec.cpp"
+#include "../../../tools/forge/forge_types.cpp"
 #include "arch/arch.h"
 #include "convert/quant_mix.h"
 #include "util/error.h"
@@ -139,4 +142,79 @@ TEST(ForgeSpec, OllamaPresetTypesAsLlamaQuantizeGivesThem) {
   EXPECT_EQ(count[GgmlType::Q4_K], 576);
   EXPECT_EQ(count[GgmlType::Q6_K], 88);
   EXPECT_EQ(kv_b_q6, "0 1 2 3 4 5 6 9 12 15 18 21 24 27 30 33 36 39 42 45 48 51 53 54 55 56 57 58 59 60 ");
+}
+
+namespace {
+std::map<GgmlType, int> type_counts(const ForgeTensors& ft) {
+  std::map<GgmlType, int> n;
+  for (GgmlType t : ft.types) ++n[t];
+  return n;
+}
+uint64_t data_bytes(const ForgeTensors& ft) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < ft.tensors.size(); ++i) {
+    uint64_t rows = 1;
+    for (size_t d = 1; d < ft.tensors[i].ne.size(); ++d) rows *= static_cast<uint64_t>(ft.tensors[i].ne[d]);
+    total += ggml_row_size(ft.types[i], ft.tensors[i].ne[0]) * rows;
+  }
+  return total;
+}
+}  // namespace
+
+TEST(ForgeSpec, UdIq1sPresetMatchesUnslothsFile) {
+  // The rule table of the preset (forge_spec.cpp) against the type counts of llama.cpp's load
+  // log of DeepSeek-R1-UD-IQ1_S and its 130.60 GiB.
+  const ForgeSpec s = preset("deepseek-r1-671b-ud-iq1s");
+  const ModelConfig c = make_config(s, 129280);
+  EXPECT_TRUE(c.mla_legacy);
+  const ForgeTensors ft = plan_forge_tensors(s, c, cli::find_quant_target(s.type));
+  ASSERT_EQ(ft.tensors.size(), 1025u);
+  auto n = type_counts(ft);
+  EXPECT_EQ(n[GgmlType::F32], 361);
+  EXPECT_EQ(n[GgmlType::Q4_K], 190);
+  EXPECT_EQ(n[GgmlType::Q5_K], 116);
+  EXPECT_EQ(n[GgmlType::Q6_K], 184);
+  EXPECT_EQ(n[GgmlType::IQ2_XXS], 6);
+  EXPECT_EQ(n[GgmlType::IQ1_S], 168);
+  EXPECT_EQ(n.size(), 6u) << "a type outside the log's six";
+  // The rules themselves: IQ2_XXS exactly on blk.3-8's routed down projections.
+  for (size_t i = 0; i < ft.tensors.size(); ++i) {
+    const auto& t = ft.tensors[i];
+    const bool down38 = t.name.find("ffn_down_exps") != std::string::npos && t.layer >= 3 && t.layer <= 8;
+    EXPECT_EQ(ft.types[i] == GgmlType::IQ2_XXS, down38) << t.name;
+    if (t.role == TensorRole::Experts && !down38) {
+      EXPECT_EQ(ft.types[i], GgmlType::IQ1_S) << t.name;
+    }
+  }
+  const double gib = static_cast<double>(data_bytes(ft)) / (1024.0 * 1024.0 * 1024.0);
+  EXPECT_NEAR(gib, 130.60, 130.60 * 0.01);
+  // Three parts of at most 50 GB of tensor data, as the release.
+  EXPECT_EQ(s.split_max_size, "50G");
+  const double parts = static_cast<double>(data_bytes(ft)) / 50e9;
+  EXPECT_GT(parts, 2.0);
+  EXPECT_LE(parts, 3.0);
+}
+
+TEST(ForgeSpec, TensorTypeRules) {
+  ForgeSpec s;  // qwen3moe, 2 layers
+  s.type = "Q8_0";
+  s.tensor_types = {"blk\\.1\\.ffn_down_exps=IQ2_XXS", "_exps=Q4_K", "attn_norm=Q4_K", "token_embd=F16"};
+  const ModelConfig c = make_config(s, 1000);
+  const ForgeTensors ft = plan_forge_tensors(s, c, cli::find_quant_target(s.type));
+  for (size_t i = 0; i < ft.tensors.size(); ++i) {
+    const std::string& name = ft.tensors[i].name;
+    GgmlType want = GgmlType::Q8_0;
+    if (name == "blk.1.ffn_down_exps.weight") want = GgmlType::IQ2_XXS;  // the first match wins
+    else if (name.find("_exps") != std::string::npos) want = GgmlType::Q4_K;
+    else if (name.find("_norm") != std::string::npos || name.find("ffn_gate_inp") != std::string::npos)
+      want = GgmlType::F32;  // never quantized, whatever the rules say
+    else if (name == "token_embd.weight") want = GgmlType::F16;
+    EXPECT_EQ(ft.types[i], want) << name;
+  }
+  EXPECT_THROW(parse_tensor_type_rule("ffn_down"), Error);
+  EXPECT_THROW(parse_tensor_type_rule("=Q4_K"), Error);
+  EXPECT_THROW(parse_tensor_type_rule("ffn_down=Q9_K"), Error);
+  EXPECT_THROW(parse_tensor_type_rule("ffn_(down=Q4_K"), Error);
+  EXPECT_THROW(parse_tensor_type_rule("ffn_down=Q8_K"), Error);  // an activation type
+  EXPECT_EQ(parse_tensor_type_rule("a=b=IQ1_S").pattern, "a=b");
 }
