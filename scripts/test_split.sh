@@ -118,7 +118,7 @@ if [ -n "$first" ]; then
     if [ $rc -eq 1 ] && [ "$(wc -l < "$work/err")" = 1 ] && grep -qF -- "$want" "$work/err"; then ok "$what: $(cat "$work/err")"
     else bad "$what: rc=$rc, stderr: $(head -c 400 "$work/err") (wanted '$want')"; fi
   }
-  expect_error "a later part's path" "open its first part, $first" "$swapmoe" run "$second" -p hi -n 1
+  expect_error "a later part's path" "open its first part, $first" "$swapmoe" run "$second" -p hi -n 1 --temp 0
   expect_error "plan on a later part" "open its first part" "$swapmoe" plan "$second"
   mv "$second" "$work/held"
   expect_error "a missing part" "$second: part 2 of $n of the split model $first is missing" "$swapmoe" info "$first"

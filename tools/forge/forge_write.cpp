@@ -12,6 +12,7 @@
 #include "gguf/gguf_split_writer.h"
 #include "gguf/gguf_writer.h"
 #include "arch/arch.h"
+#include "util/atomic_output.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 #include "fast_quant.h"
@@ -46,6 +47,7 @@ ForgeResult forge_model(const ForgeSpec& spec) {
   if (spec.vocab.empty()) fail("missing --vocab VOCAB.gguf (a GGUF holding tokenizer.* keys)");
   const cli::QuantTarget& target = cli::find_quant_target(spec.type.empty() ? "F32" : spec.type);
   auto vocab = GgufFile::open(spec.vocab);
+  refuse_same_file(spec.out, {spec.vocab});  // `--vocab X -o X` destroyed X
   const ModelConfig cfg = make_config(spec, vocab_size(*vocab));
 
   GgufWriter w;
