@@ -11,6 +11,39 @@
 
 namespace swapmoe::tmpl {
 
+// The last owner of a list or dict frees it here. Its nested containers that nobody else owns
+// are moved onto a work list and freed one at a time, so the stack depth stays constant however
+// deep the value is. While the loop runs, a destructor that meets another such container (a
+// callable's captured value, say) hands it to the same work list instead of recursing.
+void Value::release_iteratively() noexcept {
+  static thread_local std::vector<Value>* work = nullptr;
+  if (work) {
+    work->push_back(std::move(*this));
+    return;
+  }
+  std::vector<Value> list;
+  work = &list;
+  list.push_back(std::move(*this));
+  while (!list.empty()) {
+    Value cur = std::move(list.back());
+    list.pop_back();
+    auto take = [&](Value& child) {
+      if ((child.v.index() == 6 || child.v.index() == 7) && child.owns_last_container())
+        list.push_back(std::move(child));
+    };
+    if (cur.v.index() == 6) {
+      if (const auto& a = std::get<6>(cur.v); a && a.use_count() == 1)
+        for (Value& child : *a) take(child);
+    } else if (cur.v.index() == 7) {
+      if (const auto& o = std::get<7>(cur.v); o && o.use_count() == 1)
+        for (auto& item : o->items) take(item.second);
+    }
+    cur.v = nullptr;  // frees the container; its nested containers were moved out above
+  }
+  work = nullptr;
+}
+
+
 double Value::as_double() const {
   if (is_int()) return double(i());
   if (is_float()) return f();

@@ -53,6 +53,17 @@ struct Value {
   Value(ObjectP o) : v(std::move(o)) {}
   Value(CallableP c) : v(std::move(c)) {}
 
+  // A template loop can build a list nested 100,000 deep ({% set ns.x = [ns.x] %}); freeing it
+  // the ordinary way recurses once per level and overflows the stack. The destructor of the last
+  // owner of a list or dict therefore takes its nested containers apart iteratively (value.cpp).
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+  ~Value() {
+    if ((v.index() == 6 || v.index() == 7) && owns_last_container()) release_iteratively();
+  }
+
   bool is_undefined() const { return v.index() == 0; }
   bool is_none() const { return v.index() == 1; }
   bool is_bool() const { return v.index() == 2; }
@@ -73,6 +84,14 @@ struct Value {
   const CallableP& c() const { return std::get<CallableP>(v); }
   // Numeric value of an int, float or bool (Python treats bool as int).
   double as_double() const;
+
+ private:
+  bool owns_last_container() const {
+    if (v.index() == 6) { const auto& p = std::get<6>(v); return p && p.use_count() == 1; }
+    const auto& p = std::get<7>(v);
+    return p && p.use_count() == 1;
+  }
+  void release_iteratively() noexcept;
 };
 
 // A dict (or a namespace()/loop object): insertion-ordered key/value pairs. Dicts in chat
