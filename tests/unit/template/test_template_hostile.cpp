@@ -64,17 +64,17 @@ TEST(TemplateHostile, SelfContainingAndDeepValuesCompareWithoutCrash) {
 }  // namespace
 
 TEST(TemplateHostile, DeepValueBuiltByALoopIsFreedWithoutCrash) {
-  // 30,000 levels of a list built by a loop. Freed recursively, such a value takes one stack
+  // 15,000 levels of a list built by a loop. Freed recursively, such a value takes one stack
   // frame per level, so a deep enough one overflows the stack; this renderer needs minutes to
   // build 200,000 levels, so the test uses fewer (ASan's larger frames make them count).
   const std::string out = swapmoe::render_chat_template(
-      "{% set ns = namespace(x=[]) %}{% for i in range(30000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+      "{% set ns = namespace(x=[]) %}{% for i in range(15000) %}{% set ns.x = [ns.x] %}{% endfor %}"
       "{{ ns.x | length }}",
       json::object());
   EXPECT_EQ(out, "1");
   // Dicts nest the same way.
   EXPECT_EQ(swapmoe::render_chat_template(
-                "{% set ns = namespace(x={}) %}{% for i in range(30000) %}{% set ns.x = {'a': ns.x} %}{% endfor %}"
+                "{% set ns = namespace(x={}) %}{% for i in range(15000) %}{% set ns.x = {'a': ns.x} %}{% endfor %}"
                 "{{ ns.x | length }}",
                 json::object()),
             "1");
