@@ -30,9 +30,9 @@ cxx="${FUZZ_CXX:-clang++}"
 # do not depend on the rest of the tree building with clang, and link in seconds).
 sources_for() {
   case "$1" in
-    gguf|gguf_split) echo src/gguf/*.cpp src/util/ggml_type.cpp ;;
+    gguf|gguf_split) echo src/gguf/*.cpp src/util/ggml_type.cpp src/util/regular_file.cpp src/util/atomic_output.cpp ;;
     template) echo src/template/*.cpp ;;
-    tokenizer) echo src/tokenizer/*.cpp src/gguf/*.cpp src/util/ggml_type.cpp ;;
+    tokenizer) echo src/tokenizer/*.cpp src/gguf/*.cpp src/util/ggml_type.cpp src/util/regular_file.cpp src/util/atomic_output.cpp ;;
     server_json|tool_calls) echo src/server/api_util.cpp src/server/tool_calls.cpp ;;
     *) echo "fuzz: unknown target $1" >&2; return 1 ;;
   esac
