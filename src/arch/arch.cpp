@@ -121,6 +121,9 @@ ModelConfig config_from_gguf(const GgufFile& f) {
            " or expert_group_used_count is 0");
   }
   if (c.n_rot % 2 != 0 || c.n_rot > c.head_dim_k) fail(f.path(), ": invalid rope.dimension_count ", c.n_rot);
+  // llama.cpp creates these norms "not required" for such architectures; a file has them in
+  // every layer or in none.
+  if (c.arch.qk_norm_optional && !f.find_tensor(tensor_name("attn_q_norm", 0))) c.arch.qk_norm = QkNorm::None;
 
   const GgufTensorInfo* emb = f.find_tensor("token_embd.weight");
   if (!emb) fail(f.path(), ": missing tensor token_embd.weight");
@@ -153,7 +156,7 @@ MetaList config_to_kv(const ModelConfig& c) {
   ArchKeyWriter w(kv, c.arch_name);
   w.u32("context_length", c.n_ctx_train);
   w.u32("embedding_length", c.n_embd);
-  w.u32("block_count", c.n_layer);
+  w.u32("block_count", c.n_layer + c.n_layer_nextn);  // the NextN layers count (config.h)
   w.u32("feed_forward_length", c.arch.expert_width_in_ff ? c.n_ff_exp : c.n_ff);
   w.u32("attention.head_count", c.n_head);
   // The legacy MLA layout states the per-head sizes and n_head here (config.h).
@@ -196,7 +199,9 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
   add("output_norm", -1, {E}, TensorRole::Norm);
   add("output", -1, {E, V}, TensorRole::Output, "weight", /*optional=*/true);  // absent: tied to token_embd
 
-  for (int il = 0; il < static_cast<int>(c.n_layer); ++il) {
+  // The NextN/MTP layers (il >= n_layer) have a full MoE layer's tensors plus their own;
+  // all of them are marked unused below.
+  for (int il = 0; il < static_cast<int>(c.n_layer + c.n_layer_nextn); ++il) {
     add("attn_norm", il, {E}, TensorRole::Norm);
     if (a.attention == AttentionKind::Mla) {
       // MLA: q (optionally low-rank), compressed kv latent plus a shared rope key,
@@ -237,7 +242,7 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
         add("attn_k_norm", il, {kdim}, TensorRole::Norm);
       }
     }
-    add("ffn_norm", il, {E}, TensorRole::Norm);
+    add(a.ffn_norm, il, {E}, TensorRole::Norm);
     if (!c.is_moe_layer(il)) {
       add("ffn_gate", il, {E, c.n_ff}, TensorRole::Matrix);
       add("ffn_down", il, {c.n_ff, E}, TensorRole::Matrix);
@@ -262,7 +267,19 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
       add("ffn_down_shexp", il, {shexp, E}, TensorRole::Matrix);
       add("ffn_up_shexp", il, {E, shexp}, TensorRole::Matrix);
     }
+    if (il >= c.n_layer) {
+      // llama.cpp's NextN block: eh_proj mixes the next token's embedding (enorm) with this
+      // layer's input (hnorm); its own embedding and head are optional (a file may share the
+      // model's).
+      add("nextn.eh_proj", il, {2 * E, E}, TensorRole::Matrix);
+      add("nextn.enorm", il, {E}, TensorRole::Norm);
+      add("nextn.hnorm", il, {E}, TensorRole::Norm);
+      add("nextn.shared_head_norm", il, {E}, TensorRole::Norm, "weight", /*optional=*/true);
+      add("nextn.embed_tokens", il, {E, V}, TensorRole::TokenEmbd, "weight", /*optional=*/true);
+      add("nextn.shared_head_head", il, {E, V}, TensorRole::Output, "weight", /*optional=*/true);
+    }
   }
+  for (TensorSpec& s : v) s.unused = s.layer >= c.n_layer;
   return v;
 }
 

@@ -126,6 +126,8 @@ struct TensorSpec {
   TensorRole role = TensorRole::Matrix;
   int layer = -1;            // -1 for global tensors
   bool optional = false;     // absent is fine (e.g. output.weight when tied)
+  bool unused = false;       // in the file, not used by the forward pass (NextN/MTP layers): the loader
+                             // checks its shape and skips it; the memory plan does not count it
 };
 
 // Every tensor the configuration's flags call for, in the canonical file order (llama.cpp's

@@ -55,6 +55,11 @@ struct ArchFeatures {
   SharedExpert shared_expert = SharedExpert::None;
   bool leading_dense = false;        // leading_dense_block_count: the first layers use a dense FFN
   bool expert_width_in_ff = false;   // feed_forward_length holds the expert width (Mixtral, OLMoE)
+  // File layout.
+  bool qk_norm_optional = false;     // a file may omit attn_q_norm/attn_k_norm (GLM-4.5-Air): qk_norm is
+                                     // then off for that file (config_from_gguf looks at blk.0)
+  bool nextn = false;                // NextN/MTP layers may follow the transformer layers (nextn_predict_layers)
+  const char* ffn_norm = "ffn_norm"; // the norm before the FFN (glm4moe: post_attention_norm)
 };
 
 struct ModelConfig {
@@ -65,7 +70,12 @@ struct ModelConfig {
   int64_t n_vocab = 0;
   int64_t n_ctx_train = 0;
   int64_t n_embd = 0;
-  int64_t n_layer = 0;
+  int64_t n_layer = 0;        // transformer layers the forward pass runs
+  // NextN/MTP layers (glm4moe: nextn_predict_layers, 1 in GLM-4.5/4.6): blk.n_layer ..
+  // blk.n_layer + n_layer_nextn - 1 in the file, counted in its block_count as llama.cpp's
+  // converter writes it. They predict a further token for speculative decoding; plain decoding
+  // does not run them, so they are validated and skipped (TensorSpec::unused) and cost no memory.
+  int64_t n_layer_nextn = 0;
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
   int64_t head_dim_k = 0;  // per-head q/k size (attention.key_length, default n_embd/n_head)

@@ -86,6 +86,15 @@ int expert_tensor_layer(const std::string& name, int* part) {
   return std::stoi(num);
 }
 
+// "blk.N.<rest>" -> N, else -1.
+int block_index(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  int v = 0;
+  size_t i = 4;
+  for (; i < name.size() && i < 10 && std::isdigit(static_cast<unsigned char>(name[i])); ++i) v = v * 10 + (name[i] - '0');
+  return i > 4 && i < name.size() && name[i] == '.' ? v : -1;
+}
+
 constexpr int64_t kMinCtx = 256;
 
 constexpr uint64_t kMiB = 1024 * 1024;
@@ -190,7 +199,15 @@ BudgetPlan measure_model(const ModelFootprint& fp, const ModelConfig& cfg, const
   // Dense weights, and the expert tensors grouped by layer.
   std::vector<ExpertTensors> experts(static_cast<size_t>(std::max<int64_t>(cfg.n_layer, 0)));
   std::string kv_b_types;  // e.g. "Q6_K/Q4_K": the mix gives attn_v-like tensors more bits on some layers
+  uint64_t nextn_bytes = 0;
+  size_t nextn_tensors = 0;
   for (const GgufTensorInfo& t : f.tensors()) {
+    // The NextN/MTP layers after the transformer layers are not loaded (arch/config.h).
+    if (cfg.n_layer_nextn > 0 && block_index(t.name) >= cfg.n_layer) {
+      nextn_bytes += t.nbytes;
+      ++nextn_tensors;
+      continue;
+    }
     int part = 0;
     const int layer = expert_tensor_layer(t.name, &part);
     if (layer < 0) {
@@ -229,6 +246,11 @@ BudgetPlan measure_model(const ModelFootprint& fp, const ModelConfig& cfg, const
   }
   p.slot_bytes = p.layers.empty() ? 0 : ExpertCache::slot_bytes_for(experts, req.alignment);
 
+  if (cfg.n_layer_nextn > 0)
+    p.notes.push_back(cat("NextN/MTP layer", cfg.n_layer_nextn > 1 ? "s" : "", " blk.", cfg.n_layer,
+                          cfg.n_layer_nextn > 1 ? cat("-", cfg.n_layer + cfg.n_layer_nextn - 1) : std::string(), " (",
+                          nextn_tensors, " tensors, ", format_bytes(nextn_bytes),
+                          ") in the file, not used for plain decoding: not loaded, not in the budget"));
   if (p.mla_legacy_kv_b_bytes > 0)
     p.notes.push_back(cat("legacy MLA layout: attn_kv_b (", format_bytes(p.mla_legacy_kv_b_bytes),
                           ", ", kv_b_types, ") is split at load into attn_k_b (F16; F32/BF16 sources keep their type) + attn_v_b (",

@@ -46,6 +46,10 @@ void print_config(const ModelConfig& c) {
   num("n_ctx_train", c.n_ctx_train);
   num("n_embd", c.n_embd);
   num("n_layer", c.n_layer);
+  if (c.n_layer_nextn)
+    row("n_layer_nextn", std::to_string(c.n_layer_nextn) + " (NextN/MTP: blk." + std::to_string(c.n_layer) +
+                             (c.n_layer_nextn > 1 ? "-" + std::to_string(c.n_layer + c.n_layer_nextn - 1) : "") +
+                             ", not used for plain decoding, not loaded)");
   num("n_head", c.n_head);
   num("n_head_kv", c.n_head_kv);
   num("head_dim_k", c.head_dim_k);
@@ -65,6 +69,8 @@ void print_config(const ModelConfig& c) {
     num("n_expert_groups", c.n_expert_groups);
     num("n_expert_groups_used", c.n_expert_groups_used);
   }
+  if (c.arch.attention == AttentionKind::Gqa)
+    row("qk_norm", c.arch.qk_norm == QkNorm::PerHead ? "per head" : c.arch.qk_norm == QkNorm::Full ? "whole projection" : "none");
   row("rope", c.rope_type == RopeType::Neox ? "neox" : "norm");
   num("n_rot", c.n_rot);
   flt("rope_freq_base", c.rope_freq_base);
@@ -143,8 +149,10 @@ void print_info(const InfoOptions& o) {
 
   // A file swapmoe cannot run (dense model, unknown architecture, vocab only) still gets
   // its tensor table; the reason goes to stderr so the listing stays useful.
+  int64_t n_layer_run = -1;  // the NextN/MTP layers beyond it are tallied apart
   try {
     const ModelConfig cfg = config_from_gguf(*f);
+    if (cfg.n_layer_nextn > 0) n_layer_run = cfg.n_layer;
     print_config(cfg);
     if (cfg.mla_legacy) print_mla_legacy(*f, cfg);
   } catch (const Error& e) {
@@ -153,7 +161,7 @@ void print_info(const InfoOptions& o) {
 
   struct TypeStat { int64_t count = 0; uint64_t bytes = 0; };
   std::map<std::string, TypeStat> by_type;
-  TypeStat experts, dense, total;
+  TypeStat experts, dense, total, nextn;
   std::map<int, uint64_t> expert_bytes_by_layer;
   for (const auto& t : f->tensors()) {
     auto& s = by_type[ggml_type_name(t.type)];
@@ -161,7 +169,10 @@ void print_info(const InfoOptions& o) {
     s.bytes += t.nbytes;
     ++total.count;
     total.bytes += t.nbytes;
-    if (t.name.find("_exps") != std::string::npos) {
+    if (n_layer_run >= 0 && tensor_layer(t.name) >= n_layer_run) {
+      ++nextn.count;
+      nextn.bytes += t.nbytes;
+    } else if (t.name.find("_exps") != std::string::npos) {
       ++experts.count;
       experts.bytes += t.nbytes;
       expert_bytes_by_layer[tensor_layer(t.name)] += t.expert_bytes();
@@ -179,6 +190,9 @@ void print_info(const InfoOptions& o) {
   std::printf("  experts (*_exps)  %5lld tensors %14s (%.1f%%)\n", static_cast<long long>(experts.count),
               format_size(experts.bytes).c_str(), pct);
   std::printf("  dense             %5lld tensors %14s\n", static_cast<long long>(dense.count), format_size(dense.bytes).c_str());
+  if (nextn.count)
+    std::printf("  NextN/MTP layer   %5lld tensors %14s (not loaded)\n", static_cast<long long>(nextn.count),
+                format_size(nextn.bytes).c_str());
   if (!expert_bytes_by_layer.empty()) {
     // One expert of one layer (its gate, up and down slices) is the unit swapmoe moves.
     uint64_t lo = UINT64_MAX, hi = 0;

@@ -126,6 +126,7 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
     if (t->ne != s.ne)
       fail(f.path(), ": tensor ", s.name, ": expected shape ", shape_str(s.ne), ", got ", shape_str(t->ne),
            " (type ", ggml_type_name(t->type), ")");
+    if (s.unused) continue;  // checked, not loaded (a NextN/MTP layer: arch/config.h)
     if (is_vector_role(s.role)) {
       w->vecs_[s.name] = to_f32(f, *t);
       w->bytes_ += static_cast<size_t>(t->n_elements()) * sizeof(float);
@@ -186,7 +187,7 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
   for (int il = 0; il < static_cast<int>(cfg.n_layer); ++il) {
     LayerWeights& L = w->layers[static_cast<size_t>(il)];
     L.attn_norm = vec(tensor_name("attn_norm", il));
-    L.ffn_norm = vec(tensor_name("ffn_norm", il));
+    L.ffn_norm = vec(tensor_name(cfg.arch.ffn_norm, il));
     L.wq = mat(tensor_name("attn_q", il));
     L.wk = mat(tensor_name("attn_k", il));
     L.wv = mat(tensor_name("attn_v", il));

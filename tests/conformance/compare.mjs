@@ -64,6 +64,13 @@ export const VARIANTS = [
   { name: "ds2-plainq-sigmoid", arch: "deepseek2", vocab: "deepseek-llm", extra: ["--q-lora-rank", "0", "--gating", "sigmoid"] },
   { name: "ds2-lowq-softmax", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "softmax"] },
   { name: "ds2-lowq-sigmoid", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "sigmoid"] },
+  // glm4moe (GLM-4.5/4.6): 1 dense + 1 MoE layer and the NextN/MTP layer (blk.2, in the file, not
+  // run by either engine); heads of 128 with rope over 64 (partial rotary) as in the real models;
+  // qk-norm on (GLM-4.5/4.6, routed scale 2.5) and off (GLM-4.5-Air, scale 1). No npm package
+  // ships GLM-4's tokenizer: the qwen2 vocabulary stands in for it.
+  { name: "glm4moe", arch: "glm4moe", vocab: "qwen2", extra: ["--head-dim", "128", "--qk-norm", "on"] },
+  { name: "glm4moe-noqknorm", arch: "glm4moe", vocab: "qwen2",
+    extra: ["--head-dim", "128", "--qk-norm", "off", "--expert-weights-scale", "1"] },
 ];
 // Opt-in cases (--real-widths): slices of a real model's forge preset, at its real widths,
 // with fewer layers and experts so that they fit here. Each lists its own types and forge

@@ -6,7 +6,8 @@
 namespace swapmoe::forge {
 
 std::vector<std::string> preset_names() {
-  return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km", "deepseek-r1-671b-ollama", "deepseek-r1-671b-ud-iq1s", "kimi-k2"};
+  return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km", "deepseek-r1-671b-ollama", "deepseek-r1-671b-ud-iq1s", "kimi-k2",
+          "glm-4.5-air", "glm-4.6"};
 }
 
 ForgeSpec preset(const std::string& name) {
@@ -146,6 +147,54 @@ ForgeSpec preset(const std::string& name) {
     s.yarn_factor = 32.0f;
     return s;
   }
+  if (name == "glm-4.6") {
+    // GLM-4.6 (zai-org/GLM-4.6 config.json; GLM-4.5 has the same shape with a 131072 context):
+    // 92 layers + 1 NextN/MTP layer, 5120 wide, GQA 96/8 heads of 128 with q/k/v biases and a
+    // per-head qk-norm, rope over half of each head (64 of 128, base 1e6), 3 dense leading layers
+    // of width 12288, then 160 routed experts of width 1536, top-8, sigmoid gating with a
+    // selection bias, weights renormalised and scaled by 2.5, one shared expert; 151552 tokens
+    // (GLM-4's vocabulary: forge it around one of that size), rms_eps 1e-5, untied output.
+    s.arch = "glm4moe";
+    s.type = "Q4_K_M";
+    s.name = "forged GLM-4.6";
+    s.layers = 92;
+    s.nextn_layers = 1;
+    s.embd = 5120;
+    s.ff = 12288;
+    s.expert_ff = 1536;
+    s.experts = 160;
+    s.experts_used = 8;
+    s.heads = 96;
+    s.heads_kv = 8;
+    s.head_dim = 128;
+    s.rope_dim = 64;
+    s.qk_norm = "on";
+    s.shared_experts = 1;
+    s.leading_dense = 3;
+    s.gating = "sigmoid";
+    s.expert_weights_scale = 2.5f;
+    s.ctx = 202752;
+    s.rope_base = 1000000.0f;
+    s.rms_eps = 1e-5f;
+    return s;
+  }
+  if (name == "glm-4.5-air") {
+    // GLM-4.5-Air (zai-org/GLM-4.5-Air config.json): 46 layers + 1 NextN/MTP layer, 4096 wide,
+    // the same attention without qk-norm (use_qk_norm false), 1 dense leading layer of width
+    // 10944, 128 routed experts of width 1408, top-8, routed scale 1.0, 131072 context.
+    s = preset("glm-4.6");
+    s.name = "forged GLM-4.5-Air";
+    s.layers = 46;
+    s.embd = 4096;
+    s.ff = 10944;
+    s.expert_ff = 1408;
+    s.experts = 128;
+    s.qk_norm = "off";
+    s.leading_dense = 1;
+    s.expert_weights_scale = 1.0f;
+    s.ctx = 131072;
+    return s;
+  }
   std::string names;
   for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
   fail("unknown preset '", name, "' (valid: ", names, ")");
@@ -211,9 +260,22 @@ ModelConfig make_config(const ForgeSpec& s, int64_t n_vocab) {
     if (full_qk_norm)
       require(c.n_head_kv == c.n_head && c.head_dim_k * c.n_head == c.n_embd,
               cat(s.arch, " normalises q and k over the whole width: needs --heads-kv = --heads and --head-dim = --embd / --heads"));
-    c.n_rot = s.rope_dim > 0 ? s.rope_dim : c.head_dim_k;
+    // Partial rotary architectures (glm4moe) rotate half of each head by default.
+    c.n_rot = s.rope_dim > 0 ? s.rope_dim : a.partial_rotary ? c.head_dim_k / 2 / 2 * 2 : c.head_dim_k;
     require(c.n_rot == c.head_dim_k || (a.partial_rotary && c.n_rot < c.head_dim_k && c.n_rot % 2 == 0),
             "--rope-dim must equal the head dimension for this architecture");
+  }
+  require(s.qk_norm.empty() || s.qk_norm == "on" || s.qk_norm == "off", "--qk-norm must be on or off");
+  if (s.qk_norm == "off") {
+    require(a.qk_norm_optional, cat("--qk-norm off: ", s.arch, " files always have their q/k norms"));
+    c.arch.qk_norm = QkNorm::None;
+  } else if (s.qk_norm == "on") {
+    require(a.qk_norm != QkNorm::None, cat("--qk-norm on: ", s.arch, " has no q/k norms"));
+  }
+  if (a.nextn) {
+    c.n_layer_nextn = s.nextn_layers >= 0 ? s.nextn_layers : 1;
+  } else {
+    require(s.nextn_layers <= 0, cat("--nextn-layers: ", s.arch, " files have no NextN/MTP layers"));
   }
   if (a.leading_dense) {
     c.n_layer_dense_lead = s.leading_dense >= 0 ? s.leading_dense : std::min<int64_t>(1, s.layers - 1);

@@ -67,6 +67,8 @@ struct ForgeSpec {
   // The scaling factor (linear or YaRN; the deepseek-r1 preset: YaRN x40).
   float yarn_factor = 0;
   int64_t yarn_orig_ctx = 0;
+  std::string qk_norm;        // on | off, for architectures whose files may omit it ("" : on)
+  int64_t nextn_layers = -1;  // NextN/MTP layers after --layers (glm4moe; -1 : 1 where the arch has them)
   float yarn_log_mul = 0;  // as llama.cpp applies it (deepseek2 files store it x 0.1)
 };
 

@@ -80,12 +80,14 @@ ForgeTensors plan_forge_tensors(const ForgeSpec& spec, const ModelConfig& cfg, c
   ForgeTensors ft;
   std::vector<cli::MixTensor> mix;
   for (auto& s : tensor_specs(cfg)) {
-    if (s.optional && s.role == TensorRole::Output && !cfg.has_output) continue;  // tied
+    if (s.optional && s.role == TensorRole::Output && s.layer < 0 && !cfg.has_output) continue;  // tied
+    // A NextN layer's own embedding and head are optional: written files share the model's.
+    if (s.optional && s.layer >= 0 && (s.role == TensorRole::Output || s.role == TensorRole::TokenEmbd)) continue;
     mix.push_back({s.name, s.ne, GgmlType::F32});
     ft.tensors.push_back(std::move(s));
   }
   cli::MixModel mm;
-  mm.n_layer = cfg.n_layer;
+  mm.n_layer = cfg.n_layer + cfg.n_layer_nextn;  // block_count, as llama-quantize reads it
   mm.n_expert = cfg.n_expert;
   mm.n_head = cfg.n_head;
   // As llama-quantize reads it from the file: the legacy MLA layout states n_head there.
