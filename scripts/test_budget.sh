@@ -46,8 +46,9 @@ budget_for() {
 # ---- 1. exactness per architecture
 # (qwen3moe-iq: the same with IQ1_S experts and IQ2_XXS down projections, the grid i-quants of
 # unsloth's DeepSeek-R1 files, so that the expert cache moves their odd-sized slices too;
-# deepseek2-legacy: the unsplit attn_kv_b layout, split at load by src/ops/mla_legacy.h.)
-for case in qwen3moe qwen2moe llama olmoe deepseek2 qwen3moe-iq deepseek2-legacy; do
+# deepseek2-legacy: the unsplit attn_kv_b layout, split at load by src/ops/mla_legacy.h;
+# glm4moe: with its NextN/MTP layer in the file, which neither mode loads.)
+for case in qwen3moe qwen2moe llama olmoe deepseek2 qwen3moe-iq deepseek2-legacy glm4moe; do
   arch=${case%-iq}
   arch=${arch%-legacy}
   extra=()

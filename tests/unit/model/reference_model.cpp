@@ -126,6 +126,47 @@ std::vector<double> ReferenceModel::mla_attention(int il, const std::vector<doub
   return mul(L(il, "attn_output"), o);
 }
 
+// The FFN of the architectures that state their routing (deepseek2, glm4moe): dense leading
+// layers, then softmax or sigmoid scores with a selection bias, the chosen scores renormalised
+// and scaled, plus the shared expert unweighted.
+std::vector<double> ReferenceModel::ffn_routing_keys(int il, const std::vector<double>& h) const {
+  const ModelConfig& c = cfg_;
+  const int64_t E = c.n_embd;
+  std::vector<double> y;
+  if (il < c.n_layer_dense_lead) {
+    std::vector<double> g = mul(L(il, "ffn_gate"), h), u = mul(L(il, "ffn_up"), h);
+    for (size_t i = 0; i < g.size(); ++i) g[i] = silu_d(g[i]) * u[i];
+    y = mul(L(il, "ffn_down"), g);
+  } else {
+    // Sigmoid scores; the bias only steers the choice; chosen scores renormalised, scaled.
+    std::vector<double> p = mul(L(il, "ffn_gate_inp"), h);
+    if (c.gating == GatingFunc::Sigmoid) {
+      for (double& a : p) a = 1.0 / (1.0 + std::exp(-a));
+    } else {
+      const double m = *std::max_element(p.begin(), p.end());
+      double z = 0;
+      for (double& a : p) z += (a = std::exp(a - m));
+      for (double& a : p) a /= z;
+    }
+    std::vector<float> b = vec(L(il, "exp_probs_b", "bias"));
+    if (b.empty()) b.assign(c.n_expert, 0.0f);  // softmax gating files have no selection bias
+    std::vector<int64_t> order(c.n_expert);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a1, int64_t b1) { return p[a1] + b[a1] > p[b1] + b[b1]; });
+    double wsum = 0;
+    for (int64_t i = 0; i < c.n_expert_used; ++i) wsum += p[order[i]];
+    y = expert_ffn(il, -1, h);
+    std::vector<double> moe(E, 0.0);
+    for (int64_t i = 0; i < c.n_expert_used; ++i) {
+      const double w = (c.expert_weights_norm ? p[order[i]] / wsum : p[order[i]]) * c.expert_weights_scale;
+      const std::vector<double> ye = expert_ffn(il, order[i], h);
+      for (int64_t j = 0; j < E; ++j) moe[j] += w * ye[j];
+    }
+    for (int64_t j = 0; j < E; ++j) y[j] += moe[j];
+  }
+  return y;
+}
+
 std::vector<double> ReferenceModel::step(int32_t token) {
   const ModelConfig& c = cfg_;
   const int64_t E = c.n_embd, hd = c.head_dim_k;
@@ -138,39 +179,7 @@ std::vector<double> ReferenceModel::step(int32_t token) {
     if (c.arch.attention == AttentionKind::Mla) {
       const std::vector<double> o = mla_attention(il, h);
       for (int64_t i = 0; i < E; ++i) x[i] += o[i];
-      h = rmsnorm(x, vec(L(il, "ffn_norm")));
-      std::vector<double> y;
-      if (il < c.n_layer_dense_lead) {
-        std::vector<double> g = mul(L(il, "ffn_gate"), h), u = mul(L(il, "ffn_up"), h);
-        for (size_t i = 0; i < g.size(); ++i) g[i] = silu_d(g[i]) * u[i];
-        y = mul(L(il, "ffn_down"), g);
-      } else {
-        // Sigmoid scores; the bias only steers the choice; chosen scores renormalised, scaled.
-        std::vector<double> p = mul(L(il, "ffn_gate_inp"), h);
-        if (c.gating == GatingFunc::Sigmoid) {
-          for (double& a : p) a = 1.0 / (1.0 + std::exp(-a));
-        } else {
-          const double m = *std::max_element(p.begin(), p.end());
-          double z = 0;
-          for (double& a : p) z += (a = std::exp(a - m));
-          for (double& a : p) a /= z;
-        }
-        std::vector<float> b = vec(L(il, "exp_probs_b", "bias"));
-        if (b.empty()) b.assign(c.n_expert, 0.0f);  // softmax gating files have no selection bias
-        std::vector<int64_t> order(c.n_expert);
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(), [&](int64_t a1, int64_t b1) { return p[a1] + b[a1] > p[b1] + b[b1]; });
-        double wsum = 0;
-        for (int64_t i = 0; i < c.n_expert_used; ++i) wsum += p[order[i]];
-        y = expert_ffn(il, -1, h);
-        std::vector<double> moe(E, 0.0);
-        for (int64_t i = 0; i < c.n_expert_used; ++i) {
-          const double w = (c.expert_weights_norm ? p[order[i]] / wsum : p[order[i]]) * c.expert_weights_scale;
-          const std::vector<double> ye = expert_ffn(il, order[i], h);
-          for (int64_t j = 0; j < E; ++j) moe[j] += w * ye[j];
-        }
-        for (int64_t j = 0; j < E; ++j) y[j] += moe[j];
-      }
+      const std::vector<double> y = ffn_routing_keys(il, rmsnorm(x, vec(L(il, c.arch.ffn_norm))));
       for (int64_t i = 0; i < E; ++i) x[i] += y[i];
       continue;
     }
@@ -225,7 +234,12 @@ std::vector<double> ReferenceModel::step(int32_t token) {
     for (int64_t i = 0; i < E; ++i) x[i] += o[i];
 
     // Mixture of experts.
-    h = rmsnorm(x, vec(L(il, "ffn_norm")));
+    h = rmsnorm(x, vec(L(il, c.arch.ffn_norm)));
+    if (c.arch.routing_keys) {
+      const std::vector<double> y = ffn_routing_keys(il, h);
+      for (int64_t i = 0; i < E; ++i) x[i] += y[i];
+      continue;
+    }
     std::vector<double> logits = mul(L(il, "ffn_gate_inp"), h);
     const double mx = *std::max_element(logits.begin(), logits.end());
     double sum = 0;

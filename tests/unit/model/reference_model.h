@@ -1,6 +1,6 @@
 #pragma once
 // An independent, deliberately naive implementation of the MoE graphs (qwen3moe,
-// qwen2moe, llama/Mixtral, olmoe, deepseek2 with absorbed MLA, no YaRN), written from the model descriptions
+// qwen2moe, llama/Mixtral, olmoe, deepseek2 with absorbed MLA, glm4moe; no YaRN), written from the model descriptions
 // rather than from the engine: every weight is dequantized to float with the scalar
 // reference kernels, arithmetic is done in double with plain loops. The only engine
 // behaviours it copies on purpose are llama.cpp's F16 roundings in attention (the F16 KV
@@ -32,6 +32,7 @@ class ReferenceModel {
   void rope(std::vector<double>& x, int64_t n_heads, int64_t pos, int64_t stride = -1, int64_t offset = 0) const;
   std::vector<double> mla_attention(int il, const std::vector<double>& h);
   std::vector<double> expert_ffn(int il, int64_t e, const std::vector<double>& x) const;
+  std::vector<double> ffn_routing_keys(int il, const std::vector<double>& h) const;
 
   std::unique_ptr<GgufFile> f_;
   ModelConfig cfg_;

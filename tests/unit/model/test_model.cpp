@@ -209,7 +209,9 @@ INSTANTIATE_TEST_SUITE_P(
                       RefCase{Arch::Llama, GgmlType::F32, false, 2e-4}, RefCase{Arch::Olmoe, GgmlType::F32, false, 2e-4},
                       RefCase{Arch::Qwen3Moe, GgmlType::F32, true, 2e-4}, RefCase{Arch::Qwen3Moe, GgmlType::F16, false, 2e-3},
                       RefCase{Arch::Llama, GgmlType::Q8_0, false, 2e-2}, RefCase{Arch::Qwen2Moe, GgmlType::Q8_0, false, 2e-2},
-                      RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4}, RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4, 1}));
+                      RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4}, RefCase{Arch::Deepseek2, GgmlType::F32, false, 2e-4, 1},
+                      RefCase{Arch::Glm4Moe, GgmlType::F32, false, 2e-4}, RefCase{Arch::Glm4Moe, GgmlType::F32, false, 2e-4, 1},
+                      RefCase{Arch::Glm4Moe, GgmlType::Q8_0, false, 2e-2}));
 
 }  // namespace
 }  // namespace swapmoe
@@ -394,6 +396,80 @@ TEST(ModelLegacyMla, MissingKvBIsNamed) {
   };
   write_tiny_model(f.path, c, o);
   EXPECT_NE(load_error(f.path).find("attn_kv_b"), std::string::npos) << load_error(f.path);
+}
+
+}  // namespace
+}  // namespace swapmoe
+
+namespace swapmoe {
+namespace {
+
+// glm4moe's NextN/MTP layer is in the file but not run: a file with it gives bit for bit the
+// logits of the same model without it (tiny_model draws the tensors in file order, and the
+// NextN layer's come last), its tensors are not loaded and the plan does not count them, and
+// a malformed NextN tensor is still an error that names it (checked as llama.cpp checks it).
+TEST(ModelNextN, CheckedNotLoadedNotRunNotBudgeted) {
+  for (int variant : {0, 1}) {
+    const ModelConfig with = tiny_config(Arch::Glm4Moe, 64, variant);
+    ModelConfig without = with;
+    without.n_layer_nextn = 0;
+    TempFile a("nextn"), b("no-nextn");
+    TinyOptions o;
+    o.matrix_type = GgmlType::Q8_0;
+    write_tiny_model(a.path, with, o);
+    write_tiny_model(b.path, without, o);
+    auto fa = GgufFile::open(a.path);
+    const ModelConfig ca = config_from_gguf(*fa);
+    EXPECT_EQ(ca.n_layer, 3);
+    EXPECT_EQ(ca.n_layer_nextn, 1);
+    EXPECT_EQ(fa->get_i64("glm4moe.block_count"), 4);
+    EXPECT_EQ(ca.arch.qk_norm, variant == 0 ? QkNorm::PerHead : QkNorm::None);  // from the file's tensors
+    EXPECT_NE(fa->find_tensor("blk.3.nextn.eh_proj.weight"), nullptr);
+
+    auto ma = Model::load(a.path, one_thread());
+    auto mb = Model::load(b.path, one_thread());
+    EXPECT_EQ(run(*ma, kTokens), run(*mb, kTokens)) << "variant " << variant;
+    const auto* ia = dynamic_cast<ModelImpl*>(ma.get());
+    const auto* ib = dynamic_cast<ModelImpl*>(mb.get());
+    ASSERT_TRUE(ia && ib);
+    EXPECT_EQ(ia->weights().bytes(), ib->weights().bytes());
+    EXPECT_EQ(ia->weights().tensor("blk.3.nextn.eh_proj.weight"), nullptr);
+
+    BudgetRequest req;
+    req.n_ctx = 64;
+    auto fb = GgufFile::open(b.path);
+    const BudgetPlan pa = measure_model(ca, *fa, req), pb = measure_model(config_from_gguf(*fb), *fb, req);
+    EXPECT_EQ(pa.dense_bytes, pb.dense_bytes);
+    EXPECT_EQ(pa.expert_bytes_total, pb.expert_bytes_total);
+    EXPECT_EQ(pa.layers.size(), 2u);
+    ASSERT_FALSE(pa.notes.empty());
+    EXPECT_NE(pa.notes.front().find("NextN/MTP layer blk.3"), std::string::npos) << pa.notes.front();
+  }
+  TempFile bad("nextn-bad");
+  TinyOptions o;
+  o.edit = [](std::string& name, std::vector<int64_t>& ne, GgmlType&) {
+    if (name == "blk.3.nextn.eh_proj.weight") ne[0] /= 2;
+  };
+  write_tiny_model(bad.path, tiny_config(Arch::Glm4Moe, 64, 0), o);
+  EXPECT_NE(load_error(bad.path).find("blk.3.nextn.eh_proj.weight"), std::string::npos) << load_error(bad.path);
+}
+
+// config_from_gguf reads back what config_to_kv wrote, NextN layers and routing included.
+TEST(ModelNextN, KeysRoundTrip) {
+  const ModelConfig c = tiny_config(Arch::Glm4Moe, 64, 1);
+  TempFile f("glm-keys");
+  write_tiny_model(f.path, c, TinyOptions{});
+  auto g = GgufFile::open(f.path);
+  const ModelConfig r = config_from_gguf(*g);
+  EXPECT_EQ(r.n_layer, c.n_layer);
+  EXPECT_EQ(r.n_layer_nextn, c.n_layer_nextn);
+  EXPECT_EQ(r.n_layer_dense_lead, c.n_layer_dense_lead);
+  EXPECT_EQ(r.n_expert_shared, 1);
+  EXPECT_EQ(r.gating, GatingFunc::Sigmoid);
+  EXPECT_TRUE(r.expert_weights_norm);
+  EXPECT_EQ(r.expert_weights_scale, 1.0f);
+  EXPECT_EQ(r.n_rot, c.head_dim_k / 2);
+  EXPECT_EQ(r.head_dim_k, 32);
 }
 
 }  // namespace

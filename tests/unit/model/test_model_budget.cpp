@@ -65,7 +65,7 @@ ModelOptions one_thread() {
 }
 
 TEST(StreamedExperts, AnyArrivalOrderGivesTheResidentLogits) {
-  for (Arch a : {Arch::Qwen3Moe, Arch::Qwen2Moe, Arch::Deepseek2}) {
+  for (Arch a : {Arch::Qwen3Moe, Arch::Qwen2Moe, Arch::Deepseek2, Arch::Glm4Moe}) {
     Forged f(a);
     auto want = Model::load(f.path, one_thread());
     auto got = Model::load(f.path, one_thread());

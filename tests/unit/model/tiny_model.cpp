@@ -18,6 +18,7 @@ const char* arch_name(Arch a) {
     case Arch::Llama: return "llama";
     case Arch::Olmoe: return "olmoe";
     case Arch::Deepseek2: return "deepseek2";
+    case Arch::Glm4Moe: return "glm4moe";
   }
   return "?";
 }
@@ -70,6 +71,24 @@ ModelConfig tiny_config(Arch arch, int64_t n_embd, int variant) {
       c.q_lora_rank = 0;
       c.gating = GatingFunc::Softmax;
       c.expert_weights_norm = false;
+      c.expert_weights_scale = 1.0f;
+    }
+  }
+  if (arch == Arch::Glm4Moe) {
+    // GLM-4.5's layout in small: heads wider than n_embd / n_head with rope over half of
+    // each, q/k/v biases, one dense leading layer, sigmoid gating with a selection bias,
+    // one shared expert, and one NextN/MTP layer after the three it runs.
+    c.n_layer = 3;
+    c.n_layer_nextn = 1;
+    c.n_layer_dense_lead = 1;
+    c.head_dim_k = c.head_dim_v = 2 * n_embd / c.n_head;
+    c.n_rot = c.head_dim_k / 2;
+    c.n_expert_shared = 1;
+    c.gating = GatingFunc::Sigmoid;
+    c.expert_weights_norm = true;
+    c.expert_weights_scale = 2.5f;
+    if (variant == 1) {
+      c.arch.qk_norm = QkNorm::None;
       c.expert_weights_scale = 1.0f;
     }
   }

@@ -16,7 +16,7 @@ namespace swapmoe {
 
 // The architectures the tests forge (test code only: the engine names an architecture by
 // its spec, arch/arch.h). arch_name gives the spec's name.
-enum class Arch { Qwen3Moe, Qwen2Moe, Llama, Olmoe, Deepseek2 };
+enum class Arch { Qwen3Moe, Qwen2Moe, Llama, Olmoe, Deepseek2, Glm4Moe };
 const char* arch_name(Arch a);
 
 }  // namespace swapmoe
@@ -25,6 +25,7 @@ namespace swapmoe::test {
 
 // A small config of the given architecture (n_embd 64, 2 layers, 8 experts, top-2).
 // deepseek2 variant 1: plain attn_q, softmax gating, no dense leading layer.
+// glm4moe variant 0: qk-norm (GLM-4.5/4.6), variant 1: none (GLM-4.5-Air); both with a NextN layer.
 ModelConfig tiny_config(Arch arch, int64_t n_embd = 64, int variant = 0);
 
 struct TinyOptions {

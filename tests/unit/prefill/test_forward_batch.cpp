@@ -123,6 +123,8 @@ const std::vector<Case>& cases() {
     for (const char* t : {"F32", "Q8_0", "Q4_K_M"}) {
       for (Arch a : {Arch::Qwen3Moe, Arch::Qwen2Moe, Arch::Llama, Arch::Olmoe, Arch::Deepseek2}) r.push_back({a, 0, t});
       r.push_back({Arch::Deepseek2, 1, t});
+      r.push_back({Arch::Glm4Moe, 0, t});
+      r.push_back({Arch::Glm4Moe, 1, t});
     }
     return r;
   }();
