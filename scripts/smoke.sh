@@ -65,7 +65,7 @@ llama_load() {  # llama_load NAME FILE
 text="$work/text.txt"
 printf 'The quick brown fox jumps over the lazy dog. Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich. 日本語のテキスト。\n' >"$text"
 
-for arch in qwen3moe qwen2moe llama olmoe deepseek2; do
+for arch in qwen3moe qwen2moe llama olmoe deepseek2 glm4moe; do
   m="$work/$arch.gguf"
   expect_ok "$arch: forge" '' "$forge" --arch "$arch" --type Q8_0 --layers 2 --vocab "$spm" --seed 7 -t "$threads" -o "$m"
   [ -f "$m" ] || continue
@@ -94,7 +94,9 @@ else
   "$forge" --arch deepseek2 --layers 9 --leading-dense 2 --experts 16 --vocab "$spm" -o "$work/ds2-f32.gguf" 2>/dev/null
   "$forge" --arch llama --layers 9 --experts 8 --embd 320 --heads 5 --expert-ff 192 --tied --vocab "$spm" \
     -o "$work/llama-f32.gguf" 2>/dev/null
-  for f in ds2-f32 llama-f32; do
+  # glm4moe: the NextN/MTP layer's tensors (blk.9) are quantized too, as llama-quantize does.
+  "$forge" --arch glm4moe --layers 9 --leading-dense 2 --experts 16 --vocab "$spm" -o "$work/glm-f32.gguf" 2>/dev/null
+  for f in ds2-f32 llama-f32 glm-f32; do
     python3 "$root/scripts/smoke_quantize_llama.py" "$swapmoe" "$work/$f.gguf" Q4_K_M Q5_K_M Q3_K_M Q2_K Q8_0 \
       IQ4_NL IQ4_XS MXFP4_MOE TQ1_0 TQ2_0 \
       >"$work/qcmp.out" 2>"$work/qcmp.err"

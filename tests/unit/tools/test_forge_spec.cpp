@@ -218,3 +218,74 @@ TEST(ForgeSpec, TensorTypeRules) {
   EXPECT_THROW(parse_tensor_type_rule("ffn_down=Q8_K"), Error);  // an activation type
   EXPECT_EQ(parse_tensor_type_rule("a=b=IQ1_S").pattern, "a=b");
 }
+
+TEST(ForgeSpec, GlmPresetsHaveTheRealShapes) {
+  // zai-org/GLM-4.5-Air and GLM-4.6 config.json: 46 / 92 layers plus one NextN layer (block_count
+  // 47 / 93), 4096 / 5120 wide, 96 heads of 128 over 8 KV heads, rope over 64 of them, 1 / 3
+  // dense layers of 10944 / 12288, 128 / 160 experts of 1408 / 1536, top-8, routed scale 1 / 2.5,
+  // qk-norm only in 4.6.
+  struct Want {
+    const char* preset;
+    int64_t layers, embd, ff, expert_ff, experts, dense;
+    float scale;
+    bool qk_norm;
+    size_t tensors;
+  };
+  for (const Want& w : {Want{"glm-4.5-air", 46, 4096, 10944, 1408, 128, 1, 1.0f, false, 801},
+                        Want{"glm-4.6", 92, 5120, 12288, 1536, 160, 3, 2.5f, true, 1759}}) {
+    const ModelConfig c = make_config(preset(w.preset), 151552);
+    EXPECT_EQ(c.arch_name, "glm4moe");
+    EXPECT_EQ(c.n_layer, w.layers) << w.preset;
+    EXPECT_EQ(c.n_layer_nextn, 1);
+    EXPECT_EQ(c.n_embd, w.embd);
+    EXPECT_EQ(c.n_ff, w.ff);
+    EXPECT_EQ(c.n_ff_exp, w.expert_ff);
+    EXPECT_EQ(c.n_expert, w.experts);
+    EXPECT_EQ(c.n_expert_used, 8);
+    EXPECT_EQ(c.n_layer_dense_lead, w.dense);
+    EXPECT_EQ(c.n_expert_shared, 1);
+    EXPECT_EQ(c.n_head, 96);
+    EXPECT_EQ(c.n_head_kv, 8);
+    EXPECT_EQ(c.head_dim_k, 128);
+    EXPECT_EQ(c.n_rot, 64);
+    EXPECT_EQ(c.gating, GatingFunc::Sigmoid);
+    EXPECT_TRUE(c.expert_weights_norm);
+    EXPECT_EQ(c.expert_weights_scale, w.scale);
+    EXPECT_EQ(c.arch.qk_norm, w.qk_norm ? QkNorm::PerHead : QkNorm::None);
+    EXPECT_EQ(c.n_vocab, 151552);
+    int64_t block_count = -1, nextn = -1;
+    for (const auto& [k, v] : config_to_kv(c)) {
+      if (k == "glm4moe.block_count") block_count = v.u;
+      if (k == "glm4moe.nextn_predict_layers") nextn = v.u;
+    }
+    EXPECT_EQ(block_count, w.layers + 1);
+    EXPECT_EQ(nextn, 1);
+    // What the forge writes: every tensor llama.cpp requires, the NextN layer's included, but
+    // not its optional own embedding and head.
+    const ForgeTensors ft = plan_forge_tensors(preset(w.preset), c, cli::find_quant_target("Q4_K_M"));
+    EXPECT_EQ(ft.tensors.size(), w.tensors) << w.preset;
+    size_t unused = 0;
+    for (const auto& s : ft.tensors) {
+      unused += s.unused;
+      EXPECT_EQ(s.name.find("nextn.embed_tokens"), std::string::npos);
+    }
+    EXPECT_EQ(unused, w.qk_norm ? 23u : 21u);
+  }
+}
+
+TEST(ForgeSpec, QkNormAndNextnFlags) {
+  ForgeSpec s;
+  s.arch = "glm4moe";
+  s.qk_norm = "off";
+  EXPECT_EQ(make_config(s, 1000).arch.qk_norm, QkNorm::None);
+  s.nextn_layers = 0;
+  EXPECT_EQ(make_config(s, 1000).n_layer_nextn, 0);
+  s.qk_norm = "sometimes";
+  EXPECT_THROW(make_config(s, 1000), Error);
+  ForgeSpec q;  // qwen3moe: its files always have the norms, and no NextN layers
+  q.qk_norm = "off";
+  EXPECT_THROW(make_config(q, 1000), Error);
+  q.qk_norm = "";
+  q.nextn_layers = 1;
+  EXPECT_THROW(make_config(q, 1000), Error);
+}
