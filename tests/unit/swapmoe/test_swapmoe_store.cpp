@@ -276,7 +276,7 @@ TEST_P(SwapMoeArch, PureModeOutputDoesNotDependOnReadTiming) {
   expect_bitwise(a, r);
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, SwapMoeArch, ::testing::Values(Arch::Qwen3Moe, Arch::Deepseek2),
+INSTANTIATE_TEST_SUITE_P(Archs, SwapMoeArch, ::testing::Values(Arch::Qwen3Moe, Arch::Deepseek2, Arch::Glm4Moe),
                          [](const ::testing::TestParamInfo<Arch>& i) { return std::string(arch_name(i.param)); });
 
 TEST(SwapMoeStore, RouteIsSelectExpertsWithTheResidentMask) {
