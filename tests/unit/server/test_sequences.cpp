@@ -3,6 +3,7 @@
 // alone on a single-sequence model, for standard attention and for deepseek2's MLA cache.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -84,6 +85,82 @@ TEST_P(Sequences, InterleavedEqualsAloneAndRewindRecomputes) {
   EXPECT_THROW(multi->select_sequence(-1), Error);
   EXPECT_THROW(multi->rewind(multi->n_past() + 1), Error);
   EXPECT_THROW(multi->forward(1, 0), Error);  // position must be n_past
+  std::remove(path.c_str());
+}
+
+// Continuous batching (Model::forward_multi): the tokens of several sequences in one
+// forward pass, prompts of different lengths next to decode tokens, give bitwise the
+// logits each sequence gives alone. A step that mixed up rows, positions or caches of two
+// sequences would differ: the streams differ in content and length.
+TEST_P(Sequences, BatchedStepsEqualAlone) {
+  const std::string path = test::temp_path("sequences_batch");
+  test::write_tiny_model(path, test::tiny_config(GetParam()), {});
+  // Stream 3 is longer than one pass carries (512 tokens without a budget), so its
+  // prompt is split across passes inside one step.
+  std::vector<std::vector<int32_t>> streams = {
+      {1, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150},
+      {2, 3, 4, 5, 6, 7, 8},
+      {200, 201, 202, 203, 204, 205, 206, 207, 208, 209},
+      {},
+  };
+  for (int i = 0; i < 530; ++i) streams[3].push_back(static_cast<int32_t>(10 + (i * 37) % 240));
+  auto single = load(path, 1, 560);
+  std::vector<std::vector<std::vector<float>>> want;
+  for (const auto& s : streams) want.push_back(alone(*single, s));
+
+  auto multi = load(path, 4, 4 * 560);
+  ASSERT_GE(multi->max_batch_tokens(), 2);
+  const auto n_vocab = static_cast<size_t>(multi->config().n_vocab);
+  // Prompt chunks per step (stream 0: 5 then one token at a time; stream 1: all at once,
+  // from the second step; stream 2: 3 tokens a step, from the third; stream 3: everything in
+  // one entry), each entry's last token's logits compared; the others decode one by one.
+  const std::vector<std::vector<size_t>> plan = {{5, 1}, {0, 7, 1}, {0, 0, 3}, {530, 1}};
+  std::vector<size_t> next(streams.size(), 0);
+  multi->select_sequence(2);
+  for (int step = 0; step < 20; ++step) {
+    std::vector<SequenceTokens> batch;
+    // Sequences in a rotating order, so every layout of rows occurs.
+    for (size_t k = 0; k < streams.size(); ++k) {
+      const size_t s = (k + static_cast<size_t>(step)) % streams.size();
+      if (next[s] >= streams[s].size()) continue;
+      const std::vector<size_t>& p = plan[s];
+      size_t len = static_cast<size_t>(step) < p.size() ? p[static_cast<size_t>(step)] : p.back();
+      if (len == 0) continue;
+      len = std::min(len, streams[s].size() - next[s]);
+      batch.push_back({static_cast<int>(s), std::span<const int32_t>(streams[s].data() + next[s], len),
+                       static_cast<int64_t>(next[s]), true});
+    }
+    if (batch.empty()) break;
+    const std::vector<const float*> logits = multi->forward_multi(batch);
+    ASSERT_EQ(logits.size(), batch.size());
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const size_t s = static_cast<size_t>(batch[b].seq);
+      next[s] += batch[b].tokens.size();
+      ASSERT_NE(logits[b], nullptr);
+      ASSERT_EQ(std::vector<float>(logits[b], logits[b] + n_vocab), want[s][next[s] - 1])
+          << "step " << step << ", sequence " << s << ", token " << next[s] - 1;
+    }
+  }
+  for (size_t s = 0; s < streams.size(); ++s) EXPECT_EQ(next[s], streams[s].size()) << "sequence " << s;
+  EXPECT_EQ(multi->sequence(), 2);  // the selection did not move
+  EXPECT_EQ(multi->n_past(), static_cast<int64_t>(streams[2].size()));
+
+  // A refused step changes nothing: a sequence twice, a wrong position, a bad token.
+  const int32_t tok = 5, bad = -1;
+  const int64_t p0 = static_cast<int64_t>(streams[0].size());
+  const SequenceTokens twice[2] = {{0, {&tok, 1}, p0, true}, {0, {&tok, 1}, p0, true}};
+  EXPECT_THROW(multi->forward_multi(twice), Error);
+  const SequenceTokens wrong[2] = {{1, {&tok, 1}, static_cast<int64_t>(streams[1].size()), true}, {0, {&tok, 1}, p0 - 1, true}};
+  EXPECT_THROW(multi->forward_multi(wrong), Error);
+  const SequenceTokens badtok[1] = {{0, {&bad, 1}, p0, true}};
+  EXPECT_THROW(multi->forward_multi(badtok), Error);
+  multi->select_sequence(1);
+  EXPECT_EQ(multi->n_past(), static_cast<int64_t>(streams[1].size()));
+  // The same continuation through forward() on the selected sequence still matches.
+  std::vector<int32_t> more = streams[1];
+  more.push_back(tok);
+  const float* l = multi->forward(tok, static_cast<int64_t>(streams[1].size()));
+  EXPECT_EQ(std::vector<float>(l, l + n_vocab), alone(*single, more).back());
   std::remove(path.c_str());
 }
 
