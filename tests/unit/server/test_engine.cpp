@@ -434,7 +434,9 @@ TEST_F(ServerModel, BatchedStepsMatchRunningAlone) {
 }
 
 TEST_F(ServerModel, CancelledJobFreesItsSlot) {
-  Engine e(load(tmpl_path_, 2), 8);
+  // 1024 positions each: batched, the two endless jobs decode at full speed together, and
+  // 128 positions filled up on a loaded machine before the test thread's cancel came.
+  Engine e(load(tmpl_path_, 2, 1024), 8);
   const Tokenizer& tok = e.model().tokenizer();
   GenRequest g = greedy_request(tok.encode("xyz", false, true), 100000);
   g.sampling.temp = 1.0f;
@@ -450,18 +452,22 @@ TEST_F(ServerModel, CancelledJobFreesItsSlot) {
   ASSERT_TRUE(wait_text(*a, d));
   a->cancel();
   ASSERT_TRUE(wait_done(*a, d, std::chrono::milliseconds(50)));
-  EXPECT_EQ(a->result().finish_reason, "cancelled");
+  // a, like b below, may have sampled end-of-generation or filled its context before
+  // the cancel arrived; one of the two must have been cancelled.
+  const std::string& a_reason = a->result().finish_reason;
+  EXPECT_TRUE(a_reason == "cancelled" || a_reason == "length" || a_reason == "stop") << a_reason;
   const GenResult c = run(e, greedy_request(tok.encode("q", false, true), 4));
   EXPECT_TRUE(c.finish_reason == "length" || c.finish_reason == "stop");
   b->cancel();
   ASSERT_TRUE(wait_done(*b, d, std::chrono::milliseconds(50)));
-  // b samples at temperature 1 in a 128-token context, so on a slow machine it can
+  // b samples at temperature 1 in a 1024-token context, so on a slow machine it can
   // fill its context ("length") or sample end-of-generation ("stop") before the cancel
   // arrives; only a cancel that found it running counts as cancelled.
   const std::string& b_reason = b->result().finish_reason;
   EXPECT_TRUE(b_reason == "cancelled" || b_reason == "length" || b_reason == "stop") << b_reason;
   const EngineMetrics m = e.metrics();
-  EXPECT_EQ(m.requests_cancelled, b_reason == "cancelled" ? 2u : 1u);
+  EXPECT_TRUE(a_reason == "cancelled" || b_reason == "cancelled") << a_reason << ", " << b_reason;
+  EXPECT_EQ(m.requests_cancelled, (a_reason == "cancelled" ? 1u : 0u) + (b_reason == "cancelled" ? 1u : 0u));
   EXPECT_EQ(m.requests_total, 3u);
   EXPECT_EQ(m.active, 0);
 }
