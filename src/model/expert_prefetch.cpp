@@ -24,25 +24,20 @@ void ExpertPrefetcher::on_selected(int il, const int32_t* ids, size_t n) {
   g.clear();
 }
 
-void ExpertPrefetcher::predict_next(int il, const float* x, ExpertStore& store, ThreadPool& pool, int64_t rows) {
+void ExpertPrefetcher::predict_next(int il, const float* x, ExpertStore& store, ThreadPool& pool) {
   const int nl = il + 1;
   if (nl >= static_cast<int>(cfg_.n_layer) || !cfg_.is_moe_layer(nl)) return;
   const LayerWeights& L = w_.layers[static_cast<size_t>(nl)];
   const int64_t E = cfg_.n_embd;
+  rmsnorm(x, L.ffn_norm.data(), xn_.data(), E, cfg_.rms_eps);
+  act_.reset(xn_.data(), E);
+  const MatvecJob job{L.gate_inp, &act_.get(L.gate_inp.type), logits_.data()};
+  matvec_multi({&job, 1}, pool);
   RouterParams rp = router_;
   if (!L.exp_probs_b.empty()) rp.probs_bias = L.exp_probs_b.data();
   std::vector<int32_t>& g = guess_[static_cast<size_t>(nl)];
-  g.clear();
-  std::vector<int32_t> one(static_cast<size_t>(cfg_.n_expert_used), -1);
-  for (int64_t r = 0; r < rows; ++r) {
-    rmsnorm(x + r * E, L.ffn_norm.data(), xn_.data(), E, cfg_.rms_eps);
-    act_.reset(xn_.data(), E);
-    const MatvecJob job{L.gate_inp, &act_.get(L.gate_inp.type), logits_.data()};
-    matvec_multi({&job, 1}, pool);
-    select_experts(rp, logits_.data(), one.data(), weights_.data());
-    for (int32_t e : one)
-      if (std::find(g.begin(), g.end(), e) == g.end()) g.push_back(e);
-  }
+  g.assign(static_cast<size_t>(cfg_.n_expert_used), -1);
+  select_experts(rp, logits_.data(), g.data(), weights_.data());
   store.prefetch(nl, g);
 }
 

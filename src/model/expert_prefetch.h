@@ -28,10 +28,9 @@ class ExpertPrefetcher {
 
   // Layer `il` chose `ids`: scores the guess made for it (if any).
   void on_selected(int il, const int32_t* ids, size_t n);
-  // Predicts the next MoE layer's experts from x (layer il's FFN input, [rows][n_embd]:
-  // one row per token of a decode step, several when sequences decode together) and asks
-  // the store to prefetch them (the union over the rows). No-op after the last MoE layer.
-  void predict_next(int il, const float* x, ExpertStore& store, ThreadPool& pool, int64_t rows = 1);
+  // Predicts the next MoE layer's experts from x (layer il's FFN input, [n_embd]) and
+  // asks the store to prefetch them. No-op after the last MoE layer.
+  void predict_next(int il, const float* x, ExpertStore& store, ThreadPool& pool);
 
   uint64_t predicted() const { return predicted_; }
   uint64_t actual() const { return actual_; }

@@ -95,13 +95,15 @@ void ModelImpl::moe(int il, int64_t n) {
   for (size_t w0 = 0; w0 < S.used.size(); w0 += wave) {
     const std::span<const int32_t> ws(S.used.data() + w0, std::min(S.used.size() - w0, wave));
     experts_->request(il, ws);
-    // Next-layer prediction (expert_prefetch.h), from the tokens being decoded (one per
-    // sequence of the step; not for prompt chunks): its reads overlap this layer's
-    // compute. The experts just requested are pinned, so a prefetch never evicts them.
-    if (prefetch_ && w0 == 0 && n == static_cast<int64_t>(spans_.size())) {
-      prefetch_->on_selected(il, S.ids.data(), S.ids.size());
+    // Next-layer prediction (expert_prefetch.h), from the one token being decoded: its
+    // reads overlap this layer's compute. The experts just requested are pinned, so a
+    // prefetch never evicts them. Not for a step of several sequences: measured with 4
+    // streams under --mem (docs/benchmarks.md), the union of their guesses read a third
+    // more experts per step and decoded slower than no prefetch.
+    if (prefetch_ && n == 1) {
+      prefetch_->on_selected(il, S.ids.data(), static_cast<size_t>(U));
       try {
-        prefetch_->predict_next(il, S.x.data(), *experts_, pool_, n);
+        prefetch_->predict_next(il, S.x.data(), *experts_, pool_);
       } catch (...) {
         experts_->cancel(il);  // unpin what request() pinned
         throw;
