@@ -11,7 +11,7 @@ import { startServer, metrics } from './harness.mjs';
 // `sampling`: e.g. {temperature: 0.8, seed: 5} (default greedy).
 async function streamChat(url, content, maxTokens, { signal, onChunk, sampling } = {}) {
   const r = await fetch(url + '/v1/chat/completions', {
-    method: 'POST', signal,
+    method: 'POST', signal, headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: maxTokens, temperature: 0, stream: true,
                            ...(sampling ?? {}) }),
   });
