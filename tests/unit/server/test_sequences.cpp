@@ -281,7 +281,7 @@ TEST_P(Sequences, BatchedStepsUnderABudgetEqualResidentAlone) {
   std::remove(path.c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, Sequences, ::testing::Values(Arch::Qwen3Moe, Arch::Deepseek2));
+INSTANTIATE_TEST_SUITE_P(Archs, Sequences, ::testing::Values(Arch::Qwen3Moe, Arch::Deepseek2, Arch::Glm4Moe));
 
 TEST(SequencesOptions, ContextIsSplitAndChecked) {
   const std::string path = test::temp_path("sequences_opts");
