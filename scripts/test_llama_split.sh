@@ -81,7 +81,7 @@ check_set() {  # check_set NAME TOOL_ARGS...
   fi
 }
 check_set tensors --split-max-tensors 9
-check_set size --split-max-size 1M
+check_set size --split-max-size 5M
 check_set metadata-first --split-max-tensors 12 --no-tensor-first-split
 
 echo "test_llama_split: $([ $fails -eq 0 ] && echo "all passed" || echo "$fails FAILED") ($tool)"
