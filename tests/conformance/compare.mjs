@@ -85,14 +85,15 @@ export const VARIANTS = [
 //   2. `reference`: swapmoe with SWAPMOE_MLA_LEGACY_REFERENCE=1 (llama.cpp's non-MLA arithmetic:
 //      the latent rounded as llama.cpp rounds it for attn_kv_b, F32 k_b / v_b / cache) against
 //      llama.cpp with an F32 KV cache, teacher-forced with the tight `reference` bounds. This
-//      is the strict check: measured 6.9e-6 (F32) and 3.8e-6 (Q8_0) in ln p. Not for Q4_K_M,
-//      where a difference of 0.3 nats per step remains unexplained (README.md).
+//      is the strict check: measured 6.9e-6 (F32), 3.8e-6 (Q8_0) and 8.2e-6 (Q4_K_M) in ln p.
 const LEGACY_BOUNDS = {
   F32: { lpTol: 0.01 },
   Q8_0: { tieEps: 0.08, lpTol: 0.6, pplTol: 0.005 },
   Q4_K_M: { tieEps: 0.08, lpTol: 0.6, pplTol: 0.01 },
 };
-const LEGACY_REFERENCE = { F32: { tieEps: 0.001, lpTol: 1e-4 }, Q8_0: { tieEps: 0.001, lpTol: 1e-4 } };
+const LEGACY_REFERENCE = {
+  F32: { tieEps: 0.001, lpTol: 1e-4 }, Q8_0: { tieEps: 0.001, lpTol: 1e-4 }, Q4_K_M: { tieEps: 0.001, lpTol: 1e-4 },
+};
 export const LEGACY_VARIANTS = [
   { name: "ds2-legacy-v3", vocab: "deepseek-v3", types: ["F32", "Q8_0", "Q4_K_M"], bounds: LEGACY_BOUNDS,
     reference: LEGACY_REFERENCE,
