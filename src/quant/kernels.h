@@ -154,7 +154,7 @@ SWAPMOE_DECLARE_LOWBIT(avx512)
 // Row tiles (signature of MatTileFn, quant.h): Q4_K, 16 rows per vector (q4k_tile_avx512.cpp).
 void mat_tile_q4_k_avx512(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nt,
                           float* out, size_t out_stride);
-// Grid-based i-quants, 16 rows per vector (simd_iq_tile.inc, compiled into quant_avx512.cpp).
+// Grid-based i-quants and IQ4_XS, 16 rows per vector (simd_iq_tile.inc, compiled into quant_avx512.cpp).
 #define SWAPMOE_DECLARE_TILE(t)                                                                             \
   void mat_tile_##t##_avx512(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, \
                              int nt, float* out, size_t out_stride);
@@ -165,6 +165,7 @@ SWAPMOE_DECLARE_TILE(iq3_xxs)
 SWAPMOE_DECLARE_TILE(iq3_s)
 SWAPMOE_DECLARE_TILE(iq1_s)
 SWAPMOE_DECLARE_TILE(iq1_m)
+SWAPMOE_DECLARE_TILE(iq4_xs)
 #undef SWAPMOE_DECLARE_TILE
 
 #undef SWAPMOE_DECLARE_SIMD

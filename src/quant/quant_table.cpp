@@ -147,6 +147,7 @@ MatTileFn avx512_tile(GgmlType t) {
     case GgmlType::IQ3_S: return mat_tile_iq3_s_avx512;
     case GgmlType::IQ1_S: return mat_tile_iq1_s_avx512;
     case GgmlType::IQ1_M: return mat_tile_iq1_m_avx512;
+    case GgmlType::IQ4_XS: return mat_tile_iq4_xs_avx512;
     default: return nullptr;
   }
 }

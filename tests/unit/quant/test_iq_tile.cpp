@@ -1,4 +1,4 @@
-// Row tiles of the grid-based i-quants (QuantTraits::mat_tile, simd_iq_tile.inc): every
+// Row tiles of the grid-based i-quants and IQ4_XS (QuantTraits::mat_tile, simd_iq_tile.inc): every
 // (row, token) result must be bitwise equal to the same table's vec_dot (itself bitwise equal
 // to the scalar reference, test_iq_formats.cpp), since batched prefill must reproduce
 // token-by-token decode exactly. Covered: every row count 1..kMatTileRows, token counts
@@ -27,6 +27,17 @@ using testing_quant::gaussian;
 using quant::BlockQ8_K;
 
 constexpr float kSentinel = -12345.0f;
+
+// The tiled formats: the grid i-quants, and IQ4_XS (136-byte blocks, fp16 d first; every bit
+// pattern of the rest is valid; set_index is not used here).
+const std::vector<IqFormat>& tile_formats() {
+  static const std::vector<IqFormat> f = [] {
+    std::vector<IqFormat> v = iq_formats();
+    v.push_back({GgmlType::IQ4_XS, 16, 64, 136, [](uint8_t*, int, int) {}, set_d_front});
+    return v;
+  }();
+  return f;
+}
 
 struct Case {
   std::vector<uint8_t> w, acts;
@@ -66,7 +77,7 @@ void expect_tile_equals_vec_dot(const QuantTraits& q, const Case& c, int rows, i
 }
 
 TEST(IqTile, PresentOnlyWithAvx512) {
-  for (const IqFormat& f : iq_formats()) {
+  for (const IqFormat& f : tile_formats()) {
     EXPECT_EQ(quant_traits_for(f.type, Isa::Scalar).mat_tile, nullptr);
     if (cpu_supports(Isa::Avx2)) {
       EXPECT_EQ(quant_traits_for(f.type, Isa::Avx2).mat_tile, nullptr);
@@ -79,7 +90,7 @@ TEST(IqTile, PresentOnlyWithAvx512) {
 
 TEST(IqTile, BitwiseEqualToVecDot) {
   if (!cpu_supports(Isa::Avx512)) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
-  for (const IqFormat& f : iq_formats()) {
+  for (const IqFormat& f : tile_formats()) {
     const QuantTraits q = quant_traits_for(f.type, Isa::Avx512);
     ASSERT_NE(q.mat_tile, nullptr);
     for (int64_t n : {int64_t{256}, int64_t{768}, int64_t{1280}}) {
@@ -97,7 +108,7 @@ TEST(IqTile, ExtremeSumsAndNonFiniteScales) {
   if (!cpu_supports(Isa::Avx512)) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512");
   const int64_t n = 2 * QK_K;
   const int rows = 6, tokens = 7;
-  for (const IqFormat& f : iq_formats()) {
+  for (const IqFormat& f : tile_formats()) {
     const QuantTraits q = quant_traits_for(f.type, Isa::Avx512);
     Case c = make_case(f, rows, tokens, n, 9);
     // Rows 0..2: every bit set (top indices, scales, all-negative signs), a finite scale;
