@@ -148,6 +148,8 @@ MatTileFn avx512_tile(GgmlType t) {
     case GgmlType::IQ1_S: return mat_tile_iq1_s_avx512;
     case GgmlType::IQ1_M: return mat_tile_iq1_m_avx512;
     case GgmlType::IQ4_XS: return mat_tile_iq4_xs_avx512;
+    case GgmlType::IQ4_NL: return mat_tile_iq4_nl_avx512;
+    case GgmlType::MXFP4: return mat_tile_mxfp4_avx512;
     default: return nullptr;
   }
 }
