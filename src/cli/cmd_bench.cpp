@@ -98,6 +98,14 @@ void bench(const BenchOptions& o) {
     const bool swapmoe = o.model.policy == "swapmoe";
     const std::string policy = swapmoe ? "SwapMoE importance" : "policy " + o.model.cache_policy;
     const std::string layout = swapmoe ? "per-layer" : o.model.cache_layout;
+    // How busy the disk was kept: the share of the decode time with an expert read in
+    // flight, and the mean queue (bytes in flight) while it was. A loop that is bound by
+    // the disk keeps it busy all the time at a queue deep enough for its bandwidth.
+    if (secs > 0 && s.cache.busy_seconds > 0)
+      std::printf("disk: busy %.1f%% of the decode time, %s in flight on average while busy, %.1f waits/token\n",
+                  100.0 * s.cache.busy_seconds / secs,
+                  format_bytes(static_cast<uint64_t>(s.cache.inflight_byte_seconds / s.cache.busy_seconds)).c_str(),
+                  static_cast<double>(s.cache.demand_waits) / o.n_predict);
     std::printf("cache: %d slots of %s, %s, %s pools, engine %s%s\n", s.n_slots, format_bytes(s.slot_bytes).c_str(),
                 policy.c_str(), layout.c_str(), s.engine.c_str(), s.direct_io ? ", O_DIRECT" : ", buffered");
     if (swapmoe) {
