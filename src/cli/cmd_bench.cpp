@@ -171,13 +171,18 @@ void bench(const BenchOptions& o) {
     const GgufPart* big = &model->file().parts().front();
     for (const GgufPart& p : model->file().parts())
       if (p.file_size > big->file_size) big = &p;
+    const std::string big_path = big->path;
+    // The measurement's buffers (up to 32 slots) come on top of the budget: give the
+    // model's memory back first, so that bench stays inside the --mem limit (a cgroup of
+    // that size would kill it otherwise). Everything below uses the figures taken above.
+    model.reset();
     // The queue the decode loop kept while reading (mean bytes in flight), in slot-sized
     // requests; and a deep queue for comparison (what more reads in flight could give).
     const double queue = s.cache.busy_seconds > 0 ? s.cache.inflight_byte_seconds / s.cache.busy_seconds : 0.0;
     const int depth = std::max(1, static_cast<int>(queue / static_cast<double>(s.slot_bytes) + 0.5));
     const std::string engine = o.model.io;
-    const double bw = measure_disk_bandwidth(big->path, s.slot_bytes, depth, engine);
-    const double bw_deep = measure_disk_bandwidth(big->path, s.slot_bytes, 32, engine);
+    const double bw = measure_disk_bandwidth(big_path, s.slot_bytes, depth, engine);
+    const double bw_deep = measure_disk_bandwidth(big_path, s.slot_bytes, 32, engine);
     std::printf("disk bandwidth: %s/s at %d reads of %s in flight (the decode loop's mean queue), %s/s at 32\n",
                 format_bytes(static_cast<uint64_t>(bw)).c_str(), depth, format_bytes(s.slot_bytes).c_str(),
                 format_bytes(static_cast<uint64_t>(bw_deep)).c_str());
