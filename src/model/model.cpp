@@ -104,7 +104,7 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, E
 
   rope_ = rope_params(cfg_);
   router_ = router_params(cfg_);
-  if (plan.prefetch) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_);
+  if (plan.prefetch) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_, plan.prefetch_depth);
 
   const int64_t kdim = cfg_.n_head_kv * cfg_.head_dim_k;
   const int64_t vdim = cfg_.n_head_kv * cfg_.head_dim_v;
@@ -151,6 +151,11 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, E
 }
 
 ModelImpl::~ModelImpl() = default;
+
+void ModelImpl::set_prefetch_depth(int depth) {
+  prefetch_.reset();
+  if (depth >= 1) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_, depth);
+}
 
 ExpertRunStats ModelImpl::expert_stats() const {
   ExpertRunStats s;
