@@ -66,6 +66,9 @@ listener_pid() { ss -Htlnp "sport = :$PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9
 read_bytes() { awk '/^read_bytes:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0; }
 start_server() {  # ENGINE N LOG
   local eng=$1 n=$2 log=$3 cmd
+  # A fresh port each time: the previous server's closed connections sit in TIME_WAIT on its
+  # port, and a server that does not set SO_REUSEADDR cannot bind it again for a minute.
+  PORT=$((PORT + 1))
   if [ "$eng" = swapmoe ]; then
     cmd=("$SWAPMOE" serve "$model" --threads "$THREADS" --parallel "$n" --ctx $((CTX_PER_SLOT * n)) --port "$PORT")
     [ "$mode" = cgroup ] && cmd+=(--mem "$LIMIT")
