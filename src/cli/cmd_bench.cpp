@@ -1,23 +1,23 @@
 // `swapmoe bench MODEL [--mem SIZE] [-n N]`: greedy decode speed with the expert-cache
 // figures, and the I/O bound it is up against: the disk bandwidth is measured here with
-// O_DIRECT reads of the model file (expert-slot-sized, random offsets, several threads),
-// and bound tok/s = bandwidth / bytes missed per token. The ratio achieved/bound says how
+// O_DIRECT reads of the model file (expert-slot-sized, random offsets, through the cache's
+// read engine at the queue depth the decode loop kept), and bound tok/s = bandwidth /
+// bytes read per token. The ratio achieved/bound says how
 // close the decode loop comes to the disk's limit.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "cache/budget.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "io/direct_file.h"
+#include "io/read_engine.h"
 #include "model/model.h"
 #include "runtime/model_budget.h"
 #include "util/error.h"
@@ -30,40 +30,120 @@ struct BenchOptions {
   ModelArgs model;
   int n_predict = 32;
   std::string prompt = "The quick brown fox";
+  int parallel = 1;  // sequences decoding together (continuous batching), > 1: bench_batched
 };
 
 using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Bytes per second of O_DIRECT reads of `chunk` bytes at random aligned offsets, 4 threads,
-// about 0.5 s or 512 MiB, whichever comes first.
-double measure_disk_bandwidth(const std::string& path, uint64_t chunk) {
+// Bytes per second of O_DIRECT reads of `chunk` bytes at random aligned offsets through
+// the expert cache's own read engine (io_uring or the pread pool, 1 MiB chunks), keeping
+// `inflight` requests queued, for about 1 s or 1 GiB, whichever comes first. The disk's
+// bandwidth depends on the queue: measured at the queue the decode loop kept, the bound
+// below is what reading alone allows at that queue.
+double measure_disk_bandwidth(const std::string& path, uint64_t chunk, int inflight, const std::string& engine) {
   io::DirectFile f = io::DirectFile::open(path);
   const uint64_t a = f.alignment();
   chunk = std::max<uint64_t>(a, std::min<uint64_t>(chunk, 8u << 20) / a * a);
   if (f.size() < chunk + a) chunk = std::max<uint64_t>(a, f.size() / 2 / a * a);
   if (f.size() < chunk) return 0.0;
+  inflight = std::clamp(inflight, 1, 64);
   const uint64_t span = f.size() - chunk;
-  std::atomic<uint64_t> total{0};
+  io::EngineOptions eo;
+  eo.kind = io::parse_engine_kind(engine);
+  auto eng = io::make_read_engine(eo);
+  std::vector<io::AlignedBuffer> bufs;
+  std::vector<int> free_bufs;
+  for (int i = 0; i < inflight; ++i) {
+    bufs.emplace_back(chunk, a);
+    free_bufs.push_back(i);
+  }
+  std::mt19937_64 rng(1);
+  uint64_t total = 0;
+  std::vector<io::ReadCompletion> got;
   const auto t0 = Clock::now();
-  std::vector<std::thread> th;
-  for (int t = 0; t < 4; ++t)
-    th.emplace_back([&, t] {
-      std::mt19937_64 rng(static_cast<uint64_t>(t) + 1);
-      io::AlignedBuffer buf(chunk + a, a);
-      while (since(t0) < 0.5 && total.load() < (512ull << 20)) {
-        const uint64_t off = (rng() % (span + 1)) / a * a;
-        f.read_range(off, chunk, buf);
-        total += chunk;
-      }
-    });
-  for (auto& x : th) x.join();
+  bool more = true;
+  while (more || eng->in_flight() > 0) {
+    more = since(t0) < 1.0 && total < (1ull << 30);
+    while (more && !free_bufs.empty()) {
+      const int b = free_bufs.back();
+      free_bufs.pop_back();
+      io::ReadRequest r;
+      r.fd = f.fd();
+      r.offset = (rng() % (span + 1)) / a * a;
+      r.len = chunk;
+      r.dst = bufs[static_cast<size_t>(b)].data();
+      r.tag = static_cast<uint64_t>(b);
+      eng->submit(r);
+    }
+    got.clear();
+    eng->wait(got, 1);
+    for (const io::ReadCompletion& c : got) {
+      if (c.error) fail(io::read_error_message(c, path, "the disk bandwidth measurement"));
+      total += c.bytes;
+      free_bufs.push_back(static_cast<int>(c.tag));
+    }
+  }
   const double s = since(t0);
-  return s > 0 ? static_cast<double>(total.load()) / s : 0.0;
+  return s > 0 ? static_cast<double>(total) / s : 0.0;
+}
+
+// --parallel N: N sequences (prompts "PROMPT", "PROMPT (1)", ... so that their routing
+// differs) decode together, one forward pass (Model::forward_multi) per step, as serve's
+// batching engine runs them. Prints the aggregate rate and, under --mem, the experts and
+// bytes read per step and per generated token and the hit rate.
+void bench_batched(const BenchOptions& o) {
+  ModelOptions mo = o.model.to_options();
+  mo.n_sequences = o.parallel;
+  auto model = Model::load(o.model.path, mo);
+  const Tokenizer& tok = model->tokenizer();
+  const int n_vocab = static_cast<int>(model->config().n_vocab);
+  const auto N = static_cast<size_t>(o.parallel);
+  std::vector<std::vector<int32_t>> prompts(N);
+  std::vector<int32_t> next(N);
+  std::vector<int64_t> pos(N);
+  auto argmax = [&](const float* l) { return static_cast<int32_t>(std::max_element(l, l + n_vocab) - l); };
+  for (size_t i = 0; i < N; ++i) {
+    prompts[i] = tok.encode(i == 0 ? o.prompt : o.prompt + " (" + std::to_string(i) + ")", true, false);
+    if (prompts[i].empty()) prompts[i].push_back(0);
+    if (static_cast<int64_t>(prompts[i].size()) + o.n_predict > model->n_ctx())
+      fail("prompt plus ", o.n_predict, " tokens do not fit the context of ", model->n_ctx(), " per sequence");
+    model->select_sequence(static_cast<int>(i));
+    next[i] = argmax(model->forward_batch(prompts[i], 0));
+    pos[i] = static_cast<int64_t>(prompts[i].size());
+  }
+  reset_expert_run_stats(*model);
+  std::vector<SequenceTokens> batch(N);
+  const auto t0 = Clock::now();
+  for (int step = 0; step < o.n_predict; ++step) {
+    for (size_t i = 0; i < N; ++i) batch[i] = {static_cast<int>(i), std::span<const int32_t>(&next[i], 1), pos[i], true};
+    const std::vector<const float*> logits = model->forward_multi(batch);
+    for (size_t i = 0; i < N; ++i) {
+      next[i] = argmax(logits[i]);
+      ++pos[i];
+    }
+    print_progress(*model, o.model, (step + 1) * o.parallel, since(t0));
+  }
+  const double secs = since(t0);
+  end_progress(o.model);
+  const double tokens = static_cast<double>(o.n_predict) * o.parallel;
+  const double tps = secs > 0 ? tokens / secs : 0.0;
+  std::printf("decode: %d streams x %d tokens in %.3f s, %.2f tok/s aggregate (%.2f per stream)\n", o.parallel,
+              o.n_predict, secs, tps, tps / o.parallel);
+  const ExpertRunStats s = expert_run_stats(*model);
+  std::printf("experts: %s\n", format_run_stats(s, static_cast<int64_t>(tokens), secs).c_str());
+  if (s.cached) {
+    const double steps = o.n_predict, mib = 1024.0 * 1024.0;
+    const double loads = static_cast<double>(s.cache.loads), bytes = static_cast<double>(s.cache.bytes_read);
+    std::printf("per step (%d tokens): %.1f experts read, %.1f MiB; per generated token: %.1f experts read, %.1f MiB; "
+                "hit rate %.1f%%\n",
+                o.parallel, loads / steps, bytes / mib / steps, loads / tokens, bytes / mib / tokens, 100.0 * s.cache.hit_rate());
+  }
 }
 
 void bench(const BenchOptions& o) {
+  if (o.parallel > 1) return bench_batched(o);
   auto model = Model::load(o.model.path, o.model.to_options());
   const Tokenizer& tok = model->tokenizer();
   std::vector<int32_t> prompt = tok.encode(o.prompt, true, false);
@@ -91,13 +171,35 @@ void bench(const BenchOptions& o) {
     const GgufPart* big = &model->file().parts().front();
     for (const GgufPart& p : model->file().parts())
       if (p.file_size > big->file_size) big = &p;
-    const double bw = measure_disk_bandwidth(big->path, s.slot_bytes);
+    const std::string big_path = big->path;
+    // The measurement's buffers (up to 32 slots) come on top of the budget: give the
+    // model's memory back first, so that bench stays inside the --mem limit (a cgroup of
+    // that size would kill it otherwise). Everything below uses the figures taken above.
+    model.reset();
+    // The queue the decode loop kept while reading (mean bytes in flight), in slot-sized
+    // requests; and a deep queue for comparison (what more reads in flight could give).
+    const double queue = s.cache.busy_seconds > 0 ? s.cache.inflight_byte_seconds / s.cache.busy_seconds : 0.0;
+    const int depth = std::max(1, static_cast<int>(queue / static_cast<double>(s.slot_bytes) + 0.5));
+    const std::string engine = o.model.io;
+    const double bw = measure_disk_bandwidth(big_path, s.slot_bytes, depth, engine);
+    const double bw_deep = measure_disk_bandwidth(big_path, s.slot_bytes, 32, engine);
+    std::printf("disk bandwidth: %s/s at %d reads of %s in flight (the decode loop's mean queue), %s/s at 32\n",
+                format_bytes(static_cast<uint64_t>(bw)).c_str(), depth, format_bytes(s.slot_bytes).c_str(),
+                format_bytes(static_cast<uint64_t>(bw_deep)).c_str());
     const double per_token = static_cast<double>(s.cache.bytes_read) / o.n_predict;
     // Under SwapMoE the residency is decided by importance, not by --cache-policy, and the
     // slots are always per-layer pools (docs/swapmoe.md).
     const bool swapmoe = o.model.policy == "swapmoe";
     const std::string policy = swapmoe ? "SwapMoE importance" : "policy " + o.model.cache_policy;
     const std::string layout = swapmoe ? "per-layer" : o.model.cache_layout;
+    // How busy the disk was kept: the share of the decode time with an expert read in
+    // flight, and the mean queue (bytes in flight) while it was. A loop that is bound by
+    // the disk keeps it busy all the time at a queue deep enough for its bandwidth.
+    if (secs > 0 && s.cache.busy_seconds > 0)
+      std::printf("disk: busy %.1f%% of the decode time, %s in flight on average while busy, %.1f waits/token\n",
+                  100.0 * s.cache.busy_seconds / secs,
+                  format_bytes(static_cast<uint64_t>(s.cache.inflight_byte_seconds / s.cache.busy_seconds)).c_str(),
+                  static_cast<double>(s.cache.demand_waits) / o.n_predict);
     std::printf("cache: %d slots of %s, %s, %s pools, engine %s%s\n", s.n_slots, format_bytes(s.slot_bytes).c_str(),
                 policy.c_str(), layout.c_str(), s.engine.c_str(), s.direct_io ? ", O_DIRECT" : ", buffered");
     if (swapmoe) {
@@ -124,6 +226,11 @@ Command add_bench_command(CLI::App& app) {
   add_model_args(sub, o->model);
   sub->add_option("-n,--n-predict", o->n_predict, "Tokens to decode")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   sub->add_option("-p,--prompt", o->prompt, "Prompt evaluated before timing")->capture_default_str();
+  sub->add_option("--parallel", o->parallel,
+                  "Sequences decoding together in one forward pass per step, as serve --parallel N batches them "
+                  "(prompts PROMPT, PROMPT (1), ...); prints the aggregate rate and the reads per step and per token")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   return {sub, [o] {
             o->model.resolve();
             bench(*o);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ struct ModelOptions {
   bool cache_per_layer = false;          // per-layer pools (quotas) instead of one shared pool
   std::string io_engine = "auto";      // auto | uring | pread
   bool prefetch = true;                // predict layer l+1's experts while layer l runs
+  // ... and layers l+2 .. l+depth from the same state (model/expert_prefetch.h). Deeper
+  // lookahead keeps the read queue from running dry while a slow layer computes, but reads
+  // 7-12% more on the Qwen3-30B shape at 6 GiB and was not faster under load
+  // (docs/benchmarks.md, "The 6 GiB single stream"): 1 by default.
+  int prefetch_depth = 1;
   // Expert policy (docs/swapmoe.md). "exact": every chosen expert is computed, missing ones
   // are read from the file and decoding waits for them. "swapmoe" (needs --mem): each MoE
   // layer keeps a set of resident experts and routing is restricted to them (masked
@@ -52,6 +58,15 @@ struct ModelOptions {
   // (and the budget's KV reservation) is the total: each sequence gets n_ctx / n_sequences
   // positions, so N slots cost the memory of one full-length cache.
   int n_sequences = 1;
+};
+
+// One sequence's part of a batched step (Model::forward_multi): its next tokens, at
+// positions pos0, pos0 + 1, ... of its own KV cache.
+struct SequenceTokens {
+  int seq = 0;
+  std::span<const int32_t> tokens;
+  int64_t pos0 = 0;           // must equal the sequence's n_past
+  bool want_logits = true;    // the last token's logits are wanted
 };
 
 class Model {
@@ -80,6 +95,20 @@ class Model {
   // The same forward pass as forward(), over chunks of tokens: the logits and KV rows are
   // bitwise those of one forward() per token.
   virtual const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) = 0;
+
+  // Continuous batching: the tokens of several sequences (each at most once) in one
+  // forward pass. Every product runs over all the step's tokens; attention runs per
+  // sequence against its own cache; each MoE expert runs once over every token of the step
+  // that chose it (under a memory budget: read once, pinned while it computes). A token's
+  // logits and KV rows are bitwise those of forward() on that sequence alone, whatever
+  // else the batch holds. Returns, per entry, its last token's logits [n_vocab] (null
+  // where want_logits is false), valid until the next call. Steps of more than
+  // max_batch_tokens() tokens run as several passes, in order. The selected sequence
+  // stays selected.
+  virtual std::vector<const float*> forward_multi(std::span<const SequenceTokens> batch) = 0;
+  // Tokens one forward pass carries at most: the prompt-chunk scratch the plan reserved
+  // (512 without a budget), 1 when the expert store cannot route a span ahead.
+  virtual int64_t max_batch_tokens() const = 0;
 
   // Forgets the KV cache (positions restart at 0).
   virtual void reset() = 0;
