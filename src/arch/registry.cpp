@@ -6,13 +6,13 @@
 
 namespace swapmoe {
 
-extern const ArchSpec kQwen3MoeSpec, kQwen2MoeSpec, kLlamaSpec, kOlmoeSpec, kDeepseek2Spec;
+extern const ArchSpec kQwen3MoeSpec, kQwen2MoeSpec, kLlamaSpec, kOlmoeSpec, kDeepseek2Spec, kGptOssSpec;
 
 namespace {
 
 // In the order help texts list them.
 const ArchSpec* const kArchs[] = {
-    &kQwen3MoeSpec, &kQwen2MoeSpec, &kLlamaSpec, &kOlmoeSpec, &kDeepseek2Spec,
+    &kQwen3MoeSpec, &kQwen2MoeSpec, &kLlamaSpec, &kOlmoeSpec, &kDeepseek2Spec, &kGptOssSpec,
 };
 
 }  // namespace

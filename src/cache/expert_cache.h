@@ -135,7 +135,7 @@ class ExpertCache final : public ExpertStore {
     bool prefetched = false;      // loaded by prefetch and not yet used
     std::string error;            // set when a read failed
     double submit_time = 0;
-    uint64_t skip[3] = {0, 0, 0}; // offset of the wanted bytes in each part
+    uint64_t skip[kExpertParts] = {}; // offset of the wanted bytes in each part
   };
   struct Wanted {
     int32_t expert;

@@ -58,7 +58,7 @@ void print_config(const ModelConfig& c) {
   if (c.n_ff_shexp) num("n_ff_shexp", c.n_ff_shexp);
   if (c.n_expert_shared) num("n_expert_shared", c.n_expert_shared);
   if (c.n_layer_dense_lead) num("n_layer_dense_lead", c.n_layer_dense_lead);
-  row("gating", c.gating == GatingFunc::Sigmoid ? "sigmoid" : "softmax");
+  row("gating", c.gating == GatingFunc::Sigmoid ? "sigmoid" : c.gating == GatingFunc::SoftmaxWeight ? "softmax over the top-k" : "softmax");
   row("expert_weights_norm", c.expert_weights_norm ? "true" : "false");
   if (c.expert_weights_scale != 1.0f) flt("expert_weights_scale", c.expert_weights_scale);
   if (c.n_expert_groups > 1) {

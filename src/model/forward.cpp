@@ -127,7 +127,9 @@ void ModelImpl::run_tokens(const int32_t* tokens, int64_t n, int64_t pos0, bool 
 //   q = Wq xn (+bq), k = Wk xn (+bk), v = Wv xn (+bv)      [n_head*hd], [n_head_kv*hd] x2
 //   qk-norm: rmsnorm of each q and k head, or of the whole q and k (arch.qk_norm)
 //   rope(q), rope(k); store k, v (F16) at the token's position
-//   out = Wo softmax(q.K^T / sqrt(hd)) V over positions [0, pos]
+//   out = Wo softmax(q.K^T / sqrt(hd)) V over positions [0, pos] (+bo)
+//   gpt-oss: a sink logit per head joins each softmax; windowed layers attend to
+//   [pos - n_swa + 1, pos] only and rotate with rope_swa_
 void ModelImpl::attention(int il, int64_t n, int64_t pos0) {
   Scratch& S = s_;
   const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
@@ -149,6 +151,8 @@ void ModelImpl::attention(int il, int64_t n, int64_t pos0) {
   matmul_multi(qkv, pool_);
 
   tm.emplace(PrefillPhase::Rope);
+  const bool swa = cfg_.is_swa_layer(il);
+  const RopeParams& rope = swa ? rope_swa_ : rope_;
   for (int64_t t = 0; t < n; ++t) {
     float* q = S.q.data() + t * qd;
     float* k = S.k.data() + t * kd;
@@ -165,20 +169,27 @@ void ModelImpl::attention(int il, int64_t n, int64_t pos0) {
       rmsnorm(q, L.q_norm.data(), q, qd, cfg_.rms_eps);
       rmsnorm(k, L.k_norm.data(), k, kd, cfg_.rms_eps);
     }
-    rope_apply(rope_, q, cfg_.n_head, hd, pos0 + t);
-    rope_apply(rope_, k, cfg_.n_head_kv, hd, pos0 + t);
+    rope_apply(rope, q, cfg_.n_head, hd, pos0 + t);
+    rope_apply(rope, k, cfg_.n_head_kv, hd, pos0 + t);
     kv_.store(il, pos0 + t, k, v);
   }
 
   tm.emplace(PrefillPhase::Attention);
   const AttentionShape shape{cfg_.n_head, cfg_.n_head_kv, hd, cfg_.head_dim_v};
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  attention_f16_causal(S.q.data(), qd, n, pos0, kv_.k(il), kv_.k_row(), kv_.v(il), kv_.v_row(), shape, scale,
-                       S.attn.data(), ad, pool_);
+  if (cfg_.arch.sinks || cfg_.arch.sliding_window_pattern != 0)
+    // gpt-oss: sinks in every softmax; the window on the layers the pattern marks.
+    attention_f16_window(S.q.data(), qd, n, pos0, kv_.k(il), kv_.k_row(), kv_.v(il), kv_.v_row(), shape, scale,
+                         L.sinks.empty() ? nullptr : L.sinks.data(), swa ? cfg_.n_swa : 0, S.attn.data(), ad, pool_);
+  else
+    attention_f16_causal(S.q.data(), qd, n, pos0, kv_.k(il), kv_.k_row(), kv_.v(il), kv_.v_row(), shape, scale,
+                         S.attn.data(), ad, pool_);
 
   tm.emplace(PrefillPhase::AttnOut);
   S.acts.reset(S.attn.data(), n, ad, &pool_);
   matmul(L.wo, S.acts.get(L.wo.type), S.proj.data(), pool_);
+  if (!L.bo.empty())
+    for (int64_t t = 0; t < n; ++t) add_inplace(S.proj.data() + t * E, L.bo.data(), E);
 }
 
 // out [n][n_embd] = down(silu(gate xn) * up xn) for the n rows converted in s_.acts: a

@@ -34,7 +34,7 @@ std::string shape_str(const std::vector<int64_t>& ne) {
 }
 
 bool is_vector_role(TensorRole r) {
-  return r == TensorRole::Norm || r == TensorRole::Bias || r == TensorRole::ExpProbsBias;
+  return r == TensorRole::Norm || r == TensorRole::Bias || r == TensorRole::ExpProbsBias || r == TensorRole::Sinks;
 }
 
 // Checks that the weight type has the arithmetic a matvec needs; rethrows with the name.
@@ -131,6 +131,17 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
       w->bytes_ += static_cast<size_t>(t->n_elements()) * sizeof(float);
       continue;
     }
+    if (s.role == TensorRole::ExpertBias) {
+      // Read with their expert by the expert store (expert/expert_store.h), not here.
+      if (t->type != GgmlType::F32)
+        fail(f.path(), ": tensor ", s.name, ": expert biases must be F32, not ", ggml_type_name(t->type));
+      ExpertTensors& e = w->experts[static_cast<size_t>(s.layer)];
+      if (s.name.find("ffn_gate_exps") != std::string::npos) e.gate_b = t;
+      else if (s.name.find("ffn_up_exps") != std::string::npos) e.up_b = t;
+      else if (s.name.find("ffn_down_exps") != std::string::npos) e.down_b = t;
+      else fail("internal: unknown expert bias tensor ", s.name);
+      continue;
+    }
     check_matrix_type(f, *t);
     if (s.role == TensorRole::Experts) {
       if (s.layer < 0) fail("internal: expert tensor ", s.name, " without a layer");
@@ -186,7 +197,7 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
   for (int il = 0; il < static_cast<int>(cfg.n_layer); ++il) {
     LayerWeights& L = w->layers[static_cast<size_t>(il)];
     L.attn_norm = vec(tensor_name("attn_norm", il));
-    L.ffn_norm = vec(tensor_name("ffn_norm", il));
+    L.ffn_norm = vec(tensor_name(cfg.arch.ffn_norm_post_attention ? "post_attention_norm" : "ffn_norm", il));
     L.wq = mat(tensor_name("attn_q", il));
     L.wk = mat(tensor_name("attn_k", il));
     L.wv = mat(tensor_name("attn_v", il));
@@ -194,6 +205,9 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
     L.bq = vec(tensor_name("attn_q", il, "bias"));
     L.bk = vec(tensor_name("attn_k", il, "bias"));
     L.bv = vec(tensor_name("attn_v", il, "bias"));
+    L.bo = vec(tensor_name("attn_output", il, "bias"));
+    L.sinks = vec(tensor_name("attn_sinks", il));
+    L.gate_inp_b = vec(tensor_name("ffn_gate_inp", il, "bias"));
     L.q_norm = vec(tensor_name("attn_q_norm", il));
     L.k_norm = vec(tensor_name("attn_k_norm", il));
     L.ffn_gate = mat(tensor_name("ffn_gate", il));

@@ -64,6 +64,22 @@ export const VARIANTS = [
   { name: "ds2-plainq-sigmoid", arch: "deepseek2", vocab: "deepseek-llm", extra: ["--q-lora-rank", "0", "--gating", "sigmoid"] },
   { name: "ds2-lowq-softmax", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "softmax"] },
   { name: "ds2-lowq-sigmoid", arch: "deepseek2", vocab: "deepseek-v3", extra: ["--q-lora-rank", "64", "--gating", "sigmoid"] },
+  // gpt-oss around the o200k vocabulary (201088 tokens, built at run time by vocab_gguf.mjs).
+  // 4 layers: both window kinds run twice (even layers windowed). A window of 8 positions,
+  // far shorter than prompt + generation (~30 tokens) and the eval window (128), so the
+  // window is exercised on every later token; a rope base of its own on the windowed layers
+  // (rope.freq_base_swa); YaRN x32 over 4096 and GQA heads wider than n_embd (4 x 64 > 128),
+  // as in the real model; top-4 of 8 experts. Width 128 for F32 and the MXFP4 experts (the
+  // 201088-row embedding and output dominate the file: 206 MiB in F32), 256 for the k-quants
+  // (Q4_K needs rows of 256).
+  { name: "gpt-oss", arch: "gpt-oss", vocab: "gpt-oss", layers: 4, types: ["F32", "MXFP4_MOE"],
+    extra: ["--embd", "128", "--heads", "4", "--heads-kv", "2", "--head-dim", "64", "--experts", "8", "--experts-used", "4",
+      "--expert-ff", "128", "--sliding-window", "8", "--rope-base", "150000", "--rope-base-swa", "20000",
+      "--ctx", "131072", "--rope-factor", "32", "--rope-orig-ctx", "4096", "--rms-eps", "1e-5"] },
+  { name: "gpt-oss-256", arch: "gpt-oss", vocab: "gpt-oss", layers: 4, types: ["Q8_0", "Q4_K_M"],
+    extra: ["--embd", "256", "--heads", "4", "--heads-kv", "2", "--head-dim", "64", "--experts", "8", "--experts-used", "4",
+      "--expert-ff", "256", "--sliding-window", "8", "--rope-base", "150000", "--rope-base-swa", "20000",
+      "--ctx", "131072", "--rope-factor", "32", "--rope-orig-ctx", "4096", "--rms-eps", "1e-5"] },
 ];
 // Opt-in cases (--real-widths): slices of a real model's forge preset, at its real widths,
 // with fewer layers and experts so that they fit here. Each lists its own types and forge
@@ -133,7 +149,7 @@ export const TYPES = [
     pplTol: 0.01, variants: ["qwen3moe"] },
   { type: "exps-IQ3_S-down-IQ2_XS", forge: ["--type", "Q8_0", "--expert-type", "IQ3_S", "--down-type", "IQ2_XS"],
     pplTol: 0.01, variants: ["qwen3moe"] },
-  { type: "MXFP4_MOE", pplTol: 0.01, variants: LOWBIT_VARIANTS },
+  { type: "MXFP4_MOE", pplTol: 0.01, variants: [...LOWBIT_VARIANTS, "gpt-oss"] },
   { type: "IQ4_NL", pplTol: 0.01, variants: LOWBIT_VARIANTS },
   { type: "IQ4_XS", pplTol: 0.01, variants: LOWBIT_VARIANTS },
   { type: "TQ2_0", pplTol: 0.01, variants: LOWBIT_VARIANTS },
@@ -422,6 +438,19 @@ function tokenizerPart() {
 // kimi-k2: the stand-in vocabulary forged Kimi-K2 files use (DeepSeek-V3's padded to 163840,
 // pre-tokenizer kimi-k2; no package ships Kimi's own), so no package column.
 const GENERATED_VOCABS = ["gpt-oss", "kimi-k2"];
+// A model variant's vocabulary: a shipped one, or one built at run time into the work dir
+// (generatedVocabPart, or ensureModelVocabs when the tokenizer part is skipped).
+const modelVocabPath = (family) =>
+  GENERATED_VOCABS.includes(family) ? path.join(work, `ggml-vocab-${family}.gguf`) : vocabPath(family);
+async function ensureModelVocabs() {
+  const wanted = new Set(VARIANTS.filter((v) => GENERATED_VOCABS.includes(v.vocab) &&
+    (!only || TYPES.some((t) => only.test(`${v.name}-${t.type}`)))).map((v) => v.vocab));
+  for (const fam of wanted) {
+    if (fs.existsSync(modelVocabPath(fam))) continue;
+    const vocabGguf = await import("./vocab_gguf.mjs");
+    await vocabGguf.buildVocabGguf(fam, modelVocabPath(fam), undefined, vocabPath("deepseek-v3"));
+  }
+}
 const GENERATED_N_VOCAB = { "gpt-oss": 201088, "kimi-k2": 163840 };
 const EXTRA_STRINGS = [
   "<|start|>system<|message|>You are ChatGPT.<|end|><|start|>user<|message|>Hi<|end|><|start|>assistant",
@@ -551,8 +580,8 @@ function forge(variant, t, out) {
     return run(opt.forge, [...variant.forgeArgs, ...typeArgs, "--vocab", vocabPath(variant.vocab), "--seed", String(SEED),
       "-o", out]);
   }
-  return run(opt.forge, ["--arch", variant.arch, ...typeArgs, "--layers", String(LAYERS), "--vocab",
-    vocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
+  return run(opt.forge, ["--arch", variant.arch, ...typeArgs, "--layers", String(variant.layers ?? LAYERS), "--vocab",
+    modelVocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
 }
 
 const argmax = (row) => {
@@ -806,7 +835,10 @@ function splitPart() {
 if (selfTest) checkRules();
 if (!opt["skip-tokenizer"] && !opt["only-generated-vocab"]) tokenizerPart();
 if (!opt["skip-tokenizer"]) await generatedVocabPart();
-if (!opt["skip-models"]) modelsPart();
+if (!opt["skip-models"]) {
+  if (!selfTest) await ensureModelVocabs();
+  modelsPart();
+}
 if (!opt["skip-split"] && !selfTest) splitPart();
 console.log(failures === 0 ? "\nconformance: all cases passed" : `\nconformance: ${failures} case(s) FAILED`);
 process.exit(failures === 0 ? 0 : 1);

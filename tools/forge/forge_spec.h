@@ -68,6 +68,10 @@ struct ForgeSpec {
   float yarn_factor = 0;
   int64_t yarn_orig_ctx = 0;
   float yarn_log_mul = 0;  // as llama.cpp applies it (deepseek2 files store it x 0.1)
+  // Sliding-window architectures (gpt-oss): the window (0: 128) and the windowed layers'
+  // rope base (0: --rope-base).
+  int64_t sliding_window = 0;
+  float rope_base_swa = 0;
 };
 
 std::vector<std::string> preset_names();
