@@ -15,6 +15,7 @@
 #include "ops/mla_legacy.h"
 #include "gguf/gguf.h"
 #include "arch/arch.h"
+#include "expert/expert_store.h"
 #include "util/thread_pool.h"
 
 namespace swapmoe::cli {
@@ -79,6 +80,13 @@ void print_config(const ModelConfig& c) {
     num("head_dim_k_mla", c.head_dim_k_mla);
     num("head_dim_v_mla", c.head_dim_v_mla);
   }
+  if (c.arch.sliding_window_pattern != 0) {
+    num("sliding_window", c.n_swa);
+    row("windowed layers", cat("layer % ", c.arch.sliding_window_pattern, " < ", c.arch.sliding_window_pattern - 1));
+    flt("rope_freq_base_swa", c.rope_freq_base_swa);
+  }
+  if (c.arch.sinks) row("attention sinks", "yes");
+  if (c.arch.expert_biases) row("expert biases", "gate/up/down (read with each expert)");
   row("output", c.has_output ? "separate" : "tied to token_embd");
 }
 
@@ -164,7 +172,7 @@ void print_info(const InfoOptions& o) {
     if (t.name.find("_exps") != std::string::npos) {
       ++experts.count;
       experts.bytes += t.nbytes;
-      expert_bytes_by_layer[tensor_layer(t.name)] += t.expert_bytes();
+      expert_bytes_by_layer[tensor_layer(t.name)] += expert_slice_bytes(t);  // matrices and gpt-oss bias rows
     } else {
       ++dense.count;
       dense.bytes += t.nbytes;
