@@ -71,12 +71,15 @@ export const VARIANTS = [
   // (rope.freq_base_swa); YaRN x32 over 4096 and GQA heads wider than n_embd (4 x 64 > 128),
   // as in the real model; top-4 of 8 experts. Width 128 for F32 and the MXFP4 experts (the
   // 201088-row embedding and output dominate the file: 206 MiB in F32), 256 for the k-quants
-  // (Q4_K needs rows of 256).
-  { name: "gpt-oss", arch: "gpt-oss", vocab: "gpt-oss", layers: 4, types: ["F32", "MXFP4_MOE"],
+  // (Q4_K needs rows of 256). evalBatch 1: llama.cpp evaluates the eval text token by token,
+  // with its decode kernels. On gpt-oss-256-Q4_K_M its batched eval (17.153773) is 0.61% from
+  // its own token-by-token eval (17.147666), swapmoe (17.148078) 0.04% from the latter
+  // (2026-12-05); greedy already feeds llama.cpp one token at a time for the same reason.
+  { name: "gpt-oss", arch: "gpt-oss", vocab: "gpt-oss", layers: 4, types: ["F32", "MXFP4_MOE"], evalBatch: 1,
     extra: ["--embd", "128", "--heads", "4", "--heads-kv", "2", "--head-dim", "64", "--experts", "8", "--experts-used", "4",
       "--expert-ff", "128", "--sliding-window", "8", "--rope-base", "150000", "--rope-base-swa", "20000",
       "--ctx", "131072", "--rope-factor", "32", "--rope-orig-ctx", "4096", "--rms-eps", "1e-5"] },
-  { name: "gpt-oss-256", arch: "gpt-oss", vocab: "gpt-oss", layers: 4, types: ["Q8_0", "Q4_K_M"],
+  { name: "gpt-oss-256", arch: "gpt-oss", vocab: "gpt-oss", layers: 4, types: ["Q8_0", "Q4_K_M"], evalBatch: 1,
     extra: ["--embd", "256", "--heads", "4", "--heads-kv", "2", "--head-dim", "64", "--experts", "8", "--experts-used", "4",
       "--expert-ff", "256", "--sliding-window", "8", "--rope-base", "150000", "--rope-base-swa", "20000",
       "--ctx", "131072", "--rope-factor", "32", "--rope-orig-ctx", "4096", "--rms-eps", "1e-5"] },
@@ -279,8 +282,10 @@ const ref = {
     if (!r.ok) return r;
     return readRows(file, force.length, false);
   },
-  eval(model, textFile, maxTok) {
-    return lastJson(this.call(["eval", model, textFile, "--max-tokens", String(maxTok), "--ctx", String(CTX)]));
+  // batch: tokens per llama_decode (undefined: the whole window at once; 1: llama.cpp's decode kernels).
+  eval(model, textFile, maxTok, batch) {
+    return lastJson(this.call(["eval", model, textFile, "--max-tokens", String(maxTok), "--ctx", String(CTX),
+      ...(batch ? ["--batch", String(batch)] : [])]));
   },
 };
 
@@ -731,7 +736,7 @@ function modelsPart() {
       note(t.type, "maxLp", maxLp);
       const gtext = `${greedyOk ? "OK" : "FAIL"} ${steps - flipText.length}/${steps}${flipText.length ? " TIE@" + flipText.join(",") : ""}`;
       const evalText = v.evalText ?? EVAL_TEXT;
-      const re = ref.eval(file, evalText, v.maxTokens ?? maxTokens);
+      const re = ref.eval(file, evalText, v.maxTokens ?? maxTokens, v.evalBatch);
       const oe = other.eval(file, evalText, v.maxTokens ?? maxTokens);
       let pplRef = "-", pplOther = "-", rel = "-", evalOk = false;
       if (!re.ok || !oe.ok) {
