@@ -308,15 +308,19 @@ void ApiServer::setup() {
     if (req.method != "GET" && req.method != "HEAD" && req.method != "POST")
       return refuse(405, cat("method ", req.method, " is not allowed"), "invalid_request_error");
     if (req.method == "POST") {
-      // A browser can send text/plain or a form without a preflight; it always sends Origin
-      // with a POST. So JSON is required whenever Origin is there; tools that send none
-      // (curl -d, ollama's examples) may leave Content-Type out or at a default.
+      // Every POST route takes JSON, so the body must say it is JSON. A web page can send
+      // text/plain without a CORS preflight, and a text/plain body can spell any JSON, so it
+      // is refused, as is a body with no type. One exception keeps `curl -d` (and the ollama
+      // examples written with it) working: application/x-www-form-urlencoded without an
+      // Origin header. Browsers send Origin with every POST, and an HTML form cannot deliver
+      // JSON in that encoding anyway, since it percent-encodes '{' and '"'.
       const std::string ct = req.get_header_value("Content-Type");
-      if (has_origin && !is_json_content_type(ct))
-        return refuse(415, "Content-Type must be application/json", "invalid_request_error");
-      if (!has_origin && !ct.empty() && !is_json_content_type(ct) && ct.rfind("text/plain", 0) != 0 &&
-          ct.rfind("application/x-www-form-urlencoded", 0) != 0)
-        return refuse(415, "Content-Type must be application/json", "invalid_request_error");
+      const bool curl_default = !has_origin && ct.rfind("application/x-www-form-urlencoded", 0) == 0;
+      if (!is_json_content_type(ct) && !curl_default)
+        return refuse(415,
+                      ct.empty() ? std::string("Content-Type must be application/json (none was sent)")
+                                 : cat("Content-Type must be application/json, not '", ct, "'"),
+                      "invalid_request_error");
       if (req.has_header("Content-Length")) {
         const std::string cl = req.get_header_value("Content-Length");
         errno = 0;

@@ -50,24 +50,24 @@ test(`abuse (--parallel ${parallel}): concurrent valid, malformed and disconnect
   let died = null;
   srv.exited.then((r) => (died = r));
   try {
-    const baseline = await (await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: chatReq() })).json();
+    const baseline = await (await fetch(srv.url + '/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: chatReq() })).json();
     const text0 = baseline.choices[0].message.content;
     const rss0 = (await metrics(srv.url)).swapmoe_resident_memory_bytes;
 
     const kinds = [
       async () => { // valid, non-streaming: same text as the baseline
-        const r = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: chatReq() });
+        const r = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: chatReq() });
         assert.equal(r.status, 200);
         assert.equal((await r.json()).choices[0].message.content, text0);
       },
       async () => { // valid ollama stream, read to the end
-        const r = await fetch(srv.url + '/api/chat', { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'yo' }], options: { num_predict: 5 } }) });
+        const r = await fetch(srv.url + '/api/chat', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'yo' }], options: { num_predict: 5 } }) });
         const lines = (await r.text()).trim().split('\n').map((l) => JSON.parse(l));
         assert.equal(lines.at(-1).done, true);
       },
       async () => { // stream, then disconnect after the first bytes
         const ac = new AbortController();
-        const r = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: chatReq({ stream: true, max_tokens: 400 }), signal: ac.signal });
+        const r = await fetch(srv.url + '/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: chatReq({ stream: true, max_tokens: 400 }), signal: ac.signal });
         const reader = r.body.getReader();
         await reader.read();
         ac.abort();
@@ -89,7 +89,7 @@ test(`abuse (--parallel ${parallel}): concurrent valid, malformed and disconnect
       () => expectJsonError(srv.url, '/v1/completions', JSON.stringify({ prompt: 'lorem ipsum '.repeat(2000), max_tokens: 2 }), 400),
       () => expectJsonError(srv.url, '/v1/chat/completions', 'x'.repeat(9 << 20), 413),
       async () => { // truncated body, then hang up
-        await raw(srv.port, Buffer.from('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{"mess'), { closeAfterMs: 20 });
+        await raw(srv.port, Buffer.from('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"mess'), { closeAfterMs: 20 });
       },
       async () => { // not HTTP at all
         const r = await raw(srv.port, Buffer.from('\x16\x03\x01 hello?\r\n\r\n'), { closeAfterMs: 500 });
@@ -122,7 +122,7 @@ test(`abuse (--parallel ${parallel}): concurrent valid, malformed and disconnect
     // Cancelled requests stopped early: far fewer tokens than 400 per disconnecting client.
     assert.ok(m.swapmoe_tokens_generated_total < ROUNDS * CLIENTS * 100, `tokens ${m.swapmoe_tokens_generated_total}`);
 
-    const after = await (await fetch(srv.url + '/v1/chat/completions', { method: 'POST', body: chatReq() })).json();
+    const after = await (await fetch(srv.url + '/v1/chat/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: chatReq() })).json();
     assert.equal(after.choices[0].message.content, text0, 'same answer after the abuse');
     const rss1 = m.swapmoe_resident_memory_bytes;
     // Sanitizer builds keep freed memory in quarantine: CMake gives them extra slack

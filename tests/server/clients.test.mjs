@@ -71,7 +71,7 @@ test('non-streaming answers that take over a second parse (connection probes bef
   const t0 = Date.now();
   const a = await openai.chat.completions.create({ model: 'tiny', messages: msgs, max_tokens: 500, seed: 1, temperature: 1.5 });
   assert.ok(a.usage.completion_tokens > 0);
-  const raw = await (await fetch(srv.url + '/api/generate', { method: 'POST',
+  const raw = await (await fetch(srv.url + '/api/generate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, 
     body: JSON.stringify({ prompt: 'x', stream: false, options: { num_predict: 500, seed: 1, temperature: 1.5 } }) })).text();
   const g = JSON.parse(raw);
   assert.equal(g.done, true);
@@ -275,7 +275,7 @@ test('gpt-oss (harmony template): a tool-call turn with null content renders; th
     // Random weights write no harmony markup: the text is content.
     assert.equal(typeof a.choices[0].message.content, 'string');
     assert.ok(a.usage.prompt_tokens > 100);
-    const show = await (await fetch(oss.url + '/api/show', { method: 'POST', body: JSON.stringify({ model: 'm' }) })).json();
+    const show = await (await fetch(oss.url + '/api/show', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model: 'm' }) })).json();
     assert.ok(show.capabilities.includes('thinking'), JSON.stringify(show.capabilities));
   } finally {
     await oss.stop();

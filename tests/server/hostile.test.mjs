@@ -181,8 +181,13 @@ test('browser attacks: Host, Origin, CORS preflight, content type', { timeout: 1
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get('access-control-allow-origin'), 'https://ok.example');
     await ok.text();
-    // Tools without Origin (curl -d, scripts) keep working.
+    // Without Origin, text/plain or no type at all is still refused (the route takes JSON);
+    // curl -d's default form type is the one exception, and it works.
+    assert.equal((await req({ 'Content-Type': 'text/plain' })).status, 415);
+    const untyped = await raw(srv.port, [Buffer.from(`POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)]);
+    assert.equal(untyped.status, 415);
     assert.equal((await req({ 'Content-Type': 'application/x-www-form-urlencoded' })).status, 200);
+    assert.equal((await req({ 'Content-Type': 'application/x-www-form-urlencoded', Origin: 'https://ok.example' })).status, 415);
     assert.equal((await req({ 'Content-Type': 'application/xml' })).status, 415);
   } finally {
     assert.equal((await srv.stop()).code, 0, srv.log());

@@ -10,7 +10,7 @@ import { startServer, metrics } from './harness.mjs';
 // Streams a chat completion; returns {text, finish, times: [ms of each content chunk], end}.
 async function streamChat(url, content, maxTokens, { signal, onChunk } = {}) {
   const r = await fetch(url + '/v1/chat/completions', {
-    method: 'POST', signal,
+    method: 'POST', signal, headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: maxTokens, temperature: 0, stream: true }),
   });
   assert.equal(r.status, 200);
