@@ -110,7 +110,7 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
     }
     for (int64_t j = 0; j < 4; ++j)
       for (int64_t t = t0; t < n_pos; ++t) p[j * n_pos + t] = dot_f16_f32(kh + t * k_stride, qh + j * dk, dk) * scale;
-    detail::probabilities_h4_avx512(p, n_pos, n_pos);
+    detail::probabilities_h4_avx512(p, n_pos, n_pos, sinks ? sinks + h0 : nullptr);
     detail::weighted_sum_f16_h4_zmm_avx512(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
     return;
   }
@@ -122,7 +122,7 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
       detail::dot_f16_f32_h2p2_avx2(kh + t0 * k_stride, k_stride, qh, dk, dk, scale, p + t0, n_pos);
     for (int64_t j = 0; j < 2; ++j)
       for (int64_t t = t0; t < n_pos; ++t) p[j * n_pos + t] = dot_f16_f32(kh + t * k_stride, qh + j * dk, dk) * scale;
-    detail::probabilities_h2_avx2(p, n_pos, n_pos);
+    detail::probabilities_h2_avx2(p, n_pos, n_pos, sinks ? sinks + h0 : nullptr);
     std::fill(o, o + 2 * s.head_dim_v, 0.0f);
     detail::weighted_sum_f16_h2_avx2(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
     return;
@@ -216,27 +216,28 @@ void attention_f16_window(const float* q, int64_t q_stride, int64_t n_tok, int64
                           int64_t k_stride, const uint16_t* v, int64_t v_stride, const AttentionShape& s, float scale,
                           const float* sinks, int64_t window, float* out, int64_t out_stride, ThreadPool& pool) {
   if (n_tok <= 0) return;
-  // One head per unit: the sink enters the scalar softmax, which the multi-head kernels do
-  // not have. Items are (token, head) pairs handed out dynamically, as in the causal path.
-  const int64_t units = s.n_head;
+  // Items are (token, unit of nh heads) pairs handed out dynamically, as in the causal path;
+  // every kernel variant takes the sinks into its softmax the same way.
+  const int64_t nh = heads_per_unit(s);
+  const int64_t units = s.n_head / nh;
   const int64_t n_items = n_tok * units;
   const int64_t run = std::max<int64_t>(1, units / 4);
   const int64_t longest = window > 0 ? std::min(window, pos0 + n_tok) : pos0 + n_tok;
   std::atomic<int64_t> next{0};
   pool.run_on_all([&](int, int) {
-    AlignedScratch qh(s.head_dim_k);
-    std::vector<float> p(static_cast<size_t>(longest));
+    AlignedScratch qh(nh * s.head_dim_k);
+    std::vector<float> p(static_cast<size_t>(nh * longest));
     for (;;) {
       const int64_t i0 = next.fetch_add(run, std::memory_order_relaxed);
       if (i0 >= n_items) break;
       const int64_t i1 = std::min(n_items, i0 + run);
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t t = i / units, h = i % units;
+        const int64_t t = i / units, u = i % units;
         const int64_t pos = pos0 + t;
         // llama.cpp's standard window masks position p0 for a query at p1 when p1 - p0 >= window.
         const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
         attend_heads(q + t * q_stride, k + first * k_stride, k_stride, v + first * v_stride, v_stride, pos - first + 1,
-                     s, scale, h, 1, out + t * out_stride, qh.data(), p.data(), sinks);
+                     s, scale, u * nh, nh, out + t * out_stride, qh.data(), p.data(), sinks);
       }
     }
   });

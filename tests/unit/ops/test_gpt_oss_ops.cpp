@@ -182,6 +182,33 @@ TEST(AttentionSinksWindow, RowsOutsideTheWindowAreNotRead) {
   EXPECT_NE(want, run(changed));
 }
 
+// Grouped heads go through the multi-head kernels (four heads per unit on AVX-512, two on
+// AVX2), each head alone through the scalar softmax: with the sinks both must agree bit for
+// bit. The same data with every KV head copied per query head (group 1) takes the one-head path.
+TEST(AttentionSinksWindow, MultiHeadKernelsEqualTheOneHeadPath) {
+  ThreadPool pool(2);
+  const int64_t H = 8, KV = 2, dk = 64, dv = 64, pos0 = 3, n_tok = 17, window = 9;
+  const Data d = make(H, KV, dk, dv, pos0 + n_tok, n_tok, 33);
+  Data solo = d;
+  solo.s.n_head_kv = H;
+  solo.k.assign(static_cast<size_t>((pos0 + n_tok) * H * dk), 0);
+  solo.v.assign(static_cast<size_t>((pos0 + n_tok) * H * dv), 0);
+  for (int64_t t = 0; t < pos0 + n_tok; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t g = h / (H / KV);
+      std::copy_n(d.k.begin() + t * KV * dk + g * dk, dk, solo.k.begin() + t * H * dk + h * dk);
+      std::copy_n(d.v.begin() + t * KV * dv + g * dv, dv, solo.v.begin() + t * H * dv + h * dv);
+    }
+  for (int64_t win : {int64_t(0), window}) {
+    std::vector<float> grouped(static_cast<size_t>(n_tok * H * dv)), one(grouped.size());
+    attention_f16_window(d.q.data(), H * dk, n_tok, pos0, d.k.data(), KV * dk, d.v.data(), KV * dv, d.s, 0.125f,
+                         d.sinks.data(), win, grouped.data(), H * dv, pool);
+    attention_f16_window(d.q.data(), H * dk, n_tok, pos0, solo.k.data(), H * dk, solo.v.data(), H * dv, solo.s, 0.125f,
+                         d.sinks.data(), win, one.data(), H * dv, pool);
+    EXPECT_EQ(grouped, one) << "window " << win;
+  }
+}
+
 TEST(AttentionSinksWindow, BatchEqualsOneTokenAtATime) {
   ThreadPool pool(3);
   const int64_t H = 8, KV = 2, dk = 40, dv = 24, pos0 = 7, n_tok = 13, window = 5;
