@@ -30,6 +30,7 @@ struct BenchOptions {
   ModelArgs model;
   int n_predict = 32;
   std::string prompt = "The quick brown fox";
+  int parallel = 1;  // sequences decoding together (continuous batching), > 1: bench_batched
 };
 
 using Clock = std::chrono::steady_clock;
@@ -63,7 +64,61 @@ double measure_disk_bandwidth(const std::string& path, uint64_t chunk) {
   return s > 0 ? static_cast<double>(total.load()) / s : 0.0;
 }
 
+// --parallel N: N sequences (prompts "PROMPT", "PROMPT (1)", ... so that their routing
+// differs) decode together, one forward pass (Model::forward_multi) per step, as serve's
+// batching engine runs them. Prints the aggregate rate and, under --mem, the experts and
+// bytes read per step and per generated token and the hit rate.
+void bench_batched(const BenchOptions& o) {
+  ModelOptions mo = o.model.to_options();
+  mo.n_sequences = o.parallel;
+  auto model = Model::load(o.model.path, mo);
+  const Tokenizer& tok = model->tokenizer();
+  const int n_vocab = static_cast<int>(model->config().n_vocab);
+  const auto N = static_cast<size_t>(o.parallel);
+  std::vector<std::vector<int32_t>> prompts(N);
+  std::vector<int32_t> next(N);
+  std::vector<int64_t> pos(N);
+  auto argmax = [&](const float* l) { return static_cast<int32_t>(std::max_element(l, l + n_vocab) - l); };
+  for (size_t i = 0; i < N; ++i) {
+    prompts[i] = tok.encode(i == 0 ? o.prompt : o.prompt + " (" + std::to_string(i) + ")", true, false);
+    if (prompts[i].empty()) prompts[i].push_back(0);
+    if (static_cast<int64_t>(prompts[i].size()) + o.n_predict > model->n_ctx())
+      fail("prompt plus ", o.n_predict, " tokens do not fit the context of ", model->n_ctx(), " per sequence");
+    model->select_sequence(static_cast<int>(i));
+    next[i] = argmax(model->forward_batch(prompts[i], 0));
+    pos[i] = static_cast<int64_t>(prompts[i].size());
+  }
+  reset_expert_run_stats(*model);
+  std::vector<SequenceTokens> batch(N);
+  const auto t0 = Clock::now();
+  for (int step = 0; step < o.n_predict; ++step) {
+    for (size_t i = 0; i < N; ++i) batch[i] = {static_cast<int>(i), std::span<const int32_t>(&next[i], 1), pos[i], true};
+    const std::vector<const float*> logits = model->forward_multi(batch);
+    for (size_t i = 0; i < N; ++i) {
+      next[i] = argmax(logits[i]);
+      ++pos[i];
+    }
+    print_progress(*model, o.model, (step + 1) * o.parallel, since(t0));
+  }
+  const double secs = since(t0);
+  end_progress(o.model);
+  const double tokens = static_cast<double>(o.n_predict) * o.parallel;
+  const double tps = secs > 0 ? tokens / secs : 0.0;
+  std::printf("decode: %d streams x %d tokens in %.3f s, %.2f tok/s aggregate (%.2f per stream)\n", o.parallel,
+              o.n_predict, secs, tps, tps / o.parallel);
+  const ExpertRunStats s = expert_run_stats(*model);
+  std::printf("experts: %s\n", format_run_stats(s, static_cast<int64_t>(tokens), secs).c_str());
+  if (s.cached) {
+    const double steps = o.n_predict, mib = 1024.0 * 1024.0;
+    const double loads = static_cast<double>(s.cache.loads), bytes = static_cast<double>(s.cache.bytes_read);
+    std::printf("per step (%d tokens): %.1f experts read, %.1f MiB; per generated token: %.1f experts read, %.1f MiB; "
+                "hit rate %.1f%%\n",
+                o.parallel, loads / steps, bytes / mib / steps, loads / tokens, bytes / mib / tokens, 100.0 * s.cache.hit_rate());
+  }
+}
+
 void bench(const BenchOptions& o) {
+  if (o.parallel > 1) return bench_batched(o);
   auto model = Model::load(o.model.path, o.model.to_options());
   const Tokenizer& tok = model->tokenizer();
   std::vector<int32_t> prompt = tok.encode(o.prompt, true, false);
@@ -124,6 +179,11 @@ Command add_bench_command(CLI::App& app) {
   add_model_args(sub, o->model);
   sub->add_option("-n,--n-predict", o->n_predict, "Tokens to decode")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   sub->add_option("-p,--prompt", o->prompt, "Prompt evaluated before timing")->capture_default_str();
+  sub->add_option("--parallel", o->parallel,
+                  "Sequences decoding together in one forward pass per step, as serve --parallel N batches them "
+                  "(prompts PROMPT, PROMPT (1), ...); prints the aggregate rate and the reads per step and per token")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   return {sub, [o] {
             o->model.resolve();
             bench(*o);

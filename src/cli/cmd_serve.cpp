@@ -30,6 +30,7 @@ struct ServeOptions {
   std::string alias;
   std::string template_file;
   int max_queue = 64;
+  bool no_batching = false;
   CLI::Option* api_key_option = nullptr;
   bool parse_special_in_messages = false;
 };
@@ -118,7 +119,10 @@ void serve(ServeOptions& o) {
                    "trained to chat; chat requests are sent as plain \"User: ...\" / \"Assistant:\" text "
                    "(--chat-template-file FILE supplies a template)\n",
                    path.c_str());
-    served->owned_engine = std::make_unique<server::Engine>(std::move(model), o.max_queue);
+    server::EngineOptions eopts;
+    eopts.max_queue = o.max_queue;
+    eopts.batching = !o.no_batching;
+    served->owned_engine = std::make_unique<server::Engine>(std::move(model), eopts);
     served->engine = served->owned_engine.get();
     served->prompter = served->owned_prompter.get();
     served->path = path;
@@ -200,10 +204,14 @@ Command add_serve_command(CLI::App& app) {
                   "Browser origin (https://app.example) whose pages may call the API, with CORS (repeatable; '*': "
                   "any). Requests from other origins are refused");
   sub->add_option("--parallel", o->cfg.parallel,
-                  "Requests generated at once, each in a slot with its own KV cache; they take turns token by token and "
-                  "share the context (--ctx) and its memory equally")
+                  "Requests generated at once, each in a slot with its own KV cache; each step evaluates every slot's "
+                  "next tokens in one forward pass (continuous batching). The slots share the context (--ctx) and "
+                  "its memory equally")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  sub->add_flag("--no-batching", o->no_batching,
+               "Let the --parallel slots take turns, one forward pass per slot and token, instead of one pass per "
+               "step for all of them (for comparison; the answers are the same)");
   sub->add_option("--max-queue", o->max_queue, "Requests allowed to wait; more get HTTP 503")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));

@@ -77,13 +77,89 @@ const float* ModelImpl::forward_batch(const std::vector<int32_t>& tokens, int64_
   return logits_.data();
 }
 
+int64_t ModelImpl::max_batch_tokens() const {
+  return experts_->batch_routing() ? prefill_chunk_tokens(cfg_, prefill_scratch_) : 1;
+}
+
+std::vector<const float*> ModelImpl::forward_multi(std::span<const SequenceTokens> batch) {
+  // Everything is checked before anything is computed, so that a refused step leaves every
+  // cache as it was.
+  std::vector<char> seen(seqs_.size(), 0);
+  for (const SequenceTokens& b : batch) {
+    if (b.seq < 0 || b.seq >= n_sequences()) fail("forward_multi: sequence ", b.seq, " out of range [0, ", n_sequences(), ")");
+    if (seen[static_cast<size_t>(b.seq)]++) fail("forward_multi: sequence ", b.seq, " appears twice in one step");
+    if (b.tokens.empty()) fail("forward_multi: sequence ", b.seq, " has no tokens");
+    if (b.pos0 != n_past_of(b.seq))
+      fail("forward_multi: sequence ", b.seq, " at position ", b.pos0, " but its KV cache holds ", n_past_of(b.seq), " tokens");
+    const int64_t n = static_cast<int64_t>(b.tokens.size());
+    if (b.pos0 + n > n_ctx_)
+      fail("context full: sequence ", b.seq, " position ", b.pos0 + n - 1, " needs more than the ", n_ctx_, "-token context");
+    for (int32_t t : b.tokens)
+      if (t < 0 || t >= cfg_.n_vocab) fail("token id ", t, " out of range [0, ", cfg_.n_vocab, ")");
+  }
+  const auto V = static_cast<size_t>(cfg_.n_vocab);
+  multi_logits_.resize(batch.size() * V);
+  std::vector<const float*> out(batch.size(), nullptr);
+  // Passes of at most max_batch_tokens() tokens: the entries in order, an entry split
+  // across passes where it does not fit (its logits come from the pass holding its last token).
+  const int64_t cap = max_batch_tokens();
+  std::vector<int32_t> tokens;
+  std::vector<size_t> owner;  // entry of each span of the pass
+  size_t i = 0;
+  int64_t done = 0;  // tokens of entry i already computed
+  while (i < batch.size()) {
+    spans_.clear();
+    tokens.clear();
+    owner.clear();
+    while (i < batch.size() && static_cast<int64_t>(tokens.size()) < cap) {
+      const SequenceTokens& b = batch[i];
+      const int64_t len = static_cast<int64_t>(b.tokens.size());
+      const int64_t take = std::min(len - done, cap - static_cast<int64_t>(tokens.size()));
+      const bool last = done + take == len;
+      spans_.push_back({b.seq, static_cast<int64_t>(tokens.size()), take, b.pos0 + done, last && b.want_logits});
+      owner.push_back(i);
+      tokens.insert(tokens.end(), b.tokens.begin() + done, b.tokens.begin() + done + take);
+      done += take;
+      if (last) {
+        ++i;
+        done = 0;
+      }
+    }
+    run_spans(tokens.data(), static_cast<int64_t>(tokens.size()));
+    size_t row = 0;
+    for (size_t k = 0; k < spans_.size(); ++k) {
+      if (!spans_[k].want_logits) continue;
+      float* dst = multi_logits_.data() + owner[k] * V;
+      std::copy_n(logits_.data() + row * V, V, dst);
+      out[owner[k]] = dst;
+      ++row;
+    }
+  }
+  spans_.clear();
+  return out;
+}
+
 void ModelImpl::run_tokens(const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits) {
+  spans_.assign(1, SeqSpan{seq_, 0, n, pos0, want_logits});
+  run_spans(tokens, n);
+  spans_.clear();
+}
+
+void ModelImpl::run_spans(const int32_t* tokens, int64_t n) {
   Scratch& S = s_;
   const int64_t E = cfg_.n_embd;
   S.x.resize(static_cast<size_t>(n * E));
   S.xn.resize(S.x.size());
   S.proj.resize(S.x.size());
   for (int64_t t = 0; t < n; ++t) embedding_row(w_->token_embd, tokens[t], S.x.data() + t * E);
+  // Each row's sequence and position (the per-token steps read them).
+  row_seq_.resize(static_cast<size_t>(n));
+  row_pos_.resize(static_cast<size_t>(n));
+  for (const SeqSpan& sp : spans_)
+    for (int64_t t = 0; t < sp.n; ++t) {
+      row_seq_[static_cast<size_t>(sp.off + t)] = sp.seq;
+      row_pos_[static_cast<size_t>(sp.off + t)] = sp.pos0 + t;
+    }
 
   for (int il = 0; il < static_cast<int>(cfg_.n_layer); ++il) {
     const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
@@ -91,11 +167,14 @@ void ModelImpl::run_tokens(const int32_t* tokens, int64_t n, int64_t pos0, bool 
       const PrefillTimer tm(PrefillPhase::Norms);
       for (int64_t t = 0; t < n; ++t) rmsnorm(S.x.data() + t * E, L.attn_norm.data(), S.xn.data() + t * E, E, cfg_.rms_eps);
     }
-    if (cfg_.arch.attention == AttentionKind::Mla)
-      mla_attention_tokens(mla_, mla_w_[static_cast<size_t>(il)], mla_cache_, il, S.xn.data(), n, pos0, S.proj.data(),
-                           S.mla, pool_);
-    else
-      attention(il, n, pos0);
+    if (cfg_.arch.attention == AttentionKind::Mla) {
+      // Per sequence, against its own latent cache.
+      for (const SeqSpan& sp : spans_)
+        mla_attention_tokens(mla_, mla_w_[static_cast<size_t>(il)], mla_of(sp.seq), il, S.xn.data() + sp.off * E, sp.n,
+                             sp.pos0, S.proj.data() + sp.off * E, S.mla, pool_);
+    } else {
+      attention(il, n);
+    }
     add_residual(S.x.data(), S.proj.data(), n, E);
 
     {
@@ -112,14 +191,20 @@ void ModelImpl::run_tokens(const int32_t* tokens, int64_t n, int64_t pos0, bool 
     }
     add_residual(S.x.data(), S.proj.data(), n, E);
   }
-  n_past_ = pos0 + n;
-  if (!want_logits) return;
+  for (const SeqSpan& sp : spans_) n_past_of(sp.seq) = sp.pos0 + sp.n;
 
-  // Logits of the last token only.
+  // Logits of each span's last token, where wanted: one product over those rows (bitwise
+  // the matrix-vector product of each row alone, ops/matmul.h).
+  int64_t rows = 0;
+  for (const SeqSpan& sp : spans_) rows += sp.want_logits ? 1 : 0;
+  if (rows == 0) return;
   const PrefillTimer tm(PrefillPhase::Logits);
   float* xn = S.xn.data();
-  rmsnorm(S.x.data() + (n - 1) * E, w_->output_norm.data(), xn, E, cfg_.rms_eps);
-  S.acts.reset(xn, 1, E, &pool_);
+  int64_t r = 0;
+  for (const SeqSpan& sp : spans_)
+    if (sp.want_logits) rmsnorm(S.x.data() + (sp.off + sp.n - 1) * E, w_->output_norm.data(), xn + (r++) * E, E, cfg_.rms_eps);
+  logits_.resize(static_cast<size_t>(rows * cfg_.n_vocab));
+  S.acts.reset(xn, rows, E, &pool_);
   matmul(w_->output, S.acts.get(w_->output.type), logits_.data(), pool_);
 }
 
@@ -130,7 +215,7 @@ void ModelImpl::run_tokens(const int32_t* tokens, int64_t n, int64_t pos0, bool 
 //   out = Wo softmax(q.K^T / sqrt(hd)) V over positions [0, pos] (+bo)
 //   gpt-oss: a sink logit per head joins each softmax; windowed layers attend to
 //   [pos - n_swa + 1, pos] only and rotate with rope_swa_
-void ModelImpl::attention(int il, int64_t n, int64_t pos0) {
+void ModelImpl::attention(int il, int64_t n) {
   Scratch& S = s_;
   const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
   const int64_t E = cfg_.n_embd, hd = cfg_.head_dim_k;
@@ -154,6 +239,7 @@ void ModelImpl::attention(int il, int64_t n, int64_t pos0) {
   const bool swa = cfg_.is_swa_layer(il);
   const RopeParams& rope = swa ? rope_swa_ : rope_;
   for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = row_pos_[static_cast<size_t>(t)];
     float* q = S.q.data() + t * qd;
     float* k = S.k.data() + t * kd;
     float* v = S.v.data() + t * vd;
@@ -169,21 +255,27 @@ void ModelImpl::attention(int il, int64_t n, int64_t pos0) {
       rmsnorm(q, L.q_norm.data(), q, qd, cfg_.rms_eps);
       rmsnorm(k, L.k_norm.data(), k, kd, cfg_.rms_eps);
     }
-    rope_apply(rope, q, cfg_.n_head, hd, pos0 + t);
-    rope_apply(rope, k, cfg_.n_head_kv, hd, pos0 + t);
-    kv_.store(il, pos0 + t, k, v);
+    rope_apply(rope, q, cfg_.n_head, hd, pos);
+    rope_apply(rope, k, cfg_.n_head_kv, hd, pos);
+    kv_of(row_seq_[static_cast<size_t>(t)]).store(il, pos, k, v);
   }
 
   tm.emplace(PrefillPhase::Attention);
   const AttentionShape shape{cfg_.n_head, cfg_.n_head_kv, hd, cfg_.head_dim_v};
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  if (cfg_.arch.sinks || cfg_.arch.sliding_window_pattern != 0)
-    // gpt-oss: sinks in every softmax; the window on the layers the pattern marks.
-    attention_f16_window(S.q.data(), qd, n, pos0, kv_.k(il), kv_.k_row(), kv_.v(il), kv_.v_row(), shape, scale,
-                         L.sinks.empty() ? nullptr : L.sinks.data(), swa ? cfg_.n_swa : 0, S.attn.data(), ad, pool_);
-  else
-    attention_f16_causal(S.q.data(), qd, n, pos0, kv_.k(il), kv_.k_row(), kv_.v(il), kv_.v_row(), shape, scale,
-                         S.attn.data(), ad, pool_);
+  // Per sequence: its tokens attend to its own cache. gpt-oss: sinks in every softmax, the
+  // window on the layers the pattern marks.
+  const bool gpt_oss_attention = cfg_.arch.sinks || cfg_.arch.sliding_window_pattern != 0;
+  for (const SeqSpan& sp : spans_) {
+    const KvCache& kv = kv_of(sp.seq);
+    if (gpt_oss_attention)
+      attention_f16_window(S.q.data() + sp.off * qd, qd, sp.n, sp.pos0, kv.k(il), kv.k_row(), kv.v(il), kv.v_row(), shape,
+                           scale, L.sinks.empty() ? nullptr : L.sinks.data(), swa ? cfg_.n_swa : 0,
+                           S.attn.data() + sp.off * ad, ad, pool_);
+    else
+      attention_f16_causal(S.q.data() + sp.off * qd, qd, sp.n, sp.pos0, kv.k(il), kv.k_row(), kv.v(il), kv.v_row(), shape,
+                           scale, S.attn.data() + sp.off * ad, ad, pool_);
+  }
 
   tm.emplace(PrefillPhase::AttnOut);
   S.acts.reset(S.attn.data(), n, ad, &pool_);

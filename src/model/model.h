@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,15 @@ struct ModelOptions {
   int n_sequences = 1;
 };
 
+// One sequence's part of a batched step (Model::forward_multi): its next tokens, at
+// positions pos0, pos0 + 1, ... of its own KV cache.
+struct SequenceTokens {
+  int seq = 0;
+  std::span<const int32_t> tokens;
+  int64_t pos0 = 0;           // must equal the sequence's n_past
+  bool want_logits = true;    // the last token's logits are wanted
+};
+
 class Model {
  public:
   // Throws Error (naming the file and problem) on anything wrong with the file. Under a
@@ -80,6 +90,20 @@ class Model {
   // The same forward pass as forward(), over chunks of tokens: the logits and KV rows are
   // bitwise those of one forward() per token.
   virtual const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) = 0;
+
+  // Continuous batching: the tokens of several sequences (each at most once) in one
+  // forward pass. Every product runs over all the step's tokens; attention runs per
+  // sequence against its own cache; each MoE expert runs once over every token of the step
+  // that chose it (under a memory budget: read once, pinned while it computes). A token's
+  // logits and KV rows are bitwise those of forward() on that sequence alone, whatever
+  // else the batch holds. Returns, per entry, its last token's logits [n_vocab] (null
+  // where want_logits is false), valid until the next call. Steps of more than
+  // max_batch_tokens() tokens run as several passes, in order. The selected sequence
+  // stays selected.
+  virtual std::vector<const float*> forward_multi(std::span<const SequenceTokens> batch) = 0;
+  // Tokens one forward pass carries at most: the prompt-chunk scratch the plan reserved
+  // (512 without a budget), 1 when the expert store cannot route a span ahead.
+  virtual int64_t max_batch_tokens() const = 0;
 
   // Forgets the KV cache (positions restart at 0).
   virtual void reset() = 0;

@@ -40,6 +40,8 @@ class ModelImpl : public Model {
   ThreadPool& pool() override { return pool_; }
   const float* forward(int32_t token, int64_t pos) override;
   const float* forward_batch(const std::vector<int32_t>& tokens, int64_t pos0) override;
+  std::vector<const float*> forward_multi(std::span<const SequenceTokens> batch) override;
+  int64_t max_batch_tokens() const override;
   void reset() override { n_past_ = 0; }
   // Sequences (model.h). The selected sequence's state lives in kv_, mla_cache_ and
   // n_past_ (so the forward pass uses those members directly); the others wait in seqs_.
@@ -65,12 +67,28 @@ class ModelImpl : public Model {
   uint64_t experts_computed_early() const { return experts_early_; }
 
  private:
-  // The forward pass (forward.cpp): n tokens at positions pos0, pos0 + 1, ... through
-  // every layer; the last token's logits into logits_ when want_logits.
+  // One sequence's tokens within a span (rows [off, off + n) of the span's buffers), at
+  // positions pos0, pos0 + 1, ... of sequence seq.
+  struct SeqSpan {
+    int seq = 0;
+    int64_t off = 0, n = 0, pos0 = 0;
+    bool want_logits = false;
+  };
+  // The forward pass (forward.cpp): n tokens at positions pos0, pos0 + 1, ... of the
+  // selected sequence through every layer; the last token's logits into logits_ when
+  // want_logits.
   void run_tokens(const int32_t* tokens, int64_t n, int64_t pos0, bool want_logits);
+  // The same over the sequences of spans_ (their tokens laid end to end in `tokens`, n in
+  // all): logits_ gets one row [n_vocab] per span that wants logits, in span order.
+  void run_spans(const int32_t* tokens, int64_t n);
+  // Per-sequence state, whether selected (in kv_ / mla_cache_ / n_past_) or parked.
+  KvCache& kv_of(int s) { return s == seq_ ? kv_ : seqs_[static_cast<size_t>(s)].kv; }
+  MlaCache& mla_of(int s) { return s == seq_ ? mla_cache_ : seqs_[static_cast<size_t>(s)].mla_cache; }
+  int64_t& n_past_of(int s) { return s == seq_ ? n_past_ : seqs_[static_cast<size_t>(s)].n_past; }
   // The blocks of one layer: input the n normalised rows in s_.xn (converted in s_.acts
-  // for the FFN), output the n rows to add to the residual stream in s_.proj.
-  void attention(int il, int64_t n, int64_t pos0);
+  // for the FFN), output the n rows to add to the residual stream in s_.proj. Attention
+  // runs per span of spans_, each against its sequence's cache.
+  void attention(int il, int64_t n);
   void dense_ffn(const FfnWeights& f, int64_t n, float* out);
   // moe.cpp: routes the n tokens, runs each chosen expert once over its tokens (groups
   // computed as the store hands them out), sums in selection order.
@@ -104,7 +122,11 @@ class ModelImpl : public Model {
   int seq_ = 0;
 
   Scratch s_;                   // the buffers of one span of tokens (forward_batch.h)
-  std::vector<float> logits_;   // [n_vocab] of the last token
+  std::vector<SeqSpan> spans_;  // the sequences of the span being computed
+  std::vector<int> row_seq_;        // [T]: the sequence of each row of the span
+  std::vector<int64_t> row_pos_;    // [T]: its position
+  std::vector<float> logits_;   // [spans wanting logits][n_vocab]: their last tokens'
+  std::vector<float> multi_logits_;  // forward_multi's result: [entries][n_vocab]
   std::vector<std::vector<int32_t>> routing_;
   uint64_t experts_early_ = 0;  // see experts_computed_early()
   // Bytes a prompt chunk may use: the plan's BudgetPlan::prefill_bytes under --mem, 0

@@ -99,7 +99,9 @@ void ModelImpl::moe(int il, int64_t n) {
     experts_->request(il, ws);
     // Next-layer prediction (expert_prefetch.h), from the one token being decoded: its
     // reads overlap this layer's compute. The experts just requested are pinned, so a
-    // prefetch never evicts them.
+    // prefetch never evicts them. Not for a step of several sequences: measured with 4
+    // streams under --mem (docs/benchmarks.md), the union of their guesses read a third
+    // more experts per step and decoded slower than no prefetch.
     if (prefetch_ && n == 1) {
       prefetch_->on_selected(il, S.ids.data(), static_cast<size_t>(U));
       try {

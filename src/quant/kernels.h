@@ -154,6 +154,22 @@ SWAPMOE_DECLARE_LOWBIT(avx512)
 // Row tiles (signature of MatTileFn, quant.h): Q4_K, 16 rows per vector (q4k_tile_avx512.cpp).
 void mat_tile_q4_k_avx512(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, int nt,
                           float* out, size_t out_stride);
+// Grid-based i-quants and IQ4_XS, 16 rows per vector (simd_iq_tile.inc, compiled into quant_avx512.cpp).
+#define SWAPMOE_DECLARE_TILE(t)                                                                             \
+  void mat_tile_##t##_avx512(int64_t n, const void* w, size_t w_stride, int nr, const void* a, size_t a_stride, \
+                             int nt, float* out, size_t out_stride);
+SWAPMOE_DECLARE_TILE(iq2_xxs)
+SWAPMOE_DECLARE_TILE(iq2_xs)
+SWAPMOE_DECLARE_TILE(iq2_s)
+SWAPMOE_DECLARE_TILE(iq3_xxs)
+SWAPMOE_DECLARE_TILE(iq3_s)
+SWAPMOE_DECLARE_TILE(iq1_s)
+SWAPMOE_DECLARE_TILE(iq1_m)
+SWAPMOE_DECLARE_TILE(iq4_xs)
+// IQ4_NL and MXFP4 (simd_q4nl_tile.inc, compiled into quant_avx512.cpp).
+SWAPMOE_DECLARE_TILE(iq4_nl)
+SWAPMOE_DECLARE_TILE(mxfp4)
+#undef SWAPMOE_DECLARE_TILE
 
 #undef SWAPMOE_DECLARE_SIMD
 #undef SWAPMOE_DECLARE_FORMAT

@@ -58,7 +58,7 @@ struct QuantTraits {
   // types only) on AVX2 and AVX-512.
   VecDotMultiFn vec_dot_multi;
   // Best-ISA row tile matching `vec_dot`, or nullptr (then callers use vec_dot_multi).
-  // Present for Q4_K on AVX-512.
+  // Present on AVX-512 for Q4_K, IQ4_NL, IQ4_XS, MXFP4 and the grid-based i-quants (IQ1_S ... IQ3_S).
   MatTileFn mat_tile = nullptr;
 };
 

@@ -137,6 +137,23 @@ void apply(QuantTraits& q, const IsaKernels& k) {
   }
 }
 
+MatTileFn avx512_tile(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q4_K: return mat_tile_q4_k_avx512;
+    case GgmlType::IQ2_XXS: return mat_tile_iq2_xxs_avx512;
+    case GgmlType::IQ2_XS: return mat_tile_iq2_xs_avx512;
+    case GgmlType::IQ2_S: return mat_tile_iq2_s_avx512;
+    case GgmlType::IQ3_XXS: return mat_tile_iq3_xxs_avx512;
+    case GgmlType::IQ3_S: return mat_tile_iq3_s_avx512;
+    case GgmlType::IQ1_S: return mat_tile_iq1_s_avx512;
+    case GgmlType::IQ1_M: return mat_tile_iq1_m_avx512;
+    case GgmlType::IQ4_XS: return mat_tile_iq4_xs_avx512;
+    case GgmlType::IQ4_NL: return mat_tile_iq4_nl_avx512;
+    case GgmlType::MXFP4: return mat_tile_mxfp4_avx512;
+    default: return nullptr;
+  }
+}
+
 QuantTraits build(GgmlType t, Isa isa) {
   const Entry& e = find_entry(t);
   QuantTraits q{};
@@ -151,7 +168,7 @@ QuantTraits build(GgmlType t, Isa isa) {
   if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) apply(q, e.avx512);
   // Row tiles mirror the AVX-512 vec_dot bitwise, so they come only with that ISA.
   q.mat_tile = nullptr;
-  if (t == GgmlType::Q4_K && static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) q.mat_tile = mat_tile_q4_k_avx512;
+  if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) q.mat_tile = avx512_tile(t);
   return q;
 }
 

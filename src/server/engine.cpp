@@ -19,6 +19,12 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 // for long.
 constexpr size_t kPrefillChunk = 256;
 constexpr size_t kPrefillChunkShared = 32;
+// Continuous batching: a step's token budget. Alone, prompts go in chunks of up to
+// kStepTokens; next to decoding slots, kStepPromptTokensShared prompt tokens join their
+// decode tokens, so a step with a prompt chunk takes a few decode steps' time, not a
+// whole prompt's. Both are capped by what one pass may carry (Model::max_batch_tokens).
+constexpr size_t kStepTokens = 256;
+constexpr size_t kStepPromptTokensShared = 32;
 
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
   const size_t n = std::min(a.size(), b.size());
@@ -58,9 +64,13 @@ void Job::finish(GenResult r) {
 }
 
 Engine::Engine(std::unique_ptr<Model> model, int max_queue)
-    : model_(std::move(model)), max_queue_(std::max(1, max_queue)) {
+    : Engine(std::move(model), EngineOptions{max_queue, true}) {}
+
+Engine::Engine(std::unique_ptr<Model> model, const EngineOptions& opts)
+    : model_(std::move(model)), max_queue_(std::max(1, opts.max_queue)), batching_(opts.batching) {
   slots_.resize(static_cast<size_t>(std::max(1, model_->n_sequences())));
   m_.slots = static_cast<int64_t>(slots_.size());
+  last_stats_ = expert_run_stats(*model_);
   snapshot_cache_stats();
   thread_ = std::thread([this] { worker(); });
 }
@@ -208,8 +218,12 @@ void Engine::worker() {
         if (slots_[i].job) finish(static_cast<int>(i), "cancelled");
       return;
     }
-    // One round: every busy slot takes one step, in slot order (round-robin).
     ++round_;
+    if (batching_) {
+      step_batched();
+      continue;
+    }
+    // Without batching, one round: every busy slot takes one step, in slot order.
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
       if (!slot.job) continue;
@@ -226,6 +240,127 @@ void Engine::worker() {
       }
       slot.last_used = round_;
     }
+  }
+}
+
+void Engine::count_step(uint64_t tokens, uint64_t decode, double seconds) {
+  const ExpertRunStats now = expert_run_stats(*model_);
+  const ExpertCacheStats& a = last_stats_.cache;
+  const ExpertCacheStats& b = now.cache;
+  auto delta = [](uint64_t x, uint64_t y) { return y >= x ? y - x : y; };  // a stats reset restarts the count
+  const uint64_t loads = delta(a.loads, b.loads), bytes = delta(a.bytes_read, b.bytes_read);
+  const uint64_t hits = delta(a.hits, b.hits), misses = delta(a.misses, b.misses);
+  last_stats_ = now;
+  std::lock_guard<std::mutex> lk(mu_);
+  ++m_.steps_total;
+  m_.step_tokens_total += tokens;
+  m_.last_step_tokens = tokens;
+  m_.last_step_decode = decode;
+  m_.last_step_loads = loads;
+  m_.last_step_bytes = bytes;
+  m_.last_step_hits = hits;
+  m_.last_step_misses = misses;
+  if (decode > 0) m_.decode_step_seconds += seconds;
+  if (decode > 0 && decode < tokens) ++m_.mixed_steps;
+  if (decode > 0 && decode == tokens) {
+    ++m_.decode_only_steps;
+    m_.decode_only_tokens += decode;
+    m_.decode_only_loads += loads;
+    m_.decode_only_bytes_read += bytes;
+    m_.decode_only_hits += hits;
+    m_.decode_only_misses += misses;
+  }
+}
+
+void Engine::step_batched() {
+  // Newly admitted jobs start (prefix reuse, sampler); cancelled ones end here.
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& slot = slots_[i];
+    if (!slot.job) continue;
+    const int s = static_cast<int>(i);
+    try {
+      if (slot.result.slot != s) {
+        model_->select_sequence(s);
+        start(s);
+      }
+      if (slot.job->cancelled()) finish(s, "cancelled");
+    } catch (const std::exception& e) {
+      if (slot.job) finish(s, "error", e.what());
+      slot.cached.clear();
+      slot.forget = true;
+    }
+  }
+  // The step: a decode token of every generating slot, then prompt chunks within the
+  // budget, the prompting slots taken in turn from a rotating start so that several long
+  // prompts advance together.
+  std::vector<SequenceTokens> batch;
+  std::vector<int> who;
+  size_t n_decode = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& slot = slots_[i];
+    if (!slot.job || slot.prefill_next < slot.job->request().prompt.size()) continue;
+    batch.push_back({static_cast<int>(i), std::span<const int32_t>(&slot.pending, 1),
+                     static_cast<int64_t>(slot.cached.size()), true});
+    who.push_back(static_cast<int>(i));
+    ++n_decode;
+  }
+  const size_t cap = static_cast<size_t>(std::max<int64_t>(1, model_->max_batch_tokens()));
+  const size_t step_cap = std::min(n_decode > 0 ? n_decode + kStepPromptTokensShared : kStepTokens, std::max(cap, n_decode + 1));
+  size_t room = step_cap - n_decode;
+  for (size_t k = 0; k < slots_.size() && room > 0; ++k) {
+    const size_t i = (k + round_) % slots_.size();
+    Slot& slot = slots_[i];
+    if (!slot.job) continue;
+    const std::vector<int32_t>& prompt = slot.job->request().prompt;
+    if (slot.prefill_next >= prompt.size()) continue;
+    const size_t len = std::min(prompt.size() - slot.prefill_next, room);
+    const bool last = slot.prefill_next + len == prompt.size();
+    batch.push_back({static_cast<int>(i), std::span<const int32_t>(prompt.data() + slot.prefill_next, len),
+                     static_cast<int64_t>(slot.prefill_next), last});
+    who.push_back(static_cast<int>(i));
+    room -= len;
+  }
+  if (batch.empty()) return;
+  uint64_t n_tokens = 0;
+  for (const SequenceTokens& b : batch) n_tokens += b.tokens.size();
+
+  const auto t0 = Clock::now();
+  std::vector<const float*> logits;
+  try {
+    logits = model_->forward_multi(batch);
+  } catch (const std::exception& e) {
+    // The step's caches may be half-written: its slots fail and start over next time.
+    for (int s : who) {
+      Slot& slot = slots_[static_cast<size_t>(s)];
+      if (slot.job) finish(s, "error", e.what());
+      slot.cached.clear();
+      slot.forget = true;
+    }
+    return;
+  }
+  const double dt = seconds_since(t0);
+  count_step(n_tokens, n_decode, dt);
+  const int n_vocab = static_cast<int>(model_->config().n_vocab);
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const int s = who[b];
+    Slot& slot = slots_[static_cast<size_t>(s)];
+    slot.last_used = round_;
+    slot.cached.insert(slot.cached.end(), batch[b].tokens.begin(), batch[b].tokens.end());
+    if (b >= n_decode) {
+      // A prompt chunk: the first token is sampled once the prompt is complete.
+      slot.prefill_next += batch[b].tokens.size();
+      if (!batch[b].want_logits) continue;
+      slot.result.prompt_seconds = seconds_since(slot.t_prompt);
+      slot.t_decode = Clock::now();
+    } else {
+      // Shared: another slot's tokens were in the same step.
+      const bool shared = batch.size() > 1;
+      if (shared) ++slot.result.shared_steps;
+      std::lock_guard<std::mutex> lk(mu_);
+      ++m_.decode_steps_total;
+      if (shared) ++m_.decode_steps_shared;
+    }
+    if (!accept_token(slot, slot.sampler->sample(logits[b], n_vocab))) finish(s, slot.result.finish_reason);
   }
 }
 
@@ -275,7 +410,9 @@ void Engine::step(int s, int busy) {
     const size_t end = std::min(req.prompt.size(), i + chunk_len);
     std::vector<int32_t> chunk(req.prompt.begin() + static_cast<std::ptrdiff_t>(i),
                                req.prompt.begin() + static_cast<std::ptrdiff_t>(end));
+    const auto t_chunk = Clock::now();
     const float* logits = model_->forward_batch(chunk, static_cast<int64_t>(i));
+    count_step(chunk.size(), 0, seconds_since(t_chunk));
     slot.cached.insert(slot.cached.end(), chunk.begin(), chunk.end());
     slot.prefill_next = end;
     if (end < req.prompt.size()) return;
@@ -292,11 +429,11 @@ void Engine::step(int s, int busy) {
   const int32_t next = slot.sampler->sample(logits, n_vocab);
   const double dt = seconds_since(t0);
   if (busy > 1) ++slot.result.shared_steps;
+  count_step(1, 1, dt);
   {
     std::lock_guard<std::mutex> lk(mu_);
     ++m_.decode_steps_total;
     if (busy > 1) ++m_.decode_steps_shared;
-    m_.decode_step_seconds += dt;
   }
   if (!accept_token(slot, next)) finish(s, slot.result.finish_reason);
 }
@@ -311,6 +448,10 @@ bool Engine::accept_token(Slot& slot, int32_t id) {
   }
   r.tokens.push_back(id);
   ++r.completion_tokens;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++m_.tokens_sampled_total;
+  }
   TextDelta d;
   // Control tokens (<|im_start|> and the like) are markup, not text for the user.
   if (!tok.is_control(id)) slot.filter->push(tok.token_to_piece(id), d);

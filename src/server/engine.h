@@ -6,14 +6,19 @@
 // Slots: each model sequence is a slot with its own KV cache. A queued job takes a free
 // slot (the one whose cached tokens share the longest prefix with its prompt, else the
 // least recently used); when every slot is busy it waits in the queue, in arrival order.
-// The worker serves the busy slots round-robin, one step each per round: a step is one
-// decode token, or one chunk of prompt tokens (smaller while other slots are busy), so a
-// long prompt or a long answer never holds the others up for more than one step. The
-// model is not thread-safe and evaluates one token (or prompt chunk) at a time, so slots
-// share its speed; what they gain is that no request waits for another to finish.
-// Each sequence's KV cache is separate, so a request's output does not depend on what
-// else runs (tested: identical to running alone).
 //
+// Continuous batching: the worker runs steps. A step is ONE forward pass
+// (Model::forward_multi) over the busy slots' next tokens: one decode token for every
+// generating slot, plus prompt chunks of the slots still reading their prompts, within a
+// per-step token budget (kStepTokens when nothing decodes, kStepPromptTokensShared prompt
+// tokens next to decoding slots), so a long prompt is prefilled over several steps while
+// the others keep decoding. The products of a step run over all its tokens, attention per
+// sequence against its own cache, and each MoE expert once over every token that chose it
+// (under --mem: read once for all slots). New jobs join between steps. Each slot keeps its
+// own sampler, stop rules, KV cache and cancellation, and a token's logits do not depend
+// on the other tokens of its step (tested: every answer is identical to the request run
+// alone, greedy and seeded). EngineOptions::batching = false (serve --no-batching) runs
+// the old way instead: the busy slots take turns, one step each per round.
 // Prefix reuse: each slot remembers which tokens its KV cache holds. A new prompt that
 // shares a prefix with them (the next turn of the same conversation, the same system
 // prompt) evaluates only the rest.
@@ -96,6 +101,11 @@ class Job {
   GenResult result_;
 };
 
+struct EngineOptions {
+  int max_queue = 64;     // jobs allowed to wait; submit() refuses more
+  bool batching = true;   // one forward pass per step for all slots (else slots take turns)
+};
+
 struct EngineMetrics {
   uint64_t requests_total = 0;      // jobs finished in any way
   uint64_t requests_cancelled = 0;
@@ -113,6 +123,18 @@ struct EngineMetrics {
   uint64_t decode_steps_total = 0;  // decode tokens evaluated
   uint64_t decode_steps_shared = 0; // of those, taken while two or more slots were busy
   double decode_step_seconds = 0;   // time inside decode steps (overlapping requests counted once)
+  // Steps (forward passes of the batching engine; without batching, one per slot turn).
+  uint64_t steps_total = 0;
+  uint64_t step_tokens_total = 0;     // tokens evaluated in them (prompt and decode)
+  uint64_t tokens_sampled_total = 0;  // tokens generated so far (finished or not)
+  uint64_t mixed_steps = 0;           // steps holding prompt and decode tokens together
+  // Steps that decoded only (no prompt tokens): their count, decode tokens, and the expert
+  // cache's figures during them; the per-step and per-token read figures come from these.
+  uint64_t decode_only_steps = 0, decode_only_tokens = 0;
+  uint64_t decode_only_loads = 0, decode_only_bytes_read = 0, decode_only_hits = 0, decode_only_misses = 0;
+  // The last step: tokens, decode tokens, experts read, bytes read, hits and misses.
+  uint64_t last_step_tokens = 0, last_step_decode = 0, last_step_loads = 0, last_step_bytes = 0;
+  uint64_t last_step_hits = 0, last_step_misses = 0;
   // Expert cache (zero when the model keeps all experts resident).
   bool has_expert_cache = false;
   uint64_t cache_hits = 0, cache_misses = 0, cache_bytes_read = 0, cache_loads = 0;
@@ -123,6 +145,7 @@ class Engine {
  public:
   // max_queue: jobs allowed to wait; submit() refuses more.
   Engine(std::unique_ptr<Model> model, int max_queue);
+  Engine(std::unique_ptr<Model> model, const EngineOptions& opts);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -165,6 +188,11 @@ class Engine {
   void start(int s);
   // One step of slot s (selected in the model): a prompt chunk or a decode token.
   void step(int s, int busy);
+  // One batched step over every busy slot (continuous batching).
+  void step_batched();
+  // Counts a step of `tokens` tokens (`decode` of them decode tokens) and the expert
+  // cache's figures since the previous step.
+  void count_step(uint64_t tokens, uint64_t decode, double seconds);
   // Handles a freshly sampled token; returns false when the job is over.
   bool accept_token(Slot& slot, int32_t id);
   void finish(int s, std::string reason, const std::string& error = {});
@@ -172,6 +200,8 @@ class Engine {
 
   std::unique_ptr<Model> model_;
   const int max_queue_;
+  const bool batching_;
+  ExpertRunStats last_stats_;  // the store's figures after the previous step
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;

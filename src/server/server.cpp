@@ -49,7 +49,7 @@ std::string metrics_text(const EngineMetrics& m, uint64_t http_requests, uint64_
   metric(os, "swapmoe_decode_steps_total", "counter", "Decode steps (tokens evaluated after the prompt).",
          double(m.decode_steps_total));
   metric(os, "swapmoe_decode_steps_shared_total", "counter",
-         "Decode steps taken while two or more slots were generating (slots interleave token by token).",
+         "Decode tokens evaluated in a step with another slot's tokens (continuous batching).",
          double(m.decode_steps_shared));
   metric(os, "swapmoe_prompt_seconds_total", "counter", "Seconds spent evaluating prompts.", m.prompt_seconds_total);
   metric(os, "swapmoe_requests_total", "counter", "Generation requests finished (any outcome).", double(m.requests_total));
@@ -68,6 +68,45 @@ std::string metrics_text(const EngineMetrics& m, uint64_t http_requests, uint64_
   metric(os, "swapmoe_expert_cache_hits_total", "counter", "Expert cache hits.", double(m.cache_hits));
   metric(os, "swapmoe_expert_cache_misses_total", "counter", "Expert cache misses.", double(m.cache_misses));
   metric(os, "swapmoe_bytes_read_total", "counter", "Expert bytes read from disk.", double(m.cache_bytes_read));
+  // Continuous batching: steps (forward passes) and what the expert cache read per step and
+  // per generated token, over the steps that only decoded (prompt chunks read experts for
+  // prompt tokens, which would blur the per-token figure).
+  const double mib = 1.0 / (1024.0 * 1024.0);
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  metric(os, "swapmoe_steps_total", "counter", "Forward passes (steps) over the slots' next tokens.",
+         double(m.steps_total));
+  metric(os, "swapmoe_step_tokens_total", "counter", "Tokens evaluated in steps (prompt and decode).",
+         double(m.step_tokens_total));
+  metric(os, "swapmoe_decode_only_steps_total", "counter", "Steps that evaluated decode tokens only.",
+         double(m.decode_only_steps));
+  metric(os, "swapmoe_decode_batch_size_avg", "gauge", "Decode tokens per decode-only step (slots decoding together).",
+         ratio(double(m.decode_only_tokens), double(m.decode_only_steps)));
+  metric(os, "swapmoe_expert_reads_per_step", "gauge", "Experts read from disk per decode-only step.",
+         ratio(double(m.decode_only_loads), double(m.decode_only_steps)));
+  metric(os, "swapmoe_expert_reads_per_token", "gauge", "Experts read from disk per generated token (decode-only steps).",
+         ratio(double(m.decode_only_loads), double(m.decode_only_tokens)));
+  metric(os, "swapmoe_expert_read_mib_per_step", "gauge", "MiB of experts read per decode-only step.",
+         ratio(double(m.decode_only_bytes_read) * mib, double(m.decode_only_steps)));
+  metric(os, "swapmoe_expert_read_mib_per_token", "gauge", "MiB of experts read per generated token (decode-only steps).",
+         ratio(double(m.decode_only_bytes_read) * mib, double(m.decode_only_tokens)));
+  metric(os, "swapmoe_expert_hits_per_step", "gauge", "Expert cache hits per decode-only step.",
+         ratio(double(m.decode_only_hits), double(m.decode_only_steps)));
+  metric(os, "swapmoe_expert_hits_per_token", "gauge", "Expert cache hits per generated token (decode-only steps).",
+         ratio(double(m.decode_only_hits), double(m.decode_only_tokens)));
+  metric(os, "swapmoe_decode_hit_rate", "gauge", "Expert cache hit rate over decode-only steps (1 when resident).",
+         m.has_expert_cache ? ratio(double(m.decode_only_hits), double(m.decode_only_hits + m.decode_only_misses)) : 1.0);
+  metric(os, "swapmoe_last_step_tokens", "gauge", "Tokens of the last step.", double(m.last_step_tokens));
+  metric(os, "swapmoe_last_step_decode_tokens", "gauge", "Decode tokens of the last step.", double(m.last_step_decode));
+  metric(os, "swapmoe_last_step_expert_reads", "gauge", "Experts read from disk in the last step.",
+         double(m.last_step_loads));
+  metric(os, "swapmoe_last_step_read_mib", "gauge", "MiB of experts read in the last step.",
+         double(m.last_step_bytes) * mib);
+  metric(os, "swapmoe_last_step_hit_rate", "gauge", "Expert cache hit rate in the last step (1 when resident).",
+         m.has_expert_cache && m.last_step_hits + m.last_step_misses > 0
+             ? double(m.last_step_hits) / double(m.last_step_hits + m.last_step_misses)
+             : 1.0);
+  metric(os, "swapmoe_tokens_sampled_total", "counter", "Tokens generated so far, running requests included.",
+         double(m.tokens_sampled_total));
   metric(os, "swapmoe_http_requests_total", "counter", "HTTP requests answered.", double(http_requests));
   metric(os, "swapmoe_http_errors_total", "counter", "HTTP requests answered with a 4xx or 5xx status.",
          double(http_errors));

@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { startServer, metrics } from './harness.mjs';
 
 // Streams a chat completion; returns {text, finish, times: [ms of each content chunk], end}.
-async function streamChat(url, content, maxTokens, { signal, onChunk } = {}) {
+// `sampling`: e.g. {temperature: 0.8, seed: 5} (default greedy).
+async function streamChat(url, content, maxTokens, { signal, onChunk, sampling } = {}) {
   const r = await fetch(url + '/v1/chat/completions', {
     method: 'POST', signal, headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: maxTokens, temperature: 0, stream: true }),
+    body: JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: maxTokens, temperature: 0, stream: true,
+                           ...(sampling ?? {}) }),
   });
   assert.equal(r.status, 200);
   const dec = new TextDecoder();
@@ -76,6 +78,9 @@ test('two streaming clients interleave and each gets its text from running alone
     const m1 = await metrics(srv.url);
     assert.ok(m1.swapmoe_decode_steps_shared_total >= SHORT - 1, `shared steps ${m1.swapmoe_decode_steps_shared_total}`);
     assert.equal(m1.swapmoe_slots, 2);
+    // Continuous batching: the two slots decoded in the same forward passes.
+    assert.ok(m1.swapmoe_decode_batch_size_avg > 1, `decode batch ${m1.swapmoe_decode_batch_size_avg}`);
+    assert.ok(m1.swapmoe_steps_total < m1.swapmoe_decode_steps_total, 'fewer steps than decode tokens');
     console.log(`A: ${a.times.length} chunks, ${aDuringB} of them while B streamed; shared steps ${m1.swapmoe_decode_steps_shared_total}`);
   } finally {
     const r = await srv.stop();
@@ -108,6 +113,35 @@ test('a third request queues while both slots are busy; a disconnect frees a slo
     acB.abort();
     await Promise.all([aP, bP]);
     await waitFor(async () => (await metrics(srv.url)).swapmoe_requests_active === 0, 'all slots free');
+  } finally {
+    const r = await srv.stop();
+    assert.equal(r.code, 0, 'clean exit:\n' + srv.log());
+  }
+});
+
+// Continuous batching with four clients at once: prompts of different lengths (one long
+// enough to be prefilled over several steps while the others decode), greedy and seeded
+// sampling; each text must be the one the same request gets alone.
+test('four concurrent clients, batched, each get the text they get alone', { timeout: 240000 }, async () => {
+  const srv = await startServer(['--parallel', '4', '--ctx', '4096']);
+  try {
+    const long = Array.from({ length: 60 }, (_, i) => `line ${i}: the tide came in over the rocks.`).join(' ');
+    const reqs = [
+      ['Tell me a long story about the sea.', 120, undefined],
+      ['hi', 40, { temperature: 0.9, seed: 7 }],
+      [long, 30, undefined],
+      ['Count to twenty, please, slowly.', 80, { temperature: 0.7, seed: 123 }],
+    ];
+    const alone = [];
+    for (const [c, n, sampling] of reqs) alone.push(await streamChat(srv.url, c, n, { sampling }));
+    const m0 = await metrics(srv.url);
+    const together = await Promise.all(reqs.map(([c, n, sampling]) => streamChat(srv.url, c, n, { sampling })));
+    for (let i = 0; i < reqs.length; ++i) assert.equal(together[i].text, alone[i].text, `client ${i}: same text as alone`);
+    const m1 = await metrics(srv.url);
+    const steps = m1.swapmoe_decode_only_steps_total - m0.swapmoe_decode_only_steps_total;
+    assert.ok(steps > 0);
+    assert.ok(m1.swapmoe_decode_batch_size_avg > m0.swapmoe_decode_batch_size_avg, 'decode steps held several slots');
+    console.log(`4 clients: decode batch ${m1.swapmoe_decode_batch_size_avg.toFixed(2)} tokens per step on average`);
   } finally {
     const r = await srv.stop();
     assert.equal(r.code, 0, 'clean exit:\n' + srv.log());
