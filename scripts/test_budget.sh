@@ -2,7 +2,7 @@
 # Memory-budget test of the swapmoe CLI (CTest label "budget"):
 #  1. exactness: for every architecture, a forged model is run with `run --temp 0
 #     --print-ids` and `eval` with and without --mem (budget = the minimum plus 30% of the
-#     experts; default cache, lru per-layer pools with pread, lfu with prefetch), and the
+#     experts; default cache, lru per-layer pools with pread, lfu with 3-layer prefetch), and the
 #     ids and the printed nll must be identical;
 #  2. a forged model about 3x the budget runs inside scripts/cgroup_run.sh capped at the
 #     budget + 5%, swap forbidden, page cache dropped; its peak must stay within the budget
@@ -66,7 +66,7 @@ for case in ${SWAPMOE_BUDGET_CASES:-qwen3moe qwen2moe llama olmoe deepseek2 qwen
   fi
   mem=$(budget_for "$m" 0.3) || { bad "$case: plan failed"; continue; }
   for mode in "" "--mem $mem" "--mem $mem --no-prefetch --cache-policy lru --cache-layout per-layer --io pread" \
-      "--mem $mem --prefetch --cache-policy lfu"; do
+      "--mem $mem --prefetch --prefetch-depth 3 --cache-policy lfu"; do
     # shellcheck disable=SC2086
     timeout 300 "$swapmoe" run "$m" -p "Once upon a time" -n 24 --temp 0 --print-ids --ctx 256 -t "$threads" $mode \
       > "$work/ids.$case.${#mode}" 2> "$work/run.err" || bad "$case run [$mode]: $(tail -c 400 "$work/run.err")"

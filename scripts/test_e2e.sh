@@ -160,7 +160,11 @@ else
   bad "sweep failed: $(tail -c 300 "$work/sweep.err")"
 fi
 if timeout 300 "$swapmoe" bench "$model" --mem $mem -n 8 -t $threads > "$work/bench.out" 2>&1 &&
-    grep -Eq 'decode: 8 tokens in [0-9.]+ s, [0-9.]+ tok/s' "$work/bench.out" && grep -Eq 'hit rate [0-9.]+%' "$work/bench.out"; then
+    grep -Eq 'decode: 8 tokens in [0-9.]+ s, [0-9.]+ tok/s' "$work/bench.out" && grep -Eq 'hit rate [0-9.]+%' "$work/bench.out" &&
+    # The bound's inputs: the disk measured at the decode loop's queue, and how busy it was kept.
+    { grep -q '^I/O bound: no expert bytes' "$work/bench.out" ||
+      { grep -Eq '^disk bandwidth: [0-9.]+ [KMG]?i?B/s at [0-9]+ reads of' "$work/bench.out" &&
+        grep -Eq '^disk: busy [0-9.]+% of the decode time' "$work/bench.out"; }; }; then
   ok "bench: $(grep -h '^decode:' "$work/bench.out")"
 else
   bad "bench: $(tail -c 400 "$work/bench.out")"

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 #include "util/error.h"
 
@@ -79,12 +81,40 @@ ExpertCache::ExpertCache(const std::vector<std::string>& paths, const ModelConfi
   res_ = std::make_unique<Residency>(pool_sizes, layer_pool, opts.policy, opts.policy_options);
   io_.resize(static_cast<size_t>(res_->n_slots()));
   pool_ = io::AlignedBuffer(static_cast<size_t>(slot_bytes_) * static_cast<size_t>(res_->n_slots()), a);
+  if (const char* t = std::getenv("SWAPMOE_CACHE_TRACE"); t && *t) {
+    trace_path_ = t;
+    trace_.reserve(1 << 16);
+  }
   engine_ = io::make_read_engine(opts.engine, [this](const io::ReadCompletion& c) { on_read_done(c); });
 }
 
 ExpertCache::~ExpertCache() {
   // Reads in flight write into pool_ and report to this object: finish them first.
   engine_.reset();
+  if (!trace_path_.empty()) {
+    // Columns: seconds since the first event, kind, layer, expert, slot. Kinds: s/p demand
+    // or prefetch read submitted, c read completed, r request, a handed out, w wait begins,
+    // W wait ends, x release.
+    if (FILE* f = std::fopen(trace_path_.c_str(), "w")) {
+      const double t0 = trace_.empty() ? 0.0 : trace_.front().t;
+      for (const TraceEvent& e : trace_) std::fprintf(f, "%.6f %c %d %d %d\n", e.t - t0, e.kind, e.layer, e.expert, e.slot);
+      std::fclose(f);
+    }
+  }
+}
+
+void ExpertCache::account_queue(double now) {
+  const double dt = now - queue_time_;
+  if (loads_in_flight_ > 0 && dt > 0) {
+    stats_.busy_seconds += dt;
+    stats_.inflight_byte_seconds += dt * static_cast<double>(bytes_in_flight_);
+  }
+  queue_time_ = now;
+}
+
+void ExpertCache::trace(char kind, int layer, int32_t expert, int slot) {
+  if (trace_path_.empty()) return;
+  trace_.push_back(TraceEvent{now_seconds(), kind, layer, expert, slot});
 }
 
 void ExpertCache::check_expert(int layer, int32_t expert) const {
@@ -104,11 +134,15 @@ void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
   s.parts_left = L.n_parts;
   s.prefetched = prefetch;
   s.submit_time = now_seconds();
+  account_queue(s.submit_time);
   res_->set_loading(slot, true);
   ++loads_in_flight_;
   ++stats_.loads;
+  trace(prefetch ? 'p' : 's', key_layer(key), key_expert(key), slot);
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
-  stats_.bytes_read += submit_expert_reads(L, files_, key_expert(key), base, static_cast<uint64_t>(slot) * kSlotTagStride, s.skip, *engine_);
+  s.bytes = submit_expert_reads(L, files_, key_expert(key), base, static_cast<uint64_t>(slot) * kSlotTagStride, s.skip, *engine_);
+  stats_.bytes_read += s.bytes;
+  bytes_in_flight_ += s.bytes;
 }
 
 void ExpertCache::on_read_done(const io::ReadCompletion& c) {
@@ -122,9 +156,16 @@ void ExpertCache::on_read_done(const io::ReadCompletion& c) {
     s.error = io::read_error_message(c, files_.path(file), describe(key, part));
   }
   if (--s.parts_left > 0) return;
+  const double now = now_seconds();
+  account_queue(now);
   res_->set_loading(slot, false);
   --loads_in_flight_;
-  stats_.read_seconds += now_seconds() - s.submit_time;
+  bytes_in_flight_ -= s.bytes;
+  stats_.read_seconds += now - s.submit_time;
+  {
+    const uint64_t key = res_->slot(slot).key;
+    trace('c', key_layer(key), key_expert(key), slot);
+  }
   if (s.error.empty()) {
     s.ready = true;
   } else if (res_->slot(slot).pins == 0) {
@@ -201,6 +242,7 @@ void ExpertCache::request(int layer, std::span<const int32_t> experts) {
   for (int32_t e : experts) check_expert(layer, e);
   std::vector<Wanted>& w = wanted_[layer];
   const size_t before = w.size();
+  trace('r', layer, static_cast<int32_t>(experts.size()), -1);
   res_->begin_step(layer);
   try {
     // Resident experts are pinned first, so that a miss earlier in the selection cannot
@@ -300,6 +342,7 @@ size_t ExpertCache::acquire_ready(int layer, std::vector<AcquiredExpert>& out) {
   size_t n = 0;
   for (auto it = w.begin(); it != w.end();) {
     if (io_[it->slot].ready) {
+      trace('a', layer, it->expert, it->slot);
       out.push_back(AcquiredExpert{it->expert, view_of(it->slot, layer)});
       it = w.erase(it);
       ++n;
@@ -315,6 +358,7 @@ void ExpertCache::release(int layer, int32_t expert) {
   check_expert(layer, expert);
   const int slot = res_->find(expert_key(layer, expert));
   if (slot < 0 || res_->slot(slot).pins == 0) fail("expert cache: release of layer ", layer, " expert ", expert, ", which is not acquired");
+  trace('x', layer, expert, slot);
   res_->unpin(slot);
   drop_if_failed(slot);
 }
@@ -343,6 +387,10 @@ void ExpertCache::wait_idle() {
 void ExpertCache::block_until(std::unique_lock<std::mutex>& lk, const std::function<bool()>& ready, bool count) {
   if (ready()) return;
   const double t0 = now_seconds();
+  if (count) {
+    ++stats_.demand_waits;
+    trace('w', -1, -1, -1);
+  }
   if (!wait_hook_) {
     cv_.wait(lk, ready);
   } else {
@@ -355,7 +403,10 @@ void ExpertCache::block_until(std::unique_lock<std::mutex>& lk, const std::funct
       if (!ready()) cv_.wait_for(lk, std::chrono::milliseconds(1));
     }
   }
-  if (count) stats_.blocked_seconds += now_seconds() - t0;
+  if (count) {
+    stats_.blocked_seconds += now_seconds() - t0;
+    trace('W', -1, -1, -1);
+  }
 }
 
 ExpertCacheStats ExpertCache::stats() const {
@@ -382,6 +433,7 @@ int64_t ExpertCache::capacity() const {
 
 void ExpertCache::reset_stats() {
   std::lock_guard<std::mutex> lk(mu_);
+  account_queue(now_seconds());  // the reads in flight count from here on
   stats_ = ExpertCacheStats{};
 }
 

@@ -135,6 +135,7 @@ class ExpertCache final : public ExpertStore {
     bool prefetched = false;      // loaded by prefetch and not yet used
     std::string error;            // set when a read failed
     double submit_time = 0;
+    uint64_t bytes = 0;           // requested from the disk for this load
     uint64_t skip[kExpertParts] = {}; // offset of the wanted bytes in each part
   };
   struct Wanted {
@@ -157,6 +158,15 @@ class ExpertCache final : public ExpertStore {
   // Frees a slot whose read failed once nobody pins it any more. Caller holds mu_.
   void drop_if_failed(int slot);
   std::string describe(uint64_t key, int part) const;
+  // Adds the time since the last call to busy_seconds / inflight_byte_seconds, for the
+  // reads in flight until now. Call before loads_in_flight_ or bytes_in_flight_ change.
+  // Caller holds mu_.
+  void account_queue(double now);
+  // The optional event trace (SWAPMOE_CACHE_TRACE=FILE): one line per read submitted or
+  // completed, request, hand-out, wait and release, with its time; written when the cache
+  // is destroyed. For profiling where a token's time goes; off unless the variable is set.
+  // Caller holds mu_.
+  void trace(char kind, int layer, int32_t expert, int slot);
 
   std::string path_;
   int64_t n_expert_ = 0;
@@ -171,6 +181,17 @@ class ExpertCache final : public ExpertStore {
   std::condition_variable cv_;
   std::vector<SlotIo> io_;
   int loads_in_flight_ = 0;
+  uint64_t bytes_in_flight_ = 0;
+  double queue_time_ = 0;        // when account_queue() last ran
+  struct TraceEvent {
+    double t;
+    char kind;
+    int layer;
+    int32_t expert;
+    int slot;
+  };
+  std::string trace_path_;
+  std::vector<TraceEvent> trace_;
   std::unordered_map<int, std::vector<Wanted>> wanted_;  // per layer: requested, not yet acquired
   ExpertCacheStats stats_;
   std::function<void()> wait_hook_;

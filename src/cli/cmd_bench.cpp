@@ -1,23 +1,23 @@
 // `swapmoe bench MODEL [--mem SIZE] [-n N]`: greedy decode speed with the expert-cache
 // figures, and the I/O bound it is up against: the disk bandwidth is measured here with
-// O_DIRECT reads of the model file (expert-slot-sized, random offsets, several threads),
-// and bound tok/s = bandwidth / bytes missed per token. The ratio achieved/bound says how
+// O_DIRECT reads of the model file (expert-slot-sized, random offsets, through the cache's
+// read engine at the queue depth the decode loop kept), and bound tok/s = bandwidth /
+// bytes read per token. The ratio achieved/bound says how
 // close the decode loop comes to the disk's limit.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "cache/budget.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "io/direct_file.h"
+#include "io/read_engine.h"
 #include "model/model.h"
 #include "runtime/model_budget.h"
 #include "util/error.h"
@@ -37,31 +37,56 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Bytes per second of O_DIRECT reads of `chunk` bytes at random aligned offsets, 4 threads,
-// about 0.5 s or 512 MiB, whichever comes first.
-double measure_disk_bandwidth(const std::string& path, uint64_t chunk) {
+// Bytes per second of O_DIRECT reads of `chunk` bytes at random aligned offsets through
+// the expert cache's own read engine (io_uring or the pread pool, 1 MiB chunks), keeping
+// `inflight` requests queued, for about 1 s or 1 GiB, whichever comes first. The disk's
+// bandwidth depends on the queue: measured at the queue the decode loop kept, the bound
+// below is what reading alone allows at that queue.
+double measure_disk_bandwidth(const std::string& path, uint64_t chunk, int inflight, const std::string& engine) {
   io::DirectFile f = io::DirectFile::open(path);
   const uint64_t a = f.alignment();
   chunk = std::max<uint64_t>(a, std::min<uint64_t>(chunk, 8u << 20) / a * a);
   if (f.size() < chunk + a) chunk = std::max<uint64_t>(a, f.size() / 2 / a * a);
   if (f.size() < chunk) return 0.0;
+  inflight = std::clamp(inflight, 1, 64);
   const uint64_t span = f.size() - chunk;
-  std::atomic<uint64_t> total{0};
+  io::EngineOptions eo;
+  eo.kind = io::parse_engine_kind(engine);
+  auto eng = io::make_read_engine(eo);
+  std::vector<io::AlignedBuffer> bufs;
+  std::vector<int> free_bufs;
+  for (int i = 0; i < inflight; ++i) {
+    bufs.emplace_back(chunk, a);
+    free_bufs.push_back(i);
+  }
+  std::mt19937_64 rng(1);
+  uint64_t total = 0;
+  std::vector<io::ReadCompletion> got;
   const auto t0 = Clock::now();
-  std::vector<std::thread> th;
-  for (int t = 0; t < 4; ++t)
-    th.emplace_back([&, t] {
-      std::mt19937_64 rng(static_cast<uint64_t>(t) + 1);
-      io::AlignedBuffer buf(chunk + a, a);
-      while (since(t0) < 0.5 && total.load() < (512ull << 20)) {
-        const uint64_t off = (rng() % (span + 1)) / a * a;
-        f.read_range(off, chunk, buf);
-        total += chunk;
-      }
-    });
-  for (auto& x : th) x.join();
+  bool more = true;
+  while (more || eng->in_flight() > 0) {
+    more = since(t0) < 1.0 && total < (1ull << 30);
+    while (more && !free_bufs.empty()) {
+      const int b = free_bufs.back();
+      free_bufs.pop_back();
+      io::ReadRequest r;
+      r.fd = f.fd();
+      r.offset = (rng() % (span + 1)) / a * a;
+      r.len = chunk;
+      r.dst = bufs[static_cast<size_t>(b)].data();
+      r.tag = static_cast<uint64_t>(b);
+      eng->submit(r);
+    }
+    got.clear();
+    eng->wait(got, 1);
+    for (const io::ReadCompletion& c : got) {
+      if (c.error) fail(io::read_error_message(c, path, "the disk bandwidth measurement"));
+      total += c.bytes;
+      free_bufs.push_back(static_cast<int>(c.tag));
+    }
+  }
   const double s = since(t0);
-  return s > 0 ? static_cast<double>(total.load()) / s : 0.0;
+  return s > 0 ? static_cast<double>(total) / s : 0.0;
 }
 
 // --parallel N: N sequences (prompts "PROMPT", "PROMPT (1)", ... so that their routing
@@ -146,13 +171,35 @@ void bench(const BenchOptions& o) {
     const GgufPart* big = &model->file().parts().front();
     for (const GgufPart& p : model->file().parts())
       if (p.file_size > big->file_size) big = &p;
-    const double bw = measure_disk_bandwidth(big->path, s.slot_bytes);
+    const std::string big_path = big->path;
+    // The measurement's buffers (up to 32 slots) come on top of the budget: give the
+    // model's memory back first, so that bench stays inside the --mem limit (a cgroup of
+    // that size would kill it otherwise). Everything below uses the figures taken above.
+    model.reset();
+    // The queue the decode loop kept while reading (mean bytes in flight), in slot-sized
+    // requests; and a deep queue for comparison (what more reads in flight could give).
+    const double queue = s.cache.busy_seconds > 0 ? s.cache.inflight_byte_seconds / s.cache.busy_seconds : 0.0;
+    const int depth = std::max(1, static_cast<int>(queue / static_cast<double>(s.slot_bytes) + 0.5));
+    const std::string engine = o.model.io;
+    const double bw = measure_disk_bandwidth(big_path, s.slot_bytes, depth, engine);
+    const double bw_deep = measure_disk_bandwidth(big_path, s.slot_bytes, 32, engine);
+    std::printf("disk bandwidth: %s/s at %d reads of %s in flight (the decode loop's mean queue), %s/s at 32\n",
+                format_bytes(static_cast<uint64_t>(bw)).c_str(), depth, format_bytes(s.slot_bytes).c_str(),
+                format_bytes(static_cast<uint64_t>(bw_deep)).c_str());
     const double per_token = static_cast<double>(s.cache.bytes_read) / o.n_predict;
     // Under SwapMoE the residency is decided by importance, not by --cache-policy, and the
     // slots are always per-layer pools (docs/swapmoe.md).
     const bool swapmoe = o.model.policy == "swapmoe";
     const std::string policy = swapmoe ? "SwapMoE importance" : "policy " + o.model.cache_policy;
     const std::string layout = swapmoe ? "per-layer" : o.model.cache_layout;
+    // How busy the disk was kept: the share of the decode time with an expert read in
+    // flight, and the mean queue (bytes in flight) while it was. A loop that is bound by
+    // the disk keeps it busy all the time at a queue deep enough for its bandwidth.
+    if (secs > 0 && s.cache.busy_seconds > 0)
+      std::printf("disk: busy %.1f%% of the decode time, %s in flight on average while busy, %.1f waits/token\n",
+                  100.0 * s.cache.busy_seconds / secs,
+                  format_bytes(static_cast<uint64_t>(s.cache.inflight_byte_seconds / s.cache.busy_seconds)).c_str(),
+                  static_cast<double>(s.cache.demand_waits) / o.n_predict);
     std::printf("cache: %d slots of %s, %s, %s pools, engine %s%s\n", s.n_slots, format_bytes(s.slot_bytes).c_str(),
                 policy.c_str(), layout.c_str(), s.engine.c_str(), s.direct_io ? ", O_DIRECT" : ", buffered");
     if (swapmoe) {

@@ -29,6 +29,7 @@ ModelOptions ModelArgs::to_options() const {
   o.profile_path = profile;
   // SwapMoE chooses among resident experts only, so next-layer prefetch has nothing to do.
   o.prefetch = !no_prefetch && policy != "swapmoe";
+  o.prefetch_depth = prefetch_depth;
   if (policy != "swapmoe" && (!profile.empty()))
     fail("--profile is used by --policy swapmoe only");
   if (policy == "swapmoe" && mem.empty())
@@ -97,6 +98,9 @@ void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional) {
   // faster at every budget measured (docs/benchmarks.md, memory budget, session 2).
   sub->add_flag("--prefetch", a.prefetch, "Predict the next layer's experts with its router and read them early (the default)");
   sub->add_flag("--no-prefetch", a.no_prefetch, "Do not prefetch");
+  sub->add_option("--prefetch-depth", a.prefetch_depth, "Predict and read the experts of this many layers ahead")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 8));
   sub->add_flag("--progress", a.progress, "Live status line on stderr (tokens/s and cache figures)");
   sub->add_option("--policy", a.policy,
                   "Expert policy under --mem: exact (read missing experts, wait for them) or swapmoe (route "

@@ -28,6 +28,7 @@ struct ModelArgs {
   std::string io = "auto";
   bool prefetch = false;     // --prefetch: accepted for clarity; prefetch is on unless --no-prefetch
   bool no_prefetch = false;
+  int prefetch_depth = 1;    // --prefetch-depth: layers of lookahead (ModelOptions::prefetch_depth)
   bool progress = false;
   // Expert policy (docs/swapmoe.md): --policy exact|swapmoe, --exactness T, --swap-rate R,
   // --profile FILE (see ModelOptions).

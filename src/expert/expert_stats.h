@@ -15,6 +15,10 @@ struct ExpertCacheStats {
   uint64_t bytes_read = 0;      // bytes requested from the disk (aligned supersets)
   double read_seconds = 0;      // summed submit-to-completion time of all expert loads
   double blocked_seconds = 0;   // time callers spent waiting in acquire / acquire_any
+  double busy_seconds = 0;      // wall time with at least one expert read in flight
+  double inflight_byte_seconds = 0;  // integral of the bytes in flight over time (/ busy_seconds:
+                                     // the mean read queue, in bytes, while the disk was busy)
+  uint64_t demand_waits = 0;    // acquire calls that had to wait for a read
   uint64_t evictions = 0;
   uint64_t prefetch_issued = 0;
   uint64_t prefetch_used = 0;    // prefetched experts later asked for before eviction

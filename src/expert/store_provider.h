@@ -31,6 +31,7 @@ struct ExpertPlan {
   int64_t n_ctx = 0;           // the context the memory plan leaves room for
   uint64_t prefill_bytes = 0;  // scratch for one prompt chunk; 0: whole 512-token chunks
   bool prefetch = false;       // predict the next layer's experts (model/expert_prefetch.h)
+  int prefetch_depth = 1;      // ... and the layers after it, up to this many ahead
 };
 
 class ExpertStoreProvider {

@@ -156,7 +156,10 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
   // A whole file: the common case costs one key lookup.
   if (!first->has(kSplitCountKey)) return first;
 
-  const uint64_t count = split_key(*first, kSplitCountKey, 1, kMaxSplitCount);
+  // llama-gguf-split --merge writes split.count = 0 into the merged file (and keeps the other
+  // split keys), and llama.cpp's loader treats a count below 2 as a whole file: so do we for 0.
+  const uint64_t count = split_key(*first, kSplitCountKey, 0, kMaxSplitCount);
+  if (count == 0) return first;
   const uint64_t no = split_key(*first, kSplitNoKey, 0, kMaxSplitCount - 1);
   std::string prefix;
   uint32_t name_no = 0, name_count = 0;

@@ -10,6 +10,7 @@
 #include "model/forward_batch.h"
 #include "ops/attention.h"
 #include "ops/dynamic_for.h"
+#include "ops/mla_legacy.h"
 #include "ops/norm.h"
 #include "util/error.h"
 #include "util/fp16.h"
@@ -226,6 +227,7 @@ void mla_attention_tokens(const MlaParams& p, const MlaLayerWeights& w, MlaCache
     float* kv = s.kv.data() + t * dq;
     rope_apply(p.rope, kv + R, 1, p.n_rot, pos0 + t);
     rmsnorm(kv, w.kv_a_norm, kv, R, p.rms_eps);
+    if (w.latent_round != GgmlType::F32) mla_legacy_round_latent(w.latent_round, kv, R);
     cache.store(il, pos0 + t, kv);
     float* q = s.q.data() + t * H * hk;
     rope_apply(p.rope, q + p.nope, H, hk, pos0 + t);

@@ -49,6 +49,10 @@ struct MlaLayerWeights {
   MatrixRef k_b;                     // [nope, kv_lora_rank, n_head]
   MatrixRef v_b;                     // [kv_lora_rank, head_dim_v, n_head]
   MatrixRef out;                     // attn_output [n_head * head_dim_v, n_embd]
+  // Conformance only (SWAPMOE_MLA_LEGACY_REFERENCE, model/weights.h): the latent is rounded
+  // through this type before it is cached, as llama.cpp's non-MLA path rounds it for
+  // attn_kv_b (ops/mla_legacy.h). F32: no rounding, the absorbed path's own arithmetic.
+  GgmlType latent_round = GgmlType::F32;
 };
 
 // Everything mla_attention needs from the model configuration, derived once.

@@ -96,6 +96,9 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, E
                  "%.2f s: %.1f MiB of dense weights instead of %.1f MiB\n",
                  static_cast<long long>(l.layers), ggml_type_name(l.k_b_type), l.seconds,
                  static_cast<double>(l.derived_bytes) / (1 << 20), static_cast<double>(l.kv_b_bytes) / (1 << 20));
+    if (l.reference)
+      std::fprintf(stderr, "swapmoe: SWAPMOE_MLA_LEGACY_REFERENCE=1: llama.cpp's non-MLA arithmetic (F32 k_b, v_b and "
+                           "cache, latent rounded as for attn_kv_b); a conformance aid, not for --mem\n");
   }
   experts_ = experts.make(f, cfg_, w_->experts);
 
@@ -105,16 +108,20 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, E
   rope_swa_ = rope_;
   if (cfg_.rope_freq_base_swa != 0.0f) rope_swa_.freq_base = cfg_.rope_freq_base_swa;
   router_ = router_params(cfg_);
-  if (plan.prefetch) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_);
+  if (plan.prefetch) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_, plan.prefetch_depth);
 
   const int64_t kdim = cfg_.n_head_kv * cfg_.head_dim_k;
   const int64_t vdim = cfg_.n_head_kv * cfg_.head_dim_v;
   if (mla) {
     mla_ = mla_params(cfg_);
-    mla_cache_ = MlaCache(cfg_.n_layer, n_ctx_, cfg_.kv_lora_rank, cfg_.n_rot);
+    // The legacy reference mode (conformance only, model/weights.h) caches in F32, as llama.cpp
+    // does with an F32 KV cache.
+    const MlaCache::Precision prec =
+        w_->mla_legacy().reference ? MlaCache::Precision::F32 : MlaCache::Precision::F16;
+    mla_cache_ = MlaCache(cfg_.n_layer, n_ctx_, cfg_.kv_lora_rank, cfg_.n_rot, prec);
     seqs_.resize(static_cast<size_t>(opts.n_sequences));
     for (size_t s = 1; s < seqs_.size(); ++s)
-      seqs_[s].mla_cache = MlaCache(cfg_.n_layer, n_ctx_, cfg_.kv_lora_rank, cfg_.n_rot);
+      seqs_[s].mla_cache = MlaCache(cfg_.n_layer, n_ctx_, cfg_.kv_lora_rank, cfg_.n_rot, prec);
     mla_w_.resize(cfg_.n_layer);
     for (int il = 0; il < static_cast<int>(cfg_.n_layer); ++il) {
       MlaLayerWeights& m = mla_w_[static_cast<size_t>(il)];
@@ -134,6 +141,7 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, E
       m.kv_a_norm = vec("attn_kv_a_norm");
       m.k_b = mat("attn_k_b");
       m.v_b = mat("attn_v_b");
+      if (w_->mla_legacy().reference) m.latent_round = w_->mla_legacy().latent_types[static_cast<size_t>(il)];
       m.out = mat("attn_output");
     }
   } else {
@@ -147,6 +155,11 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, E
 }
 
 ModelImpl::~ModelImpl() = default;
+
+void ModelImpl::set_prefetch_depth(int depth) {
+  prefetch_.reset();
+  if (depth >= 1) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_, depth);
+}
 
 ExpertRunStats ModelImpl::expert_stats() const {
   ExpertRunStats s;

@@ -33,6 +33,11 @@ struct ModelOptions {
   bool cache_per_layer = false;          // per-layer pools (quotas) instead of one shared pool
   std::string io_engine = "auto";      // auto | uring | pread
   bool prefetch = true;                // predict layer l+1's experts while layer l runs
+  // ... and layers l+2 .. l+depth from the same state (model/expert_prefetch.h). Deeper
+  // lookahead keeps the read queue from running dry while a slow layer computes, but reads
+  // 7-12% more on the Qwen3-30B shape at 6 GiB and was not faster under load
+  // (docs/benchmarks.md, "The 6 GiB single stream"): 1 by default.
+  int prefetch_depth = 1;
   // Expert policy (docs/swapmoe.md). "exact": every chosen expert is computed, missing ones
   // are read from the file and decoding waits for them. "swapmoe" (needs --mem): each MoE
   // layer keeps a set of resident experts and routing is restricted to them (masked

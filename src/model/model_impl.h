@@ -62,6 +62,8 @@ class ModelImpl : public Model {
   const std::vector<std::vector<int32_t>>& last_routing() const { return routing_; }
   // Next-layer expert prediction (null when prefetch is off; model/expert_prefetch.h).
   ExpertPrefetcher* prefetcher() const { return prefetch_.get(); }
+  // Turns next-layer prediction on (depth >= 1) or off (0), e.g. after set_expert_store().
+  void set_prefetch_depth(int depth);
   // Experts computed while another expert of the same layer was still being read
   // (compute-as-ready instrumentation; stays 0 with a resident store).
   uint64_t experts_computed_early() const { return experts_early_; }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 #include <set>
+#include <string>
 
 #include "ops/mla_legacy.h"
 #include "quant/quant.h"
@@ -72,6 +73,14 @@ const std::vector<float>* ModelWeights::vec(const std::string& name) const {
   return it == vecs_.end() ? nullptr : &it->second;
 }
 
+bool mla_legacy_reference_requested() {
+  static const bool on = [] {
+    const char* e = std::getenv("SWAPMOE_MLA_LEGACY_REFERENCE");
+    return e != nullptr && std::string(e) == "1";
+  }();
+  return on;
+}
+
 namespace {
 
 // Splits one layer's legacy attn_kv_b (already in memory) into attn_k_b / attn_v_b.
@@ -79,7 +88,7 @@ void derive_legacy(const GgufFile& f, const ModelConfig& cfg, const TensorSpec& 
                    const AlignedBuffer& kv_b, std::map<std::string, BoundTensor>& out, MlaLegacyLoad& stats,
                    ThreadPool* pool) {
   const MlaLegacyShape shape{cfg.kv_lora_rank, cfg.n_head, cfg.head_dim_k_mla - cfg.n_rot, cfg.head_dim_v_mla};
-  const GgmlType k_type = mla_legacy_k_b_type(t.type);
+  const GgmlType k_type = stats.reference ? GgmlType::F32 : mla_legacy_k_b_type(t.type);
   try {
     mla_legacy_check(shape, t.type, k_type);
   } catch (const Error& e) {
@@ -96,6 +105,19 @@ void derive_legacy(const GgufFile& f, const ModelConfig& cfg, const TensorSpec& 
   v.bytes = AlignedBuffer(mla_legacy_v_b_bytes(shape, t.type));
   const auto t0 = std::chrono::steady_clock::now();
   mla_legacy_derive(shape, t.type, kv_b.data(), k_type, k.bytes.data(), v.bytes.data(), pool);
+  if (stats.reference) {
+    // v_b's rows dequantized, so the head outputs are not re-quantized for the product.
+    const size_t row = ggml_row_size(t.type, shape.kv_lora_rank);
+    const int64_t rows = shape.head_dim_v * shape.n_head;
+    AlignedBuffer vf(static_cast<size_t>(rows * shape.kv_lora_rank) * sizeof(float));
+    for (int64_t r = 0; r < rows; ++r)
+      quant_traits(t.type).to_float(v.bytes.data() + static_cast<size_t>(r) * row,
+                                    reinterpret_cast<float*>(vf.data()) + r * shape.kv_lora_rank, shape.kv_lora_rank);
+    v.type = GgmlType::F32;
+    v.bytes = std::move(vf);
+    stats.latent_types.resize(static_cast<size_t>(cfg.n_layer), GgmlType::F32);
+    stats.latent_types[static_cast<size_t>(s.layer)] = mla_legacy_latent_type(t.type);
+  }
   stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   stats.layers += 1;
   stats.kv_b_type = t.type;
@@ -115,6 +137,7 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
   std::set<std::string> expected;
   w->layers.resize(static_cast<size_t>(cfg.n_layer));
   w->experts.resize(static_cast<size_t>(cfg.n_layer));
+  w->legacy_.reference = cfg.mla_legacy && mla_legacy_reference_requested();
 
   for (const TensorSpec& s : specs) {
     expected.insert(s.name);

@@ -54,7 +54,16 @@ struct MlaLegacyLoad {
   uint64_t kv_b_bytes = 0;     // read from the file, then dropped
   uint64_t derived_bytes = 0;  // k_b + v_b kept as dense weights
   double seconds = 0;          // dequantize, transpose, re-encode (excludes the reads)
+  // SWAPMOE_MLA_LEGACY_REFERENCE=1 (conformance only): llama.cpp's non-MLA arithmetic instead of
+  // the absorbed path's. k_b and v_b are derived in F32, the MLA cache is F32, and each layer's
+  // latent is rounded through latent_types[layer] (ops/mla_legacy.h) before it is cached.
+  // Not for use with --mem: the budget counts F16 k_b, source-type v_b and an F16 cache.
+  bool reference = false;
+  std::vector<GgmlType> latent_types;  // per layer (F32: no rounding); set in reference mode
 };
+
+// Whether SWAPMOE_MLA_LEGACY_REFERENCE is set to 1 (read once).
+bool mla_legacy_reference_requested();
 
 class ModelWeights {
  public:

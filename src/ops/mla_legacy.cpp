@@ -6,7 +6,9 @@
 #include <cstring>
 #include <vector>
 
+#include "quant/blocks.h"
 #include "quant/quant.h"
+#include "util/fp16.h"
 #include "util/error.h"
 
 namespace swapmoe {
@@ -77,6 +79,40 @@ void mla_legacy_derive(const MlaLegacyShape& s, GgmlType src, const void* kv_b, 
   };
   if (pool) pool->parallel_for(s.n_head, [&](int64_t h0, int64_t h1, int) { heads(h0, h1); });
   else heads(0, s.n_head);
+}
+
+GgmlType mla_legacy_latent_type(GgmlType src) {
+  if (src == GgmlType::F32) return GgmlType::F32;
+  return quant_traits(src).vec_dot_type;
+}
+
+void mla_legacy_round_latent(GgmlType type, float* x, int64_t n) {
+  if (type == GgmlType::F32) return;
+  const int64_t bs = ggml_type_info(type).block_size;
+  if (n % bs != 0) fail("mla legacy reference: a latent of ", n, " values does not fit ", ggml_type_name(type), " blocks");
+  std::vector<uint8_t> q(ggml_row_size(type, n));
+  quant_traits(type).from_float(x, q.data(), n);
+  // The value each product sees: the block's scale times the integer (Q8_0/Q8_1's scale is
+  // stored as F16, Q8_K's as F32), or the F16/BF16 value.
+  if (type == GgmlType::Q8_0 || type == GgmlType::Q8_1) {
+    const size_t bytes = ggml_row_size(type, bs);
+    for (int64_t b = 0; b < n / bs; ++b) {
+      const uint8_t* blk = q.data() + static_cast<size_t>(b) * bytes;
+      uint16_t dh;
+      std::memcpy(&dh, blk, sizeof dh);
+      const float d = fp16_to_fp32(dh);
+      const auto* qs = reinterpret_cast<const int8_t*>(blk + bytes - static_cast<size_t>(bs));
+      for (int64_t i = 0; i < bs; ++i) x[b * bs + i] = d * static_cast<float>(qs[i]);
+    }
+  } else if (type == GgmlType::Q8_K) {
+    const auto* blk = reinterpret_cast<const quant::BlockQ8_K*>(q.data());
+    for (int64_t b = 0; b < n / bs; ++b)
+      for (int64_t i = 0; i < bs; ++i) x[b * bs + i] = blk[b].d * static_cast<float>(blk[b].qs[i]);
+  } else if (type == GgmlType::F16 || type == GgmlType::BF16) {
+    quant_traits(type).to_float(q.data(), x, n);
+  } else {
+    fail("mla legacy reference: cannot round the latent through ", ggml_type_name(type));
+  }
 }
 
 }  // namespace swapmoe

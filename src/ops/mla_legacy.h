@@ -51,4 +51,16 @@ void mla_legacy_check(const MlaLegacyShape& s, GgmlType src, GgmlType k_type);
 void mla_legacy_derive(const MlaLegacyShape& s, GgmlType src, const void* kv_b, GgmlType k_type, void* k_b,
                        void* v_b, ThreadPool* pool = nullptr);
 
+// llama.cpp's arithmetic on a legacy file, for conformance tests (SWAPMOE_MLA_LEGACY_REFERENCE,
+// model/weights.h). Its non-MLA path multiplies attn_kv_b by the latent converted to
+// attn_kv_b's vec_dot_type (Q8_0 for Q8_0/Q4_0/Q5_0, Q8_1 for Q4_1/Q5_1, Q8_K for the k-quants,
+// F16/BF16 for those weights), so every key and value it caches derives from that rounded latent;
+// with F32 k_b / v_b and an F32 cache, the absorbed path on the rounded latent is the same
+// arithmetic up to float summation order (for Q4_1/Q5_1 also up to the F16 rounding of Q8_1's
+// block sum, which their products use for the min term). mla_legacy_latent_type(src) is that type (F32: none);
+// mla_legacy_round_latent rounds x[0..n) through it and back in place. Throws Error for a type
+// it cannot round through, or n not a multiple of its block.
+GgmlType mla_legacy_latent_type(GgmlType src);
+void mla_legacy_round_latent(GgmlType type, float* x, int64_t n);
+
 }  // namespace swapmoe

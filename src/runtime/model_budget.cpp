@@ -101,6 +101,8 @@ ExpertPlan BudgetedExperts::plan(const GgufFile& f, const ModelConfig& cfg, cons
                                  ? plan_->n_slots / std::max<int64_t>(1, static_cast<int64_t>(plan_->layers.size()))
                                  : plan_->n_slots;
     p.prefetch = per_pool >= 2 * cfg.n_expert_used;
+    // Each layer of lookahead may hold up to n_expert_used more slots in flight.
+    p.prefetch_depth = static_cast<int>(std::clamp<int64_t>(per_pool / cfg.n_expert_used - 1, 1, std::max(opts_.prefetch_depth, 1)));
   }
   return p;
 }

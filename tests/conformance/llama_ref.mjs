@@ -6,7 +6,7 @@
 // test can put swapmoe's answer for the same question beside it. All llama.cpp logging goes to
 // stderr, which keeps stdout machine-readable.
 //
-// Usage: node llama_ref.mjs [--threads N] [--no-mmap] [--verbose] COMMAND ARGS...
+// Usage: node llama_ref.mjs [--threads N] [--no-mmap] [--kv-type f16|f32] [--verbose] COMMAND ARGS...
 //   load MODEL                          print {"architecture":..,"n_vocab":..} and OK on stderr
 //   tokenize MODEL TEXT | --file F      print the ids as a JSON array
 //        [--no-add-special] [--no-parse-special]    (defaults: add BOS/EOS as the vocab says,
@@ -86,7 +86,7 @@ function intFlag(flags, name, dflt) {
   return v;
 }
 
-const VALUED = new Set(["threads", "file", "ctx", "max-tokens", "top", "logprobs-out", "force-ids", "batch"]);
+const VALUED = new Set(["threads", "file", "ctx", "max-tokens", "top", "logprobs-out", "force-ids", "batch", "kv-type"]);
 const { pos, flags } = parseArgs(process.argv.slice(2), VALUED);
 const KNOWN = new Set([...VALUED, "no-mmap", "verbose", "add-special", "no-add-special",
   "parse-special", "no-parse-special"]);
@@ -95,6 +95,11 @@ if (pos.length < 2) usage();
 const [command, modelPath, ...rest] = pos;
 const threads = intFlag(flags, "threads", 2);
 if (threads < 1) usage("--threads must be >= 1");
+// --kv-type f16|f32: the KV cache's key and value type (llama.cpp's default F16). With F32 the
+// non-flash attention also multiplies in F32 (an F16 cache converts q and the softmax
+// weights to F16 for its products); the legacy DeepSeek MLA cases need it (README.md).
+const kvType = String(flags["kv-type"] ?? "f16").toUpperCase();
+if (kvType !== "F16" && kvType !== "F32") usage(`--kv-type expects f16 or f32, got ${flags["kv-type"]}`);
 if (!fs.existsSync(modelPath)) usage(`no such model file: ${modelPath}`);
 
 const minLevel = flags.verbose ? LlamaLogLevel.debug : LlamaLogLevel.warn;
@@ -170,6 +175,8 @@ async function createSequence(model, nTokens, ctxFlag, batchSize) {
     batchSize: flags.batch !== undefined ? intFlag(flags, "batch", contextSize) : (batchSize ?? contextSize),
     threads: threads,
     flashAttention: false,
+    experimentalKvCacheKeyType: kvType,
+    experimentalKvCacheValueType: kvType,
     sequences: 1,
     ignoreMemorySafetyChecks: true,
     failedCreationRemedy: false,

@@ -20,6 +20,7 @@
 #include "cache/expert_cache.h"
 #include "cache/residency.h"
 #include "io/read_engine.h"
+#include "model/expert_prefetch.h"
 #include "model/model.h"
 #include "model/model_impl.h"
 #include "util/error.h"
@@ -105,6 +106,125 @@ TEST(StreamCompute, LayerOutputBitIdenticalAndExpertsComputedBeforeReadsFinish) 
     // wait for the layer's reads. (Gathering all experts first would leave this at 0.)
     EXPECT_GT(impl->experts_computed_early(), 0u);
   }
+}
+
+// The same with next-layer prediction two layers deep (model/expert_prefetch.h): prefetched
+// reads are held back too and delivered newest first, so experts of layers l+1 and l+2
+// arrive out of order and late, often while the layer that needs them is computing. The
+// logits must still be bit-identical to the resident model's, and the cache's queue
+// figures must account for the reads.
+TEST(StreamCompute, DeepPrefetchKeepsOutputBitIdentical) {
+  ModelOptions o;
+  o.n_threads = 2;
+  auto ref = Model::load(kModel, o);
+  const std::vector<int32_t> toks = ref->tokenizer().encode("Der Computer ist ein guter Freund, aber", true, false);
+  std::vector<std::vector<float>> want;
+  for (size_t i = 0; i < toks.size(); ++i) want.push_back(logits_of(*ref, toks[i], static_cast<int64_t>(i)));
+
+  for (io::EngineKind k : kinds()) {
+    SCOPED_TRACE(io::engine_kind_name(k));
+    for (int depth : {1, 2, 3}) {
+      SCOPED_TRACE(depth);
+      auto m = Model::load(kModel, o);
+      auto* impl = dynamic_cast<ModelImpl*>(m.get());
+      ASSERT_NE(impl, nullptr);
+      ExpertCacheOptions co;
+      co.n_slots = 10;  // room for a layer's 2 pinned experts and guesses of up to 3 layers
+      co.policy = "nextuse";
+      co.engine.kind = k;
+      co.engine.chunk_bytes = 4096;
+      std::unique_ptr<ExpertCache> cache;
+      try {
+        cache = std::make_unique<ExpertCache>(kModel, m->config(), impl->weights().experts, co);
+      } catch (const Error& e) {
+        if (k != io::EngineKind::Uring) throw;
+        if (!test::skip_allowed("uring", std::string("io_uring cannot be set up here: ") + e.what()))
+          ADD_FAILURE() << "io_uring cannot be set up: " << e.what();
+        break;
+      }
+      cache->set_wait_hook([&] { io::release_held_completions(); });
+      ExpertCache* c = cache.get();
+      impl->set_expert_store(std::move(cache));
+      impl->set_prefetch_depth(depth);
+      ASSERT_NE(impl->prefetcher(), nullptr);
+      EXPECT_EQ(impl->prefetcher()->depth(), depth);
+      {
+        HoldGuard hold;
+        for (size_t i = 0; i < toks.size(); ++i) {
+          const std::vector<float> got = logits_of(*m, toks[i], static_cast<int64_t>(i));
+          EXPECT_EQ(std::memcmp(got.data(), want[i].data(), got.size() * sizeof(float)), 0) << "token " << i;
+        }
+      }
+      c->wait_idle();
+      const ExpertCacheStats s = c->stats();
+      EXPECT_GT(s.prefetch_issued, 0u);
+      EXPECT_GT(s.prefetch_used, 0u);
+      // Reads were in flight for some time, and the mean queue while busy lies between one
+      // expert's bytes and everything read.
+      EXPECT_GT(s.busy_seconds, 0.0);
+      const double mean_queue = s.inflight_byte_seconds / s.busy_seconds;
+      EXPECT_GE(mean_queue, static_cast<double>(s.bytes_read) / static_cast<double>(s.loads) * 0.999);
+      EXPECT_LE(mean_queue, static_cast<double>(s.bytes_read) * 1.001);
+    }
+  }
+}
+
+// A store that records what it was asked to prefetch, in order.
+class PrefetchRecorder final : public ExpertStore {
+ public:
+  ExpertView acquire(int, int32_t) override { fail("not used"); }
+  void prefetch(int layer, std::span<const int32_t> experts) override {
+    calls.emplace_back(layer, std::vector<int32_t>(experts.begin(), experts.end()));
+  }
+  std::vector<std::pair<int, std::vector<int32_t>>> calls;
+};
+
+// Depth d predicts layers il+1 .. il+d, nearest first, each with its own norm and router:
+// layer il+2's guess from state x equals what a depth-1 prediction at layer il+1 makes from
+// the same x, and a depth-d call stops at the last layer.
+TEST(ExpertPrefetch, DeepPredictionUsesEachLayersRouterNearestFirst) {
+  ModelOptions o;
+  o.n_threads = 1;
+  auto m = Model::load(kModel, o);
+  auto* impl = dynamic_cast<ModelImpl*>(m.get());
+  ASSERT_NE(impl, nullptr);
+  const ModelConfig& cfg = m->config();
+  ASSERT_GE(cfg.n_layer, 4);
+  const size_t U = static_cast<size_t>(cfg.n_expert_used);
+  std::vector<float> x(static_cast<size_t>(cfg.n_embd));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 113) / 50.0f - 1.1f;
+  const RouterParams rp = router_params(cfg);
+
+  ExpertPrefetcher deep(cfg, impl->weights(), rp, 2);
+  PrefetchRecorder rec;
+  deep.predict_next(0, x.data(), rec, m->pool());
+  ASSERT_EQ(rec.calls.size(), 2u);
+  EXPECT_EQ(rec.calls[0].first, 1);
+  EXPECT_EQ(rec.calls[1].first, 2);
+  for (const auto& c : rec.calls) EXPECT_EQ(c.second.size(), U);
+
+  ExpertPrefetcher one(cfg, impl->weights(), rp, 1);
+  PrefetchRecorder r1, r2;
+  one.predict_next(0, x.data(), r1, m->pool());
+  one.predict_next(1, x.data(), r2, m->pool());
+  ASSERT_EQ(r1.calls.size(), 1u);
+  ASSERT_EQ(r2.calls.size(), 1u);
+  EXPECT_EQ(r1.calls[0], rec.calls[0]);
+  EXPECT_EQ(r2.calls[0], rec.calls[1]);
+  // The two layers' routers give different guesses for this state (else the check above
+  // could not tell the layers apart).
+  EXPECT_NE(rec.calls[0].second, rec.calls[1].second);
+
+  const int last = static_cast<int>(cfg.n_layer) - 1;
+  PrefetchRecorder tail;
+  ExpertPrefetcher three(cfg, impl->weights(), rp, 3);
+  three.predict_next(last - 2, x.data(), tail, m->pool());
+  ASSERT_EQ(tail.calls.size(), 2u);
+  EXPECT_EQ(tail.calls[0].first, last - 1);
+  EXPECT_EQ(tail.calls[1].first, last);
+  tail.calls.clear();
+  three.predict_next(last, x.data(), tail, m->pool());
+  EXPECT_TRUE(tail.calls.empty());
 }
 
 // Caches over the demo model's expert tensors (4 MoE layers of 32 experts, top-2).

@@ -443,6 +443,44 @@ TEST(MlaLegacy, RejectsShapesTheTypesCannotHold) {
   EXPECT_NO_THROW(mla_legacy_check({512, 2, 128, 128}, GgmlType::Q4_K, GgmlType::F16));
 }
 
+// The reference mode's latent (SWAPMOE_MLA_LEGACY_REFERENCE): rounded through attn_kv_b's
+// vec_dot_type, a plain float dot product of a dequantized attn_kv_b row with it must give
+// what the quantized product (weights x the latent converted to that type) gives, which is
+// what llama.cpp's non-MLA path computes.
+TEST(MlaLegacy, RoundedLatentIsWhatTheQuantizedProductSees) {
+  EXPECT_EQ(mla_legacy_latent_type(GgmlType::F32), GgmlType::F32);
+  EXPECT_EQ(mla_legacy_latent_type(GgmlType::Q8_0), GgmlType::Q8_0);
+  EXPECT_EQ(mla_legacy_latent_type(GgmlType::Q4_K), GgmlType::Q8_K);
+  EXPECT_EQ(mla_legacy_latent_type(GgmlType::Q6_K), GgmlType::Q8_K);
+  std::mt19937 rng(77);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t R = 512;
+  for (GgmlType src : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0, GgmlType::F16}) {
+    Mat w = rand_mat(rng, R, 4, src);
+    const GgmlType at = mla_legacy_latent_type(src);
+    std::vector<float> x(R);
+    for (float& v : x) v = nd(rng);
+    std::vector<uint8_t> xq(ggml_row_size(at, R));
+    quant_traits(at).from_float(x.data(), xq.data(), R);
+    std::vector<float> y = x;
+    mla_legacy_round_latent(at, y.data(), R);
+    double moved = 0;
+    for (int64_t i = 0; i < R; ++i) moved = std::max(moved, static_cast<double>(std::abs(y[i] - x[i])));
+    EXPECT_GT(moved, 0.0) << ggml_type_name(src);  // it did round
+    for (int64_t r = 0; r < 4; ++r) {
+      const float want = quant_traits(src).vec_dot_ref(R, w.bytes.data() + r * ggml_row_size(src, R), xq.data());
+      double got = 0, mag = 0;
+      for (int64_t i = 0; i < R; ++i) {
+        got += static_cast<double>(w.f[static_cast<size_t>(r * R + i)]) * y[static_cast<size_t>(i)];
+        mag += std::abs(static_cast<double>(w.f[static_cast<size_t>(r * R + i)]) * y[static_cast<size_t>(i)]);
+      }
+      EXPECT_NEAR(got, want, 2e-6 * mag + 1e-6) << ggml_type_name(src) << " row " << r;
+    }
+  }
+  std::vector<float> odd(100, 1.0f);
+  EXPECT_THROW(mla_legacy_round_latent(GgmlType::Q8_0, odd.data(), 100), Error);
+}
+
 // Absorbed MLA on the derived tensors against naive attention that decompresses keys and
 // values from attn_kv_b itself, in double precision.
 double legacy_compare(uint32_t seed, int64_t q_rank, bool yarn, GgmlType src, int64_t R, MlaCache::Precision prec) {
