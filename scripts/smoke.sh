@@ -65,7 +65,7 @@ llama_load() {  # llama_load NAME FILE
 text="$work/text.txt"
 printf 'The quick brown fox jumps over the lazy dog. Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich. 日本語のテキスト。\n' >"$text"
 
-for arch in qwen3moe qwen2moe llama olmoe deepseek2 glm4moe; do
+for arch in qwen3moe qwen2moe llama olmoe deepseek2 glm4moe gpt-oss; do
   m="$work/$arch.gguf"
   expect_ok "$arch: forge" '' "$forge" --arch "$arch" --type Q8_0 --layers 2 --vocab "$spm" --seed 7 -t "$threads" -o "$m"
   [ -f "$m" ] || continue

@@ -136,10 +136,12 @@ ModelConfig config_from_gguf(const GgufFile& f) {
 
 void check_config(const ModelConfig& c, const std::string& where) {
   const ArchFeatures& a = c.arch;
-  if (a.o_bias || a.sinks || a.sliding_window_pattern != 0 || a.expert_biases)
-    fail(where, ": ", c.arch_name, " needs a feature swapmoe does not implement yet (",
-         a.o_bias ? "attention output bias" : a.sinks ? "attention sinks"
-         : a.sliding_window_pattern ? "sliding-window attention" : "expert biases", ")");
+  // Sinks, windows and the output bias are steps of the grouped-query attention path only.
+  if (a.attention != AttentionKind::Gqa && (a.o_bias || a.sinks || a.sliding_window_pattern != 0))
+    fail(where, ": ", c.arch_name, ": attention sinks, sliding windows and the output bias need grouped-query attention");
+  if (a.sliding_window_pattern != 0 && c.n_swa < 1)
+    fail(where, ": ", c.arch_name, " needs ", c.arch_name, ".attention.sliding_window >= 1");
+  if (a.expert_biases && c.n_expert == 0) fail(where, ": ", c.arch_name, ": expert biases without experts");
   if (a.attention == AttentionKind::Gqa && !a.partial_rotary && c.head_dim_k != c.n_rot)
     fail(where, ": ", c.arch_name, " needs rope.dimension_count (", c.n_rot, ") == key_length (", c.head_dim_k, ")");
   // A norm over the whole projection is stored with n_embd weights (llama.cpp's olmoe).
@@ -242,6 +244,8 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
         add("attn_k_norm", il, {kdim}, TensorRole::Norm);
       }
     }
+    if (a.o_bias) add("attn_output", il, {E}, TensorRole::Bias, "bias");
+    if (a.sinks) add("attn_sinks", il, {c.n_head}, TensorRole::Sinks);
     add(a.ffn_norm, il, {E}, TensorRole::Norm);
     if (!c.is_moe_layer(il)) {
       add("ffn_gate", il, {E, c.n_ff}, TensorRole::Matrix);
@@ -250,11 +254,17 @@ std::vector<TensorSpec> tensor_specs(const ModelConfig& c) {
       continue;
     }
     add("ffn_gate_inp", il, {E, c.n_expert}, TensorRole::Router);
+    if (a.router_bias) add("ffn_gate_inp", il, {c.n_expert}, TensorRole::Bias, "bias");
     if (a.sigmoid_selection_bias && c.gating == GatingFunc::Sigmoid)
       add("exp_probs_b", il, {c.n_expert}, TensorRole::ExpProbsBias, "bias");
     add("ffn_gate_exps", il, {E, c.n_ff_exp, c.n_expert}, TensorRole::Experts);
     add("ffn_down_exps", il, {c.n_ff_exp, E, c.n_expert}, TensorRole::Experts);
     add("ffn_up_exps", il, {E, c.n_ff_exp, c.n_expert}, TensorRole::Experts);
+    if (a.expert_biases) {  // one bias row per expert: [width, n_expert]
+      add("ffn_gate_exps", il, {c.n_ff_exp, c.n_expert}, TensorRole::ExpertBias, "bias");
+      add("ffn_down_exps", il, {E, c.n_expert}, TensorRole::ExpertBias, "bias");
+      add("ffn_up_exps", il, {c.n_ff_exp, c.n_expert}, TensorRole::ExpertBias, "bias");
+    }
     int64_t shexp = 0;
     if (a.shared_expert == SharedExpert::Gated) {
       add("ffn_gate_inp_shexp", il, {E}, TensorRole::SharedGate);

@@ -118,6 +118,8 @@ enum class TensorRole {
   SharedGate,  // qwen2moe ffn_gate_inp_shexp [n_embd]
   ExpProbsBias,// deepseek2 exp_probs_b [n_expert]
   Experts,     // 3-D [cols, rows, n_expert]: one slice per expert
+  Sinks,       // gpt-oss attn_sinks [n_head]: a logit per head
+  ExpertBias,  // 2-D [rows, n_expert]: one bias row per expert (gpt-oss), read with the expert
 };
 
 struct TensorSpec {

@@ -15,7 +15,10 @@ namespace swapmoe {
 struct ArchSpec;  // arch/arch.h
 
 enum class RopeScaling { None, Linear, Yarn };
-enum class GatingFunc { Softmax, Sigmoid };  // GGUF expert_gating_func 1 = softmax, 2 = sigmoid
+// GGUF expert_gating_func 1 = softmax, 2 = sigmoid. SoftmaxWeight (llama.cpp's
+// SOFTMAX_WEIGHT, gpt-oss): the top-k are chosen on the raw logits and the softmax runs over
+// the k chosen logits only.
+enum class GatingFunc { Softmax, Sigmoid, SoftmaxWeight };
 
 // How attention is computed. Gqa: q/k/v projections with n_head_kv shared key/value heads
 // (model/attention.cpp). Mla: DeepSeek's multi-head latent attention with split
@@ -33,16 +36,19 @@ enum class YarnRule { Standard, Deepseek2 };
 enum class SharedExpert { None, Gated, Plain };
 
 // What an architecture's layers are made of: set by its spec, copied into every
-// ModelConfig of that architecture. Flags marked "not implemented" exist so that specs can
-// state them; the loader refuses a configuration that sets them.
+// ModelConfig of that architecture. The loader refuses combinations the forward pass does not
+// run (check_config in arch.cpp, e.g. sinks without grouped-query attention).
 struct ArchFeatures {
   // Attention.
   AttentionKind attention = AttentionKind::Gqa;
   QkNorm qk_norm = QkNorm::None;
   bool qkv_bias = false;             // attn_q/k/v.bias, added after the projections
-  bool o_bias = false;               // attn_output.bias (not implemented)
-  bool sinks = false;                // per-head attention sinks (not implemented)
-  int sliding_window_pattern = 0;    // every n-th layer full, the others windowed; 0: none (not implemented)
+  bool o_bias = false;               // attn_output.bias, added after the output projection
+  bool sinks = false;                // attn_sinks [n_head]: a learned logit per head in every softmax's denominator
+  // Sliding-window attention: of every n layers the first n - 1 attend only to the last
+  // attention.sliding_window positions and the n-th to all (llama.cpp's set_swa_pattern; gpt-oss: 2,
+  // so even layers are windowed). 0: none.
+  int sliding_window_pattern = 0;
   bool partial_rotary = false;       // rope.dimension_count may be below key_length
   YarnRule yarn = YarnRule::Standard;
   // Routing. The gating function and weight normalisation are resolved per file into
@@ -50,7 +56,10 @@ struct ArchFeatures {
   bool routing_keys = false;         // the file states expert_gating_func and expert_weights_norm
   bool weights_scale = false;        // the routed weights are multiplied by expert_weights_scale
   bool sigmoid_selection_bias = false;  // exp_probs_b (added for selection only) when the gating is sigmoid
-  bool expert_biases = false;        // biases on each expert's gate/up/down (not implemented)
+  bool router_bias = false;          // ffn_gate_inp.bias, added to the router logits
+  bool expert_biases = false;        // ffn_{gate,up,down}_exps.bias: each expert's own bias rows (they travel with it)
+  // The experts' activation: SwiGLU, or gpt-oss's clamped variant (ops/activation.h swiglu_oai).
+  bool swiglu_oai = false;
   // Feed-forward.
   SharedExpert shared_expert = SharedExpert::None;
   bool leading_dense = false;        // leading_dense_block_count: the first layers use a dense FFN
@@ -59,7 +68,7 @@ struct ArchFeatures {
   bool qk_norm_optional = false;     // a file may omit attn_q_norm/attn_k_norm (GLM-4.5-Air): qk_norm is
                                      // then off for that file (config_from_gguf looks at blk.0)
   bool nextn = false;                // NextN/MTP layers may follow the transformer layers (nextn_predict_layers)
-  const char* ffn_norm = "ffn_norm"; // the norm before the FFN (glm4moe: post_attention_norm)
+  const char* ffn_norm = "ffn_norm"; // the norm before the FFN (glm4moe, gpt-oss: post_attention_norm)
 };
 
 struct ModelConfig {
@@ -81,6 +90,10 @@ struct ModelConfig {
   int64_t head_dim_k = 0;  // per-head q/k size (attention.key_length, default n_embd/n_head)
   int64_t head_dim_v = 0;  // per-head v size (attention.value_length)
   float rms_eps = 1e-6f;
+  // Sliding-window attention (arch.sliding_window_pattern): the window in positions, and the
+  // rope base of the windowed layers (rope.freq_base_swa; default rope_freq_base).
+  int64_t n_swa = 0;
+  float rope_freq_base_swa = 0.0f;
 
   // Feed-forward. n_ff: dense FFN width (deepseek2 leading dense layers; Mixtral/OLMoE
   // also store their expert width here, which config_from_gguf copies into n_ff_exp).
@@ -122,6 +135,11 @@ struct ModelConfig {
 
   bool has_output = true;  // false: output projection tied to token_embd
 
+  // Whether layer il attends through the sliding window (llama.cpp's hparams.is_swa).
+  bool is_swa_layer(int64_t il) const {
+    const int64_t n = arch.sliding_window_pattern;
+    return n > 0 && n_swa > 0 && il % n < n - 1;
+  }
   bool is_moe_layer(int64_t il) const { return n_expert > 0 && il >= n_layer_dense_lead; }
   int64_t n_moe_layers() const { return n_expert > 0 ? n_layer - n_layer_dense_lead : 0; }
 };

@@ -6,13 +6,14 @@
 
 namespace swapmoe {
 
-extern const ArchSpec kQwen3MoeSpec, kQwen2MoeSpec, kLlamaSpec, kOlmoeSpec, kDeepseek2Spec, kGlm4MoeSpec;
+extern const ArchSpec kQwen3MoeSpec, kQwen2MoeSpec, kLlamaSpec, kOlmoeSpec, kDeepseek2Spec, kGlm4MoeSpec,
+    kGptOssSpec;
 
 namespace {
 
 // In the order help texts list them.
 const ArchSpec* const kArchs[] = {
-    &kQwen3MoeSpec, &kQwen2MoeSpec, &kLlamaSpec, &kOlmoeSpec, &kDeepseek2Spec, &kGlm4MoeSpec,
+    &kQwen3MoeSpec, &kQwen2MoeSpec, &kLlamaSpec, &kOlmoeSpec, &kDeepseek2Spec, &kGlm4MoeSpec, &kGptOssSpec,
 };
 
 }  // namespace

@@ -82,6 +82,9 @@ int expert_tensor_layer(const std::string& name, int* part) {
   if (rest == "ffn_gate_exps.weight") *part = 0;
   else if (rest == "ffn_up_exps.weight") *part = 1;
   else if (rest == "ffn_down_exps.weight") *part = 2;
+  else if (rest == "ffn_gate_exps.bias") *part = 3;  // gpt-oss: the biases travel with their expert
+  else if (rest == "ffn_up_exps.bias") *part = 4;
+  else if (rest == "ffn_down_exps.bias") *part = 5;
   else return -1;
   return std::stoi(num);
 }
@@ -231,16 +234,23 @@ BudgetPlan measure_model(const ModelFootprint& fp, const ModelConfig& cfg, const
     }
     if (layer >= cfg.n_layer) fail(f.path(), ": tensor ", t.name, " belongs to layer ", layer, " but the model has ", cfg.n_layer);
     ExpertTensors& e = experts[static_cast<size_t>(layer)];
-    (part == 0 ? e.gate : part == 1 ? e.up : e.down) = &t;
+    const GgufTensorInfo** slots[kExpertParts] = {&e.gate, &e.up, &e.down, &e.gate_b, &e.up_b, &e.down_b};
+    *slots[part] = &t;
   }
   for (size_t l = 0; l < experts.size(); ++l) {
     const ExpertTensors& e = experts[l];
     if (!e.gate && !e.up && !e.down) continue;
-    if (!e.gate || !e.up || !e.down) fail(f.path(), ": layer ", l, " has an incomplete set of expert tensors");
+    const int parts = expert_part_count(e, f.path(), l);
     LayerExpertBytes L;
     L.layer = static_cast<int>(l);
     L.n_expert = e.gate->ne.size() == 3 ? e.gate->ne[2] : 0;
-    L.bytes_per_expert = e.gate->expert_bytes() + e.up->expert_bytes() + e.down->expert_bytes();
+    L.bytes_per_expert = 0;
+    for (int q = 0; q < parts; ++q) {
+      const GgufTensorInfo* t = expert_part(e, q);
+      if (t->ne.empty() || t->ne.back() != L.n_expert)
+        fail(f.path(), ": tensor ", t->name, " does not hold ", L.n_expert, " experts");
+      L.bytes_per_expert += expert_slice_bytes(*t);
+    }
     p.expert_bytes_total += L.bytes_per_expert * static_cast<uint64_t>(L.n_expert);
     p.layers.push_back(L);
   }

@@ -23,13 +23,14 @@ uint64_t ExpertCache::slot_bytes_for(const std::vector<ExpertTensors>& tensors, 
   for (const ExpertTensors& t : tensors) {
     if (!t.gate || !t.up || !t.down) continue;
     uint64_t sum = 0;
-    for (int p = 0; p < 3; ++p) {
+    const int parts = t.gate_b && t.up_b && t.down_b ? kExpertParts : 3;  // with the expert biases
+    for (int p = 0; p < parts; ++p) {
       const GgufTensorInfo* info = expert_part_info(t, p);
       uint64_t longest = 0;
       // The superset length depends on where each slice starts relative to the
       // alignment, so take the longest over all experts of the tensor.
-      for (int64_t e = 0; e < info->ne[2]; ++e)
-        longest = std::max(longest, io::aligned_span(info->expert_offset(e), info->expert_bytes(), alignment).length);
+      for (int64_t e = 0; e < info->ne.back(); ++e)
+        longest = std::max(longest, io::aligned_span(expert_slice_offset(*info, e), expert_slice_bytes(*info), alignment).length);
       sum += longest;
     }
     best = std::max(best, sum);
@@ -130,7 +131,7 @@ void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
   const Layer& L = layers_[key_layer(key)];
   SlotIo& s = io_[slot];
   s = SlotIo{};
-  s.parts_left = 3;
+  s.parts_left = L.n_parts;
   s.prefetched = prefetch;
   s.submit_time = now_seconds();
   account_queue(s.submit_time);
@@ -139,14 +140,14 @@ void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
   ++stats_.loads;
   trace(prefetch ? 'p' : 's', key_layer(key), key_expert(key), slot);
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
-  s.bytes = submit_expert_reads(L, files_, key_expert(key), base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
+  s.bytes = submit_expert_reads(L, files_, key_expert(key), base, static_cast<uint64_t>(slot) * kSlotTagStride, s.skip, *engine_);
   stats_.bytes_read += s.bytes;
   bytes_in_flight_ += s.bytes;
 }
 
 void ExpertCache::on_read_done(const io::ReadCompletion& c) {
-  const int slot = static_cast<int>(c.tag / 4);
-  const int part = static_cast<int>(c.tag % 4);
+  const int slot = static_cast<int>(c.tag / kSlotTagStride);
+  const int part = static_cast<int>(c.tag % kSlotTagStride);
   std::lock_guard<std::mutex> lk(mu_);
   SlotIo& s = io_[slot];
   if (c.error != 0 && s.error.empty()) {

@@ -136,7 +136,7 @@ class ExpertCache final : public ExpertStore {
     std::string error;            // set when a read failed
     double submit_time = 0;
     uint64_t bytes = 0;           // requested from the disk for this load
-    uint64_t skip[3] = {0, 0, 0}; // offset of the wanted bytes in each part
+    uint64_t skip[kExpertParts] = {}; // offset of the wanted bytes in each part
   };
   struct Wanted {
     int32_t expert;

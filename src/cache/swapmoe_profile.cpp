@@ -166,7 +166,7 @@ RoutingRecorder::RoutingRecorder(std::unique_ptr<ExpertStore> inner, const Model
 
 void RoutingRecorder::route(int layer, const RouterParams& p, const float* logits, int32_t* ids, float* weights) {
   select_experts(p, logits, ids, weights, nullptr, probs_.data());
-  if (p.gating != GatingFunc::Softmax) {
+  if (p.gating == GatingFunc::Sigmoid) {
     double sum = 0.0;
     for (float v : probs_) sum += static_cast<double>(v);
     if (sum > 0.0)

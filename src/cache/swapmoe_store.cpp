@@ -26,7 +26,7 @@ SwapMoeStore::SwapMoeStore(const std::vector<std::string>& paths, const ModelCon
     : path_(paths.empty() ? std::string() : paths[0]),
       n_expert_(cfg.n_expert),
       n_expert_used_(cfg.n_expert_used),
-      sigmoid_(cfg.gating != GatingFunc::Softmax),
+      sigmoid_(cfg.gating == GatingFunc::Sigmoid),
       exactness_(opts.exactness),
       swap_rate_(opts.swap_rate),
       decay_(opts.decay),
@@ -153,7 +153,7 @@ void SwapMoeStore::start_load(int slot, int layer, int32_t expert, bool sync) {
   s.retire = -1;
   s.doomed = false;
   s.retiring = false;
-  s.parts_left = 3;
+  s.parts_left = L.n_parts;
   s.error.clear();
   L.slot_of[expert] = slot;
   L.eligible[expert] = 0;
@@ -164,12 +164,12 @@ void SwapMoeStore::start_load(int slot, int layer, int32_t expert, bool sync) {
   }
   uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
   (sync ? stats_.sync_bytes : stats_.swap_bytes) +=
-      submit_expert_reads(L, files_, expert, base, static_cast<uint64_t>(slot) * 4, s.skip, *engine_);
+      submit_expert_reads(L, files_, expert, base, static_cast<uint64_t>(slot) * kSlotTagStride, s.skip, *engine_);
 }
 
 void SwapMoeStore::on_read_done(const io::ReadCompletion& c) {
-  const int slot = static_cast<int>(c.tag / 4);
-  const int part = static_cast<int>(c.tag % 4);
+  const int slot = static_cast<int>(c.tag / kSlotTagStride);
+  const int part = static_cast<int>(c.tag % kSlotTagStride);
   std::lock_guard<std::mutex> lk(mu_);
   Slot& s = slots_[slot];
   if (c.error != 0 && s.error.empty())

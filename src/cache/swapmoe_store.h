@@ -131,7 +131,7 @@ class SwapMoeStore final : public ExpertStore {
     int parts_left = 0;
     uint64_t due = 0;       // a background swap: the token at whose start it takes effect
     std::string error;
-    uint64_t skip[3] = {0, 0, 0};
+    uint64_t skip[kExpertParts] = {};
   };
   struct Layer : SlotLayout {  // moe, part[3]: cache/slot_layout.h
     std::vector<int> slots;          // indices into slots_

@@ -15,6 +15,7 @@
 #include "ops/mla_legacy.h"
 #include "gguf/gguf.h"
 #include "arch/arch.h"
+#include "expert/expert_store.h"
 #include "util/thread_pool.h"
 
 namespace swapmoe::cli {
@@ -62,7 +63,7 @@ void print_config(const ModelConfig& c) {
   if (c.n_ff_shexp) num("n_ff_shexp", c.n_ff_shexp);
   if (c.n_expert_shared) num("n_expert_shared", c.n_expert_shared);
   if (c.n_layer_dense_lead) num("n_layer_dense_lead", c.n_layer_dense_lead);
-  row("gating", c.gating == GatingFunc::Sigmoid ? "sigmoid" : "softmax");
+  row("gating", c.gating == GatingFunc::Sigmoid ? "sigmoid" : c.gating == GatingFunc::SoftmaxWeight ? "softmax over the top-k" : "softmax");
   row("expert_weights_norm", c.expert_weights_norm ? "true" : "false");
   if (c.expert_weights_scale != 1.0f) flt("expert_weights_scale", c.expert_weights_scale);
   if (c.n_expert_groups > 1) {
@@ -85,6 +86,13 @@ void print_config(const ModelConfig& c) {
     num("head_dim_k_mla", c.head_dim_k_mla);
     num("head_dim_v_mla", c.head_dim_v_mla);
   }
+  if (c.arch.sliding_window_pattern != 0) {
+    num("sliding_window", c.n_swa);
+    row("windowed layers", cat("layer % ", c.arch.sliding_window_pattern, " < ", c.arch.sliding_window_pattern - 1));
+    flt("rope_freq_base_swa", c.rope_freq_base_swa);
+  }
+  if (c.arch.sinks) row("attention sinks", "yes");
+  if (c.arch.expert_biases) row("expert biases", "gate/up/down (read with each expert)");
   row("output", c.has_output ? "separate" : "tied to token_embd");
 }
 
@@ -175,7 +183,7 @@ void print_info(const InfoOptions& o) {
     } else if (t.name.find("_exps") != std::string::npos) {
       ++experts.count;
       experts.bytes += t.nbytes;
-      expert_bytes_by_layer[tensor_layer(t.name)] += t.expert_bytes();
+      expert_bytes_by_layer[tensor_layer(t.name)] += expert_slice_bytes(t);  // matrices and gpt-oss bias rows
     } else {
       ++dense.count;
       dense.bytes += t.nbytes;

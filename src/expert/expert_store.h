@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "expert/expert_stats.h"
@@ -33,8 +34,15 @@ namespace swapmoe {
 // One expert's three matrices, as stored in the file (no requantization):
 //   gate, up: [n_embd -> n_ff_exp]  (cols n_embd, rows n_ff_exp)
 //   down:     [n_ff_exp -> n_embd]  (cols n_ff_exp, rows n_embd)
+// Expert biases (gpt-oss), null when the model has none:
+//   gate_b, up_b: [n_ff_exp] F32;  down_b: [n_embd] F32
+// They belong to the expert: a store keeps them with its matrices (the cache's slot holds
+// them), so they are valid exactly as long as the matrices.
 struct ExpertView {
   MatrixRef gate, up, down;
+  const float* gate_b = nullptr;
+  const float* up_b = nullptr;
+  const float* down_b = nullptr;
 };
 
 // An expert handed out by acquire_ready().
@@ -44,11 +52,25 @@ struct AcquiredExpert {
 };
 
 // The file location of one MoE layer's three expert tensors.
+// The optional biases are F32 [rows, n_expert]: expert e's row is one contiguous slice.
 struct ExpertTensors {
   const GgufTensorInfo* gate = nullptr;  // [n_embd, n_ff_exp, n_expert]
   const GgufTensorInfo* up = nullptr;    // [n_embd, n_ff_exp, n_expert]
   const GgufTensorInfo* down = nullptr;  // [n_ff_exp, n_embd, n_expert]
+  const GgufTensorInfo* gate_b = nullptr;  // [n_ff_exp, n_expert] (gpt-oss), else null
+  const GgufTensorInfo* up_b = nullptr;    // [n_ff_exp, n_expert]
+  const GgufTensorInfo* down_b = nullptr;  // [n_embd, n_expert]
 };
+
+// The parts of one expert, in slot order: 0 gate, 1 up, 2 down, 3 gate_b, 4 up_b, 5 down_b.
+inline constexpr int kExpertParts = 6;
+const GgufTensorInfo* expert_part(const ExpertTensors& t, int p);
+// How many parts a layer has: 3, or 6 with biases (all three or none; else Error naming path).
+int expert_part_count(const ExpertTensors& t, const std::string& path, size_t layer);
+// One expert's slice of a part: a 3-D matrix's [cols, rows] slice, or a 2-D bias tensor's
+// row. Throws Error naming the tensor for other shapes, a bias that is not F32, or e out of range.
+uint64_t expert_slice_bytes(const GgufTensorInfo& t);
+uint64_t expert_slice_offset(const GgufTensorInfo& t, int64_t e);
 
 class ExpertStore {
  public:

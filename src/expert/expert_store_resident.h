@@ -30,7 +30,9 @@ class ResidentExpertStore : public ExpertStore {
   };
   struct Layer {
     bool moe = false;
+    bool biases = false;
     Part gate, up, down;
+    Part gate_b, up_b, down_b;  // gpt-oss: one F32 row per expert (cols = width, rows = 1)
   };
   int64_t n_expert_ = 0;
   std::vector<Layer> layers_;

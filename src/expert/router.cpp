@@ -1,11 +1,11 @@
 // Expert selection, step by step as llama.cpp's build_moe_ffn (src/llama-graph.cpp) runs it
 // on the CPU backend:
-//   probs      = softmax(logits) | sigmoid(logits)                 [n_expert]
+//   probs      = softmax(logits) | sigmoid(logits) | logits (SoftmaxWeight)  [n_expert]
 //   selection  = probs + exp_probs_b (when present)
 //   groups     : score(g) = sum of the 2 best selection values in g; keep the
 //                n_groups_used best groups, the others become -inf
 //   ids        = argsort_desc(selection)[0..n_used)   (std::sort, like ggml's argsort)
-//   weights    = probs[ids] (the UNbiased probabilities)
+//   weights    = probs[ids] (the UNbiased probabilities); SoftmaxWeight: softmax(weights)
 //   norm       : weights /= max(sum(weights), 6.103515625e-5)
 //   scale      : weights *= weights_scale (skipped when the scale is 0 or 1)
 // Float details that change bits follow ggml: softmax sums the exponentials in double and
@@ -81,10 +81,15 @@ void select_experts(const RouterParams& p, const float* logits, int32_t* ids, fl
 
   if (p.gating == GatingFunc::Softmax) {
     softmax_ggml(logits, probs.data(), n);
-  } else {
+  } else if (p.gating == GatingFunc::Sigmoid) {
     for (int64_t i = 0; i < n; ++i) probs[i] = 1.0f / (1.0f + expf(-logits[i]));
+  } else {
+    // SoftmaxWeight: llama.cpp selects on the logits themselves (probs = logits) and runs
+    // the softmax over the chosen ones below. Importance tracking gets the softmax over all.
+    std::copy(logits, logits + n, probs.begin());
+    if (probs_out) softmax_ggml(logits, probs_out, n);
   }
-  if (probs_out) std::copy(probs.begin(), probs.end(), probs_out);
+  if (probs_out && p.gating != GatingFunc::SoftmaxWeight) std::copy(probs.begin(), probs.end(), probs_out);
 
   for (int64_t i = 0; i < n; ++i) sel[i] = p.probs_bias ? probs[i] + p.probs_bias[i] : probs[i];
 
@@ -147,6 +152,10 @@ void select_experts(const RouterParams& p, const float* logits, int32_t* ids, fl
     ids[j] = order[j];
     weights[j] = probs[order[j]];
     sum += static_cast<double>(weights[j]);
+  }
+  if (p.gating == GatingFunc::SoftmaxWeight) {
+    // ggml_soft_max over the k chosen logits, in selection order.
+    softmax_ggml(weights, weights, k);
   }
   if (p.norm_weights) {
     // ggml_sum_rows (double accumulation, float result), then clamp to the smallest normal

@@ -1,5 +1,7 @@
 #include "model/expert_prefetch.h"
 
+#include "ops/activation.h"
+
 #include <algorithm>
 
 #include "ops/matvec_multi.h"
@@ -34,6 +36,7 @@ void ExpertPrefetcher::predict_next(int il, const float* x, ExpertStore& store, 
     act_.reset(xn_.data(), E);
     const MatvecJob job{L.gate_inp, &act_.get(L.gate_inp.type), logits_.data()};
     matvec_multi({&job, 1}, pool);
+    if (!L.gate_inp_b.empty()) add_inplace(logits_.data(), L.gate_inp_b.data(), cfg_.n_expert);  // gpt-oss router bias
     RouterParams rp = router_;
     if (!L.exp_probs_b.empty()) rp.probs_bias = L.exp_probs_b.data();
     // The latest guess for a layer is the one scored (the nearest state predicts best).

@@ -212,7 +212,9 @@ void ModelImpl::run_spans(const int32_t* tokens, int64_t n) {
 //   q = Wq xn (+bq), k = Wk xn (+bk), v = Wv xn (+bv)      [n_head*hd], [n_head_kv*hd] x2
 //   qk-norm: rmsnorm of each q and k head, or of the whole q and k (arch.qk_norm)
 //   rope(q), rope(k); store k, v (F16) at the token's position
-//   out = Wo softmax(q.K^T / sqrt(hd)) V over positions [0, pos]
+//   out = Wo softmax(q.K^T / sqrt(hd)) V over positions [0, pos] (+bo)
+//   gpt-oss: a sink logit per head joins each softmax; windowed layers attend to
+//   [pos - n_swa + 1, pos] only and rotate with rope_swa_
 void ModelImpl::attention(int il, int64_t n) {
   Scratch& S = s_;
   const LayerWeights& L = w_->layers[static_cast<size_t>(il)];
@@ -234,6 +236,8 @@ void ModelImpl::attention(int il, int64_t n) {
   matmul_multi(qkv, pool_);
 
   tm.emplace(PrefillPhase::Rope);
+  const bool swa = cfg_.is_swa_layer(il);
+  const RopeParams& rope = swa ? rope_swa_ : rope_;
   for (int64_t t = 0; t < n; ++t) {
     const int64_t pos = row_pos_[static_cast<size_t>(t)];
     float* q = S.q.data() + t * qd;
@@ -251,24 +255,33 @@ void ModelImpl::attention(int il, int64_t n) {
       rmsnorm(q, L.q_norm.data(), q, qd, cfg_.rms_eps);
       rmsnorm(k, L.k_norm.data(), k, kd, cfg_.rms_eps);
     }
-    rope_apply(rope_, q, cfg_.n_head, hd, pos);
-    rope_apply(rope_, k, cfg_.n_head_kv, hd, pos);
+    rope_apply(rope, q, cfg_.n_head, hd, pos);
+    rope_apply(rope, k, cfg_.n_head_kv, hd, pos);
     kv_of(row_seq_[static_cast<size_t>(t)]).store(il, pos, k, v);
   }
 
   tm.emplace(PrefillPhase::Attention);
   const AttentionShape shape{cfg_.n_head, cfg_.n_head_kv, hd, cfg_.head_dim_v};
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // Per sequence: its tokens attend to its own cache.
+  // Per sequence: its tokens attend to its own cache. gpt-oss: sinks in every softmax, the
+  // window on the layers the pattern marks.
+  const bool gpt_oss_attention = cfg_.arch.sinks || cfg_.arch.sliding_window_pattern != 0;
   for (const SeqSpan& sp : spans_) {
     const KvCache& kv = kv_of(sp.seq);
-    attention_f16_causal(S.q.data() + sp.off * qd, qd, sp.n, sp.pos0, kv.k(il), kv.k_row(), kv.v(il), kv.v_row(), shape,
-                         scale, S.attn.data() + sp.off * ad, ad, pool_);
+    if (gpt_oss_attention)
+      attention_f16_window(S.q.data() + sp.off * qd, qd, sp.n, sp.pos0, kv.k(il), kv.k_row(), kv.v(il), kv.v_row(), shape,
+                           scale, L.sinks.empty() ? nullptr : L.sinks.data(), swa ? cfg_.n_swa : 0,
+                           S.attn.data() + sp.off * ad, ad, pool_);
+    else
+      attention_f16_causal(S.q.data() + sp.off * qd, qd, sp.n, sp.pos0, kv.k(il), kv.k_row(), kv.v(il), kv.v_row(), shape,
+                           scale, S.attn.data() + sp.off * ad, ad, pool_);
   }
 
   tm.emplace(PrefillPhase::AttnOut);
   S.acts.reset(S.attn.data(), n, ad, &pool_);
   matmul(L.wo, S.acts.get(L.wo.type), S.proj.data(), pool_);
+  if (!L.bo.empty())
+    for (int64_t t = 0; t < n; ++t) add_inplace(S.proj.data() + t * E, L.bo.data(), E);
 }
 
 // out [n][n_embd] = down(silu(gate xn) * up xn) for the n rows converted in s_.acts: a

@@ -103,6 +103,10 @@ ModelImpl::ModelImpl(std::unique_ptr<GgufFile> file, const ModelOptions& opts, E
   experts_ = experts.make(f, cfg_, w_->experts);
 
   rope_ = rope_params(cfg_);
+  // The windowed layers' rope (gpt-oss): llama.cpp's get_rope_freq_base gives them
+  // rope.freq_base_swa (default: the model's base); the scaling is the same.
+  rope_swa_ = rope_;
+  if (cfg_.rope_freq_base_swa != 0.0f) rope_swa_.freq_base = cfg_.rope_freq_base_swa;
   router_ = router_params(cfg_);
   if (plan.prefetch) prefetch_ = std::make_unique<ExpertPrefetcher>(cfg_, *w_, router_, plan.prefetch_depth);
 

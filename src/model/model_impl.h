@@ -109,6 +109,7 @@ class ModelImpl : public Model {
   MlaCache mla_cache_;
   std::vector<MlaLayerWeights> mla_w_;
   RopeParams rope_;
+  RopeParams rope_swa_;  // sliding-window layers (cfg_.is_swa_layer)
   RouterParams router_;
   int64_t n_ctx_ = 0;
   int64_t n_past_ = 0;

@@ -56,6 +56,8 @@ void ModelImpl::moe(int il, int64_t n) {
     S.jobs.push_back({L.gate_inp_shexp, &S.acts.get(L.gate_inp_shexp.type), S.shexp_logit.data()});
   }
   matmul_multi(S.jobs, pool_);
+  if (!L.gate_inp_b.empty())  // gpt-oss: logits = W x + b (ggml_add)
+    for (int64_t t = 0; t < n; ++t) add_inplace(S.logits.data() + t * NE, L.gate_inp_b.data(), NE);
   RouterParams rp = router_;
   if (!L.exp_probs_b.empty()) rp.probs_bias = L.exp_probs_b.data();
   for (int64_t t = 0; t < n; ++t)
@@ -217,16 +219,24 @@ void ModelImpl::moe_wave(int il, int64_t n, std::span<const int32_t> ws, bool wi
       }
       matmul_multi(S.jobs, pool_);
 
-      // h = silu(gate) * up per (token, expert) row, converted for the expert's down matrix.
+      // h = silu(gate) * up per (token, expert) row (gpt-oss: biases first, then the clamped
+      // swiglu_oai), converted for the expert's down matrix.
       tm.emplace(PrefillPhase::Swiglu);
+      const bool oai = cfg_.arch.swiglu_oai;
       dynamic_for(static_cast<int64_t>(ng), 1, pool_, [&](int64_t j0, int64_t j1) {
         for (int64_t jj = j0; jj < j1; ++jj) {
           const size_t j = static_cast<size_t>(jj);
           const size_t e = static_cast<size_t>(group[j].expert);
           const int64_t cnt = count(j);
           float* g = S.moe_gate.data() + S.first[e] * ff;
-          const float* u = S.moe_up.data() + S.first[e] * ff;
-          for (int64_t r = 0; r < cnt; ++r) swiglu(g + r * ff, u + r * ff, g + r * ff, ff);
+          float* u = S.moe_up.data() + S.first[e] * ff;
+          const ExpertView& v = group[j].view;
+          for (int64_t r = 0; r < cnt; ++r) {
+            if (v.gate_b) add_inplace(g + r * ff, v.gate_b, ff);  // the expert's own biases (gpt-oss)
+            if (v.up_b) add_inplace(u + r * ff, v.up_b, ff);
+            if (oai) swiglu_oai(g + r * ff, u + r * ff, g + r * ff, ff);
+            else swiglu(g + r * ff, u + r * ff, g + r * ff, ff);
+          }
           quantize_activations(g, cnt, ff, quant_traits(group[j].view.down.type).vec_dot_type, S.exp_in_down[j]);
         }
       });
@@ -245,6 +255,13 @@ void ModelImpl::moe_wave(int il, int64_t n, std::span<const int32_t> ws, bool wi
       }
       if (with_shared) S.jobs.push_back({L.down_shexp, &S.down_act, S.ffn_out.data()});
       matmul_multi(S.jobs, pool_);
+      for (size_t j = 0; j < ng; ++j) {
+        const float* db = group[j].view.down_b;
+        if (!db) continue;
+        const size_t e = static_cast<size_t>(group[j].expert);
+        float* o = S.moe_out.data() + S.first[e] * E;
+        for (int64_t r = 0; r < count(j); ++r) add_inplace(o + r * E, db, E);
+      }
       tm.reset();
       with_shared = false;
 

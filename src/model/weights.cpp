@@ -35,7 +35,7 @@ std::string shape_str(const std::vector<int64_t>& ne) {
 }
 
 bool is_vector_role(TensorRole r) {
-  return r == TensorRole::Norm || r == TensorRole::Bias || r == TensorRole::ExpProbsBias;
+  return r == TensorRole::Norm || r == TensorRole::Bias || r == TensorRole::ExpProbsBias || r == TensorRole::Sinks;
 }
 
 // Checks that the weight type has the arithmetic a matvec needs; rethrows with the name.
@@ -155,6 +155,17 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
       w->bytes_ += static_cast<size_t>(t->n_elements()) * sizeof(float);
       continue;
     }
+    if (s.role == TensorRole::ExpertBias) {
+      // Read with their expert by the expert store (expert/expert_store.h), not here.
+      if (t->type != GgmlType::F32)
+        fail(f.path(), ": tensor ", s.name, ": expert biases must be F32, not ", ggml_type_name(t->type));
+      ExpertTensors& e = w->experts[static_cast<size_t>(s.layer)];
+      if (s.name.find("ffn_gate_exps") != std::string::npos) e.gate_b = t;
+      else if (s.name.find("ffn_up_exps") != std::string::npos) e.up_b = t;
+      else if (s.name.find("ffn_down_exps") != std::string::npos) e.down_b = t;
+      else fail("internal: unknown expert bias tensor ", s.name);
+      continue;
+    }
     check_matrix_type(f, *t);
     if (s.role == TensorRole::Experts) {
       if (s.layer < 0) fail("internal: expert tensor ", s.name, " without a layer");
@@ -218,6 +229,9 @@ std::unique_ptr<ModelWeights> ModelWeights::bind(const GgufFile& f, const ModelC
     L.bq = vec(tensor_name("attn_q", il, "bias"));
     L.bk = vec(tensor_name("attn_k", il, "bias"));
     L.bv = vec(tensor_name("attn_v", il, "bias"));
+    L.bo = vec(tensor_name("attn_output", il, "bias"));
+    L.sinks = vec(tensor_name("attn_sinks", il));
+    L.gate_inp_b = vec(tensor_name("ffn_gate_inp", il, "bias"));
     L.q_norm = vec(tensor_name("attn_q_norm", il));
     L.k_norm = vec(tensor_name("attn_k_norm", il));
     L.ffn_gate = mat(tensor_name("ffn_gate", il));

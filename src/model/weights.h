@@ -34,7 +34,10 @@ struct BoundTensor {
 struct LayerWeights {
   std::vector<float> attn_norm, ffn_norm;   // [n_embd]
   MatrixRef wq, wk, wv, wo;                 // standard attention
-  std::vector<float> bq, bk, bv;            // qwen2moe biases (empty otherwise)
+  std::vector<float> bq, bk, bv;            // qwen2moe, gpt-oss biases (empty otherwise)
+  std::vector<float> bo;                    // gpt-oss attn_output.bias [n_embd]
+  std::vector<float> sinks;                 // gpt-oss attn_sinks [n_head]
+  std::vector<float> gate_inp_b;            // gpt-oss router bias [n_expert]
   std::vector<float> q_norm, k_norm;        // qwen3moe [head_dim], olmoe [n_embd] (empty otherwise)
   MatrixRef ffn_gate, ffn_up, ffn_down;     // dense FFN layers (deepseek2 leading layers)
   MatrixRef gate_inp;                       // router [n_embd -> n_expert]

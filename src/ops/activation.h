@@ -17,6 +17,15 @@ void softmax(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]. out may alias gate or up.
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 
+// gpt-oss's clamped SwiGLU (ggml_swiglu_oai), element by element:
+//   x = min(gate, limit); y = clamp(up, -limit, limit)
+//   out = x / (1 + exp(-alpha x)) * (y + 1)
+// llama.cpp's gpt-oss graph uses alpha = 1.702, limit = 7. out may alias gate or up.
+inline constexpr float kSwigluOaiAlpha = 1.702f;
+inline constexpr float kSwigluOaiLimit = 7.0f;
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n, float alpha = kSwigluOaiAlpha,
+                float limit = kSwigluOaiLimit);
+
 // y[i] += x[i]
 void add_inplace(float* y, const float* x, int64_t n);
 

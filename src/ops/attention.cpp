@@ -44,14 +44,18 @@ bool use_avx512() {
 
 // Scores -> probabilities, in place: softmax (max, exp, sum in double, float reciprocal)
 // and the F16 rounding of each probability for the product with the F16 V cache.
-void probabilities(float* p, int64_t n_pos) {
+// With a sink (gpt-oss), ggml's soft_max takes the sink logit into the maximum and adds
+// exp(sink - max) to the sum, as if it were one more position whose value is never used.
+void probabilities(float* p, int64_t n_pos, const float* sink = nullptr) {
   float mx = -INFINITY;
   for (int64_t t = 0; t < n_pos; ++t) mx = std::max(mx, p[t]);
+  if (sink) mx = std::max(mx, *sink);
   double sum = 0.0;
   for (int64_t t = 0; t < n_pos; ++t) {
     p[t] = std::exp(p[t] - mx);
     sum += static_cast<double>(p[t]);
   }
+  if (sink) sum += static_cast<double>(std::exp(*sink - mx));
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t t = 0; t < n_pos; ++t) p[t] = fp16_to_fp32(fp32_to_fp16(p[t] * inv));
 }
@@ -73,7 +77,7 @@ int64_t heads_per_unit(const AttentionShape& s) {
 // qh and p are scratch of nh * head_dim_k and nh * n_pos floats.
 void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uint16_t* v, int64_t v_stride,
                   int64_t n_pos, const AttentionShape& s, float scale, int64_t h0, int64_t nh, float* out, float* qh,
-                  float* p) {
+                  float* p, const float* sinks = nullptr) {
   const int64_t group = s.n_head / s.n_head_kv;
   const int64_t kvh = h0 / group;
   const int64_t dk = s.head_dim_k;
@@ -106,7 +110,7 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
     }
     for (int64_t j = 0; j < 4; ++j)
       for (int64_t t = t0; t < n_pos; ++t) p[j * n_pos + t] = dot_f16_f32(kh + t * k_stride, qh + j * dk, dk) * scale;
-    detail::probabilities_h4_avx512(p, n_pos, n_pos);
+    detail::probabilities_h4_avx512(p, n_pos, n_pos, sinks ? sinks + h0 : nullptr);
     detail::weighted_sum_f16_h4_zmm_avx512(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
     return;
   }
@@ -118,7 +122,7 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
       detail::dot_f16_f32_h2p2_avx2(kh + t0 * k_stride, k_stride, qh, dk, dk, scale, p + t0, n_pos);
     for (int64_t j = 0; j < 2; ++j)
       for (int64_t t = t0; t < n_pos; ++t) p[j * n_pos + t] = dot_f16_f32(kh + t * k_stride, qh + j * dk, dk) * scale;
-    detail::probabilities_h2_avx2(p, n_pos, n_pos);
+    detail::probabilities_h2_avx2(p, n_pos, n_pos, sinks ? sinks + h0 : nullptr);
     std::fill(o, o + 2 * s.head_dim_v, 0.0f);
     detail::weighted_sum_f16_h2_avx2(p, n_pos, vh, v_stride, n_pos, o, s.head_dim_v, s.head_dim_v);
     return;
@@ -133,7 +137,7 @@ void attend_heads(const float* q, const uint16_t* k, int64_t k_stride, const uin
     }
   }
   for (int64_t t = t0; t < n_pos; ++t) p[t] = dot_f16_f32(kh + t * k_stride, qh, dk) * scale;
-  probabilities(p, n_pos);
+  probabilities(p, n_pos, sinks ? sinks + h0 : nullptr);
   std::fill(o, o + s.head_dim_v, 0.0f);
   if (use_avx2()) {
     detail::weighted_sum_f16_avx2(p, vh, v_stride, n_pos, o, s.head_dim_v);
@@ -203,6 +207,37 @@ void attention_f16_causal(const float* q, int64_t q_stride, int64_t n_tok, int64
         }
         attend_heads(q + t * q_stride, k, k_stride, v, v_stride, pos0 + t + 1, s, scale, u * nh, nh,
                      out + t * out_stride, qh.data(), p.data());
+      }
+    }
+  });
+}
+
+void attention_f16_window(const float* q, int64_t q_stride, int64_t n_tok, int64_t pos0, const uint16_t* k,
+                          int64_t k_stride, const uint16_t* v, int64_t v_stride, const AttentionShape& s, float scale,
+                          const float* sinks, int64_t window, float* out, int64_t out_stride, ThreadPool& pool) {
+  if (n_tok <= 0) return;
+  // Items are (token, unit of nh heads) pairs handed out dynamically, as in the causal path;
+  // every kernel variant takes the sinks into its softmax the same way.
+  const int64_t nh = heads_per_unit(s);
+  const int64_t units = s.n_head / nh;
+  const int64_t n_items = n_tok * units;
+  const int64_t run = std::max<int64_t>(1, units / 4);
+  const int64_t longest = window > 0 ? std::min(window, pos0 + n_tok) : pos0 + n_tok;
+  std::atomic<int64_t> next{0};
+  pool.run_on_all([&](int, int) {
+    AlignedScratch qh(nh * s.head_dim_k);
+    std::vector<float> p(static_cast<size_t>(nh * longest));
+    for (;;) {
+      const int64_t i0 = next.fetch_add(run, std::memory_order_relaxed);
+      if (i0 >= n_items) break;
+      const int64_t i1 = std::min(n_items, i0 + run);
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t t = i / units, u = i % units;
+        const int64_t pos = pos0 + t;
+        // llama.cpp's standard window masks position p0 for a query at p1 when p1 - p0 >= window.
+        const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+        attend_heads(q + t * q_stride, k + first * k_stride, k_stride, v + first * v_stride, v_stride, pos - first + 1,
+                     s, scale, u * nh, nh, out + t * out_stride, qh.data(), p.data(), sinks);
       }
     }
   });

@@ -38,6 +38,16 @@ void attention_f16_causal(const float* q, int64_t q_stride, int64_t n_tok, int64
                           int64_t k_stride, const uint16_t* v, int64_t v_stride, const AttentionShape& s, float scale,
                           float* out, int64_t out_stride, ThreadPool& pool);
 
+// attention_f16_causal with gpt-oss's two additions. sinks (nullable, [n_head]): a logit per
+// head that joins every softmax's maximum and denominator but has no value row (ggml_soft_max_ext
+// with sinks). window (0: none): token i attends only to positions [pos - window + 1, pos]
+// (llama.cpp's LLAMA_SWA_TYPE_STANDARD mask). Each (token, head) gets what the one-head scalar
+// path gives it (the multi-head kernels take the sinks the same way), so the result does not
+// depend on n_tok, the thread count or the kernel variant.
+void attention_f16_window(const float* q, int64_t q_stride, int64_t n_tok, int64_t pos0, const uint16_t* k,
+                          int64_t k_stride, const uint16_t* v, int64_t v_stride, const AttentionShape& s, float scale,
+                          const float* sinks, int64_t window, float* out, int64_t out_stride, ThreadPool& pool);
+
 // Plain kernels (dispatch to AVX2+F16C when the CPU has it).
 // sum_i f16(a[i]) * b[i] with b already F16-representable floats.
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);

@@ -26,7 +26,8 @@ void weighted_sum_f16_h2_avx2(const float* w, int64_t w_stride, const uint16_t* 
                               float* y, int64_t y_stride, int64_t n);
 // probabilities_h4_avx512 for two rows with AVX2 (vector max, std::exp, the two double sums
 // interleaved, F16C rounding): bitwise equal to the scalar softmax on each row.
-void probabilities_h2_avx2(float* p, int64_t p_stride, int64_t n);
+// sinks (nullable, one per row): as probabilities()'s sink, in the maximum and the sum.
+void probabilities_h2_avx2(float* p, int64_t p_stride, int64_t n, const float* sinks = nullptr);
 // y[i] = fp16_to_fp32(fp32_to_fp16(x[i])) through F16C (round to nearest even; equal to the
 // scalar pair for every non-NaN input, NaNs stay NaN with another payload).
 void round_f16_avx2(const float* x, float* y, int64_t n);
@@ -52,7 +53,8 @@ void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint
 // equal to attention.cpp's scalar probabilities() on each row: max over the row, exp(x - max)
 // with std::exp, the sum in double in position order, one float reciprocal, each probability
 // rounded to F16 (round to nearest even, as fp32_to_fp16; only NaN payloads may differ).
-void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n);
+// sinks (nullable, one per row): as probabilities()'s sink, in the maximum and the sum.
+void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n, const float* sinks = nullptr);
 // exp_avx512.cpp: y[t] = std::exp(x[t] - mx), bitwise, 16 per step (in place allowed);
 // only while exp_avx512_usable() (checked once against this C library's expf).
 bool exp_avx512_usable();

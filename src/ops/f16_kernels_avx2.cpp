@@ -209,7 +209,7 @@ void weighted_sum_f16_h2_avx2(const float* w, int64_t w_stride, const uint16_t* 
   }
 }
 
-void probabilities_h2_avx2(float* p, int64_t p_stride, int64_t n) {
+void probabilities_h2_avx2(float* p, int64_t p_stride, int64_t n, const float* sinks) {
   // The same reasoning as probabilities_h4_avx512: the maximum is order-free (NaNs skipped
   // alike, a signed-zero maximum changes no x - max), exp and the double sums stay scalar
   // and in order, and F16C's round-to-nearest-even conversion is fp32_to_fp16's.
@@ -224,7 +224,7 @@ void probabilities_h2_avx2(float* p, int64_t p_stride, int64_t n) {
     float v = -INFINITY;
     for (float x : lanes) v = std::max(v, x);
     for (; t < n; ++t) v = std::max(v, r[t]);
-    mx[h] = v;
+    mx[h] = sinks ? std::max(v, sinks[h]) : v;
   }
   float* r0 = p;
   float* r1 = p + p_stride;
@@ -234,6 +234,10 @@ void probabilities_h2_avx2(float* p, int64_t p_stride, int64_t n) {
     r1[t] = std::exp(r1[t] - mx[1]);
     sum0 += static_cast<double>(r0[t]);
     sum1 += static_cast<double>(r1[t]);
+  }
+  if (sinks) {  // after the positions, as the scalar softmax adds it
+    sum0 += static_cast<double>(std::exp(sinks[0] - mx[0]));
+    sum1 += static_cast<double>(std::exp(sinks[1] - mx[1]));
   }
   const double sums[2] = {sum0, sum1};
   for (int h = 0; h < 2; ++h) {

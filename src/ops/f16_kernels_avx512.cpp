@@ -223,7 +223,7 @@ void weighted_sum_f16_h4_zmm_avx512(const float* w, int64_t w_stride, const uint
 
 namespace swapmoe::detail {
 
-void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n) {
+void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n, const float* sinks) {
   // The maximum: exact whatever the order. NaN scores are skipped by both (std::max(mx, NaN)
   // keeps mx; _mm512_max_ps returns its second operand when the first is NaN), and a +0 / -0
   // maximum gives the same x - max for every x, so the lane-wise maximum is as good as the
@@ -239,7 +239,7 @@ void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n) {
     float v = -INFINITY;
     for (float x : lanes) v = std::max(v, x);
     for (; t < n; ++t) v = std::max(v, r[t]);
-    mx[h] = v;
+    mx[h] = sinks ? std::max(v, sinks[h]) : v;
   }
   // exp(x - max): 16 at a time where exp_avx512.cpp reproduces this C library's expf, else
   // std::exp itself. The double sum stays scalar and in position order (it is not
@@ -263,6 +263,8 @@ void probabilities_h4_avx512(float* p, int64_t p_stride, int64_t n) {
       sum[3] += static_cast<double>(r3[t]);
     }
   }
+  if (sinks)  // after the positions, as the scalar softmax adds it
+    for (int h = 0; h < 4; ++h) sum[h] += static_cast<double>(std::exp(sinks[h] - mx[h]));
   // p * inv rounded to F16 and back: vcvtps2ph with round-to-nearest-even is the IEEE
   // conversion that fp32_to_fp16 implements in scalar code.
   for (int h = 0; h < 4; ++h) {

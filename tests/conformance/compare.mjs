@@ -71,6 +71,25 @@ export const VARIANTS = [
   { name: "glm4moe", arch: "glm4moe", vocab: "qwen2", extra: ["--head-dim", "128", "--qk-norm", "on"] },
   { name: "glm4moe-noqknorm", arch: "glm4moe", vocab: "qwen2",
     extra: ["--head-dim", "128", "--qk-norm", "off", "--expert-weights-scale", "1"] },
+  // gpt-oss around the o200k vocabulary (201088 tokens, built at run time by vocab_gguf.mjs).
+  // 4 layers: both window kinds run twice (even layers windowed). A window of 8 positions,
+  // far shorter than prompt + generation (~30 tokens) and the eval window (128), so the
+  // window is exercised on every later token; a rope base of its own on the windowed layers
+  // (rope.freq_base_swa); YaRN x32 over 4096 and GQA heads wider than n_embd (4 x 64 > 128),
+  // as in the real model; top-4 of 8 experts. Width 128 for F32 and the MXFP4 experts (the
+  // 201088-row embedding and output dominate the file: 206 MiB in F32), 256 for the k-quants
+  // (Q4_K needs rows of 256). evalBatch 1: llama.cpp evaluates the eval text token by token,
+  // with its decode kernels. On gpt-oss-256-Q4_K_M its batched eval (17.153773) is 0.61% from
+  // its own token-by-token eval (17.147666), swapmoe (17.148078) 0.04% from the latter
+  // (2026-12-05); greedy already feeds llama.cpp one token at a time for the same reason.
+  { name: "gpt-oss", arch: "gpt-oss", vocab: "gpt-oss", layers: 4, types: ["F32", "MXFP4_MOE"], evalBatch: 1,
+    extra: ["--embd", "128", "--heads", "4", "--heads-kv", "2", "--head-dim", "64", "--experts", "8", "--experts-used", "4",
+      "--expert-ff", "128", "--sliding-window", "8", "--rope-base", "150000", "--rope-base-swa", "20000",
+      "--ctx", "131072", "--rope-factor", "32", "--rope-orig-ctx", "4096", "--rms-eps", "1e-5"] },
+  { name: "gpt-oss-256", arch: "gpt-oss", vocab: "gpt-oss", layers: 4, types: ["Q8_0", "Q4_K_M"], evalBatch: 1,
+    extra: ["--embd", "256", "--heads", "4", "--heads-kv", "2", "--head-dim", "64", "--experts", "8", "--experts-used", "4",
+      "--expert-ff", "256", "--sliding-window", "8", "--rope-base", "150000", "--rope-base-swa", "20000",
+      "--ctx", "131072", "--rope-factor", "32", "--rope-orig-ctx", "4096", "--rms-eps", "1e-5"] },
 ];
 // Opt-in cases (--real-widths): slices of a real model's forge preset, at its real widths,
 // with fewer layers and experts so that they fit here. Each lists its own types and forge
@@ -162,7 +181,7 @@ export const TYPES = [
     ...LOWBIT, pplTol: 0.004, variants: ["qwen3moe"] },
   { type: "exps-IQ3_S-down-IQ2_XS", forge: ["--type", "Q8_0", "--expert-type", "IQ3_S", "--down-type", "IQ2_XS"],
     ...LOWBIT, pplTol: 0.004, variants: ["qwen3moe"] },
-  { type: "MXFP4_MOE", ...LOWBIT, pplTol: 0.004, variants: LOWBIT_VARIANTS },
+  { type: "MXFP4_MOE", ...LOWBIT, pplTol: 0.004, variants: [...LOWBIT_VARIANTS, "gpt-oss"] },
   // --fast: random valid IQ4 blocks instead of the reference IQ4 quantizer, which spent ~35 s
   // per file on the 151k-token embedding (the quantizer's own bytes are checked against
   // ggml's in tests/unit/quant/test_lowbit_ggml.cpp); the same tensor types, 1 s.
@@ -296,8 +315,10 @@ const ref = {
     if (!r.ok) return r;
     return readRows(file, force.length, false);
   },
-  eval(model, textFile, maxTok) {
-    return lastJson(this.call(["eval", model, textFile, "--max-tokens", String(maxTok), "--ctx", String(CTX)]));
+  // batch: tokens per llama_decode (undefined: the whole window at once; 1: llama.cpp's decode kernels).
+  eval(model, textFile, maxTok, batch) {
+    return lastJson(this.call(["eval", model, textFile, "--max-tokens", String(maxTok), "--ctx", String(CTX),
+      ...(batch ? ["--batch", String(batch)] : [])]));
   },
 };
 
@@ -463,6 +484,19 @@ function tokenizerPart() {
 // kimi-k2: the stand-in vocabulary forged Kimi-K2 files use (DeepSeek-V3's padded to 163840,
 // pre-tokenizer kimi-k2; no package ships Kimi's own), so no package column.
 const GENERATED_VOCABS = ["gpt-oss", "kimi-k2"];
+// A model variant's vocabulary: a shipped one, or one built at run time into the work dir
+// (generatedVocabPart, or ensureModelVocabs when the tokenizer part is skipped).
+const modelVocabPath = (family) =>
+  GENERATED_VOCABS.includes(family) ? path.join(work, `ggml-vocab-${family}.gguf`) : vocabPath(family);
+async function ensureModelVocabs() {
+  const wanted = new Set(VARIANTS.filter((v) => GENERATED_VOCABS.includes(v.vocab) &&
+    (!only || TYPES.some((t) => only.test(`${v.name}-${t.type}`)))).map((v) => v.vocab));
+  for (const fam of wanted) {
+    if (fs.existsSync(modelVocabPath(fam))) continue;
+    const vocabGguf = await import("./vocab_gguf.mjs");
+    await vocabGguf.buildVocabGguf(fam, modelVocabPath(fam), undefined, vocabPath("deepseek-v3"));
+  }
+}
 const GENERATED_N_VOCAB = { "gpt-oss": 201088, "kimi-k2": 163840 };
 const EXTRA_STRINGS = [
   "<|start|>system<|message|>You are ChatGPT.<|end|><|start|>user<|message|>Hi<|end|><|start|>assistant",
@@ -592,8 +626,8 @@ function forge(variant, t, out) {
     return run(opt.forge, [...variant.forgeArgs, ...typeArgs, "--vocab", vocabPath(variant.vocab), "--seed", String(SEED),
       "-o", out]);
   }
-  return run(opt.forge, ["--arch", variant.arch, ...typeArgs, "--layers", String(LAYERS), "--vocab",
-    vocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
+  return run(opt.forge, ["--arch", variant.arch, ...typeArgs, "--layers", String(variant.layers ?? LAYERS), "--vocab",
+    modelVocabPath(variant.vocab), "--seed", String(SEED), "-o", out, ...variant.extra]);
 }
 
 const argmax = (row) => {
@@ -760,7 +794,7 @@ function modelsPart() {
         if (!g.ok) gtext = gtext.replace(/^OK/, "FAIL");
       }
       const evalText = v.evalText ?? EVAL_TEXT;
-      const re = ref.eval(file, evalText, v.maxTokens ?? maxTokens);
+      const re = ref.eval(file, evalText, v.maxTokens ?? maxTokens, v.evalBatch);
       const oe = other.eval(file, evalText, v.maxTokens ?? maxTokens);
       let pplRef = "-", pplOther = "-", rel = "-", evalOk = false;
       if (!re.ok || !oe.ok) {
@@ -864,7 +898,10 @@ function splitPart() {
 if (selfTest) checkRules();
 if (!opt["skip-tokenizer"] && !opt["only-generated-vocab"]) tokenizerPart();
 if (!opt["skip-tokenizer"]) await generatedVocabPart();
-if (!opt["skip-models"]) modelsPart();
+if (!opt["skip-models"]) {
+  if (!selfTest) await ensureModelVocabs();
+  modelsPart();
+}
 if (!opt["skip-split"] && !selfTest) splitPart();
 console.log(failures === 0 ? "\nconformance: all cases passed" : `\nconformance: ${failures} case(s) FAILED`);
 process.exit(failures === 0 ? 0 : 1);

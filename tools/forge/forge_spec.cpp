@@ -7,7 +7,7 @@ namespace swapmoe::forge {
 
 std::vector<std::string> preset_names() {
   return {"qwen3-30b-a3b", "deepseek-r1-671b-q4km", "deepseek-r1-671b-ollama", "deepseek-r1-671b-ud-iq1s", "kimi-k2",
-          "glm-4.5-air", "glm-4.6"};
+          "glm-4.5-air", "glm-4.6", "gpt-oss-20b", "gpt-oss-120b"};
 }
 
 ForgeSpec preset(const std::string& name) {
@@ -195,6 +195,34 @@ ForgeSpec preset(const std::string& name) {
     s.ctx = 131072;
     return s;
   }
+  if (name == "gpt-oss-20b" || name == "gpt-oss-120b") {
+    // openai/gpt-oss-20b and -120b (config.json; llama.cpp's GGUF of them): 24 / 36 layers,
+    // 2880 wide, 32 / 128 experts of width 2880, top-4, GQA 64 heads / 8 KV heads of 64, sliding
+    // window 128 on every other layer, rope base 150000 with YaRN x32 over 4096 (context
+    // 131072), rms eps 1e-5, o200k_harmony vocabulary (201088 tokens: forge it around the vocab
+    // GGUF that tests/conformance/vocab_gguf.mjs builds). The released files keep the experts
+    // in MXFP4 and the rest in 8 bits or more: the MXFP4_MOE mix (Q8_0 elsewhere).
+    const bool big = name == "gpt-oss-120b";
+    s.arch = "gpt-oss";
+    s.type = "MXFP4_MOE";
+    s.name = big ? "forged gpt-oss-120b" : "forged gpt-oss-20b";
+    s.layers = big ? 36 : 24;
+    s.embd = 2880;
+    s.ff = 2880;
+    s.expert_ff = 2880;
+    s.experts = big ? 128 : 32;
+    s.experts_used = 4;
+    s.heads = 64;
+    s.heads_kv = 8;
+    s.head_dim = 64;
+    s.ctx = 131072;
+    s.rope_base = 150000.0f;
+    s.yarn_factor = 32.0f;
+    s.yarn_orig_ctx = 4096;
+    s.rms_eps = 1e-5f;
+    s.sliding_window = 128;
+    return s;
+  }
   std::string names;
   for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
   fail("unknown preset '", name, "' (valid: ", names, ")");
@@ -301,6 +329,13 @@ ModelConfig make_config(const ForgeSpec& s, int64_t n_vocab) {
   } else {
     require(s.gating.empty() || s.gating == "softmax", cat("--gating sigmoid is not supported for ", s.arch));
     require(s.groups <= 1, cat("--groups is not supported for ", s.arch));
+  }
+  if (a.sliding_window_pattern != 0) {
+    c.n_swa = s.sliding_window > 0 ? s.sliding_window : 128;
+    c.rope_freq_base_swa = s.rope_base_swa > 0 ? s.rope_base_swa : c.rope_freq_base;
+  } else {
+    require(s.sliding_window == 0 && s.rope_base_swa == 0,
+            cat("--sliding-window / --rope-base-swa are not supported for ", s.arch));
   }
   const std::string scaling = s.rope_scaling.empty() ? (s.yarn_factor > 0 ? "yarn" : "none") : s.rope_scaling;
   if (scaling == "linear" || scaling == "yarn") {

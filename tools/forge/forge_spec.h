@@ -70,6 +70,10 @@ struct ForgeSpec {
   std::string qk_norm;        // on | off, for architectures whose files may omit it ("" : on)
   int64_t nextn_layers = -1;  // NextN/MTP layers after --layers (glm4moe; -1 : 1 where the arch has them)
   float yarn_log_mul = 0;  // as llama.cpp applies it (deepseek2 files store it x 0.1)
+  // Sliding-window architectures (gpt-oss): the window (0: 128) and the windowed layers'
+  // rope base (0: --rope-base).
+  int64_t sliding_window = 0;
+  float rope_base_swa = 0;
 };
 
 std::vector<std::string> preset_names();

@@ -96,7 +96,7 @@ ForgeResult forge_model(const ForgeSpec& spec) {
     }
     if (cli::is_block_quantized(type)) (void)quant_traits(type);  // throws here, not in a worker thread
     const bool logits = s.role == TensorRole::Output || (s.role == TensorRole::TokenEmbd && !cfg.has_output);
-    const InitRule rule = init_rule(s, cfg.n_embd, logits, cfg.n_layer, !cfg.has_output);
+    const InitRule rule = init_rule(s, cfg.n_embd, logits, cfg.n_layer, !cfg.has_output, cfg.arch.swiglu_oai);
     const uint64_t stream = tensor_stream(spec.seed, s.name);
     const int64_t ncols = s.ne[0];
     // Fast mode covers every block-quantized tensor of a supported type: the experts are

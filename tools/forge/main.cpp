@@ -37,7 +37,7 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   std::string presets;
   for (const auto& n : preset_names()) presets += (presets.empty() ? "" : ", ") + n;
   app.add_option("--preset", preset_name, "Shape of a real model: " + presets + " (other flags override it)");
-  app.add_option("--arch", s.arch, "Architecture: qwen3moe, qwen2moe, llama (Mixtral), olmoe, deepseek2, glm4moe")->capture_default_str();
+  app.add_option("--arch", s.arch, "Architecture: qwen3moe, qwen2moe, llama (Mixtral), olmoe, deepseek2, glm4moe, gpt-oss")->capture_default_str();
   app.add_option("--type", s.type, "Quantization: " + cli::quant_target_names() + " (default F32, or the preset's)");
   app.add_option("--expert-type", s.expert_type,
                  "Block type of every routed expert tensor (*_exps), overriding --type's mix (e.g. IQ2_XXS)");
@@ -82,6 +82,9 @@ void add_options(CLI::App& app, ForgeSpec& s, std::string& preset_name) {
   app.add_option("--qk-norm", s.qk_norm, "glm4moe: on (per-head q/k RMSNorm, GLM-4.5/4.6) or off (GLM-4.5-Air); default on");
   app.add_option("--nextn-layers", s.nextn_layers,
                  "glm4moe: NextN/MTP layers written after --layers (in the file, not run; default 1)");
+  app.add_option("--rms-eps", s.rms_eps, "attention.layer_norm_rms_epsilon")->capture_default_str();
+  app.add_option("--sliding-window", s.sliding_window, "gpt-oss: attention.sliding_window (default 128)");
+  app.add_option("--rope-base-swa", s.rope_base_swa, "gpt-oss: rope.freq_base_swa of the windowed layers (default: not written)");
   app.add_option("--yarn-log-mul", s.yarn_log_mul,
                  "YaRN attention log multiplier as llama.cpp applies it (deepseek2 files store it x 0.1)");
   // Two plain flags (an int flag would be reset by CLI11 when neither is given).

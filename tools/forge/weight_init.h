@@ -68,8 +68,12 @@ inline bool is_residual_output(const std::string& name) {
 // projection, so the residual stream starts at the logit scale and the layer outputs are
 // scaled by the same factor to stay small relative to it.
 inline constexpr double kLogitStd = 2.5;
+// `clamped_glu` (gpt-oss's swiglu_oai, which clamps gate and up at 7): the experts' gate/up
+// projections get std 3/sqrt(fan_in), so that a few percent of their values pass the clamp
+// and a forged model exercises it, and the down projections 1/3 of their usual std to keep
+// the layer's output at the usual scale.
 inline InitRule init_rule(const TensorSpec& s, int64_t n_embd, bool logits_tensor, int64_t n_layer = 0,
-                          bool tied = false) {
+                          bool tied = false, bool clamped_glu = false) {
   InitRule r;
   const double fan_in = static_cast<double>(s.ne.empty() ? 1 : s.ne[0]);
   const double logit_std = kLogitStd / std::sqrt(static_cast<double>(n_embd));
@@ -82,10 +86,20 @@ inline InitRule init_rule(const TensorSpec& s, int64_t n_embd, bool logits_tenso
     case TensorRole::TokenEmbd: r.std = 1.0f; break;
     case TensorRole::Output: r.std = static_cast<float>(1.0 / std::sqrt(fan_in)); break;
     case TensorRole::Norm: r.mean = 1.0f; r.std = 0.05f; break;
-    case TensorRole::Bias: r.std = 0.02f; break;
+    case TensorRole::Bias:
+      r.std = 0.02f;
+      // gpt-oss's router and output biases: of the scale of what they are added to (router
+      // logits std ~3, the residual stream std ~1), so that the tests see them.
+      if (s.name.find(".ffn_gate_inp.bias") != std::string::npos) r.std = 1.0f;
+      if (s.name.find(".attn_output.bias") != std::string::npos) r.std = 0.1f;
+      break;
     case TensorRole::Router: r.std = static_cast<float>(3.0 / std::sqrt(fan_in)); break;
     case TensorRole::SharedGate: r.std = static_cast<float>(1.0 / std::sqrt(fan_in)); break;
     case TensorRole::ExpProbsBias: r.std = 0.1f; break;
+    // gpt-oss: a sink logit per head of the order of the attention scores; per-expert biases
+    // large enough that a missing or misplaced one shows in the logits.
+    case TensorRole::Sinks: r.std = 1.0f; break;
+    case TensorRole::ExpertBias: r.std = 0.3f; break;
     case TensorRole::Matrix:
     case TensorRole::Experts: {
       double std = 1.0 / std::sqrt(fan_in);
@@ -94,6 +108,10 @@ inline InitRule init_rule(const TensorSpec& s, int64_t n_embd, bool logits_tenso
       // get RMS 1 and attention scores std ~1, as for the other architectures.
       if (s.name.find(".attn_k_b.") != std::string::npos && s.ne.size() >= 2)
         std = 1.0 / std::sqrt(static_cast<double>(s.ne[1]));
+      if (clamped_glu && s.role == TensorRole::Experts) {
+        if (s.name.find(".ffn_down_exps.") != std::string::npos) std /= 3.0;
+        else std *= 3.0;
+      }
       if (n_layer > 0 && is_residual_output(s.name)) {
         std /= std::sqrt(2.0 * static_cast<double>(n_layer));
         if (tied) std *= logit_std;  // the embedding rows have std logit_std, not 1

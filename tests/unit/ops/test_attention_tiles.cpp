@@ -170,6 +170,39 @@ TEST(AttentionTiles, FourRowSoftmaxEqualsTheScalarOne) {
   }
 }
 
+// With gpt-oss's sinks: a sink per row joins the maximum and, after the positions, the
+// double sum (scalar reference written out here); the four- and two-row kernels agree bit for bit.
+TEST(AttentionTiles, RowSoftmaxWithSinksEqualsTheScalarOne) {
+  if (!cpu_supports(Isa::Avx512)) SWAPMOE_SKIP_OR_FAIL("avx512", "no AVX-512 (the test also runs the AVX2 two-row version)");
+  std::mt19937 rng(17);
+  for (int64_t n : {1, 15, 16, 37, 513}) {
+    std::normal_distribution<float> nd(0.0f, 3.0f);
+    const int64_t stride = n + 1;
+    std::vector<float> p(static_cast<size_t>(4 * stride));
+    for (float& x : p) x = nd(rng);
+    // Sinks above the maximum (rows 0, 2), below it (1) and -inf (3: no sink at all).
+    const float sinks[4] = {20.0f, -5.0f, 12.0f, -INFINITY};
+    std::vector<float> want = p, two = p;
+    for (int h = 0; h < 4; ++h) {
+      float* r = want.data() + h * stride;
+      float mx = sinks[h];
+      for (int64_t t = 0; t < n; ++t) mx = std::max(mx, r[t]);
+      double sum = 0.0;
+      for (int64_t t = 0; t < n; ++t) sum += static_cast<double>(r[t] = std::exp(r[t] - mx));
+      sum += static_cast<double>(std::exp(sinks[h] - mx));
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t t = 0; t < n; ++t) r[t] = fp16_to_fp32(fp32_to_fp16(r[t] * inv));
+    }
+    detail::probabilities_h4_avx512(p.data(), stride, n, sinks);
+    detail::probabilities_h2_avx2(two.data(), stride, n, sinks);
+    detail::probabilities_h2_avx2(two.data() + 2 * stride, stride, n, sinks + 2);
+    for (int h = 0; h < 4; ++h) {
+      EXPECT_EQ(bits(want.data() + h * stride, n), bits(p.data() + h * stride, n)) << "n " << n << " row " << h;
+      EXPECT_EQ(bits(want.data() + h * stride, n), bits(two.data() + h * stride, n)) << "two-row n " << n << " row " << h;
+    }
+  }
+}
+
 // The softmax's vector exp against the C library's expf on a spread of every 4099th bit
 // pattern (both signs, subnormals, the under/overflow edges, infinities, NaNs), with a
 // nonzero maximum subtracted and lengths that leave a scalar tail. (All 2^32 patterns agree

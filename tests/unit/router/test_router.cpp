@@ -48,6 +48,33 @@ TEST(Router, SoftmaxTopK) {
   for (int i = 0; i < 5; ++i) EXPECT_NEAR(probs[i], sm[i], 1e-7);
 }
 
+// gpt-oss (llama.cpp's SOFTMAX_WEIGHT): the top-k on the raw logits, then a softmax over the
+// k chosen logits alone; probs_out (importance tracking) is the softmax over all.
+TEST(Router, SoftmaxOverTheSelectedLogits) {
+  std::vector<float> logits = {1.0f, 3.0f, 2.0f, 0.0f, -1.0f, 2.5f};
+  auto p = params(GatingFunc::SoftmaxWeight, 6, 3);
+  int32_t ids[3];
+  float w[3];
+  std::vector<float> probs(6);
+  select_experts(p, logits.data(), ids, w, nullptr, probs.data());
+  EXPECT_EQ(ids[0], 1);
+  EXPECT_EQ(ids[1], 5);
+  EXPECT_EQ(ids[2], 2);
+  const auto sel = softmax_d({3.0f, 2.5f, 2.0f});
+  for (int j = 0; j < 3; ++j) EXPECT_NEAR(w[j], sel[j], 1e-7) << j;
+  EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-6);  // unlike softmax-then-top-k, the weights sum to 1
+  const auto all = softmax_d(logits);
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(probs[i], all[i], 1e-7);
+  // Masked (SwapMoE): the best eligible experts, softmax over them.
+  const uint8_t eligible[6] = {1, 0, 1, 1, 1, 1};
+  select_experts(p, logits.data(), ids, w, eligible);
+  EXPECT_EQ(ids[0], 5);
+  EXPECT_EQ(ids[1], 2);
+  EXPECT_EQ(ids[2], 0);
+  const auto m = softmax_d({2.5f, 2.0f, 1.0f});
+  for (int j = 0; j < 3; ++j) EXPECT_NEAR(w[j], m[j], 1e-7) << j;
+}
+
 TEST(Router, SoftmaxNormAndScale) {
   std::vector<float> logits = {1.0f, 3.0f, 2.0f, 0.0f};
   auto p = params(GatingFunc::Softmax, 4, 3);
