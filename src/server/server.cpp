@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -450,6 +451,14 @@ ApiServer::~ApiServer() { stop(); }
 
 int ApiServer::bind() {
   Impl& s = *impl_;
+  // httplib's default sets SO_REUSEPORT on Linux, which lets a second server of the same user
+  // bind the same port and silently take half of the connections. SO_REUSEADDR alone is what
+  // a server wants: a restart can bind over connections still in TIME_WAIT, and a port that a
+  // live server holds is refused ("in use").
+  s.http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   int port = s.cfg.port;
   if (port == 0) {
     port = s.http.bind_to_any_port(s.cfg.host);

@@ -3,6 +3,7 @@
 // loop is bounded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
 import { startServer } from './harness.mjs';
@@ -223,4 +224,42 @@ test('an empty --api-key is refused', { timeout: 60000 }, async () => {
   }
   await srv.stop();
   assert.fail('the server started with an empty --api-key (no authentication)');
+});
+
+// Serves MODEL on a given port; resolves with the process once it listens, or with its exit
+// status and log if it exits first.
+function serveOnPort(port) {
+  const proc = spawn(process.env.SWAPMOE_BIN, ['serve', process.env.SWAPMOE_MODEL, '--host', '127.0.0.1',
+    '--port', String(port), '-t', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); resolve({ listening: false, code: null, log }); }, 60000);
+    proc.stderr.on('data', (d) => {
+      log += d.toString();
+      if (log.includes(`on http://127.0.0.1:${port}`)) { clearTimeout(timer); resolve({ listening: true, proc, log }); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); resolve({ listening: false, code, log }); });
+  });
+}
+
+test('a port held by a live server is refused; a restart binds over TIME_WAIT', { timeout: 180000 }, async () => {
+  const srv = await startServer([]);
+  const port = srv.port;
+  try {
+    // The server closes this connection first, so its side of it waits in TIME_WAIT.
+    const r = await raw(port, [Buffer.from(`GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`)]);
+    assert.equal(r.status, 200);
+    // httplib's default SO_REUSEPORT let a second server bind the same port and take half the
+    // connections; it must fail instead.
+    const second = await serveOnPort(port);
+    if (second.listening) second.proc.kill('SIGKILL');
+    assert.equal(second.listening, false, 'a second server bound a port in use');
+    assert.equal(second.code, 1, second.log);
+    assert.match(second.log, /in use/);
+  } finally {
+    assert.equal((await srv.stop()).code, 0, srv.log());
+  }
+  const again = await serveOnPort(port);
+  assert.equal(again.listening, true, `restart on port ${port} failed:\n${again.log}`);
+  again.proc.kill('SIGTERM');
 });
