@@ -55,6 +55,24 @@ std::vector<float> logits_of(Model& m, int32_t tok, int64_t pos) {
   return std::vector<float>(p, p + m.config().n_vocab);
 }
 
+// A cache of n_slots over the model's experts, read in 4 KiB chunks (many per expert part) by
+// engine k; null when io_uring cannot be set up and the skip is allowed (else a failure).
+std::unique_ptr<ExpertCache> make_cache(ModelImpl& impl, io::EngineKind k, int64_t n_slots) {
+  ExpertCacheOptions co;
+  co.n_slots = n_slots;
+  co.policy = "nextuse";
+  co.engine.kind = k;
+  co.engine.chunk_bytes = 4096;
+  try {
+    return std::make_unique<ExpertCache>(kModel, impl.config(), impl.weights().experts, co);
+  } catch (const Error& e) {
+    if (k != io::EngineKind::Uring) throw;
+    if (!test::skip_allowed("uring", std::string("io_uring cannot be set up here: ") + e.what()))
+      ADD_FAILURE() << "io_uring cannot be set up: " << e.what();
+    return nullptr;
+  }
+}
+
 TEST(StreamCompute, LayerOutputBitIdenticalAndExpertsComputedBeforeReadsFinish) {
   ModelOptions o;
   o.n_threads = 2;
@@ -70,21 +88,9 @@ TEST(StreamCompute, LayerOutputBitIdenticalAndExpertsComputedBeforeReadsFinish) 
     auto m = Model::load(kModel, o);
     auto* impl = dynamic_cast<ModelImpl*>(m.get());
     ASSERT_NE(impl, nullptr);
-    ExpertCacheOptions co;
-    co.n_slots = 6;  // 4 MoE layers x top-2 = 8 a token: hits, misses, mixed layers
-    co.policy = "nextuse";
-    co.engine.kind = k;
-    co.engine.chunk_bytes = 4096;  // many chunks per expert part
-    std::unique_ptr<ExpertCache> cache;
-    try {
-      cache = std::make_unique<ExpertCache>(kModel, m->config(), impl->weights().experts, co);
-    } catch (const Error& e) {
-      if (k != io::EngineKind::Uring) throw;
-      if (!test::skip_allowed("uring", std::string("io_uring cannot be set up here: ") + e.what()))
-        ADD_FAILURE() << "io_uring cannot be set up: " << e.what();
-      continue;
-      throw;
-    }
+    // 6 slots: 4 MoE layers x top-2 = 8 a token, so hits, misses and mixed layers.
+    std::unique_ptr<ExpertCache> cache = make_cache(*impl, k, 6);
+    if (!cache) continue;
     size_t released = 0;
     cache->set_wait_hook([&] { released += io::release_held_completions(); });
     ExpertCache* c = cache.get();
@@ -128,20 +134,9 @@ TEST(StreamCompute, DeepPrefetchKeepsOutputBitIdentical) {
       auto m = Model::load(kModel, o);
       auto* impl = dynamic_cast<ModelImpl*>(m.get());
       ASSERT_NE(impl, nullptr);
-      ExpertCacheOptions co;
-      co.n_slots = 10;  // room for a layer's 2 pinned experts and guesses of up to 3 layers
-      co.policy = "nextuse";
-      co.engine.kind = k;
-      co.engine.chunk_bytes = 4096;
-      std::unique_ptr<ExpertCache> cache;
-      try {
-        cache = std::make_unique<ExpertCache>(kModel, m->config(), impl->weights().experts, co);
-      } catch (const Error& e) {
-        if (k != io::EngineKind::Uring) throw;
-        if (!test::skip_allowed("uring", std::string("io_uring cannot be set up here: ") + e.what()))
-          ADD_FAILURE() << "io_uring cannot be set up: " << e.what();
-        break;
-      }
+      // 10 slots: room for a layer's 2 pinned experts and guesses of up to 3 layers.
+      std::unique_ptr<ExpertCache> cache = make_cache(*impl, k, 10);
+      if (!cache) break;
       cache->set_wait_hook([&] { io::release_held_completions(); });
       ExpertCache* c = cache.get();
       impl->set_expert_store(std::move(cache));
