@@ -39,9 +39,11 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 
 // Bytes per second of O_DIRECT reads of `chunk` bytes at random aligned offsets through
 // the expert cache's own read engine (io_uring or the pread pool, 1 MiB chunks), keeping
-// `inflight` requests queued, for about 1 s or 1 GiB, whichever comes first. The disk's
+// `inflight` requests queued, for about 3 s or 4 GiB, whichever comes first. The disk's
 // bandwidth depends on the queue: measured at the queue the decode loop kept, the bound
-// below is what reading alone allows at that queue.
+// below is what reading alone allows at that queue. 3 s, not less: the shared virtual disk
+// this was developed on swings between 1.0 and 1.9 GiB/s from one second to the next, and
+// a 1 s measurement moved the bound by a third between consecutive runs.
 double measure_disk_bandwidth(const std::string& path, uint64_t chunk, int inflight, const std::string& engine) {
   io::DirectFile f = io::DirectFile::open(path);
   const uint64_t a = f.alignment();
@@ -65,7 +67,7 @@ double measure_disk_bandwidth(const std::string& path, uint64_t chunk, int infli
   const auto t0 = Clock::now();
   bool more = true;
   while (more || eng->in_flight() > 0) {
-    more = since(t0) < 1.0 && total < (1ull << 30);
+    more = since(t0) < 3.0 && total < (4ull << 30);
     while (more && !free_bufs.empty()) {
       const int b = free_bufs.back();
       free_bufs.pop_back();
@@ -87,6 +89,65 @@ double measure_disk_bandwidth(const std::string& path, uint64_t chunk, int infli
   }
   const double s = since(t0);
   return s > 0 ? static_cast<double>(total) / s : 0.0;
+}
+
+// Under --mem: how the decode loop used the disk, against what the disk gives (its bandwidth
+// measured right after, at the loop's own queue). Gives the model's memory back first.
+// `tokens`: tokens generated in `secs` (all streams together), `tps` their rate.
+void report_disk(std::unique_ptr<Model>& model, const BenchOptions& o, const ExpertRunStats& s, double secs,
+               int64_t tokens, double tps) {
+  // The largest file of the model: the one part of a whole file, the biggest of a split set.
+  const GgufPart* big = &model->file().parts().front();
+  for (const GgufPart& p : model->file().parts())
+    if (p.file_size > big->file_size) big = &p;
+  const std::string big_path = big->path;
+  // The measurement's buffers (up to 32 slots) come on top of the budget: give the
+  // model's memory back first, so that bench stays inside the --mem limit (a cgroup of
+  // that size would kill it otherwise). Everything below uses the figures taken above.
+  model.reset();
+  // The queue the decode loop kept while reading (mean bytes in flight), in slot-sized
+  // requests; and a deep queue for comparison (what more reads in flight could give).
+  const double queue = s.cache.busy_seconds > 0 ? s.cache.inflight_byte_seconds / s.cache.busy_seconds : 0.0;
+  const int depth = std::max(1, static_cast<int>(queue / static_cast<double>(s.slot_bytes) + 0.5));
+  const std::string engine = o.model.io;
+  const double bw = measure_disk_bandwidth(big_path, s.slot_bytes, depth, engine);
+  const double bw_deep = measure_disk_bandwidth(big_path, s.slot_bytes, 32, engine);
+  std::printf("disk bandwidth: %s/s at %d reads of %s in flight (the decode loop's mean queue), %s/s at 32\n",
+              format_bytes(static_cast<uint64_t>(bw)).c_str(), depth, format_bytes(s.slot_bytes).c_str(),
+              format_bytes(static_cast<uint64_t>(bw_deep)).c_str());
+  const double per_token = static_cast<double>(s.cache.bytes_read) / tokens;
+  // Under SwapMoE the residency is decided by importance, not by --cache-policy, and the
+  // slots are always per-layer pools (docs/swapmoe.md).
+  const bool swapmoe = o.model.policy == "swapmoe";
+  const std::string policy = swapmoe ? "SwapMoE importance" : "policy " + o.model.cache_policy;
+  const std::string layout = swapmoe ? "per-layer" : o.model.cache_layout;
+  // How busy the disk was kept: the share of the decode time with an expert read in
+  // flight, and the mean queue (bytes in flight) while it was. A loop that is bound by
+  // the disk keeps it busy all the time at a queue deep enough for its bandwidth. The rate
+  // while busy is what the disk gave the loop; compare it with the measurement above (the
+  // two are seconds apart on a disk whose speed drifts, see measure_disk_bandwidth).
+  if (secs > 0 && s.cache.busy_seconds > 0)
+    std::printf("disk: busy %.1f%% of the decode time, read %s/s while busy, %s in flight on average while busy, "
+                "%.1f waits/token\n",
+                100.0 * s.cache.busy_seconds / secs,
+                format_bytes(static_cast<uint64_t>(static_cast<double>(s.cache.bytes_read) / s.cache.busy_seconds)).c_str(),
+                format_bytes(static_cast<uint64_t>(s.cache.inflight_byte_seconds / s.cache.busy_seconds)).c_str(),
+                static_cast<double>(s.cache.demand_waits) / tokens);
+  std::printf("cache: %d slots of %s, %s, %s pools, engine %s%s\n", s.n_slots, format_bytes(s.slot_bytes).c_str(),
+              policy.c_str(), layout.c_str(), s.engine.c_str(), s.direct_io ? ", O_DIRECT" : ", buffered");
+  if (swapmoe) {
+    // Swap reads run in the background and never hold up a token, so the disk does not
+    // bound decode speed; the figure would mislead.
+    std::printf("I/O bound: none (SwapMoE swaps %s/token in the background; decode never waits for them)\n",
+                format_bytes(static_cast<uint64_t>(per_token)).c_str());
+  } else if (per_token > 0 && bw > 0) {
+    const double bound = bw / per_token;
+    std::printf("I/O bound: %s/token missed at %s/s disk bandwidth -> at most %.2f tok/s; achieved/bound %.2f\n",
+                format_bytes(static_cast<uint64_t>(per_token)).c_str(), format_bytes(static_cast<uint64_t>(bw)).c_str(),
+                bound, tps / bound);
+  } else {
+    std::printf("I/O bound: no expert bytes read while decoding (every expert hit the cache)\n");
+  }
 }
 
 // --parallel N: N sequences (prompts "PROMPT", "PROMPT (1)", ... so that their routing
@@ -139,6 +200,7 @@ void bench_batched(const BenchOptions& o) {
     std::printf("per step (%d tokens): %.1f experts read, %.1f MiB; per generated token: %.1f experts read, %.1f MiB; "
                 "hit rate %.1f%%\n",
                 o.parallel, loads / steps, bytes / mib / steps, loads / tokens, bytes / mib / tokens, 100.0 * s.cache.hit_rate());
+    report_disk(model, o, s, secs, static_cast<int64_t>(tokens), tps);
   }
 }
 
@@ -166,56 +228,7 @@ void bench(const BenchOptions& o) {
   const ExpertRunStats s = expert_run_stats(*model);
   std::printf("decode: %d tokens in %.3f s, %.2f tok/s\n", o.n_predict, secs, tps);
   std::printf("experts: %s\n", format_run_stats(s, o.n_predict, secs).c_str());
-  if (s.cached) {
-    // The largest file of the model: the one part of a whole file, the biggest of a split set.
-    const GgufPart* big = &model->file().parts().front();
-    for (const GgufPart& p : model->file().parts())
-      if (p.file_size > big->file_size) big = &p;
-    const std::string big_path = big->path;
-    // The measurement's buffers (up to 32 slots) come on top of the budget: give the
-    // model's memory back first, so that bench stays inside the --mem limit (a cgroup of
-    // that size would kill it otherwise). Everything below uses the figures taken above.
-    model.reset();
-    // The queue the decode loop kept while reading (mean bytes in flight), in slot-sized
-    // requests; and a deep queue for comparison (what more reads in flight could give).
-    const double queue = s.cache.busy_seconds > 0 ? s.cache.inflight_byte_seconds / s.cache.busy_seconds : 0.0;
-    const int depth = std::max(1, static_cast<int>(queue / static_cast<double>(s.slot_bytes) + 0.5));
-    const std::string engine = o.model.io;
-    const double bw = measure_disk_bandwidth(big_path, s.slot_bytes, depth, engine);
-    const double bw_deep = measure_disk_bandwidth(big_path, s.slot_bytes, 32, engine);
-    std::printf("disk bandwidth: %s/s at %d reads of %s in flight (the decode loop's mean queue), %s/s at 32\n",
-                format_bytes(static_cast<uint64_t>(bw)).c_str(), depth, format_bytes(s.slot_bytes).c_str(),
-                format_bytes(static_cast<uint64_t>(bw_deep)).c_str());
-    const double per_token = static_cast<double>(s.cache.bytes_read) / o.n_predict;
-    // Under SwapMoE the residency is decided by importance, not by --cache-policy, and the
-    // slots are always per-layer pools (docs/swapmoe.md).
-    const bool swapmoe = o.model.policy == "swapmoe";
-    const std::string policy = swapmoe ? "SwapMoE importance" : "policy " + o.model.cache_policy;
-    const std::string layout = swapmoe ? "per-layer" : o.model.cache_layout;
-    // How busy the disk was kept: the share of the decode time with an expert read in
-    // flight, and the mean queue (bytes in flight) while it was. A loop that is bound by
-    // the disk keeps it busy all the time at a queue deep enough for its bandwidth.
-    if (secs > 0 && s.cache.busy_seconds > 0)
-      std::printf("disk: busy %.1f%% of the decode time, %s in flight on average while busy, %.1f waits/token\n",
-                  100.0 * s.cache.busy_seconds / secs,
-                  format_bytes(static_cast<uint64_t>(s.cache.inflight_byte_seconds / s.cache.busy_seconds)).c_str(),
-                  static_cast<double>(s.cache.demand_waits) / o.n_predict);
-    std::printf("cache: %d slots of %s, %s, %s pools, engine %s%s\n", s.n_slots, format_bytes(s.slot_bytes).c_str(),
-                policy.c_str(), layout.c_str(), s.engine.c_str(), s.direct_io ? ", O_DIRECT" : ", buffered");
-    if (swapmoe) {
-      // Swap reads run in the background and never hold up a token, so the disk does not
-      // bound decode speed; the figure would mislead.
-      std::printf("I/O bound: none (SwapMoE swaps %s/token in the background; decode never waits for them)\n",
-                  format_bytes(static_cast<uint64_t>(per_token)).c_str());
-    } else if (per_token > 0 && bw > 0) {
-      const double bound = bw / per_token;
-      std::printf("I/O bound: %s/token missed at %s/s disk bandwidth -> at most %.2f tok/s; achieved/bound %.2f\n",
-                  format_bytes(static_cast<uint64_t>(per_token)).c_str(), format_bytes(static_cast<uint64_t>(bw)).c_str(),
-                  bound, tps / bound);
-    } else {
-      std::printf("I/O bound: no expert bytes read while decoding (every expert hit the cache)\n");
-    }
-  }
+  if (s.cached) report_disk(model, o, s, secs, o.n_predict, tps);
 }
 
 }  // namespace
