@@ -11,7 +11,8 @@
 #   scripts/bench_mem_streams.sh MODEL
 #
 # Environment: STREAMS="1 4", R=3, LIMIT=6G (cgroup and --mem), N=24 tokens per stream,
-# THREADS=2, LOCK=FILE (flock held for each run), SWAPMOE_ARGS, SWAPMOE, BENCH_LOG_DIR.
+# CTX=256 tokens of context per stream (the default 4096 would give N=8 streams 3 GiB of KV
+# cache on the Qwen3-30B shape, half of a 6 GiB budget), THREADS=2, LOCK=FILE (flock held for each run), SWAPMOE_ARGS, SWAPMOE, BENCH_LOG_DIR.
 # Needs root for the cgroup and for dropping the page cache.
 #
 # Why medians of several rounds, and why both bandwidth columns: on a shared virtual disk the
@@ -21,9 +22,9 @@
 set -uo pipefail
 . "$(dirname "$0")/bench_lib.sh"
 
-[ $# -eq 1 ] || { sed -n '2,20p' "$0" >&2; exit 2; }
+[ $# -eq 1 ] || { sed -n '2,22p' "$0" >&2; exit 2; }
 model=$1
-STREAMS=${STREAMS:-1 4}; R=${R:-3}; LIMIT=${LIMIT:-6G}; N=${N:-24}; THREADS=${THREADS:-2}; LOCK=${LOCK:-}
+STREAMS=${STREAMS:-1 4}; R=${R:-3}; LIMIT=${LIMIT:-6G}; N=${N:-24}; CTX=${CTX:-256}; THREADS=${THREADS:-2}; LOCK=${LOCK:-}
 SWAPMOE_ARGS=${SWAPMOE_ARGS:-}
 if [ -z "${SWAPMOE:-}" ]; then SWAPMOE=$bench_root/build/swapmoe; fi
 [ -x "$SWAPMOE" ] || bench_die "SWAPMOE=$SWAPMOE is not executable"
@@ -34,7 +35,7 @@ cg="$bench_root/scripts/cgroup_run.sh"
 # MiB from swapmoe's sizes ("753.2 MiB", "1.20 GiB", "512.0 KiB").
 to_mib() { awk -v v="$1" -v u="$2" 'BEGIN { m = (u == "GiB") ? 1024 : (u == "KiB") ? 1 / 1024 : (u == "B") ? 1 / 1048576 : 1; printf "%.1f", v * m }'; }
 
-echo "# bench_mem_streams: $(basename "$model"), limit $LIMIT, swapmoe bench --mem $LIMIT -n $N --parallel S $SWAPMOE_ARGS, S in {$STREAMS}, R=$R threads=$THREADS, logs $logs"
+echo "# bench_mem_streams: $(basename "$model"), limit $LIMIT, swapmoe bench --mem $LIMIT -n $N --ctx $CTX --parallel S $SWAPMOE_ARGS, S in {$STREAMS}, R=$R threads=$THREADS, logs $logs"
 echo "machine: $(nproc) cores, $(awk '/MemAvailable/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) available, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "swapmoe: $SWAPMOE ($(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null))"
 declare -A tps mib busy bwbusy bw ratio
@@ -45,7 +46,7 @@ for r in $(seq 1 "$R"); do
   for s in "${order[@]}"; do
     log=$logs/n$s.$r
     [ -n "$LOCK" ] && { exec 9> "$LOCK"; flock 9; }
-    "$cg" "$LIMIT" -- "$SWAPMOE" bench "$model" --mem "$LIMIT" -n "$N" --threads "$THREADS" --parallel "$s" $SWAPMOE_ARGS \
+    "$cg" "$LIMIT" -- "$SWAPMOE" bench "$model" --mem "$LIMIT" -n "$N" --ctx "$CTX" --threads "$THREADS" --parallel "$s" $SWAPMOE_ARGS \
       > "$log.out" 2> "$log.log"
     rc=$?
     [ -n "$LOCK" ] && { flock -u 9; exec 9>&-; }

@@ -19,6 +19,25 @@
 // layers). Layer l+2's guess made at layer l is less accurate; at layer l+1 it is made
 // again from the nearer state and only what differs is added, so wrong far guesses
 // cost reads but never change which experts the real selection gets.
+//
+// Batched steps. A decode step of several sequences predicts from each row and reads the
+// union of the guesses. How much that is worth depends on how well the router predicts:
+// on the Qwen3-30B shape at 6 GiB with 4 streams (guesses 95.5% precise) it kept the disk
+// busy 98% of the time instead of 88% and decoded 7% faster despite 6.5% more reads; on a
+// small forged model whose guesses were right half of the time, the union read a third
+// more experts per step and decoded slower (docs/benchmarks.md). So the union is read only
+// while the guesses have been precise: every batched guess is scored against the layer's
+// real selection (the share of guessed experts that some row chose), a moving average of
+// that share is kept, and below kMinBatchPrecision the guesses are still made and scored
+// but not read, until the average recovers. A single-token step always reads its guess
+// (there a wrong guess costs one read, and depth-1 prediction was always worth it).
+//
+// Measured and rejected (docs/benchmarks.md, "The 6 GiB single stream, session 6"): a
+// second prediction at the start of each layer, before its attention (refining its own
+// guess, guessing the next layer one attention earlier): 16% more reads, slower; and
+// reading the layer after the lookahead only while fewer than k reads were in flight:
+// 14% more reads, not faster. At this budget every wrong guess also evicts an expert that
+// a later token would have hit.
 
 #include <cstdint>
 #include <vector>
@@ -43,11 +62,22 @@ class ExpertPrefetcher {
   // [n_embd]) and asks the store to prefetch them, layer il+1 first; stops at the first
   // dense layer or the end of the model. No-op after the last MoE layer.
   void predict_next(int il, const float* x, ExpertStore& store, ThreadPool& pool);
+  // The same for `rows` tokens of one batched decode step (x: [rows][n_embd], each row a
+  // different sequence's FFN input): the union of the rows' guesses, each expert once,
+  // read while batched guesses prove precise (see "Batched steps" above).
+  void predict_next(int il, const float* x, int64_t rows, ExpertStore& store, ThreadPool& pool);
+  // The moving average of the batched guesses' precision (1 before the first one).
+  double batch_precision() const { return batch_precision_; }
+  // Below this average precision, batched guesses are not read.
+  static constexpr double kMinBatchPrecision = 0.8;
   int depth() const { return depth_; }
 
   uint64_t predicted() const { return predicted_; }
   uint64_t actual() const { return actual_; }
   void reset_stats() { predicted_ = actual_ = 0; }
+  // Scores n selected ids against the guess for il without consuming it: the share of the
+  // guess that was selected. Returns -1 without a guess.
+  double guess_precision(int il, const int32_t* ids, size_t n) const;
 
  private:
   const ModelConfig& cfg_;
@@ -56,6 +86,12 @@ class ExpertPrefetcher {
   int depth_ = 1;
   ActCache act_;
   std::vector<float> xn_, logits_, weights_;
+  std::vector<int32_t> one_;  // one row's guess
+  // The union of the rows' guesses for layer nl, each expert once, row by row, best first
+  // within a row.
+  void guess_rows(int nl, const float* x, int64_t rows, std::vector<int32_t>& g, ThreadPool& pool);
+  std::vector<uint8_t> batch_guess_;  // per layer: whether the last guess came from several rows
+  double batch_precision_ = 1.0;
   std::vector<std::vector<int32_t>> guess_;  // per layer: the last prediction (empty: none)
   uint64_t predicted_ = 0, actual_ = 0;
 };

@@ -92,20 +92,22 @@ void ModelImpl::moe(int il, int64_t n) {
 
   // 3. Experts, wave by wave. A store that names no capacity pins one token's choice.
   tm.reset();
+  const bool decode_rows = std::all_of(spans_.begin(), spans_.end(), [](const SeqSpan& sp) { return sp.n == 1; });
   const int64_t capacity = experts_->capacity();
   const size_t wave = static_cast<size_t>(std::max<int64_t>(capacity > 0 ? capacity : U, 1));
   for (size_t w0 = 0; w0 < S.used.size(); w0 += wave) {
     const std::span<const int32_t> ws(S.used.data() + w0, std::min(S.used.size() - w0, wave));
     experts_->request(il, ws);
-    // Next-layer prediction (expert_prefetch.h), from the one token being decoded: its
-    // reads overlap this layer's compute. The experts just requested are pinned, so a
-    // prefetch never evicts them. Not for a step of several sequences: measured with 4
-    // streams under --mem (docs/benchmarks.md), the union of their guesses read a third
-    // more experts per step and decoded slower than no prefetch.
-    if (prefetch_ && n == 1) {
-      prefetch_->on_selected(il, S.ids.data(), static_cast<size_t>(U));
+    // Next-layer prediction (expert_prefetch.h) for a decode step, one token of each
+    // sequence: its reads overlap this layer's compute. The experts just requested are
+    // pinned, so a prefetch never evicts them. Not for a prompt chunk (it needs nearly
+    // every expert of the next layer anyway, and its waves may fill the pool). For several
+    // sequences the prefetcher reads the union of their guesses only while those guesses
+    // prove precise (expert_prefetch.h, "Batched steps").
+    if (prefetch_ && decode_rows) {
+      prefetch_->on_selected(il, S.ids.data(), S.ids.size());
       try {
-        prefetch_->predict_next(il, S.x.data(), *experts_, pool_);
+        prefetch_->predict_next(il, S.x.data(), n, *experts_, pool_);
       } catch (...) {
         experts_->cancel(il);  // unpin what request() pinned
         throw;

@@ -13,6 +13,7 @@
 
 #include "../require.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -220,6 +221,70 @@ TEST(ExpertPrefetch, DeepPredictionUsesEachLayersRouterNearestFirst) {
   tail.calls.clear();
   three.predict_next(last, x.data(), tail, m->pool());
   EXPECT_TRUE(tail.calls.empty());
+}
+
+// A batched decode step guesses from every row and hands the store the union of the rows'
+// guesses (each expert once, row 0's first); once the batched guesses prove imprecise
+// (scored against the layer's real selection) they are still made but no longer read,
+// while a single-token step always reads its guess; precise guesses turn reading back on.
+TEST(ExpertPrefetch, BatchedGuessIsTheRowsUnionAndIsReadOnlyWhilePrecise) {
+  ModelOptions o;
+  o.n_threads = 1;
+  auto m = Model::load(kModel, o);
+  auto* impl = dynamic_cast<ModelImpl*>(m.get());
+  ASSERT_NE(impl, nullptr);
+  const ModelConfig& cfg = m->config();
+  const auto E = static_cast<size_t>(cfg.n_embd);
+  std::vector<float> x(2 * E);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 113) / 50.0f - 1.1f;
+  const RouterParams rp = router_params(cfg);
+
+  ExpertPrefetcher p(cfg, impl->weights(), rp, 1);
+  PrefetchRecorder r0, r1, both;
+  p.predict_next(0, x.data(), r0, m->pool());
+  p.predict_next(0, x.data() + E, r1, m->pool());
+  p.predict_next(0, x.data(), 2, both, m->pool());
+  ASSERT_EQ(both.calls.size(), 1u);
+  ASSERT_EQ(r0.calls.size(), 1u);
+  ASSERT_EQ(r1.calls.size(), 1u);
+  std::vector<int32_t> want = r0.calls[0].second;
+  for (int32_t e : r1.calls[0].second)
+    if (std::find(want.begin(), want.end(), e) == want.end()) want.push_back(e);
+  EXPECT_EQ(both.calls[0].first, 1);
+  EXPECT_EQ(both.calls[0].second, want);
+  ASSERT_GT(want.size(), r0.calls[0].second.size()) << "the rows must guess differently for this test";
+
+  // Layer 1 then chooses none of the guessed experts, step after step.
+  std::vector<int32_t> none;
+  for (int32_t e = 0; e < static_cast<int32_t>(cfg.n_expert) && none.size() < 2 * static_cast<size_t>(cfg.n_expert_used); ++e)
+    if (std::find(want.begin(), want.end(), e) == want.end()) none.push_back(e);
+  ASSERT_EQ(none.size(), 2 * static_cast<size_t>(cfg.n_expert_used));
+  EXPECT_DOUBLE_EQ(p.batch_precision(), 1.0);
+  int reads = 0;
+  for (int step = 0; step < 200 && p.batch_precision() >= ExpertPrefetcher::kMinBatchPrecision; ++step) {
+    PrefetchRecorder r;
+    p.predict_next(0, x.data(), 2, r, m->pool());
+    reads += static_cast<int>(r.calls.size());
+    p.on_selected(1, none.data(), none.size());
+  }
+  EXPECT_LT(p.batch_precision(), ExpertPrefetcher::kMinBatchPrecision);
+  EXPECT_GT(reads, 1);  // it took several imprecise steps to stop
+  PrefetchRecorder off, single;
+  p.predict_next(0, x.data(), 2, off, m->pool());
+  EXPECT_TRUE(off.calls.empty());
+  p.predict_next(0, x.data(), single, m->pool());
+  EXPECT_EQ(single.calls.size(), 1u);
+
+  // Still guessed and scored while not read: precise guesses bring reading back.
+  for (int step = 0; step < 200 && p.batch_precision() < ExpertPrefetcher::kMinBatchPrecision; ++step) {
+    PrefetchRecorder r;
+    p.predict_next(0, x.data(), 2, r, m->pool());
+    EXPECT_TRUE(r.calls.empty());
+    p.on_selected(1, want.data(), want.size());
+  }
+  PrefetchRecorder on;
+  p.predict_next(0, x.data(), 2, on, m->pool());
+  EXPECT_EQ(on.calls.size(), 1u);
 }
 
 // Caches over the demo model's expert tensors (4 MoE layers of 32 experts, top-2).

@@ -184,7 +184,10 @@ class RecordingStore : public ExpertStore {
     for (int32_t x : e) requested.emplace_back(l, x);
     in_->request(l, e);
   }
-  void prefetch(int l, std::span<const int32_t> e) override { in_->prefetch(l, e); }
+  void prefetch(int l, std::span<const int32_t> e) override {
+    prefetched += e.size();
+    in_->prefetch(l, e);
+  }
   ExpertView acquire(int l, int32_t e) override { return in_->acquire(l, e); }
   size_t acquire_ready(int l, std::span<const int32_t> p, std::vector<AcquiredExpert>& out) override {
     return in_->acquire_ready(l, p, out);
@@ -196,6 +199,7 @@ class RecordingStore : public ExpertStore {
 
   std::vector<std::pair<int, int32_t>> requested;
   uint64_t chosen = 0;
+  uint64_t prefetched = 0;
 
  private:
   std::unique_ptr<ExpertStore> in_;
@@ -206,7 +210,8 @@ class RecordingStore : public ExpertStore {
 // next-layer prefetch on), batched steps of three sequences still give bitwise the resident
 // model's logits, and a step requests (so reads, when missing) each chosen expert once for
 // all its tokens: no (layer, expert) twice in a step, fewer requests than choices where
-// tokens shared an expert.
+// tokens shared an expert. Also at four times that budget, where the decode steps of two
+// sequences prefetch the union of their next-layer guesses (model/expert_prefetch.h).
 TEST_P(Sequences, BatchedStepsUnderABudgetEqualResidentAlone) {
   const std::string path = test::temp_path("sequences_budget");
   test::write_tiny_model(path, test::tiny_config(GetParam()), {});
@@ -227,57 +232,65 @@ TEST_P(Sequences, BatchedStepsUnderABudgetEqualResidentAlone) {
   o.n_threads = 1;
   o.n_ctx = 3 * 64;
   o.n_sequences = 3;
-  o.mem_budget = budget_for_slots(m, m.min_slots);
   o.io_engine = "pread";
-  auto multi = Model::load(path, o);
-  ASSERT_TRUE(expert_run_stats(*multi).cached);
-  ASSERT_EQ(multi->n_ctx(), 64);
-  RecordingStore* rec = nullptr;
-  multi->wrap_experts([&](std::unique_ptr<ExpertStore> in) {
-    auto r = std::make_unique<RecordingStore>(std::move(in));
-    rec = r.get();
-    return r;
-  });
-  uint64_t shared_choices = 0;
-  const auto n_vocab = static_cast<size_t>(cfg.n_vocab);
-  std::vector<size_t> next(streams.size(), 0);
-  int decode_steps = 0;
-  for (int step = 0; step < 40; ++step) {
-    std::vector<SequenceTokens> batch;
-    for (size_t s = 0; s < streams.size(); ++s) {
-      if (next[s] >= streams[s].size()) continue;
-      // Prompts of 4, 3 and 40 tokens (the last one longer than a pass carries under this
-      // budget), then one token a step.
-      const size_t first[3] = {4, 3, 40};
-      const size_t len = next[s] == 0 ? first[s] : 1;
-      batch.push_back({static_cast<int>(s), std::span<const int32_t>(streams[s].data() + next[s], len),
-                       static_cast<int64_t>(next[s]), true});
+  for (const int64_t slots : {m.min_slots, 4 * m.min_slots}) {
+    SCOPED_TRACE(slots);
+    o.mem_budget = budget_for_slots(m, slots);
+    auto multi = Model::load(path, o);
+    ASSERT_TRUE(expert_run_stats(*multi).cached);
+    ASSERT_EQ(multi->n_ctx(), 64);
+    RecordingStore* rec = nullptr;
+    multi->wrap_experts([&](std::unique_ptr<ExpertStore> in) {
+      auto r = std::make_unique<RecordingStore>(std::move(in));
+      rec = r.get();
+      return r;
+    });
+    uint64_t shared_choices = 0, batch_prefetches = 0;
+    const auto n_vocab = static_cast<size_t>(cfg.n_vocab);
+    std::vector<size_t> next(streams.size(), 0);
+    int decode_steps = 0;
+    for (int step = 0; step < 40; ++step) {
+      std::vector<SequenceTokens> batch;
+      for (size_t s = 0; s < streams.size(); ++s) {
+        if (next[s] >= streams[s].size()) continue;
+        // Prompts of 4, 3 and 40 tokens (the last one longer than a pass carries under this
+        // budget), then one token a step.
+        const size_t first[3] = {4, 3, 40};
+        const size_t len = next[s] == 0 ? first[s] : 1;
+        batch.push_back({static_cast<int>(s), std::span<const int32_t>(streams[s].data() + next[s], len),
+                         static_cast<int64_t>(next[s]), true});
+      }
+      if (batch.empty()) break;
+      const bool decode_only = step > 0 && batch.size() == 2;
+      rec->requested.clear();
+      rec->chosen = 0;
+      rec->prefetched = 0;
+      const std::vector<const float*> logits = multi->forward_multi(batch);
+      if (decode_only) {
+        ++decode_steps;
+        std::vector<std::pair<int, int32_t>> r = rec->requested;
+        std::sort(r.begin(), r.end());
+        EXPECT_EQ(std::adjacent_find(r.begin(), r.end()), r.end()) << "an expert requested twice in step " << step;
+        EXPECT_LE(r.size(), rec->chosen);
+        shared_choices += rec->chosen - r.size();
+        batch_prefetches += rec->prefetched;
+      }
+      for (size_t b = 0; b < batch.size(); ++b) {
+        const size_t s = static_cast<size_t>(batch[b].seq);
+        next[s] += batch[b].tokens.size();
+        ASSERT_EQ(std::vector<float>(logits[b], logits[b] + n_vocab), want[s][next[s] - 1])
+            << "step " << step << ", sequence " << s << ", token " << next[s] - 1;
+      }
     }
-    if (batch.empty()) break;
-    const bool decode_only = step > 0 && batch.size() == 2;
-    rec->requested.clear();
-    rec->chosen = 0;
-    const std::vector<const float*> logits = multi->forward_multi(batch);
-    if (decode_only) {
-      ++decode_steps;
-      std::vector<std::pair<int, int32_t>> r = rec->requested;
-      std::sort(r.begin(), r.end());
-      EXPECT_EQ(std::adjacent_find(r.begin(), r.end()), r.end()) << "an expert requested twice in step " << step;
-      EXPECT_LE(r.size(), rec->chosen);
-      shared_choices += rec->chosen - r.size();
-    }
-    for (size_t b = 0; b < batch.size(); ++b) {
-      const size_t s = static_cast<size_t>(batch[b].seq);
-      next[s] += batch[b].tokens.size();
-      ASSERT_EQ(std::vector<float>(logits[b], logits[b] + n_vocab), want[s][next[s] - 1])
-          << "step " << step << ", sequence " << s << ", token " << next[s] - 1;
+    EXPECT_GT(decode_steps, 0);
+    // With 8 experts and 2 chosen per token, two tokens share one in some layer and step;
+    // token-by-token requests would have named it twice (and the test above would fail).
+    EXPECT_GT(shared_choices, 0u);
+    for (size_t s = 0; s < streams.size(); ++s) EXPECT_EQ(next[s], streams[s].size()) << "sequence " << s;
+    if (slots > m.min_slots) {
+      EXPECT_GT(batch_prefetches, 0u);
     }
   }
-  EXPECT_GT(decode_steps, 0);
-  // With 8 experts and 2 chosen per token, two tokens share one in some layer and step;
-  // token-by-token requests would have named it twice (and the test above would fail).
-  EXPECT_GT(shared_choices, 0u);
-  for (size_t s = 0; s < streams.size(); ++s) EXPECT_EQ(next[s], streams[s].size()) << "sequence " << s;
   std::remove(path.c_str());
 }
 
