@@ -106,8 +106,8 @@ fi
 # The plan streams experts (and so prefetches: on by default in exact mode) when they do not all fit.
 plan_prefetch=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(not d["all_experts_fit"])' "$work/plan.json" 2>&1)
 line=$(stats "$work/io-auto.err")
-issued=$(echo "$line" | sed -n 's/.*prefetch accuracy [0-9.]*% (issued \([0-9]*\), used \([0-9]*\)).*/\1/p')
-used=$(echo "$line" | sed -n 's/.*prefetch accuracy [0-9.]*% (issued \([0-9]*\), used \([0-9]*\)).*/\2/p')
+issued=$(echo "$line" | sed -n 's/.*prefetch accuracy [0-9.]*% (issued \([0-9]*\), used \([0-9]*\)[,)].*/\1/p')
+used=$(echo "$line" | sed -n 's/.*prefetch accuracy [0-9.]*% (issued \([0-9]*\), used \([0-9]*\)[,)].*/\2/p')
 if [ "$plan_prefetch" != True ] && [ "$plan_prefetch" != true ]; then
   bad "plan --json says every expert fits at --mem $mem (nothing to stream or prefetch): $plan_prefetch"
 elif [ -n "$issued" ] && [ -n "$used" ] && [ "$issued" -gt 0 ] && [ "$used" -gt 0 ]; then

@@ -15,27 +15,35 @@ ExpertPrefetcher::ExpertPrefetcher(const ModelConfig& cfg, const ModelWeights& w
   logits_.resize(static_cast<size_t>(std::max<int64_t>(cfg.n_expert, 1)));
   weights_.resize(static_cast<size_t>(std::max<int64_t>(cfg.n_expert_used, 1)));
   guess_.resize(static_cast<size_t>(cfg.n_layer));
-  batch_guess_.assign(static_cast<size_t>(cfg.n_layer), 0);
 }
 
-double ExpertPrefetcher::guess_precision(int il, const int32_t* ids, size_t n) const {
-  const std::vector<int32_t>& g = guess_[static_cast<size_t>(il)];
-  if (g.empty()) return -1.0;
-  size_t hit = 0;
-  for (const int32_t e : g)
-    if (std::find(ids, ids + n, e) != ids + n) ++hit;
-  return static_cast<double>(hit) / static_cast<double>(g.size());
+void ExpertPrefetcher::judge_batch_reads(const ExpertStore& store) {
+  if (!gate_open_) {
+    if (++closed_for_ < kProbeAfter) return;
+    gate_open_ = true;  // try again, judged afresh
+    based_ = false;
+  }
+  const ExpertStoreStats st = store.stats_report();
+  const uint64_t used = st.cache.prefetch_used, wasted = st.cache.prefetch_wasted;
+  if (!based_ || used < base_used_ || wasted < base_wasted_) {  // first look, or the stats were reset
+    base_used_ = used;
+    base_wasted_ = wasted;
+    based_ = true;
+    return;
+  }
+  const uint64_t du = used - base_used_, dw = wasted - base_wasted_;
+  if (du + dw < kGateWindow) return;
+  if (static_cast<double>(du) < kMinUsedShare * static_cast<double>(du + dw)) {
+    gate_open_ = false;
+    closed_for_ = 0;
+  }
+  base_used_ = used;
+  base_wasted_ = wasted;
 }
 
 void ExpertPrefetcher::on_selected(int il, const int32_t* ids, size_t n) {
   std::vector<int32_t>& g = guess_[static_cast<size_t>(il)];
   if (g.empty()) return;
-  if (batch_guess_[static_cast<size_t>(il)]) {
-    // An exponential moving average over about the last 32 batched guesses (a token's
-    // worth of layers on a 48-layer model, less than one step on most).
-    const double p = guess_precision(il, ids, n);
-    batch_precision_ += (p - batch_precision_) / 32.0;
-  }
   for (size_t i = 0; i < n; ++i)
     if (std::find(g.begin(), g.end(), ids[i]) != g.end()) ++predicted_;
   actual_ += n;
@@ -66,14 +74,14 @@ void ExpertPrefetcher::predict_next(int il, const float* x, ExpertStore& store, 
 }
 
 void ExpertPrefetcher::predict_next(int il, const float* x, int64_t rows, ExpertStore& store, ThreadPool& pool) {
-  const bool read = rows == 1 || batch_precision_ >= kMinBatchPrecision;
+  if (rows > 1) judge_batch_reads(store);
+  const bool read = rows == 1 || gate_open_;
   for (int d = 1; d <= depth_; ++d) {
     const int nl = il + d;
     if (nl >= static_cast<int>(cfg_.n_layer) || !cfg_.is_moe_layer(nl)) return;
     // The latest guess for a layer is the one scored (the nearest state predicts best).
     std::vector<int32_t>& g = guess_[static_cast<size_t>(nl)];
     guess_rows(nl, x, rows, g, pool);
-    batch_guess_[static_cast<size_t>(nl)] = rows > 1 ? 1 : 0;
     if (read) store.prefetch(nl, g);
   }
 }

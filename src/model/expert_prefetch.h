@@ -21,16 +21,18 @@
 // cost reads but never change which experts the real selection gets.
 //
 // Batched steps. A decode step of several sequences predicts from each row and reads the
-// union of the guesses. How much that is worth depends on how well the router predicts:
-// on the Qwen3-30B shape at 6 GiB with 4 streams (guesses 95.5% precise) it kept the disk
-// busy 98% of the time instead of 88% and decoded 7% faster despite 6.5% more reads; on a
-// small forged model whose guesses were right half of the time, the union read a third
-// more experts per step and decoded slower (docs/benchmarks.md). So the union is read only
-// while the guesses have been precise: every batched guess is scored against the layer's
-// real selection (the share of guessed experts that some row chose), a moving average of
-// that share is kept, and below kMinBatchPrecision the guesses are still made and scored
-// but not read, until the average recovers. A single-token step always reads its guess
-// (there a wrong guess costs one read, and depth-1 prediction was always worth it).
+// union of the guesses. Whether that pays depends on how many of the read guesses serve a
+// request before they are evicted. On the Qwen3-30B shape at 6 GiB with 4 streams, 96% did:
+// the disk was busy 98% of the time instead of 88% and decoding 7% faster despite 6.5% more
+// reads. With 8 streams only 75% did (the union of 8 guesses per layer churns a cache that
+// holds a quarter of the experts), reads per token rose by a third and decoding was slower
+// than without; on a small forged model whose router guessed half right, the union read a
+// third more and decoded slower (docs/benchmarks.md). So the union is read only while the
+// store's own figures show it pays: over windows of kGateWindow prefetch outcomes (a read
+// guess later used, or evicted unused; ExpertCacheStats), the share used must be at least
+// kMinUsedShare. Below it, batched steps stop reading guesses for kProbeAfter batched
+// predictions, then try again. A single-token step always reads its guess (one wrong
+// guess costs one read; depth-1 prediction always paid there).
 //
 // Measured and rejected (docs/benchmarks.md, "The 6 GiB single stream, session 6"): a
 // second prediction at the start of each layer, before its attention (refining its own
@@ -64,20 +66,19 @@ class ExpertPrefetcher {
   void predict_next(int il, const float* x, ExpertStore& store, ThreadPool& pool);
   // The same for `rows` tokens of one batched decode step (x: [rows][n_embd], each row a
   // different sequence's FFN input): the union of the rows' guesses, each expert once,
-  // read while batched guesses prove precise (see "Batched steps" above).
+  // read while that pays (see "Batched steps" above).
   void predict_next(int il, const float* x, int64_t rows, ExpertStore& store, ThreadPool& pool);
-  // The moving average of the batched guesses' precision (1 before the first one).
-  double batch_precision() const { return batch_precision_; }
-  // Below this average precision, batched guesses are not read.
-  static constexpr double kMinBatchPrecision = 0.8;
+  // Whether batched steps read their guesses now.
+  bool batch_reads() const { return gate_open_; }
+  static constexpr uint64_t kGateWindow = 256;   // prefetch outcomes per judgement
+  static constexpr double kMinUsedShare = 0.85;  // of them used, to keep reading
+  static constexpr int kProbeAfter = 384;        // batched predictions before trying again
   int depth() const { return depth_; }
 
   uint64_t predicted() const { return predicted_; }
   uint64_t actual() const { return actual_; }
   void reset_stats() { predicted_ = actual_ = 0; }
-  // Scores n selected ids against the guess for il without consuming it: the share of the
-  // guess that was selected. Returns -1 without a guess.
-  double guess_precision(int il, const int32_t* ids, size_t n) const;
+
 
  private:
   const ModelConfig& cfg_;
@@ -90,8 +91,12 @@ class ExpertPrefetcher {
   // The union of the rows' guesses for layer nl, each expert once, row by row, best first
   // within a row.
   void guess_rows(int nl, const float* x, int64_t rows, std::vector<int32_t>& g, ThreadPool& pool);
-  std::vector<uint8_t> batch_guess_;  // per layer: whether the last guess came from several rows
-  double batch_precision_ = 1.0;
+  // The gate for batched reads: judged on the store's prefetch figures since base_*.
+  void judge_batch_reads(const ExpertStore& store);
+  bool gate_open_ = true;
+  int closed_for_ = 0;  // batched predictions since the gate closed
+  uint64_t base_used_ = 0, base_wasted_ = 0;
+  bool based_ = false;
   std::vector<std::vector<int32_t>> guess_;  // per layer: the last prediction (empty: none)
   uint64_t predicted_ = 0, actual_ = 0;
 };

@@ -163,9 +163,11 @@ std::string format_run_stats(const ExpertRunStats& s, int64_t tokens, double sec
   if (s.prefetch) {
     // Accuracy says the router guessed well; issued/used say the guesses were read into slots
     // and later served a demand access (the end-to-end tests check that prefetch is used).
-    char p[128];
-    std::snprintf(p, sizeof p, "%.1f%% (issued %llu, used %llu)", 100.0 * s.prefetch_accuracy(),
-                  static_cast<unsigned long long>(c.prefetch_issued), static_cast<unsigned long long>(c.prefetch_used));
+    char p[192];
+    std::snprintf(p, sizeof p, "%.1f%% (issued %llu, used %llu, evicted unused %llu, dropped %llu)",
+                  100.0 * s.prefetch_accuracy(), static_cast<unsigned long long>(c.prefetch_issued),
+                  static_cast<unsigned long long>(c.prefetch_used), static_cast<unsigned long long>(c.prefetch_wasted),
+                  static_cast<unsigned long long>(c.prefetch_dropped));
     pf = p;
   }
   std::snprintf(buf, sizeof buf,

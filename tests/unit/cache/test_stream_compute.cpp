@@ -172,7 +172,9 @@ class PrefetchRecorder final : public ExpertStore {
   void prefetch(int layer, std::span<const int32_t> experts) override {
     calls.emplace_back(layer, std::vector<int32_t>(experts.begin(), experts.end()));
   }
+  ExpertStoreStats stats_report() const override { return stats; }
   std::vector<std::pair<int, std::vector<int32_t>>> calls;
+  ExpertStoreStats stats;  // what the store reports (the batched-read gate reads it)
 };
 
 // Depth d predicts layers il+1 .. il+d, nearest first, each with its own norm and router:
@@ -224,10 +226,11 @@ TEST(ExpertPrefetch, DeepPredictionUsesEachLayersRouterNearestFirst) {
 }
 
 // A batched decode step guesses from every row and hands the store the union of the rows'
-// guesses (each expert once, row 0's first); once the batched guesses prove imprecise
-// (scored against the layer's real selection) they are still made but no longer read,
-// while a single-token step always reads its guess; precise guesses turn reading back on.
-TEST(ExpertPrefetch, BatchedGuessIsTheRowsUnionAndIsReadOnlyWhilePrecise) {
+// guesses (each expert once, row 0's first). Once the store reports that fewer than
+// kMinUsedShare of a window of prefetch outcomes were used, batched steps stop reading
+// guesses (a single-token step still reads its own), and after kProbeAfter batched
+// predictions they try again.
+TEST(ExpertPrefetch, BatchedGuessIsTheRowsUnionAndIsReadOnlyWhileItPays) {
   ModelOptions o;
   o.n_threads = 1;
   auto m = Model::load(kModel, o);
@@ -254,37 +257,39 @@ TEST(ExpertPrefetch, BatchedGuessIsTheRowsUnionAndIsReadOnlyWhilePrecise) {
   EXPECT_EQ(both.calls[0].second, want);
   ASSERT_GT(want.size(), r0.calls[0].second.size()) << "the rows must guess differently for this test";
 
-  // Layer 1 then chooses none of the guessed experts, step after step.
-  std::vector<int32_t> none;
-  for (int32_t e = 0; e < static_cast<int32_t>(cfg.n_expert) && none.size() < 2 * static_cast<size_t>(cfg.n_expert_used); ++e)
-    if (std::find(want.begin(), want.end(), e) == want.end()) none.push_back(e);
-  ASSERT_EQ(none.size(), 2 * static_cast<size_t>(cfg.n_expert_used));
-  EXPECT_DOUBLE_EQ(p.batch_precision(), 1.0);
-  int reads = 0;
-  for (int step = 0; step < 200 && p.batch_precision() >= ExpertPrefetcher::kMinBatchPrecision; ++step) {
-    PrefetchRecorder r;
-    p.predict_next(0, x.data(), 2, r, m->pool());
-    reads += static_cast<int>(r.calls.size());
-    p.on_selected(1, none.data(), none.size());
-  }
-  EXPECT_LT(p.batch_precision(), ExpertPrefetcher::kMinBatchPrecision);
-  EXPECT_GT(reads, 1);  // it took several imprecise steps to stop
-  PrefetchRecorder off, single;
-  p.predict_next(0, x.data(), 2, off, m->pool());
-  EXPECT_TRUE(off.calls.empty());
-  p.predict_next(0, x.data(), single, m->pool());
-  EXPECT_EQ(single.calls.size(), 1u);
-
-  // Still guessed and scored while not read: precise guesses bring reading back.
-  for (int step = 0; step < 200 && p.batch_precision() < ExpertPrefetcher::kMinBatchPrecision; ++step) {
-    PrefetchRecorder r;
-    p.predict_next(0, x.data(), 2, r, m->pool());
-    EXPECT_TRUE(r.calls.empty());
-    p.on_selected(1, want.data(), want.size());
-  }
-  PrefetchRecorder on;
-  p.predict_next(0, x.data(), 2, on, m->pool());
-  EXPECT_EQ(on.calls.size(), 1u);
+  ExpertPrefetcher g(cfg, impl->weights(), rp, 1);
+  PrefetchRecorder st;
+  st.stats.cached = true;
+  auto batched = [&] {
+    st.calls.clear();
+    g.predict_next(0, x.data(), 2, st, m->pool());
+    return st.calls.size();
+  };
+  EXPECT_EQ(batched(), 1u);  // open at first; this look only takes the baseline
+  // A window one outcome short of kGateWindow, mostly unused: not judged yet.
+  st.stats.cache.prefetch_used += 10;
+  st.stats.cache.prefetch_wasted += ExpertPrefetcher::kGateWindow - 11;
+  EXPECT_EQ(batched(), 1u);
+  st.stats.cache.prefetch_wasted += 1;  // now a full window, 10 of 256 used: close
+  EXPECT_EQ(batched(), 0u);
+  EXPECT_FALSE(g.batch_reads());
+  st.calls.clear();
+  g.predict_next(0, x.data(), st, m->pool());  // one token still reads its guess
+  EXPECT_EQ(st.calls.size(), 1u);
+  int closed = 1;
+  while (batched() == 0 && closed < 10 * ExpertPrefetcher::kProbeAfter) ++closed;
+  EXPECT_EQ(closed, ExpertPrefetcher::kProbeAfter);  // then it tries again
+  EXPECT_TRUE(g.batch_reads());
+  // A window where the reads paid (the share used exactly at the bound) keeps it open.
+  const auto used = static_cast<uint64_t>(ExpertPrefetcher::kMinUsedShare * ExpertPrefetcher::kGateWindow + 0.5);
+  st.stats.cache.prefetch_used += used;
+  st.stats.cache.prefetch_wasted += ExpertPrefetcher::kGateWindow - used;
+  EXPECT_EQ(batched(), 1u);
+  EXPECT_EQ(batched(), 1u);
+  // Stats reset by their owner (counters below the baseline): a new baseline, no judgement.
+  st.stats.cache = {};
+  EXPECT_EQ(batched(), 1u);
+  EXPECT_TRUE(g.batch_reads());
 }
 
 // Caches over the demo model's expert tensors (4 MoE layers of 32 experts, top-2).
