@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "server/api_util.h"
@@ -25,6 +26,12 @@ struct ApiServer::Impl {
   std::atomic<uint64_t> http_requests{0};
   std::atomic<uint64_t> http_errors{0};  // 4xx and 5xx answers
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+  // serve() / stop() hand-over (server.cpp): httplib's stop() acts only on a listener that
+  // already runs, so a stop between bind() and the listener's start must not be lost.
+  std::mutex run_mu;
+  bool stop_requested = false;  // under run_mu
+  bool listening = false;       // under run_mu: serve() is about to listen, or listens
+  std::atomic<bool> serve_done{false};
 
   Impl(Engine& e, const ChatPrompter& p, ServerConfig c)
       : owned_models(std::make_unique<ModelRegistry>(e, p, c.model_name)),

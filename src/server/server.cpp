@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "server/http_guard.h"
 #include "server/routes.h"
@@ -470,11 +471,30 @@ int ApiServer::bind() {
 }
 
 void ApiServer::serve() {
-  if (!impl_->http.listen_after_bind()) fail("the HTTP listener stopped with an error");
+  Impl& s = *impl_;
+  {
+    std::lock_guard<std::mutex> lk(s.run_mu);
+    if (s.stop_requested) return;  // stopped before it started (a signal right after bind)
+    s.listening = true;
+  }
+  const bool ok = s.http.listen_after_bind();
+  s.serve_done = true;
+  if (!ok) fail("the HTTP listener stopped with an error");
 }
 
 void ApiServer::stop() {
-  if (impl_) impl_->http.stop();
+  if (!impl_) return;
+  Impl& s = *impl_;
+  {
+    std::lock_guard<std::mutex> lk(s.run_mu);
+    s.stop_requested = true;
+    if (!s.listening) return;  // serve() has not started and now will not
+  }
+  // serve() is about to listen or listens. httplib's stop() does nothing until the listener
+  // runs (found by the hostile test under load: a SIGTERM right after the "serving" line was
+  // lost and the server never stopped), so wait for it to run, or for serve() to be over.
+  while (!s.http.is_running() && !s.serve_done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  s.http.stop();
 }
 
 }  // namespace swapmoe::server

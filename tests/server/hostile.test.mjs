@@ -261,5 +261,12 @@ test('a port held by a live server is refused; a restart binds over TIME_WAIT', 
   }
   const again = await serveOnPort(port);
   assert.equal(again.listening, true, `restart on port ${port} failed:\n${again.log}`);
+  // A SIGTERM right after the "serving" line must stop it (it was lost under load, and the
+  // server listened on forever: ApiServer::stop before the listener ran).
+  const exited = new Promise((resolve) => again.proc.on('exit', (code) => resolve(code)));
   again.proc.kill('SIGTERM');
+  const kill = setTimeout(() => again.proc.kill('SIGKILL'), 15000);
+  const code = await exited;
+  clearTimeout(kill);
+  assert.equal(code, 0, `a SIGTERM right after the serving line did not stop the server:\n${again.log}`);
 });

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <thread>
 
 #include "gguf/gguf.h"
@@ -246,6 +247,41 @@ TEST_F(ServerModel, EngineServesInArrivalOrder) {
   auto& last = jobs[static_cast<size_t>(accepted - 1)];
   ASSERT_TRUE(wait_done(*last, d));
   for (int i = 0; i < accepted; ++i) EXPECT_TRUE(jobs[static_cast<size_t>(i)]->wait(std::chrono::milliseconds(0), d));
+}
+
+// A stop() that comes between bind() and serve()'s listener start (a SIGTERM right after
+// `serve` printed its address) must not be lost: httplib's own stop() acts only on a running
+// listener, and such a server used to listen forever (the hostile test hung under load).
+// Before serve(): serve() returns at once. Racing serve()'s start: it returns every time.
+TEST_F(ServerModel, StopBeforeOrWhileTheListenerStartsIsNotLost) {
+  auto model = load(tmpl_path_);
+  ChatPrompter prompter(*model, "");
+  Engine engine(std::move(model), 8);
+  ServerConfig cfg;
+  cfg.port = 0;
+  cfg.model_name = "tiny";
+  auto returns_soon = [](ApiServer& api, bool stop_first) {
+    if (stop_first) api.stop();
+    auto done = std::async(std::launch::async, [&] { api.serve(); });
+    if (!stop_first) api.stop();
+    const bool ok = done.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    if (!ok) {
+      // The old behaviour: unblock the listener (it runs now) so that the test can end.
+      while (done.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) api.stop();
+    }
+    done.get();
+    return ok;
+  };
+  {
+    ApiServer api(engine, prompter, cfg);
+    api.bind();
+    EXPECT_TRUE(returns_soon(api, true)) << "stop() before serve() was lost";
+  }
+  for (int i = 0; i < 50; ++i) {
+    ApiServer api(engine, prompter, cfg);
+    api.bind();
+    ASSERT_TRUE(returns_soon(api, false)) << "stop() racing serve()'s start was lost, round " << i;
+  }
 }
 
 TEST_F(ServerModel, HttpEndpoints) {
