@@ -534,7 +534,8 @@ Value f_abs(Interp&, const Value& v, const CallArgs&) {
 }
 
 Value f_indent(Interp&, const Value& v, const CallArgs& a) {
-  const Value& w = arg_or(a, "width", 0, Value(int64_t(4)));
+  // A copy: arg_or returns a reference to its default argument, a temporary of this statement.
+  const Value w = arg_or(a, "width", 0, Value(int64_t(4)));
   std::string pad = w.is_string() ? w.s() : std::string(size_t(std::clamp<int64_t>(as_int(w, "indent width"), 0, 1000)), ' ');
   bool first = arg_bool(a, "first", 1, false);
   bool blank = arg_bool(a, "blank", 2, false);
