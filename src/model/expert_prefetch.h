@@ -34,7 +34,8 @@
 // predictions, then try again. A single-token step always reads its guess (one wrong
 // guess costs one read; depth-1 prediction always paid there).
 //
-// Measured and rejected (docs/benchmarks.md, "The 6 GiB single stream, session 6"): a
+// Measured and rejected (docs/benchmarks.md, "The 6 GiB single stream and batched steps,
+// session 6"): a
 // second prediction at the start of each layer, before its attention (refining its own
 // guess, guessing the next layer one attention earlier): 16% more reads, slower; and
 // reading the layer after the lookahead only while fewer than k reads were in flight:
@@ -78,7 +79,6 @@ class ExpertPrefetcher {
   uint64_t predicted() const { return predicted_; }
   uint64_t actual() const { return actual_; }
   void reset_stats() { predicted_ = actual_ = 0; }
-
 
  private:
   const ModelConfig& cfg_;

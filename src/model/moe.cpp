@@ -102,8 +102,8 @@ void ModelImpl::moe(int il, int64_t n) {
     // sequence: its reads overlap this layer's compute. The experts just requested are
     // pinned, so a prefetch never evicts them. Not for a prompt chunk (it needs nearly
     // every expert of the next layer anyway, and its waves may fill the pool). For several
-    // sequences the prefetcher reads the union of their guesses only while those guesses
-    // prove precise (expert_prefetch.h, "Batched steps").
+    // sequences the prefetcher reads the union of their guesses only while the store's
+    // figures show that the read guesses get used (expert_prefetch.h, "Batched steps").
     if (prefetch_ && decode_rows) {
       prefetch_->on_selected(il, S.ids.data(), S.ids.size());
       try {

@@ -177,20 +177,34 @@ class PrefetchRecorder final : public ExpertStore {
   ExpertStoreStats stats;  // what the store reports (the batched-read gate reads it)
 };
 
+// The demo model (one thread) and fixed residual states for the prediction tests.
+class ExpertPrefetch : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ModelOptions o;
+    o.n_threads = 1;
+    m = Model::load(kModel, o);
+    impl = dynamic_cast<ModelImpl*>(m.get());
+    ASSERT_NE(impl, nullptr);
+  }
+  // `rows` states [rows][n_embd] of one fixed pattern.
+  std::vector<float> states(size_t rows) const {
+    std::vector<float> x(rows * static_cast<size_t>(m->config().n_embd));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 113) / 50.0f - 1.1f;
+    return x;
+  }
+  std::unique_ptr<Model> m;
+  ModelImpl* impl = nullptr;
+};
+
 // Depth d predicts layers il+1 .. il+d, nearest first, each with its own norm and router:
 // layer il+2's guess from state x equals what a depth-1 prediction at layer il+1 makes from
 // the same x, and a depth-d call stops at the last layer.
-TEST(ExpertPrefetch, DeepPredictionUsesEachLayersRouterNearestFirst) {
-  ModelOptions o;
-  o.n_threads = 1;
-  auto m = Model::load(kModel, o);
-  auto* impl = dynamic_cast<ModelImpl*>(m.get());
-  ASSERT_NE(impl, nullptr);
+TEST_F(ExpertPrefetch, DeepPredictionUsesEachLayersRouterNearestFirst) {
   const ModelConfig& cfg = m->config();
   ASSERT_GE(cfg.n_layer, 4);
   const size_t U = static_cast<size_t>(cfg.n_expert_used);
-  std::vector<float> x(static_cast<size_t>(cfg.n_embd));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 113) / 50.0f - 1.1f;
+  const std::vector<float> x = states(1);
   const RouterParams rp = router_params(cfg);
 
   ExpertPrefetcher deep(cfg, impl->weights(), rp, 2);
@@ -230,16 +244,10 @@ TEST(ExpertPrefetch, DeepPredictionUsesEachLayersRouterNearestFirst) {
 // kMinUsedShare of a window of prefetch outcomes were used, batched steps stop reading
 // guesses (a single-token step still reads its own), and after kProbeAfter batched
 // predictions they try again.
-TEST(ExpertPrefetch, BatchedGuessIsTheRowsUnionAndIsReadOnlyWhileItPays) {
-  ModelOptions o;
-  o.n_threads = 1;
-  auto m = Model::load(kModel, o);
-  auto* impl = dynamic_cast<ModelImpl*>(m.get());
-  ASSERT_NE(impl, nullptr);
+TEST_F(ExpertPrefetch, BatchedGuessIsTheRowsUnionAndIsReadOnlyWhileItPays) {
   const ModelConfig& cfg = m->config();
   const auto E = static_cast<size_t>(cfg.n_embd);
-  std::vector<float> x(2 * E);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 113) / 50.0f - 1.1f;
+  const std::vector<float> x = states(2);
   const RouterParams rp = router_params(cfg);
 
   ExpertPrefetcher p(cfg, impl->weights(), rp, 1);

@@ -91,6 +91,17 @@ class ServerModel : public ::testing::Test {
     o.n_sequences = n_seq;
     return Model::load(p, o);
   }
+  // A model behind an engine (8 queued jobs) with its prompter, and the HTTP tests' server
+  // configuration: any free port, model name "tiny".
+  struct Served {
+    explicit Served(std::unique_ptr<Model> m) : prompter(*m, ""), engine(std::move(m), 8) {
+      cfg.port = 0;
+      cfg.model_name = "tiny";
+    }
+    ChatPrompter prompter;  // before engine: made from the model that engine then owns
+    Engine engine;
+    ServerConfig cfg;
+  };
   // Greedy continuation computed directly on a Model: the reference.
   static std::vector<int32_t> greedy(Model& m, const std::vector<int32_t>& prompt, int n) {
     m.reset();
@@ -254,12 +265,7 @@ TEST_F(ServerModel, EngineServesInArrivalOrder) {
 // listener, and such a server used to listen forever (the hostile test hung under load).
 // Before serve(): serve() returns at once. Racing serve()'s start: it returns every time.
 TEST_F(ServerModel, StopBeforeOrWhileTheListenerStartsIsNotLost) {
-  auto model = load(tmpl_path_);
-  ChatPrompter prompter(*model, "");
-  Engine engine(std::move(model), 8);
-  ServerConfig cfg;
-  cfg.port = 0;
-  cfg.model_name = "tiny";
+  Served sv(load(tmpl_path_));
   auto returns_soon = [](ApiServer& api, bool stop_first) {
     if (stop_first) api.stop();
     auto done = std::async(std::launch::async, [&] { api.serve(); });
@@ -273,27 +279,22 @@ TEST_F(ServerModel, StopBeforeOrWhileTheListenerStartsIsNotLost) {
     return ok;
   };
   {
-    ApiServer api(engine, prompter, cfg);
+    ApiServer api(sv.engine, sv.prompter, sv.cfg);
     api.bind();
     EXPECT_TRUE(returns_soon(api, true)) << "stop() before serve() was lost";
   }
   for (int i = 0; i < 50; ++i) {
-    ApiServer api(engine, prompter, cfg);
+    ApiServer api(sv.engine, sv.prompter, sv.cfg);
     api.bind();
     ASSERT_TRUE(returns_soon(api, false)) << "stop() racing serve()'s start was lost, round " << i;
   }
 }
 
 TEST_F(ServerModel, HttpEndpoints) {
-  auto model = load(tmpl_path_);
-  ChatPrompter prompter(*model, "");
-  Engine engine(std::move(model), 8);
-  ServerConfig cfg;
-  cfg.port = 0;
-  cfg.model_name = "tiny";
-  cfg.api_key = "k";
-  cfg.http_threads = 8;
-  ApiServer api(engine, prompter, cfg);
+  Served sv(load(tmpl_path_));
+  sv.cfg.api_key = "k";
+  sv.cfg.http_threads = 8;
+  ApiServer api(sv.engine, sv.prompter, sv.cfg);
   const int port = api.bind();
   std::thread t([&] { api.serve(); });
   // A failed ASSERT returns early: the server must still be stopped and joined (a joinable
