@@ -12,7 +12,9 @@
 #
 # Environment: STREAMS="1 4", R=3, LIMIT=6G (cgroup and --mem), N=24 tokens per stream,
 # CTX=256 tokens of context per stream (the default 4096 would give N=8 streams 3 GiB of KV
-# cache on the Qwen3-30B shape, half of a 6 GiB budget), THREADS=2, LOCK=FILE (flock held for each run), SWAPMOE_ARGS, SWAPMOE, BENCH_LOG_DIR.
+# cache on the Qwen3-30B shape, half of a 6 GiB budget), THREADS=2, LOCK=FILE (flock held for each run), SWAPMOE_ARGS, SWAPMOE, BENCH_LOG_DIR,
+# VARIANTS="ARGS;ARGS..." (extra options, ;-separated: every N runs with each, alternating
+# within a round, e.g. VARIANTS="--speculate 0;--speculate 8"; one row per N and variant).
 # Needs root for the cgroup and for dropping the page cache.
 #
 # Why medians of several rounds, and why both bandwidth columns: on a shared virtual disk the
@@ -22,10 +24,12 @@
 set -uo pipefail
 . "$(dirname "$0")/bench_lib.sh"
 
-[ $# -eq 1 ] || { sed -n '2,22p' "$0" >&2; exit 2; }
+[ $# -eq 1 ] || { sed -n '2,24p' "$0" >&2; exit 2; }
 model=$1
 STREAMS=${STREAMS:-1 4}; R=${R:-3}; LIMIT=${LIMIT:-6G}; N=${N:-24}; CTX=${CTX:-256}; THREADS=${THREADS:-2}; LOCK=${LOCK:-}
 SWAPMOE_ARGS=${SWAPMOE_ARGS:-}
+IFS=';' read -r -a variants <<< "${VARIANTS:-}"
+[ ${#variants[@]} -gt 0 ] || variants=("")
 if [ -z "${SWAPMOE:-}" ]; then SWAPMOE=$bench_root/build/swapmoe; fi
 [ -x "$SWAPMOE" ] || bench_die "SWAPMOE=$SWAPMOE is not executable"
 [ -f "$model" ] || bench_die "no such model: $model"
@@ -35,18 +39,22 @@ cg="$bench_root/scripts/cgroup_run.sh"
 # MiB from swapmoe's sizes ("753.2 MiB", "1.20 GiB", "512.0 KiB").
 to_mib() { awk -v v="$1" -v u="$2" 'BEGIN { m = (u == "GiB") ? 1024 : (u == "KiB") ? 1 / 1024 : (u == "B") ? 1 / 1048576 : 1; printf "%.1f", v * m }'; }
 
-echo "# bench_mem_streams: $(basename "$model"), limit $LIMIT, swapmoe bench --mem $LIMIT -n $N --ctx $CTX --parallel S $SWAPMOE_ARGS, S in {$STREAMS}, R=$R threads=$THREADS, logs $logs"
+echo "# bench_mem_streams: $(basename "$model"), limit $LIMIT, swapmoe bench --mem $LIMIT -n $N --ctx $CTX --parallel S $SWAPMOE_ARGS, S in {$STREAMS}, variants {${VARIANTS:-none}}, R=$R threads=$THREADS, logs $logs"
 echo "machine: $(nproc) cores, $(awk '/MemAvailable/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) available, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "swapmoe: $SWAPMOE ($(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null))"
 declare -A tps mib busy bwbusy bw ratio
 read -r -a streams <<< "$STREAMS"
+# Every (streams, variant) pair is a key "S/V"; the keys run in rotating order per round.
+keys=()
+for s in "${streams[@]}"; do for v in "${!variants[@]}"; do keys+=("$s/$v"); done; done
 for r in $(seq 1 "$R"); do
-  k=$(( (r - 1) % ${#streams[@]} ))
-  order=("${streams[@]:k}" "${streams[@]:0:k}")
-  for s in "${order[@]}"; do
-    log=$logs/n$s.$r
+  k=$(( (r - 1) % ${#keys[@]} ))
+  order=("${keys[@]:k}" "${keys[@]:0:k}")
+  for key in "${order[@]}"; do
+    s=${key%/*}; vi=${key#*/}
+    log=$logs/n$s.v$vi.$r
     [ -n "$LOCK" ] && { exec 9> "$LOCK"; flock 9; }
-    "$cg" "$LIMIT" -- "$SWAPMOE" bench "$model" --mem "$LIMIT" -n "$N" --ctx "$CTX" --threads "$THREADS" --parallel "$s" $SWAPMOE_ARGS \
+    "$cg" "$LIMIT" -- "$SWAPMOE" bench "$model" --mem "$LIMIT" -n "$N" --ctx "$CTX" --threads "$THREADS" --parallel "$s" $SWAPMOE_ARGS ${variants[$vi]} \
       > "$log.out" 2> "$log.log"
     rc=$?
     [ -n "$LOCK" ] && { flock -u 9; exec 9>&-; }
@@ -60,26 +68,27 @@ for r in $(seq 1 "$R"); do
     wb=""; [ -n "${wv:-}" ] && wb=$(awk -v m="$(to_mib "$wv" "$wu")" 'BEGIN { printf "%.2f", m / 1024 }')
     db=""; [ -n "${dv:-}" ] && db=$(awk -v m="$(to_mib "$dv" "$du")" 'BEGIN { printf "%.2f", m / 1024 }')
     if [ "$rc" = 0 ] && [ -n "$t" ]; then
-      tps[$s]="${tps[$s]:-} $t"
-      [ -n "$mb" ] && mib[$s]="${mib[$s]:-} $mb"
-      [ -n "$b" ] && busy[$s]="${busy[$s]:-} $b"
-      [ -n "$wb" ] && bwbusy[$s]="${bwbusy[$s]:-} $wb"
-      [ -n "$db" ] && bw[$s]="${bw[$s]:-} $db"
-      [ -n "$a" ] && ratio[$s]="${ratio[$s]:-} $a"
+      tps[$key]="${tps[$key]:-} $t"
+      [ -n "$mb" ] && mib[$key]="${mib[$key]:-} $mb"
+      [ -n "$b" ] && busy[$key]="${busy[$key]:-} $b"
+      [ -n "$wb" ] && bwbusy[$key]="${bwbusy[$key]:-} $wb"
+      [ -n "$db" ] && bw[$key]="${bw[$key]:-} $db"
+      [ -n "$a" ] && ratio[$key]="${ratio[$key]:-} $a"
     fi
-    printf 'round %d N=%-3s rc %-3s %6s tok/s  %8s MiB/token  busy %5s%%  %5s GiB/s while busy  disk %5s GiB/s  achieved/bound %5s  %s  (load %s)\n' \
-      "$r" "$s" "$rc" "${t:--}" "${mb:--}" "${b:--}" "${wb:--}" "${db:--}" "${a:--}" \
+    printf 'round %d N=%-3s %s rc %-3s %6s tok/s  %8s MiB/token  busy %5s%%  %5s GiB/s while busy  disk %5s GiB/s  achieved/bound %5s  %s  (load %s)\n' \
+      "$r" "$s" "[${variants[$vi]}]" "$rc" "${t:--}" "${mb:--}" "${b:--}" "${wb:--}" "${db:--}" "${a:--}" \
       "$(grep -o 'peak [0-9.]* MiB.*' "$log.log" | tail -1)" "$(cut -d' ' -f1 /proc/loadavg)"
   done
 done
 echo
-echo "| streams | aggregate tok/s | x N=${streams[0]} | MiB read/token | x N=${streams[0]} | disk busy | GiB/s while busy | disk GiB/s after (BW(q)) | achieved / bound |"
-echo "|---|---|---|---|---|---|---|---|---|"
-t0=$(bench_median ${tps[${streams[0]}]:-}); m0=$(bench_median ${mib[${streams[0]}]:-})
-for s in "${streams[@]}"; do
-  t=$(bench_median ${tps[$s]:-}); mb=$(bench_median ${mib[$s]:-})
-  echo "| $s | $t | $(bench_ratio "$t" "$t0") | $mb | $(bench_ratio "$mb" "$m0") | $(bench_median ${busy[$s]:-})% |" \
-       "$(bench_median ${bwbusy[$s]:-}) | $(bench_median ${bw[$s]:-}) | $(bench_median ${ratio[$s]:-}) |"
+echo "| streams | options | aggregate tok/s | x first row | MiB read/token | x first row | disk busy | GiB/s while busy | disk GiB/s after (BW(q)) | achieved / bound |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+t0=$(bench_median ${tps[${keys[0]}]:-}); m0=$(bench_median ${mib[${keys[0]}]:-})
+for key in "${keys[@]}"; do
+  s=${key%/*}; vi=${key#*/}
+  t=$(bench_median ${tps[$key]:-}); mb=$(bench_median ${mib[$key]:-})
+  echo "| $s | ${variants[$vi]:--} | $t | $(bench_ratio "$t" "$t0") | $mb | $(bench_ratio "$mb" "$m0") | $(bench_median ${busy[$key]:-})% |" \
+       "$(bench_median ${bwbusy[$key]:-}) | $(bench_median ${bw[$key]:-}) | $(bench_median ${ratio[$key]:-}) |"
 done
 echo "(medians of $R runs)"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -78,9 +78,35 @@ ExpertCache::ExpertCache(const std::vector<std::string>& paths, const ModelConfi
     pool_sizes.push_back(static_cast<int>(n_slots));
     for (int l : moe_layers) layer_pool[l] = 0;
   }
+  // The spare buffers come out of the pools, and only where every pool keeps room for a
+  // layer's experts and as many prefetched ones.
+  // No spares when every expert fits: once they are all read, nothing is left to guess.
+  int spares = n_slots >= n_moe * n_expert_ ? 0 : std::max(opts.spare_slots, 0);
+  if (spares > 0) {
+    const int n_pools = static_cast<int>(pool_sizes.size());
+    const int smallest = *std::min_element(pool_sizes.begin(), pool_sizes.end());
+    const int per_pool = (spares + n_pools - 1) / n_pools;  // taken from each pool, at most
+    if (smallest - per_pool < 2 * n_expert_used_) {
+      spares = 0;
+    } else {
+      int left = spares;
+      for (int& q : pool_sizes) {
+        const int take = std::min(left, per_pool);
+        q -= take;
+        left -= take;
+      }
+    }
+  }
   res_ = std::make_unique<Residency>(pool_sizes, layer_pool, opts.policy, opts.policy_options);
-  io_.resize(static_cast<size_t>(res_->n_slots()));
-  pool_ = io::AlignedBuffer(static_cast<size_t>(slot_bytes_) * static_cast<size_t>(res_->n_slots()), a);
+  const int n_bufs = res_->n_slots() + spares;
+  io_.resize(static_cast<size_t>(n_bufs));
+  buf_.resize(static_cast<size_t>(res_->n_slots()));
+  owner_.assign(static_cast<size_t>(n_bufs), -1);
+  for (int i = 0; i < res_->n_slots(); ++i) buf_[static_cast<size_t>(i)] = owner_[static_cast<size_t>(i)] = i;
+  for (int b = res_->n_slots(); b < n_bufs; ++b) spares_.push_back(b);
+  spec_max_in_flight_ = std::max(opts.speculate_in_flight, 1);
+  spec_below_ = std::max(opts.speculate_below, 0);
+  pool_ = io::AlignedBuffer(static_cast<size_t>(slot_bytes_) * static_cast<size_t>(n_bufs), a);
   if (const char* t = std::getenv("SWAPMOE_CACHE_TRACE"); t && *t) {
     trace_path_ = t;
     trace_.reserve(1 << 16);
@@ -89,6 +115,10 @@ ExpertCache::ExpertCache(const std::vector<std::string>& paths, const ModelConfi
 }
 
 ExpertCache::~ExpertCache() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    closing_ = true;  // completions delivered from here on start no speculative read
+  }
   // Reads in flight write into pool_ and report to this object: finish them first.
   engine_.reset();
   if (!trace_path_.empty()) {
@@ -128,56 +158,139 @@ std::string ExpertCache::describe(uint64_t key, int part) const {
 }
 
 void ExpertCache::start_load(int slot, uint64_t key, bool prefetch) {
+  res_->set_loading(slot, true);
+  start_read(buf_[static_cast<size_t>(slot)], key, prefetch ? 'p' : 's');
+}
+
+void ExpertCache::start_read(int buf, uint64_t key, char kind) {
   const Layer& L = layers_[key_layer(key)];
-  SlotIo& s = io_[slot];
+  SlotIo& s = io_[static_cast<size_t>(buf)];
   s = SlotIo{};
+  s.key = key;
+  s.speculative = kind == 'q';
   s.parts_left = L.n_parts;
-  s.prefetched = prefetch;
+  s.prefetched = kind == 'p';
   s.submit_time = now_seconds();
   account_queue(s.submit_time);
-  res_->set_loading(slot, true);
   ++loads_in_flight_;
   ++stats_.loads;
-  trace(prefetch ? 'p' : 's', key_layer(key), key_expert(key), slot);
-  uint8_t* base = pool_.data() + static_cast<size_t>(slot) * slot_bytes_;
-  s.bytes = submit_expert_reads(L, files_, key_expert(key), base, static_cast<uint64_t>(slot) * kSlotTagStride, s.skip, *engine_);
+  if (s.speculative) ++spec_in_flight_;
+  trace(kind, key_layer(key), key_expert(key), buf);
+  uint8_t* base = pool_.data() + static_cast<size_t>(buf) * slot_bytes_;
+  s.bytes = submit_expert_reads(L, files_, key_expert(key), base, static_cast<uint64_t>(buf) * kSlotTagStride, s.skip, *engine_);
   stats_.bytes_read += s.bytes;
+  if (s.speculative) stats_.speculative_bytes += s.bytes;
   bytes_in_flight_ += s.bytes;
 }
 
+bool ExpertCache::adopt_staged(int slot, uint64_t key, bool prefetch) {
+  const auto it = staged_.find(key);
+  if (it == staged_.end()) return false;
+  const int b = it->second;
+  staged_.erase(it);
+  SlotIo& st = io_[static_cast<size_t>(b)];
+  if (!st.error.empty()) {
+    // Failed: the caller reads it again into the slot. A read still finishing is
+    // counted and cleared by its completion.
+    if (st.parts_left == 0) {
+      st = SlotIo{};
+      ++stats_.speculative_wasted;
+    }
+    return false;
+  }
+  const int old = buf_[static_cast<size_t>(slot)];
+  buf_[static_cast<size_t>(slot)] = b;
+  owner_[static_cast<size_t>(b)] = slot;
+  owner_[static_cast<size_t>(old)] = -1;
+  io_[static_cast<size_t>(old)] = SlotIo{};  // the evicted expert's bytes, or nothing
+  *std::find(spares_.begin(), spares_.end(), b) = old;
+  st.prefetched = prefetch;
+  res_->set_loading(slot, st.parts_left > 0);
+  ++stats_.speculative_used;
+  trace('P', key_layer(key), key_expert(key), slot);
+  return true;
+}
+
+void ExpertCache::pump_speculation() {
+  if (closing_) return;  // the engine is going away
+  while (spec_next_ < spec_queue_.size() && spec_in_flight_ < spec_max_in_flight_ &&
+         loads_in_flight_ - spec_in_flight_ <= spec_below_) {
+    const uint64_t key = spec_queue_[spec_next_++];
+    if (res_->find(key) >= 0 || staged_.count(key)) continue;
+    // A spare that is not reading: an empty one, else the one read longest ago (the
+    // guesses of earlier layers are the stalest).
+    int pick = -1;
+    for (const int b : spares_) {
+      const SlotIo& s = io_[static_cast<size_t>(b)];
+      if (s.parts_left > 0) continue;
+      if (s.key == Residency::kEmpty) {
+        pick = b;
+        break;
+      }
+      if (pick < 0 || s.submit_time < io_[static_cast<size_t>(pick)].submit_time) pick = b;
+    }
+    if (pick < 0) return;
+    const SlotIo& old = io_[static_cast<size_t>(pick)];
+    if (old.key != Residency::kEmpty) {
+      const auto it = staged_.find(old.key);
+      if (it != staged_.end() && it->second == pick) staged_.erase(it);
+      ++stats_.speculative_wasted;
+    }
+    staged_[key] = pick;
+    ++stats_.speculative_issued;
+    start_read(pick, key, 'q');
+  }
+}
+
 void ExpertCache::on_read_done(const io::ReadCompletion& c) {
-  const int slot = static_cast<int>(c.tag / kSlotTagStride);
+  const int buf = static_cast<int>(c.tag / kSlotTagStride);
   const int part = static_cast<int>(c.tag % kSlotTagStride);
   std::lock_guard<std::mutex> lk(mu_);
-  SlotIo& s = io_[slot];
+  SlotIo& s = io_[static_cast<size_t>(buf)];
+  const uint64_t key = s.key;
   if (c.error != 0 && s.error.empty()) {
-    const uint64_t key = res_->slot(slot).key;
     const uint32_t file = layers_[key_layer(key)].part[part].info.part;  // of a split model
     s.error = io::read_error_message(c, files_.path(file), describe(key, part));
   }
   if (--s.parts_left > 0) return;
   const double now = now_seconds();
   account_queue(now);
-  res_->set_loading(slot, false);
   --loads_in_flight_;
+  if (s.speculative) {
+    --spec_in_flight_;
+    s.speculative = false;
+  }
   bytes_in_flight_ -= s.bytes;
   stats_.read_seconds += now - s.submit_time;
-  {
-    const uint64_t key = res_->slot(slot).key;
-    trace('c', key_layer(key), key_expert(key), slot);
+  trace('c', key_layer(key), key_expert(key), buf);
+  const int slot = owner_[static_cast<size_t>(buf)];
+  if (slot < 0) {
+    // A speculative read nobody asked for yet. A failed one is forgotten: if the expert
+    // is wanted, a demand read tries again and reports the error.
+    if (s.error.empty()) {
+      s.ready = true;
+    } else {
+      const auto it = staged_.find(key);
+      if (it != staged_.end() && it->second == buf) staged_.erase(it);
+      s = SlotIo{};
+      ++stats_.speculative_wasted;
+    }
+  } else {
+    res_->set_loading(slot, false);
+    if (s.error.empty()) {
+      s.ready = true;
+    } else if (res_->slot(slot).pins == 0) {
+      // A failed prefetch that nobody waits for: forget it, a later demand read retries.
+      res_->remove(slot);
+      s = SlotIo{};
+    }
   }
-  if (s.error.empty()) {
-    s.ready = true;
-  } else if (res_->slot(slot).pins == 0) {
-    // A failed prefetch that nobody waits for: forget it, a later demand read retries.
-    res_->remove(slot);
-    s = SlotIo{};
-  }
+  pump_speculation();
   cv_.notify_all();
 }
 
 void ExpertCache::drop_if_failed(int slot) {
-  SlotIo& s = io_[slot];
+  SlotIo& s = sio(slot);
   if (!s.error.empty() && s.parts_left == 0 && res_->slot(slot).pins == 0) {
     res_->remove(slot);
     s = SlotIo{};
@@ -193,15 +306,14 @@ int ExpertCache::demand_pin(int layer, int32_t expert) {
   }
   if (slot >= 0) {
     ++stats_.hits;
-    if (io_[slot].prefetched) {
+    if (sio(slot).prefetched) {
       ++stats_.prefetch_used;
-      io_[slot].prefetched = false;
+      sio(slot).prefetched = false;
     }
     res_->touch(slot);
     res_->pin(slot);
     return slot;
   }
-  ++stats_.misses;
   uint64_t evicted = Residency::kEmpty;
   slot = res_->allocate(key, true, &evicted);
   if (slot < 0) {
@@ -212,23 +324,29 @@ int ExpertCache::demand_pin(int layer, int32_t expert) {
   }
   if (evicted != Residency::kEmpty) {
     ++stats_.evictions;
-    if (io_[slot].prefetched) ++stats_.prefetch_wasted;
+    if (sio(slot).prefetched) ++stats_.prefetch_wasted;
   }
   res_->pin(slot);
-  start_load(slot, key, false);
+  if (adopt_staged(slot, key, false)) {
+    ++stats_.hits;  // read while the disk was idle (or still reading: waited for like a prefetch)
+  } else {
+    ++stats_.misses;
+    start_load(slot, key, false);
+  }
   return slot;
 }
 
 ExpertView ExpertCache::view_of(int slot, int layer) const {
   const Layer& L = layers_[layer];
-  return slot_view(L, pool_.data() + static_cast<size_t>(slot) * slot_bytes_, io_[slot].skip);
+  const size_t b = static_cast<size_t>(buf_[static_cast<size_t>(slot)]);
+  return slot_view(L, pool_.data() + b * slot_bytes_, io_[b].skip);
 }
 
 ExpertView ExpertCache::wait_ready(std::unique_lock<std::mutex>& lk, int slot, int layer, int32_t expert) {
-  if (!io_[slot].ready && io_[slot].error.empty())
-    block_until(lk, [&] { return io_[slot].ready || !io_[slot].error.empty(); });
-  if (!io_[slot].error.empty()) {
-    const std::string msg = io_[slot].error;
+  if (!sio(slot).ready && sio(slot).error.empty())
+    block_until(lk, [&] { return sio(slot).ready || !sio(slot).error.empty(); });
+  if (!sio(slot).error.empty()) {
+    const std::string msg = sio(slot).error;
     res_->unpin(slot);
     drop_if_failed(slot);  // once nobody holds it, the next access reads it again
     throw Error(msg);
@@ -253,7 +371,7 @@ void ExpertCache::request(int layer, std::span<const int32_t> experts) {
         if (std::any_of(w.begin(), w.end(), [&](const Wanted& x) { return x.expert == e; })) continue;
         if (pass == 0) {
           const int found = res_->find(expert_key(layer, e));
-          if (found < 0 || (!io_[found].error.empty() && io_[found].parts_left == 0)) continue;
+          if (found < 0 || (!sio(found).error.empty() && sio(found).parts_left == 0)) continue;
         }
         const int slot = demand_pin(layer, e);
         w.push_back(Wanted{e, slot});
@@ -286,11 +404,28 @@ void ExpertCache::prefetch(int layer, std::span<const int32_t> experts) {
     }
     if (evicted != Residency::kEmpty) {
       ++stats_.evictions;
-      if (io_[slot].prefetched) ++stats_.prefetch_wasted;
+      if (sio(slot).prefetched) ++stats_.prefetch_wasted;
     }
-    ++stats_.prefetch_issued;
-    start_load(slot, key, true);
+    if (!adopt_staged(slot, key, true)) {
+      ++stats_.prefetch_issued;
+      start_load(slot, key, true);
+    }
   }
+}
+
+void ExpertCache::speculate(int layer, std::span<const int32_t> experts) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (spares_.empty()) return;
+  for (int32_t e : experts) check_expert(layer, e);
+  spec_queue_.clear();
+  spec_next_ = 0;
+  for (int32_t e : experts) spec_queue_.push_back(expert_key(layer, e));
+  pump_speculation();
+}
+
+bool ExpertCache::speculated(int layer, int32_t expert) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return staged_.count(expert_key(layer, expert)) > 0;
 }
 
 ExpertView ExpertCache::acquire(int layer, int32_t expert) {
@@ -313,7 +448,7 @@ std::optional<AcquiredExpert> ExpertCache::acquire_any(int layer) {
   auto& w = wanted_[layer];
   if (w.empty()) return std::nullopt;
   auto done = [&] {
-    return std::find_if(w.begin(), w.end(), [&](const Wanted& x) { return io_[x.slot].ready || !io_[x.slot].error.empty(); });
+    return std::find_if(w.begin(), w.end(), [&](const Wanted& x) { return sio(x.slot).ready || !sio(x.slot).error.empty(); });
   };
   auto it = done();
   if (it == w.end()) block_until(lk, [&] { return (it = done()) != w.end(); });
@@ -329,11 +464,11 @@ size_t ExpertCache::acquire_ready(int layer, std::vector<AcquiredExpert>& out) {
   std::unique_lock<std::mutex> lk(mu_);
   auto& w = wanted_[layer];
   if (w.empty()) return 0;
-  auto done = [&](const Wanted& x) { return io_[x.slot].ready || !io_[x.slot].error.empty(); };
+  auto done = [&](const Wanted& x) { return sio(x.slot).ready || !sio(x.slot).error.empty(); };
   if (std::none_of(w.begin(), w.end(), done)) block_until(lk, [&] { return std::any_of(w.begin(), w.end(), done); });
   // A failed read is reported before anything is handed out, so that an exception never
   // leaves pins from this call with the caller.
-  const auto failed = std::find_if(w.begin(), w.end(), [&](const Wanted& x) { return !io_[x.slot].error.empty(); });
+  const auto failed = std::find_if(w.begin(), w.end(), [&](const Wanted& x) { return !sio(x.slot).error.empty(); });
   if (failed != w.end()) {
     const Wanted bad = *failed;
     w.erase(failed);
@@ -341,7 +476,7 @@ size_t ExpertCache::acquire_ready(int layer, std::vector<AcquiredExpert>& out) {
   }
   size_t n = 0;
   for (auto it = w.begin(); it != w.end();) {
-    if (io_[it->slot].ready) {
+    if (sio(it->slot).ready) {
       trace('a', layer, it->expert, it->slot);
       out.push_back(AcquiredExpert{it->expert, view_of(it->slot, layer)});
       it = w.erase(it);

@@ -28,6 +28,16 @@
 // a layer always fit); prefetch() takes only free or cold slots (cache/residency.h: not
 // used by the latest visit of their layer) and silently drops what does not fit.
 //
+// Speculation. A few spare buffers outside the pools take reads of experts that will
+// probably be needed a little later than the prefetched ones (speculate(): the layer
+// after the prefetch lookahead). They are read only while the disk would otherwise be
+// idle (no other read in flight), and a speculated expert enters the cache only when a
+// request or prefetch asks for it: its buffer then swaps places with the slot the
+// policy evicts for it, so nothing is copied. A wrong guess costs idle disk time and
+// never displaces a cached expert, unlike a deeper prefetch, which takes cold slots
+// (measured: 12-16% more reads, slower; docs/benchmarks.md). Slot s's bytes live in
+// buffer buf_[s]; the spare buffers are the others.
+//
 // Thread safety: all public calls may be made from several threads at once; reads
 // complete on I/O threads and wake the waiters.
 
@@ -62,6 +72,14 @@ struct ExpertCacheOptions {
   PolicyOptions policy_options;
   io::EngineOptions engine;
   io::OpenMode open_mode = io::OpenMode::Direct;
+  // Spare buffers for speculative reads (speculate(), see "Speculation" above), taken from
+  // the slots: the pools get n_slots - spare_slots. 0: speculate() does nothing. Ignored
+  // (0) when the rest would leave a pool fewer than 2 x n_expert_used slots.
+  int spare_slots = 0;
+  // Speculative reads in flight at most, and started only while at most this many other
+  // reads are in flight (the disk is about to run dry).
+  int speculate_in_flight = 2;
+  int speculate_below = 0;
 };
 
 class ExpertCache final : public ExpertStore {
@@ -103,6 +121,10 @@ class ExpertCache final : public ExpertStore {
   }
   void release(int layer, int32_t expert) override;
   void cancel(int layer) override;
+  void speculate(int layer, std::span<const int32_t> experts) override;
+  bool speculates() const override { return !spares_.empty(); }
+  // Whether the expert waits in a spare buffer (read or reading); for tests.
+  bool speculated(int layer, int32_t expert) const;
   // A layer's pool holds at least its share of the slots (one shared pool, or per-layer
   // quotas of n_slots / MoE layers), and never fewer than n_expert_used.
   int64_t capacity() const override;
@@ -129,7 +151,10 @@ class ExpertCache final : public ExpertStore {
 
  private:
   using Layer = SlotLayout;  // cache/slot_layout.h
+  // One buffer's read state (io_ is indexed by buffer: a slot's is io_[buf_[slot]]).
   struct SlotIo {
+    uint64_t key = Residency::kEmpty;  // the expert being read or held (spare buffers: the guess)
+    bool speculative = false;     // submitted by speculate() and still in flight
     int parts_left = 0;
     bool ready = false;
     bool prefetched = false;      // loaded by prefetch and not yet used
@@ -146,6 +171,16 @@ class ExpertCache final : public ExpertStore {
   void check_expert(int layer, int32_t expert) const;
   // Starts reading key into slot. Caller holds mu_.
   void start_load(int slot, uint64_t key, bool prefetch);
+  // Starts reading key into buffer buf; kind 's', 'p' or 'q' (speculative). Caller holds mu_.
+  void start_read(int buf, uint64_t key, char kind);
+  SlotIo& sio(int slot) { return io_[static_cast<size_t>(buf_[static_cast<size_t>(slot)])]; }
+  const SlotIo& sio(int slot) const { return io_[static_cast<size_t>(buf_[static_cast<size_t>(slot)])]; }
+  // When key waits in a spare buffer: gives that buffer to `slot` (just allocated for key;
+  // its own buffer becomes a spare), keeping a read in flight. False when key is not
+  // staged or its read failed (then the caller reads it). Caller holds mu_.
+  bool adopt_staged(int slot, uint64_t key, bool prefetch);
+  // Starts queued speculative reads while the disk is idle enough. Caller holds mu_.
+  void pump_speculation();
   void on_read_done(const io::ReadCompletion& c);
   // Finds or loads an expert for a demand access and pins it. Caller holds mu_.
   int demand_pin(int layer, int32_t expert);
@@ -179,7 +214,17 @@ class ExpertCache final : public ExpertStore {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<SlotIo> io_;
+  std::vector<SlotIo> io_;          // per buffer
+  std::vector<int> buf_;            // per slot: its buffer
+  std::vector<int> owner_;          // per buffer: its slot, or -1 for a spare
+  std::vector<int> spares_;         // the spare buffers
+  std::unordered_map<uint64_t, int> staged_;  // key -> spare buffer holding or reading it
+  std::vector<uint64_t> spec_queue_;  // speculate()'s list, not yet started, next first
+  size_t spec_next_ = 0;
+  int spec_in_flight_ = 0;
+  int spec_max_in_flight_ = 2;
+  int spec_below_ = 0;
+  bool closing_ = false;
   int loads_in_flight_ = 0;
   uint64_t bytes_in_flight_ = 0;
   double queue_time_ = 0;        // when account_queue() last ran

@@ -30,6 +30,7 @@ ModelOptions ModelArgs::to_options() const {
   // SwapMoE chooses among resident experts only, so next-layer prefetch has nothing to do.
   o.prefetch = !no_prefetch && policy != "swapmoe";
   o.prefetch_depth = prefetch_depth;
+  o.speculate = speculate;
   if (policy != "swapmoe" && (!profile.empty()))
     fail("--profile is used by --policy swapmoe only");
   if (policy == "swapmoe" && mem.empty())
@@ -101,6 +102,10 @@ void add_model_args(CLI::App* sub, ModelArgs& a, bool model_optional) {
   sub->add_option("--prefetch-depth", a.prefetch_depth, "Predict and read the experts of this many layers ahead")
       ->capture_default_str()
       ->check(CLI::Range(1, 8));
+  sub->add_option("--speculate", a.speculate,
+                  "Spare expert buffers for reading the layer after the prefetch while the disk is idle (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
   sub->add_flag("--progress", a.progress, "Live status line on stderr (tokens/s and cache figures)");
   sub->add_option("--policy", a.policy,
                   "Expert policy under --mem: exact (read missing experts, wait for them) or swapmoe (route "

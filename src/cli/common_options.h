@@ -29,6 +29,7 @@ struct ModelArgs {
   bool prefetch = false;     // --prefetch: accepted for clarity; prefetch is on unless --no-prefetch
   bool no_prefetch = false;
   int prefetch_depth = 1;    // --prefetch-depth: layers of lookahead (ModelOptions::prefetch_depth)
+  int speculate = 8;         // --speculate: spare buffers for idle-disk reads (ModelOptions::speculate)
   bool progress = false;
   // Expert policy (docs/swapmoe.md): --policy exact|swapmoe, --exactness T, --swap-rate R,
   // --profile FILE (see ModelOptions).

@@ -24,6 +24,12 @@ struct ExpertCacheStats {
   uint64_t prefetch_used = 0;    // prefetched experts later asked for before eviction
   uint64_t prefetch_wasted = 0;  // prefetched experts evicted without being used
   uint64_t prefetch_dropped = 0; // prefetches not started: no evictable slot
+  // Speculative reads (ExpertStore::speculate): read into spare buffers while the disk
+  // would otherwise be idle, and taken into the cache only when asked for.
+  uint64_t speculative_issued = 0;
+  uint64_t speculative_used = 0;    // asked for (demand or prefetch) and taken into a slot
+  uint64_t speculative_wasted = 0;  // overwritten or failed without being used
+  uint64_t speculative_bytes = 0;   // bytes of the speculative reads (included in bytes_read)
   double hit_rate() const { return hits + misses ? static_cast<double>(hits) / static_cast<double>(hits + misses) : 0.0; }
 };
 

@@ -95,6 +95,13 @@ class ExpertStore {
   virtual void request(int layer, std::span<const int32_t> experts) { (void)layer; (void)experts; }
   // Hint that these experts of `layer` will probably be needed soon (prefetch).
   virtual void prefetch(int layer, std::span<const int32_t> experts) { (void)layer; (void)experts; }
+  // Weaker than prefetch: these experts of `layer` may be needed a little later. A store
+  // that can (the SSD-backed cache with spare buffers) reads them only while the disk has
+  // nothing else to do, into buffers outside the cache, so that a wrong guess costs idle
+  // disk time and never evicts anything. Each call replaces the previous list.
+  virtual void speculate(int layer, std::span<const int32_t> experts) { (void)layer; (void)experts; }
+  // Whether speculate() does anything (callers skip computing the guess otherwise).
+  virtual bool speculates() const { return false; }
   // Blocks until the expert is available and pins it; throws Error on I/O failure.
   virtual ExpertView acquire(int layer, int32_t expert) = 0;
   // Appends to `out` experts of `pending` (requested and not yet handed out) that are

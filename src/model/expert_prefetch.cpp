@@ -84,6 +84,13 @@ void ExpertPrefetcher::predict_next(int il, const float* x, int64_t rows, Expert
     guess_rows(nl, x, rows, g, pool);
     if (read) store.prefetch(nl, g);
   }
+  // One layer further, a guess read only into the store's spare buffers while its disk
+  // is idle (ExpertStore::speculate): it is not scored, the nearer guess replaces it.
+  const int sl = il + depth_ + 1;
+  if (read && store.speculates() && sl < static_cast<int>(cfg_.n_layer) && cfg_.is_moe_layer(sl)) {
+    guess_rows(sl, x, rows, far_, pool);
+    store.speculate(sl, far_);
+  }
 }
 
 }  // namespace swapmoe

@@ -88,6 +88,7 @@ class ExpertPrefetcher {
   ActCache act_;
   std::vector<float> xn_, logits_, weights_;
   std::vector<int32_t> one_;  // one row's guess
+  std::vector<int32_t> far_;  // the speculative guess (one layer beyond the lookahead)
   // The union of the rows' guesses for layer nl, each expert once, row by row, best first
   // within a row.
   void guess_rows(int nl, const float* x, int64_t rows, std::vector<int32_t>& g, ThreadPool& pool);

@@ -38,6 +38,10 @@ struct ModelOptions {
   // 7-12% more on the Qwen3-30B shape at 6 GiB and was not faster under load
   // (docs/benchmarks.md, "The 6 GiB single stream"): 1 by default.
   int prefetch_depth = 1;
+  // Spare expert buffers for speculative reads (cache/expert_cache.h, "Speculation"): the
+  // layer after the lookahead is guessed too and read into them only while the disk is
+  // idle. 0: off. They are taken from the expert cache's slots.
+  int speculate = 8;
   // Expert policy (docs/swapmoe.md). "exact": every chosen expert is computed, missing ones
   // are read from the file and decoding waits for them. "swapmoe" (needs --mem): each MoE
   // layer keeps a set of resident experts and routing is restricted to them (masked

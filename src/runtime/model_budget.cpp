@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 
@@ -79,6 +80,9 @@ std::unique_ptr<ExpertStore> make_expert_store(const GgufFile& f, const ModelCon
   co.per_layer = opts.cache_per_layer;
   co.policy = opts.cache_policy;
   co.engine.kind = engine_kind(opts.io_engine);
+  co.spare_slots = opts.prefetch ? opts.speculate : 0;
+  if (const char* e = std::getenv("SWAPMOE_SPEC_INFLIGHT")) co.speculate_in_flight = std::atoi(e);  // EXPERIMENT
+  if (const char* e = std::getenv("SWAPMOE_SPEC_BELOW")) co.speculate_below = std::atoi(e);        // EXPERIMENT
   return std::make_unique<ExpertCache>(f.part_paths(), cfg, tensors, co);
 }
 
@@ -169,6 +173,12 @@ std::string format_run_stats(const ExpertRunStats& s, int64_t tokens, double sec
                   static_cast<unsigned long long>(c.prefetch_used), static_cast<unsigned long long>(c.prefetch_wasted),
                   static_cast<unsigned long long>(c.prefetch_dropped));
     pf = p;
+    if (c.speculative_issued > 0) {
+      std::snprintf(p, sizeof p, " | speculative reads %llu, used %llu (%.1f%%)",
+                    static_cast<unsigned long long>(c.speculative_issued), static_cast<unsigned long long>(c.speculative_used),
+                    100.0 * static_cast<double>(c.speculative_used) / static_cast<double>(c.speculative_issued));
+      pf += p;
+    }
   }
   std::snprintf(buf, sizeof buf,
                 "hit rate %.1f%% | read %s/token | read bandwidth %s/s | I/O wait %.2f ms/token | prefetch accuracy %s"

@@ -141,6 +141,8 @@ void Engine::snapshot_cache_stats() {
   m_.cache_misses = s.cache.misses;
   m_.cache_bytes_read = s.cache.bytes_read;
   m_.cache_loads = s.cache.loads;
+  m_.speculative_reads = s.cache.speculative_issued;
+  m_.speculative_used = s.cache.speculative_used;
   m_.cache_hit_rate = s.cache.hit_rate();
 }
 

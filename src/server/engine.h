@@ -138,6 +138,7 @@ struct EngineMetrics {
   // Expert cache (zero when the model keeps all experts resident).
   bool has_expert_cache = false;
   uint64_t cache_hits = 0, cache_misses = 0, cache_bytes_read = 0, cache_loads = 0;
+  uint64_t speculative_reads = 0, speculative_used = 0;  // idle-disk reads into spare buffers
   double cache_hit_rate = 0;
 };
 

@@ -70,6 +70,10 @@ std::string metrics_text(const EngineMetrics& m, uint64_t http_requests, uint64_
   metric(os, "swapmoe_expert_cache_hits_total", "counter", "Expert cache hits.", double(m.cache_hits));
   metric(os, "swapmoe_expert_cache_misses_total", "counter", "Expert cache misses.", double(m.cache_misses));
   metric(os, "swapmoe_bytes_read_total", "counter", "Expert bytes read from disk.", double(m.cache_bytes_read));
+  metric(os, "swapmoe_expert_speculative_reads_total", "counter",
+         "Experts read speculatively while the disk was idle (included in the bytes read).", double(m.speculative_reads));
+  metric(os, "swapmoe_expert_speculative_used_total", "counter",
+         "Speculatively read experts later taken into the cache.", double(m.speculative_used));
   // Continuous batching: steps (forward passes) and what the expert cache read per step and
   // per generated token, over the steps that only decoded (prompt chunks read experts for
   // prompt tokens, which would blur the per-token figure).

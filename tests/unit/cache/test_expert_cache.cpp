@@ -66,9 +66,10 @@ class CacheFile : public ::testing::Test {
   void TearDown() override { io::fail_nth_read(0); }
 
   static std::unique_ptr<ExpertCache> make(int64_t slots, const std::string& policy = "lru", bool per_layer = false,
-                                           io::EngineKind k = io::EngineKind::PreadPool) {
+                                           io::EngineKind k = io::EngineKind::PreadPool, int spares = 0) {
     ExpertCacheOptions o;
     o.n_slots = slots;
+    o.spare_slots = spares;
     o.policy = policy;
     o.per_layer = per_layer;
     o.engine.kind = k;
@@ -337,5 +338,166 @@ TEST_F(CacheFile, ConcurrentAcquireFromTwoThreads) {
     t2.join();
     EXPECT_EQ(bad.load(), 0);
     EXPECT_EQ(c->stats().hits + c->stats().misses, 300u);
+  }
+}
+
+// Speculation (expert_cache.h): reads into spare buffers start only while no other read
+// is in flight, never evict a cached expert, and a speculated expert enters the cache,
+// without a second read, when it is asked for; the buffers change places with slots, so
+// every view must still equal the file's bytes.
+TEST_F(CacheFile, SpeculationUsesIdleDiskAndSpareBuffersOnly) {
+  for (io::EngineKind k : kinds()) {
+    std::unique_ptr<ExpertCache> c;
+    try {
+      c = make(6, "lru", false, k, 2);
+    } catch (const Error&) {
+      continue;
+    }
+    SCOPED_TRACE(c->engine_name());
+    ASSERT_TRUE(c->speculates());
+    EXPECT_EQ(c->n_slots(), 4);  // the 2 spares come out of the 6
+    const int32_t req[2] = {0, 1}, guess[3] = {3, 4, 5};
+    io::hold_completions(true);
+    c->request(1, req);
+    c->speculate(2, guess);
+    EXPECT_EQ(c->stats().speculative_issued, 0u);  // the disk is busy with the demand reads
+    io::hold_completions(false);
+    io::release_held_completions();
+    c->wait_idle();
+    // Idle now: two reads at most at once, into the two spares; the third guess finds no
+    // free spare while both are reading, and a spare holding a guess is reused oldest first.
+    ExpertCacheStats s = c->stats();
+    EXPECT_GE(s.speculative_issued, 2u);
+    EXPECT_EQ(s.loads, 2u + s.speculative_issued);
+    EXPECT_FALSE(c->resident(2, 3));
+    EXPECT_TRUE(c->speculated(2, 4) || c->speculated(2, 5));
+    while (auto a = c->acquire_any(1)) {
+      expect_view(a->view, 1, a->expert);
+      c->release(1, a->expert);
+    }
+    // Fill the cache: (1,0) (1,1) (2,0) (2,1).
+    for (int e = 0; e < 2; ++e) {
+      expect_view(c->acquire(2, e), 2, e);
+      c->release(2, e);
+    }
+    const int32_t again[2] = {4, 5};
+    c->speculate(2, again);  // the spares end up holding (2,4) and (2,5)
+    c->wait_idle();
+    ASSERT_TRUE(c->speculated(2, 4) && c->speculated(2, 5));
+    for (int l = 1; l <= 2; ++l)
+      for (int e = 0; e < 2; ++e) EXPECT_TRUE(c->resident(l, e)) << "a speculative read evicted " << l << "," << e;
+    // Asked for: taken over, not read again, and its bytes are right.
+    s = c->stats();
+    expect_view(c->acquire(2, 4), 2, 4);
+    c->release(2, 4);
+    ExpertCacheStats t = c->stats();
+    EXPECT_EQ(t.loads, s.loads);
+    EXPECT_EQ(t.hits, s.hits + 1);
+    EXPECT_EQ(t.speculative_used, s.speculative_used + 1);
+    EXPECT_TRUE(c->resident(2, 4));
+    EXPECT_FALSE(c->speculated(2, 4));
+    EXPECT_FALSE(c->resident(1, 0));  // the LRU victim; its buffer is a spare now
+    // The evicted expert's old buffer takes the next guess; the experts in slots keep
+    // their bytes.
+    const int32_t next[1] = {0};
+    c->speculate(1, next);
+    c->wait_idle();
+    EXPECT_TRUE(c->speculated(1, 0));
+    for (const auto& [l, e] : std::vector<std::pair<int, int>>{{1, 1}, {2, 0}, {2, 1}, {2, 4}}) {
+      expect_view(c->acquire(l, e), l, e);
+      c->release(l, e);
+    }
+    // A prefetch takes a speculated expert over as well.
+    s = c->stats();
+    c->prefetch(1, next);
+    c->wait_idle();
+    t = c->stats();
+    if (c->resident(1, 0)) {  // only where the policy offered a cold slot
+      EXPECT_EQ(t.prefetch_issued, s.prefetch_issued);
+      EXPECT_EQ(t.speculative_used, s.speculative_used + 1);
+      EXPECT_EQ(t.loads, s.loads);
+      expect_view(c->acquire(1, 0), 1, 0);
+      c->release(1, 0);
+    }
+    // Guesses overwritten without use are counted.
+    EXPECT_GE(t.speculative_wasted, 1u);
+  }
+}
+
+TEST_F(CacheFile, SpeculationIsOffWithoutRoomAndWhenEverythingFits) {
+  EXPECT_FALSE(make(5, "lru", false, io::EngineKind::PreadPool, 2)->speculates());  // 3 left < 2 x 2
+  EXPECT_EQ(make(5, "lru", false, io::EngineKind::PreadPool, 2)->n_slots(), 5);
+  EXPECT_FALSE(make(12, "lru", false, io::EngineKind::PreadPool, 2)->speculates());  // every expert fits
+  EXPECT_EQ(make(12, "lru", false, io::EngineKind::PreadPool, 2)->n_slots(), 12);
+  EXPECT_TRUE(make(11, "lru", true, io::EngineKind::PreadPool, 2)->speculates());  // per layer: 5 + 4
+  EXPECT_FALSE(make(11, "lru", false, io::EngineKind::PreadPool, 0)->speculates());
+}
+
+// A failed speculative read is forgotten silently; asking for the expert reads it again.
+TEST_F(CacheFile, FailedSpeculativeReadIsReadAgainOnDemand) {
+  for (io::EngineKind k : kinds()) {
+    std::unique_ptr<ExpertCache> c;
+    try {
+      c = make(6, "lru", false, k, 2);
+    } catch (const Error&) {
+      continue;
+    }
+    SCOPED_TRACE(c->engine_name());
+    io::fail_nth_read(1);
+    const int32_t guess[1] = {2};
+    c->speculate(1, guess);
+    c->wait_idle();
+    EXPECT_FALSE(c->speculated(1, 2));
+    EXPECT_EQ(c->stats().speculative_wasted, 1u);
+    expect_view(c->acquire(1, 2), 1, 2);
+    c->release(1, 2);
+    EXPECT_EQ(c->stats().misses, 1u);
+  }
+}
+
+// Random use from two threads with speculation, prefetch and demand reads mixed, buffers
+// changing places all the time: every view equals the file, and the cache is destroyed
+// with reads still in flight.
+TEST_F(CacheFile, SpeculationUnderRandomUseKeepsEveryViewExact) {
+  for (io::EngineKind k : kinds()) {
+    std::unique_ptr<ExpertCache> c;
+    try {
+      c = make(7, "nextuse", false, k, 3);
+    } catch (const Error&) {
+      continue;
+    }
+    SCOPED_TRACE(c->engine_name());
+    std::atomic<int> bad{0};
+    auto worker = [&](int seed) {
+      std::mt19937 rng(seed);
+      for (int i = 0; i < 200; ++i) {
+        const int layer = 1 + static_cast<int>(rng() % 2);
+        const int32_t e = static_cast<int32_t>(rng() % kExperts);
+        const int32_t g[2] = {static_cast<int32_t>(rng() % kExperts), static_cast<int32_t>(rng() % kExperts)};
+        switch (rng() % 3) {
+          case 0: c->speculate(3 - layer, g); break;
+          case 1: c->prefetch(3 - layer, {g, 1}); break;
+          default: break;
+        }
+        const ExpertView v = c->acquire(layer, e);
+        for (int p = 0; p < 3; ++p) {
+          const GgufTensorInfo* t = p == 0 ? tensors_[layer].gate : p == 1 ? tensors_[layer].up : tensors_[layer].down;
+          const MatrixRef& m = p == 0 ? v.gate : p == 1 ? v.up : v.down;
+          std::vector<uint8_t> want(t->expert_bytes());
+          file_->read_at(t->part, t->expert_offset(e), want.data(), want.size());
+          if (std::memcmp(m.data, want.data(), want.size()) != 0) bad.fetch_add(1);
+        }
+        c->release(layer, e);
+      }
+    };
+    std::thread t1(worker, 3), t2(worker, 4);
+    t1.join();
+    t2.join();
+    EXPECT_EQ(bad.load(), 0);
+    const ExpertCacheStats s = c->stats();
+    EXPECT_GT(s.speculative_issued, 0u);
+    EXPECT_GT(s.speculative_used, 0u);
+    const int32_t last[3] = {0, 1, 2};
+    c->speculate(1, last);  // in flight when the cache goes
   }
 }
