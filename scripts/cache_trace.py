@@ -5,7 +5,8 @@
     scripts/cache_trace.py trace.txt
 
 The trace (src/cache/expert_cache.cpp) has one line per event: seconds, kind, layer,
-expert, slot; kinds s/p (demand/prefetch read submitted), c (read completed), r (request
+expert, slot; kinds s/p/q (demand/prefetch/speculative read submitted; q's slot column is
+the spare buffer), P (a speculated expert taken into a slot), c (read completed), r (request
 of a layer's experts; the expert column holds how many), a (handed out), w/W (a wait for a
 read begins/ends), x (release). Tokens are cut at the first MoE layer's request; the first
 token (prompt) and the last are left out.
@@ -54,7 +55,7 @@ def main(path):
         prev = t
         if t0 <= t < t1:
             counts[k] += 1
-        if k in 'sp':
+        if k in 'spq':
             inflight += 1
         elif k == 'c':
             inflight -= 1
@@ -74,8 +75,9 @@ def main(path):
     print(f"disk idle: {ms(idle['boundary']):.1f} ms/token at the token boundary, "
           f"{ms(idle['layer']):.1f} ms/token inside layers")
     print(f"waiting for reads: {ms(wait):.1f} ms/token")
-    names = {'s': 'demand reads', 'p': 'prefetch reads', 'w': 'waits', 'a': 'experts handed out'}
-    print("per token: " + ", ".join(f"{names[k]} {counts[k] / ntok:.1f}" for k in 'spwa'))
+    names = {'s': 'demand reads', 'p': 'prefetch reads', 'q': 'speculative reads', 'P': 'speculated taken',
+             'w': 'waits', 'a': 'experts handed out'}
+    print("per token: " + ", ".join(f"{names[k]} {counts[k] / ntok:.1f}" for k in 'spqPwa'))
 
 
 if __name__ == '__main__':

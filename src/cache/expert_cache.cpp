@@ -218,11 +218,13 @@ void ExpertCache::pump_speculation() {
     const uint64_t key = spec_queue_[spec_next_++];
     if (res_->find(key) >= 0 || staged_.count(key)) continue;
     // A spare that is not reading: an empty one, else the one read longest ago (the
-    // guesses of earlier layers are the stalest).
+    // guesses of earlier layers are the stalest), but never one read for the current list:
+    // a long list (the union of several sequences' guesses) would otherwise overwrite its
+    // own first guesses before they are asked for.
     int pick = -1;
     for (const int b : spares_) {
       const SlotIo& s = io_[static_cast<size_t>(b)];
-      if (s.parts_left > 0) continue;
+      if (s.parts_left > 0 || (s.key != Residency::kEmpty && s.spec_list == spec_list_)) continue;
       if (s.key == Residency::kEmpty) {
         pick = b;
         break;
@@ -239,6 +241,7 @@ void ExpertCache::pump_speculation() {
     staged_[key] = pick;
     ++stats_.speculative_issued;
     start_read(pick, key, 'q');
+    io_[static_cast<size_t>(pick)].spec_list = spec_list_;
   }
 }
 
@@ -419,6 +422,7 @@ void ExpertCache::speculate(int layer, std::span<const int32_t> experts) {
   for (int32_t e : experts) check_expert(layer, e);
   spec_queue_.clear();
   spec_next_ = 0;
+  ++spec_list_;
   for (int32_t e : experts) spec_queue_.push_back(expert_key(layer, e));
   pump_speculation();
 }
@@ -554,6 +558,10 @@ ExpertStoreStats ExpertCache::stats_report() const {
   s.cached = true;
   s.cache = stats();
   s.n_slots = n_slots();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    s.n_spare = static_cast<int>(spares_.size());
+  }
   s.slot_bytes = slot_bytes();
   s.engine = engine_name();
   s.direct_io = direct_io();

@@ -155,6 +155,7 @@ class ExpertCache final : public ExpertStore {
   struct SlotIo {
     uint64_t key = Residency::kEmpty;  // the expert being read or held (spare buffers: the guess)
     bool speculative = false;     // submitted by speculate() and still in flight
+    uint64_t spec_list = 0;       // spare buffers: which speculate() call's list it was read for
     int parts_left = 0;
     bool ready = false;
     bool prefetched = false;      // loaded by prefetch and not yet used
@@ -221,6 +222,7 @@ class ExpertCache final : public ExpertStore {
   std::unordered_map<uint64_t, int> staged_;  // key -> spare buffer holding or reading it
   std::vector<uint64_t> spec_queue_;  // speculate()'s list, not yet started, next first
   size_t spec_next_ = 0;
+  uint64_t spec_list_ = 0;          // speculate() calls so far
   int spec_in_flight_ = 0;
   int spec_max_in_flight_ = 2;
   int spec_below_ = 0;

@@ -133,8 +133,10 @@ void report_disk(std::unique_ptr<Model>& model, const BenchOptions& o, const Exp
                 format_bytes(static_cast<uint64_t>(static_cast<double>(s.cache.bytes_read) / s.cache.busy_seconds)).c_str(),
                 format_bytes(static_cast<uint64_t>(s.cache.inflight_byte_seconds / s.cache.busy_seconds)).c_str(),
                 static_cast<double>(s.cache.demand_waits) / tokens);
-  std::printf("cache: %d slots of %s, %s, %s pools, engine %s%s\n", s.n_slots, format_bytes(s.slot_bytes).c_str(),
-              policy.c_str(), layout.c_str(), s.engine.c_str(), s.direct_io ? ", O_DIRECT" : ", buffered");
+  const std::string spares = s.n_spare > 0 ? cat(" (+ ", s.n_spare, " spare buffers for speculative reads)") : std::string();
+  std::printf("cache: %d slots%s of %s, %s, %s pools, engine %s%s\n", s.n_slots, spares.c_str(),
+              format_bytes(s.slot_bytes).c_str(), policy.c_str(), layout.c_str(), s.engine.c_str(),
+              s.direct_io ? ", O_DIRECT" : ", buffered");
   if (swapmoe) {
     // Swap reads run in the background and never hold up a token, so the disk does not
     // bound decode speed; the figure would mislead.

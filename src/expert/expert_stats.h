@@ -60,6 +60,7 @@ struct ExpertStoreStats {
   bool cached = false;          // experts stream from the file into slots
   ExpertCacheStats cache;       // under SwapMoE: a summary of `swap` in the cache's terms
   int n_slots = 0;
+  int n_spare = 0;              // spare buffers for speculative reads, besides the slots
   uint64_t slot_bytes = 0;
   std::string engine;
   bool direct_io = false;

@@ -86,8 +86,14 @@ void ExpertPrefetcher::predict_next(int il, const float* x, int64_t rows, Expert
   }
   // One layer further, a guess read only into the store's spare buffers while its disk
   // is idle (ExpertStore::speculate): it is not scored, the nearer guess replaces it.
-  const int sl = il + depth_ + 1;
-  if (read && store.speculates() && sl < static_cast<int>(cfg_.n_layer) && cfg_.is_moe_layer(sl)) {
+  // While batched reads are off, the next layer itself: its guesses are then read only
+  // this way, where they never evict (so the churn that closed the gate cannot come from
+  // them), and they are taken when the next layer's request asks for them, before the
+  // following speculate() call could replace them. Guessing two layers ahead there would
+  // lose most reads: with no prefetch to take them over at the next layer, the next
+  // list overwrites them first.
+  const int sl = il + (read ? depth_ + 1 : 1);
+  if (store.speculates() && sl < static_cast<int>(cfg_.n_layer) && cfg_.is_moe_layer(sl)) {
     guess_rows(sl, x, rows, far_, pool);
     store.speculate(sl, far_);
   }

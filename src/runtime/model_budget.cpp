@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <optional>
 
@@ -81,8 +80,6 @@ std::unique_ptr<ExpertStore> make_expert_store(const GgufFile& f, const ModelCon
   co.policy = opts.cache_policy;
   co.engine.kind = engine_kind(opts.io_engine);
   co.spare_slots = opts.prefetch ? opts.speculate : 0;
-  if (const char* e = std::getenv("SWAPMOE_SPEC_INFLIGHT")) co.speculate_in_flight = std::atoi(e);  // EXPERIMENT
-  if (const char* e = std::getenv("SWAPMOE_SPEC_BELOW")) co.speculate_below = std::atoi(e);        // EXPERIMENT
   return std::make_unique<ExpertCache>(f.part_paths(), cfg, tensors, co);
 }
 
