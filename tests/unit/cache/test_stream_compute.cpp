@@ -220,8 +220,13 @@ class PrefetchRecorder final : public ExpertStore {
     calls.emplace_back(layer, std::vector<int32_t>(experts.begin(), experts.end()));
   }
   ExpertStoreStats stats_report() const override { return stats; }
-  std::vector<std::pair<int, std::vector<int32_t>>> calls;
+  bool speculates() const override { return spec; }
+  void speculate(int layer, std::span<const int32_t> experts) override {
+    spec_calls.emplace_back(layer, std::vector<int32_t>(experts.begin(), experts.end()));
+  }
+  std::vector<std::pair<int, std::vector<int32_t>>> calls, spec_calls;
   ExpertStoreStats stats;  // what the store reports (the batched-read gate reads it)
+  bool spec = false;       // whether it takes speculative guesses
 };
 
 // The demo model (one thread) and fixed residual states for the prediction tests.
@@ -427,6 +432,62 @@ TEST_F(ReadyFile, PrefetchTakesOnlyFreeOrColdSlots) {
   EXPECT_EQ(s.prefetch_dropped, 3u);
   EXPECT_FALSE(c->resident(0, 6));
   EXPECT_TRUE(c->resident(0, 0) && c->resident(0, 1) && c->resident(1, 3) && c->resident(1, 4));
+}
+
+// With a store that speculates, the prefetcher also guesses the layer after its lookahead
+// (the same guess a deeper prefetch would read) and hands it to speculate(); while batched
+// reads are off it speculates on the next layer itself, with the rows' union. Nothing after
+// the last layer.
+TEST_F(ExpertPrefetch, SpeculationGuessesBeyondTheLookaheadOrTheNextLayerWhileBatchedReadsAreOff) {
+  const ModelConfig& cfg = m->config();
+  ASSERT_GE(cfg.n_layer, 4);
+  const std::vector<float> x = states(2);
+  const RouterParams rp = router_params(cfg);
+
+  ExpertPrefetcher deep(cfg, impl->weights(), rp, 3);
+  PrefetchRecorder far;  // layers 1, 2, 3 from the same state
+  deep.predict_next(0, x.data(), far, m->pool());
+  ASSERT_EQ(far.calls.size(), 3u);
+  for (int depth : {1, 2}) {
+    SCOPED_TRACE(depth);
+    ExpertPrefetcher p(cfg, impl->weights(), rp, depth);
+    PrefetchRecorder rec;
+    rec.spec = true;
+    p.predict_next(0, x.data(), rec, m->pool());
+    ASSERT_EQ(rec.calls.size(), static_cast<size_t>(depth));
+    ASSERT_EQ(rec.spec_calls.size(), 1u);
+    EXPECT_EQ(rec.spec_calls[0], far.calls[static_cast<size_t>(depth)]);  // layer depth + 1
+    PrefetchRecorder plain;  // a store that does not speculate gets no call
+    p.predict_next(0, x.data(), plain, m->pool());
+    EXPECT_TRUE(plain.spec_calls.empty());
+  }
+  ExpertPrefetcher p(cfg, impl->weights(), rp, 1);
+  PrefetchRecorder tail;
+  tail.spec = true;
+  p.predict_next(static_cast<int>(cfg.n_layer) - 2, x.data(), tail, m->pool());
+  EXPECT_EQ(tail.calls.size(), 1u);
+  EXPECT_TRUE(tail.spec_calls.empty());
+
+  // Batched, gate open: the union two layers ahead; gate closed: the union of the next layer.
+  PrefetchRecorder union1;
+  p.predict_next(0, x.data(), 2, union1, m->pool());  // the rows' union for layer 1
+  ASSERT_EQ(union1.calls.size(), 1u);
+  ExpertPrefetcher g(cfg, impl->weights(), rp, 1);
+  PrefetchRecorder st;
+  st.spec = true;
+  st.stats.cached = true;
+  g.predict_next(0, x.data(), 2, st, m->pool());
+  ASSERT_EQ(st.spec_calls.size(), 1u);
+  EXPECT_EQ(st.spec_calls[0].first, 2);
+  st.stats.cache.prefetch_wasted += ExpertPrefetcher::kGateWindow;  // nothing used: close
+  g.predict_next(0, x.data(), 2, st, m->pool());
+  ASSERT_FALSE(g.batch_reads());
+  st.calls.clear();
+  st.spec_calls.clear();
+  g.predict_next(0, x.data(), 2, st, m->pool());
+  EXPECT_TRUE(st.calls.empty());
+  ASSERT_EQ(st.spec_calls.size(), 1u);
+  EXPECT_EQ(st.spec_calls[0], union1.calls[0]);
 }
 
 }  // namespace
