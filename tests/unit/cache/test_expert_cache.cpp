@@ -77,6 +77,19 @@ class CacheFile : public ::testing::Test {
     o.engine.chunk_bytes = 4096;
     return std::make_unique<ExpertCache>(path_, cfg_, tensors_, o);
   }
+  // make() with engine k; null when io_uring cannot be set up here and that skip is
+  // allowed (else a failure), so that a test goes on with the next engine.
+  static std::unique_ptr<ExpertCache> make_for(io::EngineKind k, int64_t slots, const std::string& policy,
+                                               bool per_layer = false, int spares = 0) {
+    try {
+      return make(slots, policy, per_layer, k, spares);
+    } catch (const Error& e) {
+      if (k != io::EngineKind::Uring) throw;
+      if (!test::skip_allowed("uring", std::string("io_uring cannot be set up here: ") + e.what()))
+        ADD_FAILURE() << "io_uring cannot be set up: " << e.what();
+      return nullptr;
+    }
+  }
 
   // Checks one matrix of a view against the file.
   static void expect_part(const MatrixRef& m, const GgufTensorInfo* t, int e) {
@@ -130,15 +143,8 @@ TEST_F(CacheFile, ViewsEqualFileBytesForEveryPolicyLayoutAndEngine) {
     for (const char* policy : {"lru", "lfu", "lru2", "nextuse"}) {
       for (bool per_layer : {false, true}) {
         SCOPED_TRACE(cat(io::engine_kind_name(k), " ", policy, per_layer ? " per-layer" : " shared"));
-        std::unique_ptr<ExpertCache> c;
-        try {
-          c = make(5, policy, per_layer, k);
-        } catch (const Error& e) {
-          ASSERT_EQ(k, io::EngineKind::Uring) << e.what();
-          if (!test::skip_allowed("uring", std::string("io_uring cannot be set up here: ") + e.what()))
-            ADD_FAILURE() << "io_uring cannot be set up: " << e.what();
-          continue;
-        }
+        std::unique_ptr<ExpertCache> c = make_for(k, 5, policy, per_layer);
+        if (!c) continue;
         EXPECT_EQ(c->n_slots(), 5);
         EXPECT_GE(c->slot_bytes(), 1536u + 408u + 768u);
         std::mt19937 rng(11);
@@ -261,12 +267,8 @@ TEST_F(CacheFile, PrefetchAccounting) {
 
 TEST_F(CacheFile, ReadFailureBecomesErrorAndIsRetried) {
   for (io::EngineKind k : kinds()) {
-    std::unique_ptr<ExpertCache> c;
-    try {
-      c = make(3, "lru", false, k);
-    } catch (const Error&) {
-      continue;
-    }
+    std::unique_ptr<ExpertCache> c = make_for(k, 3, "lru");
+    if (!c) continue;
     SCOPED_TRACE(c->engine_name());
     io::fail_nth_read(2);  // the second read: the up slice of the first expert loaded
     try {
@@ -312,12 +314,8 @@ TEST_F(CacheFile, TooFewSlotsIsRefusedUpFront) {
 
 TEST_F(CacheFile, ConcurrentAcquireFromTwoThreads) {
   for (io::EngineKind k : kinds()) {
-    std::unique_ptr<ExpertCache> c;
-    try {
-      c = make(5, "lfu", false, k);
-    } catch (const Error&) {
-      continue;
-    }
+    std::unique_ptr<ExpertCache> c = make_for(k, 5, "lfu");
+    if (!c) continue;
     SCOPED_TRACE(c->engine_name());
     std::atomic<int> bad{0};
     auto worker = [&](int seed) {
@@ -347,12 +345,8 @@ TEST_F(CacheFile, ConcurrentAcquireFromTwoThreads) {
 // every view must still equal the file's bytes.
 TEST_F(CacheFile, SpeculationUsesIdleDiskAndSpareBuffersOnly) {
   for (io::EngineKind k : kinds()) {
-    std::unique_ptr<ExpertCache> c;
-    try {
-      c = make(6, "lru", false, k, 2);
-    } catch (const Error&) {
-      continue;
-    }
+    std::unique_ptr<ExpertCache> c = make_for(k, 6, "lru", false, 2);
+    if (!c) continue;
     SCOPED_TRACE(c->engine_name());
     ASSERT_TRUE(c->speculates());
     EXPECT_EQ(c->n_slots(), 4);  // the 2 spares come out of the 6
@@ -437,12 +431,8 @@ TEST_F(CacheFile, SpeculationIsOffWithoutRoomAndWhenEverythingFits) {
 // A failed speculative read is forgotten silently; asking for the expert reads it again.
 TEST_F(CacheFile, FailedSpeculativeReadIsReadAgainOnDemand) {
   for (io::EngineKind k : kinds()) {
-    std::unique_ptr<ExpertCache> c;
-    try {
-      c = make(6, "lru", false, k, 2);
-    } catch (const Error&) {
-      continue;
-    }
+    std::unique_ptr<ExpertCache> c = make_for(k, 6, "lru", false, 2);
+    if (!c) continue;
     SCOPED_TRACE(c->engine_name());
     io::fail_nth_read(1);
     const int32_t guess[1] = {2};
@@ -461,12 +451,8 @@ TEST_F(CacheFile, FailedSpeculativeReadIsReadAgainOnDemand) {
 // with reads still in flight.
 TEST_F(CacheFile, SpeculationUnderRandomUseKeepsEveryViewExact) {
   for (io::EngineKind k : kinds()) {
-    std::unique_ptr<ExpertCache> c;
-    try {
-      c = make(7, "nextuse", false, k, 3);
-    } catch (const Error&) {
-      continue;
-    }
+    std::unique_ptr<ExpertCache> c = make_for(k, 7, "nextuse", false, 3);
+    if (!c) continue;
     SCOPED_TRACE(c->engine_name());
     std::atomic<int> bad{0};
     auto worker = [&](int seed) {

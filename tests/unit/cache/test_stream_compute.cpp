@@ -56,6 +56,22 @@ std::vector<float> logits_of(Model& m, int32_t tok, int64_t pos) {
   return std::vector<float>(p, p + m.config().n_vocab);
 }
 
+// The resident model's logits for every position of one fixed prompt: what the runs under
+// a budget must reproduce bit for bit.
+struct Reference {
+  std::vector<int32_t> toks;
+  std::vector<std::vector<float>> want;
+};
+Reference resident_reference(const ModelOptions& o) {
+  auto ref = Model::load(kModel, o);
+  Reference r;
+  r.toks = ref->tokenizer().encode("Der Computer ist ein guter Freund, aber", true, false);
+  for (size_t i = 0; i < r.toks.size(); ++i) r.want.push_back(logits_of(*ref, r.toks[i], static_cast<int64_t>(i)));
+  // Resident, a layer's experts are handed out as one group: nothing is computed early.
+  if (dynamic_cast<ModelImpl*>(ref.get())->experts_computed_early() != 0) ADD_FAILURE() << "resident: experts computed early";
+  return r;
+}
+
 // A cache of n_slots over the model's experts, read in 4 KiB chunks (many per expert part) by
 // engine k; null when io_uring cannot be set up and the skip is allowed (else a failure).
 std::unique_ptr<ExpertCache> make_cache(ModelImpl& impl, io::EngineKind k, int64_t n_slots, int spares = 0) {
@@ -78,12 +94,8 @@ std::unique_ptr<ExpertCache> make_cache(ModelImpl& impl, io::EngineKind k, int64
 TEST(StreamCompute, LayerOutputBitIdenticalAndExpertsComputedBeforeReadsFinish) {
   ModelOptions o;
   o.n_threads = 2;
-  auto ref = Model::load(kModel, o);
-  const std::vector<int32_t> toks = ref->tokenizer().encode("Der Computer ist ein guter Freund, aber", true, false);
+  const auto [toks, want] = resident_reference(o);
   ASSERT_GE(toks.size(), 6u);
-  std::vector<std::vector<float>> want;
-  for (size_t i = 0; i < toks.size(); ++i) want.push_back(logits_of(*ref, toks[i], static_cast<int64_t>(i)));
-  EXPECT_EQ(dynamic_cast<ModelImpl*>(ref.get())->experts_computed_early(), 0u);  // resident: one group
 
   for (io::EngineKind k : kinds()) {
     SCOPED_TRACE(io::engine_kind_name(k));
@@ -124,10 +136,7 @@ TEST(StreamCompute, LayerOutputBitIdenticalAndExpertsComputedBeforeReadsFinish) 
 TEST(StreamCompute, DeepPrefetchKeepsOutputBitIdentical) {
   ModelOptions o;
   o.n_threads = 2;
-  auto ref = Model::load(kModel, o);
-  const std::vector<int32_t> toks = ref->tokenizer().encode("Der Computer ist ein guter Freund, aber", true, false);
-  std::vector<std::vector<float>> want;
-  for (size_t i = 0; i < toks.size(); ++i) want.push_back(logits_of(*ref, toks[i], static_cast<int64_t>(i)));
+  const auto [toks, want] = resident_reference(o);
 
   for (io::EngineKind k : kinds()) {
     SCOPED_TRACE(io::engine_kind_name(k));
@@ -174,10 +183,7 @@ TEST(StreamCompute, DeepPrefetchKeepsOutputBitIdentical) {
 TEST(StreamCompute, SpeculativeReadsKeepOutputBitIdentical) {
   ModelOptions o;
   o.n_threads = 2;
-  auto ref = Model::load(kModel, o);
-  const std::vector<int32_t> toks = ref->tokenizer().encode("Der Computer ist ein guter Freund, aber", true, false);
-  std::vector<std::vector<float>> want;
-  for (size_t i = 0; i < toks.size(); ++i) want.push_back(logits_of(*ref, toks[i], static_cast<int64_t>(i)));
+  const auto [toks, want] = resident_reference(o);
 
   for (io::EngineKind k : kinds()) {
     SCOPED_TRACE(io::engine_kind_name(k));
