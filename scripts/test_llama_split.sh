@@ -21,19 +21,8 @@ if [ -z "$tool" ] || [ ! -x "$tool" ]; then
   if swapmoe_skip llama-split "llama-gguf-split not found (set LLAMA_GGUF_SPLIT=PATH)"; then exit 77; fi
   exit 1
 fi
-swapmoe="$build/swapmoe"
-forge="$build/swapmoe-forge"
-for exe in "$swapmoe" "$forge"; do [ -x "$exe" ] || { echo "test_llama_split: $exe not built" >&2; exit 1; }; done
-vocab_dir="$root/tests/data/vocab"
-[ -f "$vocab_dir/ggml-vocab-llama-spm.gguf" ] || vocab_dir="$root/../shared/vocab"
-spm="$vocab_dir/ggml-vocab-llama-spm.gguf"
-[ -f "$spm" ] || { echo "test_llama_split: vocabulary not found in $vocab_dir" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/swapmoe-llama-split.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fails=0
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-json_field() { sed -n "s/^ *\"$2\": \([0-9.e+]*\),\?$/\1/p" "$1" | head -n1; }
+. "$root/scripts/test_lib.sh"
+test_init llama_split "$build"
 prompt="Once upon a time"
 text="$work/text.txt"
 printf 'Split files hold the same tensors as the whole file, spread over parts. Each part is a GGUF file. ' > "$text"

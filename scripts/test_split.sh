@@ -12,21 +12,8 @@
 # Usage: scripts/test_split.sh [BUILD_DIR]
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$root/build}
-swapmoe="$build/swapmoe"
-forge="$build/swapmoe-forge"
-for exe in "$swapmoe" "$forge"; do [ -x "$exe" ] || { echo "test_split: $exe not built" >&2; exit 1; }; done
-vocab_dir="$root/tests/data/vocab"
-[ -f "$vocab_dir/ggml-vocab-llama-spm.gguf" ] || vocab_dir="$root/../shared/vocab"
-spm="$vocab_dir/ggml-vocab-llama-spm.gguf"
-[ -f "$spm" ] || { echo "test_split: vocabulary not found in $vocab_dir" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/swapmoe-split.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-threads=2
-fails=0
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-json_field() { sed -n "s/^ *\"$2\": \([0-9.e+]*\),\?$/\1/p" "$1" | head -n1; }
+. "$root/scripts/test_lib.sh"
+test_init split "${1:-$root/build}"
 
 text="$work/text.txt"
 printf 'Split files hold the same tensors as the whole file, spread over parts. Each part is a GGUF file. ' > "$text"
