@@ -8,7 +8,14 @@
 
 namespace swapmoe::server {
 
-ModelLease::~ModelLease() { registry_->release(); }
+ModelLease::~ModelLease() {
+  // Let go of the model before telling the registry: once the last lease is back the
+  // registry may unload the model, and it must be the one to destroy it (an engine
+  // destroyed by its own worker, which drops the jobs and so their leases, would join
+  // itself).
+  model_.reset();
+  registry_->release();
+}
 
 ModelRegistry::ModelRegistry(Engine& engine, const ChatPrompter& prompter, std::string name, store::ModelParams params)
     : store_mode_(false) {
@@ -25,11 +32,17 @@ ModelRegistry::ModelRegistry(Catalog catalog, Resolver resolver, Loader loader)
     : store_mode_(true), catalog_(std::move(catalog)), resolver_(std::move(resolver)), loader_(std::move(loader)) {}
 
 ModelRegistry::~ModelRegistry() {
-  // The server has stopped. Unloading ends the engine's worker; jobs it still holds drop
-  // their leases then (release() takes mu_, so it is not held here).
+  // The server has stopped, but the engine's worker may still hold jobs (it drops a job
+  // after its answer was delivered), and each holds a lease that refers to this registry.
+  // Cancel them and wait until every lease is back; then unload, which ends the worker.
+  // Whoever destroys the registry must hold no lease itself (the server's handlers have
+  // returned by then).
   std::shared_ptr<ServedModel> last;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::unique_lock<std::mutex> lk(mu_);
+    stopping_ = true;
+    if (current_) current_->engine->cancel_all();
+    cv_.wait(lk, [&] { return leases_ == 0; });
     last = std::move(current_);
   }
   last.reset();
@@ -42,10 +55,10 @@ Lease ModelRegistry::lease_locked(const store::StoreModel* as) {
 }
 
 void ModelRegistry::release() {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    --leases_;
-  }
+  // Notified under the lock: the destructor, waiting for the last lease, may free the
+  // registry as soon as this lock is released.
+  std::lock_guard<std::mutex> lk(mu_);
+  --leases_;
   cv_.notify_all();
 }
 

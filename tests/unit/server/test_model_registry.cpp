@@ -227,3 +227,27 @@ TEST_F(StoreServer, SwitchWaitsForTheLoadedModelsLeases) {
     EXPECT_EQ(e.status(), 400);
   }
 }
+
+// The registry may go (server shutdown) while its engine's worker still holds a job, and
+// with it a lease: a job is dropped only after its answer was delivered. A lease refers to
+// the registry, so its destructor must cancel that job and wait for the lease (before: a use
+// after free, seen by TSan in ListsLoadsOnDemandAndAnswers404), and the model must then be
+// unloaded from this thread, not from the worker when it drops the last lease (an engine
+// whose worker destroys it would join itself: std::terminate).
+TEST_F(StoreServer, DestroyedWhileAJobStillHoldsALease) {
+  for (int round = 0; round < 5; ++round) {
+    auto models = registry();
+    Lease lease = models->acquire(std::string("alpha"));
+    GenRequest g;
+    g.prompt = lease->engine().model().tokenizer().encode("Once upon a time", true, true);
+    g.max_tokens = -1;  // until the context is full: still running when the registry goes
+    g.hold = lease;
+    auto job = std::make_shared<Job>(std::move(g));
+    ASSERT_TRUE(lease->engine().submit(job));
+    std::weak_ptr<Job> watch = job;
+    job.reset();
+    lease.reset();  // the job holds the only lease now
+    models.reset();
+    EXPECT_TRUE(watch.expired());  // cancelled, finished, dropped, and its engine unloaded
+  }
+}
