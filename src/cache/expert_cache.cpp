@@ -79,8 +79,8 @@ ExpertCache::ExpertCache(const std::vector<std::string>& paths, const ModelConfi
     for (int l : moe_layers) layer_pool[l] = 0;
   }
   // The spare buffers come out of the pools, and only where every pool keeps room for a
-  // layer's experts and as many prefetched ones.
-  // No spares when every expert fits: once they are all read, nothing is left to guess.
+  // layer's experts and as many prefetched ones; none when every expert fits (once all are
+  // read, nothing is left to guess).
   int spares = n_slots >= n_moe * n_expert_ ? 0 : std::max(opts.spare_slots, 0);
   if (spares > 0) {
     const int n_pools = static_cast<int>(pool_sizes.size());
@@ -104,8 +104,6 @@ ExpertCache::ExpertCache(const std::vector<std::string>& paths, const ModelConfi
   owner_.assign(static_cast<size_t>(n_bufs), -1);
   for (int i = 0; i < res_->n_slots(); ++i) buf_[static_cast<size_t>(i)] = owner_[static_cast<size_t>(i)] = i;
   for (int b = res_->n_slots(); b < n_bufs; ++b) spares_.push_back(b);
-  spec_max_in_flight_ = std::max(opts.speculate_in_flight, 1);
-  spec_below_ = std::max(opts.speculate_below, 0);
   pool_ = io::AlignedBuffer(static_cast<size_t>(slot_bytes_) * static_cast<size_t>(n_bufs), a);
   if (const char* t = std::getenv("SWAPMOE_CACHE_TRACE"); t && *t) {
     trace_path_ = t;
@@ -213,8 +211,8 @@ bool ExpertCache::adopt_staged(int slot, uint64_t key, bool prefetch) {
 
 void ExpertCache::pump_speculation() {
   if (closing_) return;  // the engine is going away
-  while (spec_next_ < spec_queue_.size() && spec_in_flight_ < spec_max_in_flight_ &&
-         loads_in_flight_ - spec_in_flight_ <= spec_below_) {
+  while (spec_next_ < spec_queue_.size() && spec_in_flight_ < kSpeculativeInFlight &&
+         loads_in_flight_ == spec_in_flight_) {
     const uint64_t key = spec_queue_[spec_next_++];
     if (res_->find(key) >= 0 || staged_.count(key)) continue;
     // A spare that is not reading: an empty one, else the one read longest ago (the
@@ -558,10 +556,7 @@ ExpertStoreStats ExpertCache::stats_report() const {
   s.cached = true;
   s.cache = stats();
   s.n_slots = n_slots();
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    s.n_spare = static_cast<int>(spares_.size());
-  }
+  s.n_spare = static_cast<int>(spares_.size());
   s.slot_bytes = slot_bytes();
   s.engine = engine_name();
   s.direct_io = direct_io();

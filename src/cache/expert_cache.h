@@ -76,10 +76,6 @@ struct ExpertCacheOptions {
   // the slots: the pools get n_slots - spare_slots. 0: speculate() does nothing. Ignored
   // (0) when the rest would leave a pool fewer than 2 x n_expert_used slots.
   int spare_slots = 0;
-  // Speculative reads in flight at most, and started only while at most this many other
-  // reads are in flight (the disk is about to run dry).
-  int speculate_in_flight = 2;
-  int speculate_below = 0;
 };
 
 class ExpertCache final : public ExpertStore {
@@ -123,6 +119,10 @@ class ExpertCache final : public ExpertStore {
   void cancel(int layer) override;
   void speculate(int layer, std::span<const int32_t> experts) override;
   bool speculates() const override { return !spares_.empty(); }
+  // Speculative reads in flight at most; they start only while no other read is. Measured
+  // against 4 in flight and against starting while one other read is in flight: no
+  // difference on the Qwen3-30B shape at 6 GiB (docs/benchmarks.md), so the simplest.
+  static constexpr int kSpeculativeInFlight = 2;
   // Whether the expert waits in a spare buffer (read or reading); for tests.
   bool speculated(int layer, int32_t expert) const;
   // A layer's pool holds at least its share of the slots (one shared pool, or per-layer
@@ -218,14 +218,12 @@ class ExpertCache final : public ExpertStore {
   std::vector<SlotIo> io_;          // per buffer
   std::vector<int> buf_;            // per slot: its buffer
   std::vector<int> owner_;          // per buffer: its slot, or -1 for a spare
-  std::vector<int> spares_;         // the spare buffers
+  std::vector<int> spares_;         // the spare buffers (their number is fixed at construction)
   std::unordered_map<uint64_t, int> staged_;  // key -> spare buffer holding or reading it
   std::vector<uint64_t> spec_queue_;  // speculate()'s list, not yet started, next first
   size_t spec_next_ = 0;
   uint64_t spec_list_ = 0;          // speculate() calls so far
   int spec_in_flight_ = 0;
-  int spec_max_in_flight_ = 2;
-  int spec_below_ = 0;
   bool closing_ = false;
   int loads_in_flight_ = 0;
   uint64_t bytes_in_flight_ = 0;

@@ -35,9 +35,9 @@
 // guess costs one read; depth-1 prediction always paid there).
 //
 // Measured and rejected (docs/benchmarks.md, "The 6 GiB single stream and batched steps,
-// session 6"): a
-// second prediction at the start of each layer, before its attention (refining its own
-// guess, guessing the next layer one attention earlier): 16% more reads, slower; and
+// session 6"): a second prediction at the start of each layer, before its attention
+// (refining its own guess, guessing the next layer one attention earlier): 16% more
+// reads, slower; and
 // reading the layer after the lookahead only while fewer than k reads were in flight:
 // 14% more reads, not faster. At this budget every wrong guess also evicts an expert that
 // a later token would have hit.

@@ -37,11 +37,10 @@ ModelRegistry::~ModelRegistry() {
   // Cancel them and wait until every lease is back; then unload, which ends the worker.
   // Whoever destroys the registry must hold no lease itself (the server's handlers have
   // returned by then).
+  cancel_all();
   std::shared_ptr<ServedModel> last;
   {
     std::unique_lock<std::mutex> lk(mu_);
-    stopping_ = true;
-    if (current_) current_->engine->cancel_all();
     cv_.wait(lk, [&] { return leases_ == 0; });
     last = std::move(current_);
   }
